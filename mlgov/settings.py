@@ -1,0 +1,57 @@
+"""Environment settings (``MLGOV_*``), read when used and never at import time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class MLGovSettings(BaseSettings):
+    """Where models and reports live and which channels receive alerts.
+
+    Every field can be set as an environment variable, e.g. ``MLGOV_HOME=/srv/mlgov``.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="MLGOV_", extra="ignore", frozen=True)
+
+    home: Path = Field(default=Path(".mlgov"), description="Registry, reports and work files.")
+    registry_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the registry index; default: SQLite under `home`.",
+    )
+    store_url: str | None = Field(
+        default=None,
+        description="fsspec URL of the model file store; default: a folder under `home`.",
+    )
+    notification_block: str | None = Field(
+        default=None,
+        description="Name of a Prefect notification block that receives alerts.",
+    )
+    event_prefix: str = Field(default="mlgov", description="Prefix of every emitted event.")
+
+    @property
+    def resolved_home(self) -> Path:
+        return self.home.expanduser().resolve()
+
+    @property
+    def resolved_registry_url(self) -> str:
+        return self.registry_url or f"sqlite:///{self.resolved_home / 'registry.db'}"
+
+    @property
+    def resolved_store_url(self) -> str:
+        return self.store_url or str(self.resolved_home / "store")
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.resolved_home / "reports"
+
+    @property
+    def work_dir(self) -> Path:
+        return self.resolved_home / "work"
+
+
+def get_settings() -> MLGovSettings:
+    """Read the settings from the environment now (tests change it between runs)."""
+    return MLGovSettings()

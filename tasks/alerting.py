@@ -1,0 +1,131 @@
+"""Governance events and notifications: every decision is an event; alerts go through a block.
+
+Events are what Prefect automations act on; notifications are what people read. A failing channel
+is retried, then recorded: it never costs the verdict or the model.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from pydantic import BaseModel, ConfigDict
+
+logger = logging.getLogger(__name__)
+
+Severity = Literal["info", "warning", "critical"]
+
+
+class NotificationOutcome(BaseModel):
+    """What happened to one alert: sent, not configured, or failed after retries (with why)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    channel: str | None
+    delivered: bool
+    attempts: int
+    error: str | None = None
+
+
+class AlertRecord(BaseModel):
+    """An event emitted and the notification that went with it, kept in the run summary."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    event: str
+    event_id: str | None
+    severity: Severity
+    subject: str
+    notification: NotificationOutcome | None = None
+
+
+def model_resource(model: str, version: int | None = None, prefix: str = "mlgov") -> dict[str, str]:
+    """The Prefect resource that names a model (automations match on `prefect.resource.id`)."""
+    resource = {
+        "prefect.resource.id": f"{prefix}.model.{model}",
+        "prefect.resource.name": model,
+        "prefect.resource.role": "model",
+    }
+    if version is not None:
+        resource["mlgov.version"] = str(version)
+    return resource
+
+
+def emit_governance_event(
+    name: str,
+    model: str,
+    *,
+    version: int | None = None,
+    payload: Mapping[str, Any] | None = None,
+    prefix: str = "mlgov",
+) -> str | None:
+    """Emit `<prefix>.<name>` about a model; returns the event id (None when events are disabled)."""
+    from prefect.events import emit_event
+
+    event = emit_event(
+        event=f"{prefix}.{name}",
+        resource=model_resource(model, version, prefix),
+        payload=dict(payload or {}),
+    )
+    return None if event is None else str(event.id)
+
+
+def send_notification(
+    block_name: str | None,
+    subject: str,
+    body: str,
+    *,
+    attempts: int = 3,
+    backoff_s: float = 1.0,
+) -> NotificationOutcome:
+    """Notify through a saved Prefect notification block (`block-type-slug/name`), with retries."""
+    if not block_name:
+        return NotificationOutcome(channel=None, delivered=False, attempts=0, error="no channel configured")
+    from prefect.blocks.core import Block
+
+    error: str | None = None
+    for attempt in range(1, attempts + 1):
+        try:
+            block = Block.load(block_name, _sync=True)
+            block.notify(body=body, subject=subject, _sync=True)
+            return NotificationOutcome(channel=block_name, delivered=True, attempts=attempt)
+        except Exception as exc:  # any channel failure is recorded, never raised
+            error = f"{type(exc).__name__}: {exc}"
+            logger.warning("notification via %s failed (attempt %d/%d): %s", block_name, attempt, attempts, error)
+            if attempt < attempts:
+                time.sleep(backoff_s * 2 ** (attempt - 1))
+    return NotificationOutcome(channel=block_name, delivered=False, attempts=attempts, error=error)
+
+
+@task(name="raise-alert", cache_policy=NO_CACHE)
+def raise_alert(
+    event: str,
+    model: str,
+    subject: str,
+    body: str,
+    *,
+    severity: Severity,
+    version: int | None = None,
+    payload: Mapping[str, Any] | None = None,
+    notify: bool = True,
+    block_name: str | None = None,
+    prefix: str = "mlgov",
+) -> AlertRecord:
+    """Emit the event, then notify; both outcomes are returned for the run summary."""
+    from prefect import get_run_logger
+
+    log = get_run_logger()
+    event_id = emit_governance_event(
+        event, model, version=version, payload={"severity": severity, **(payload or {})}, prefix=prefix
+    )
+    log.info("Emitted %s.%s for model %s (severity %s)", prefix, event, model, severity)
+    outcome = send_notification(block_name, subject, body) if notify else None
+    if outcome is not None and not outcome.delivered and outcome.channel is not None:
+        log.error("Alert %r could not be delivered via %s: %s", subject, outcome.channel, outcome.error)
+    return AlertRecord(
+        event=f"{prefix}.{event}", event_id=event_id, severity=severity, subject=subject, notification=outcome
+    )

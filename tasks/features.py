@@ -1,0 +1,27 @@
+"""The description of a table that every stage shares: which columns play which role."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+TaskKind = Literal["classification", "regression"]
+
+
+class FeatureSpec(BaseModel):
+    """Roles of a table's columns, inferred from the reference data or set in a config file."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    target: str
+    task: TaskKind
+    numeric: tuple[str, ...] = ()
+    categorical: tuple[str, ...] = ()
+    time_column: str | None = None
+    classes: tuple[str, ...] | None = None
+    """Class labels as strings, sorted, for classification."""
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        return self.numeric + self.categorical

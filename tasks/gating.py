@@ -1,0 +1,191 @@
+"""The promotion gate: a policy and the verdict it gives, always explicit and always with reasons."""
+
+from __future__ import annotations
+
+import math
+from enum import StrEnum
+from typing import Literal
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from pydantic import BaseModel, ConfigDict, Field
+
+from tasks.evaluation import HIGHER_IS_BETTER, MetricComparison
+from tasks.features import TaskKind
+
+
+class Verdict(StrEnum):
+    FIRST_CHAMPION = "FIRST_CHAMPION"
+    PROMOTED = "PROMOTED"
+    KEPT_CHAMPION = "KEPT_CHAMPION"
+    REJECTED_REGRESSION = "REJECTED_REGRESSION"
+    REJECTED_THRESHOLD = "REJECTED_THRESHOLD"
+
+    @property
+    def moves_champion(self) -> bool:
+        return self in (Verdict.FIRST_CHAMPION, Verdict.PROMOTED)
+
+
+class GatePolicy(BaseModel):
+    """When a challenger may replace the champion.
+
+    The challenger is promoted only when, on every comparison set, the lower end of the paired
+    bootstrap interval of its advantage is above minus the allowed regression (non-inferiority
+    with confidence). It is rejected for regression when it is worse by more than the allowed
+    amount and the whole interval lies below zero. Anything in between keeps the champion.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    primary_metric: Literal["auto", "accuracy", "f1", "roc_auc", "log_loss", "rmse", "mae", "r2"] = Field(
+        default="auto", description="Metric that decides; auto = roc_auc (classification) or rmse (regression)."
+    )
+    min_value: float | None = Field(
+        default=None,
+        description="Absolute floor (or ceiling, for lower-is-better metrics) the challenger must reach.",
+    )
+    max_regression: float = Field(
+        default=0.02, ge=0.0, le=1.0, description="Largest tolerated drop of the primary metric."
+    )
+    regression_mode: Literal["absolute", "relative"] = Field(
+        default="absolute", description="`relative` reads max_regression as a fraction of the champion's value."
+    )
+    confidence: float = Field(default=0.95, gt=0.5, lt=1.0, description="Level of the bootstrap interval.")
+    bootstrap_resamples: int = Field(default=1000, ge=100, le=20000)
+
+    def metric_for(self, task: TaskKind) -> str:
+        if self.primary_metric != "auto":
+            return self.primary_metric
+        return "roc_auc" if task == "classification" else "rmse"
+
+
+class SetDecision(BaseModel):
+    """The gate's reading of one comparison set (e.g. the new holdout, the champion's holdout)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    dataset: str
+    metric: str
+    advantage: float
+    """Challenger's advantage in the better direction (positive = better)."""
+    ci_low: float
+    ci_high: float
+    tolerance: float
+    regressed: bool
+    non_inferior: bool
+
+
+class GateDecision(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    verdict: Verdict
+    primary_metric: str
+    reasons: tuple[str, ...]
+    sets: tuple[SetDecision, ...] = ()
+
+
+def _oriented(comparison: MetricComparison) -> tuple[float, float, float]:
+    """Difference and interval flipped so that positive always means 'challenger better'."""
+    assert comparison.difference is not None and comparison.ci_low is not None
+    assert comparison.ci_high is not None
+    if comparison.higher_is_better:
+        return comparison.difference, comparison.ci_low, comparison.ci_high
+    return -comparison.difference, -comparison.ci_high, -comparison.ci_low
+
+
+def decide(
+    policy: GatePolicy,
+    task: TaskKind,
+    new_holdout: tuple[MetricComparison, ...],
+    other_sets: dict[str, tuple[MetricComparison, ...]] | None = None,
+) -> GateDecision:
+    """The verdict for a challenger given its comparisons with the champion (if any)."""
+    metric = policy.metric_for(task)
+    higher = HIGHER_IS_BETTER[metric]
+    primary = next(c for c in new_holdout if c.metric == metric)
+    fmt = f"{metric} {primary.challenger:.4f}"
+    if policy.min_value is not None and (
+        math.isnan(primary.challenger)
+        or (primary.challenger < policy.min_value if higher else primary.challenger > policy.min_value)
+    ):
+        side = "below the minimum" if higher else "above the maximum"
+        return GateDecision(
+            verdict=Verdict.REJECTED_THRESHOLD,
+            primary_metric=metric,
+            reasons=(f"challenger {fmt} is {side} {policy.min_value:g} required by the policy",),
+        )
+    if primary.champion is None:
+        return GateDecision(
+            verdict=Verdict.FIRST_CHAMPION,
+            primary_metric=metric,
+            reasons=(f"no champion yet; challenger {fmt} meets the policy and becomes champion",),
+        )
+
+    sets = {"new-holdout": new_holdout, **(other_sets or {})}
+    decisions: list[SetDecision] = []
+    for name, comparisons in sets.items():
+        comparison = next(c for c in comparisons if c.metric == metric)
+        advantage, low, high = _oriented(comparison)
+        assert comparison.champion is not None
+        tolerance = (
+            policy.max_regression * abs(comparison.champion)
+            if policy.regression_mode == "relative"
+            else policy.max_regression
+        )
+        decisions.append(
+            SetDecision(
+                dataset=name,
+                metric=metric,
+                advantage=advantage,
+                ci_low=low,
+                ci_high=high,
+                tolerance=tolerance,
+                regressed=advantage < -tolerance and high < 0.0,
+                non_inferior=low >= -tolerance,
+            )
+        )
+    level = f"{policy.confidence:.0%}"
+
+    def describe(d: SetDecision) -> str:
+        return (
+            f"on {d.dataset}: challenger {'better' if d.advantage >= 0 else 'worse'} by "
+            f"{abs(d.advantage):.4f} {metric} ({level} interval of the advantage "
+            f"[{d.ci_low:+.4f}, {d.ci_high:+.4f}], tolerance {d.tolerance:.4f})"
+        )
+
+    regressed = [d for d in decisions if d.regressed]
+    if regressed:
+        verdict = Verdict.REJECTED_REGRESSION
+        reasons = tuple(f"regression {describe(d)}" for d in regressed)
+    elif all(d.non_inferior for d in decisions):
+        verdict = Verdict.PROMOTED
+        reasons = tuple(f"non-inferior {describe(d)}" for d in decisions)
+    else:
+        verdict = Verdict.KEPT_CHAMPION
+        reasons = tuple(
+            f"{'non-inferior' if d.non_inferior else 'inconclusive'} {describe(d)}" for d in decisions
+        ) + ("not confidently at least as good as the champion on every set; champion kept",)
+    return GateDecision(verdict=verdict, primary_metric=metric, reasons=reasons, sets=tuple(decisions))
+
+
+@task(name="compare-with-champion", cache_policy=NO_CACHE)
+def compare_with_champion(
+    policy: GatePolicy,
+    task_kind: TaskKind,
+    new_holdout: tuple[MetricComparison, ...],
+    champion_holdout: tuple[MetricComparison, ...] | None,
+) -> GateDecision:
+    """The gate as a task, so the verdict and its reasons show in the run's timeline and logs."""
+    from prefect import get_run_logger
+
+    decision = decide(
+        policy,
+        task_kind,
+        new_holdout,
+        {"champion-holdout": champion_holdout} if champion_holdout is not None else None,
+    )
+    log = get_run_logger()
+    log.info("Verdict: %s", decision.verdict.value)
+    for reason in decision.reasons:
+        log.info("  %s", reason)
+    return decision

@@ -1,0 +1,73 @@
+"""Shared fixtures: a private MLGOV_HOME per test, one Prefect test server per session, a webhook."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+# No telemetry anywhere: the test machine has no network beyond 127.0.0.1.
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+
+
+@pytest.fixture
+def mlgov_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "mlgov-home"
+    monkeypatch.setenv("MLGOV_HOME", str(home))
+    monkeypatch.delenv("MLGOV_REGISTRY_URL", raising=False)
+    monkeypatch.delenv("MLGOV_STORE_URL", raising=False)
+    monkeypatch.delenv("MLGOV_NOTIFICATION_BLOCK", raising=False)
+    return home
+
+
+@pytest.fixture(scope="session")
+def prefect_harness() -> Iterator[None]:
+    """One temporary Prefect server (SQLite) for every flow test of the session."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+class _Webhook(ThreadingHTTPServer):
+    received: list[dict[str, object]]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Webhook
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server naming)
+        length = int(self.headers.get("Content-Length", "0"))
+        body = self.rfile.read(length).decode()
+        try:
+            payload: object = json.loads(body)
+        except json.JSONDecodeError:
+            payload = body
+        self.server.received.append({"path": self.path, "payload": payload})
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (stdlib signature)
+        return
+
+
+@pytest.fixture
+def webhook_server() -> Iterator[_Webhook]:
+    """A real HTTP server on 127.0.0.1 that records every notification it receives."""
+    server = _Webhook(("127.0.0.1", 0), _Handler)
+    server.received = []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -1,0 +1,98 @@
+"""The gate's verdict table, with the paired bootstrap interval behind it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tasks.evaluation import (
+    compare_predictions,
+    encode_labels,
+    paired_bootstrap,
+    score_predictions,
+)
+from tasks.gating import GatePolicy, Verdict, decide
+
+
+def _probabilities(y: np.ndarray, skill: float, rng: np.random.Generator) -> np.ndarray:
+    """Binary probabilities whose ranking quality grows with `skill`."""
+    score = skill * (y * 2 - 1) + rng.normal(0, 1, len(y))
+    p = 1 / (1 + np.exp(-score))
+    return np.column_stack([1 - p, p])
+
+
+@pytest.fixture
+def holdout() -> np.ndarray:
+    return np.random.default_rng(0).integers(0, 2, 2000)
+
+
+def test_metrics_match_scikit_learn(holdout: np.ndarray) -> None:
+    from sklearn import metrics
+
+    proba = _probabilities(holdout, 1.0, np.random.default_rng(1))
+    ours = score_predictions(holdout, proba, "classification")
+    assert ours["roc_auc"] == pytest.approx(metrics.roc_auc_score(holdout, proba[:, 1]))
+    assert ours["log_loss"] == pytest.approx(metrics.log_loss(holdout, proba))
+    assert ours["f1"] == pytest.approx(metrics.f1_score(holdout, proba.argmax(1)))
+    assert ours["accuracy"] == pytest.approx(metrics.accuracy_score(holdout, proba.argmax(1)))
+    y = np.random.default_rng(2).normal(size=300)
+    pred = y + np.random.default_rng(3).normal(0, 0.5, 300)
+    reg = score_predictions(y, pred, "regression")
+    assert reg["rmse"] == pytest.approx(metrics.root_mean_squared_error(y, pred))
+    assert reg["r2"] == pytest.approx(metrics.r2_score(y, pred))
+    assert list(encode_labels(["b", "a"], ("a", "b"))) == [1, 0]
+
+
+def test_bootstrap_interval_covers_the_difference_and_is_paired(holdout: np.ndarray) -> None:
+    rng = np.random.default_rng(4)
+    good = _probabilities(holdout, 1.5, rng)
+    worse = _probabilities(holdout, 0.5, rng)
+    low, high = paired_bootstrap(holdout, good, worse, ["roc_auc"], n_resamples=400)["roc_auc"]
+    point = score_predictions(holdout, good, "classification")["roc_auc"] - score_predictions(
+        holdout, worse, "classification"
+    )["roc_auc"]
+    assert low < point < high and low > 0
+    same_low, same_high = paired_bootstrap(holdout, good, good, ["roc_auc"], n_resamples=200)["roc_auc"]
+    assert same_low == same_high == 0.0
+
+
+def _comparisons(holdout: np.ndarray, challenger_skill: float, champion_skill: float | None):
+    rng = np.random.default_rng(7)
+    challenger = _probabilities(holdout, challenger_skill, rng)
+    champion = None if champion_skill is None else _probabilities(holdout, champion_skill, rng)
+    return compare_predictions(holdout, challenger, champion, "classification", n_resamples=300)
+
+
+@pytest.mark.parametrize(
+    ("challenger", "champion", "policy", "verdict"),
+    [
+        (1.0, None, GatePolicy(), Verdict.FIRST_CHAMPION),
+        (0.05, None, GatePolicy(min_value=0.7), Verdict.REJECTED_THRESHOLD),
+        (1.6, 1.0, GatePolicy(), Verdict.PROMOTED),
+        (0.4, 1.5, GatePolicy(), Verdict.REJECTED_REGRESSION),
+        (0.97, 1.0, GatePolicy(max_regression=0.0), Verdict.KEPT_CHAMPION),
+        (0.4, 1.5, GatePolicy(max_regression=0.9, regression_mode="relative"), Verdict.PROMOTED),
+    ],
+)
+def test_verdict_table(holdout, challenger, champion, policy, verdict) -> None:
+    decision = decide(policy, "classification", _comparisons(holdout, challenger, champion))
+    assert decision.verdict is verdict
+    assert decision.reasons and all(isinstance(r, str) and r for r in decision.reasons)
+    if champion is not None and verdict is not Verdict.REJECTED_THRESHOLD:
+        (only,) = decision.sets
+        assert only.ci_low <= only.advantage <= only.ci_high
+        assert "interval" in decision.reasons[0]
+
+
+def test_regression_on_the_champions_holdout_rejects_even_when_new_holdout_improves(holdout) -> None:
+    improved = _comparisons(holdout, 1.6, 1.0)
+    regressed = _comparisons(holdout, 0.3, 1.5)
+    decision = decide(GatePolicy(), "classification", improved, {"champion-holdout": regressed})
+    assert decision.verdict is Verdict.REJECTED_REGRESSION
+    assert any("champion-holdout" in r for r in decision.reasons)
+
+
+def test_lower_is_better_metrics_are_oriented(holdout) -> None:
+    decision = decide(GatePolicy(primary_metric="log_loss"), "classification", _comparisons(holdout, 1.6, 1.0))
+    assert decision.verdict is Verdict.PROMOTED
+    assert decision.sets[0].advantage > 0
