@@ -20,7 +20,7 @@ from tasks.data import FeatureOverrides, SplitConfig, describe_features, load_ta
 from tasks.drift import DriftConfig, DriftSummary, detect_drift
 from tasks.evaluation import evaluate_models
 from tasks.gating import GatePolicy, Verdict, compare_with_champion
-from tasks.registration import find_champion, register_challenger
+from tasks.registration import find_champion, read_reference_sample, register_challenger
 from tasks.reporting import publish_model_card, publish_validation_failure
 from tasks.model_card import TrainingRunSummary, compose_model_card, stage_version_files, summarize_run
 from tasks.training import TrainingConfig, train_model
@@ -126,7 +126,7 @@ def train_and_gate_model(params: TrainingParameters) -> TrainingRunSummary:
         Path(training.model_path),
         champion.path("model.pkl") if champion else None,
         champion.spec if champion else None,
-        _read_parquet(champion.path("holdout.parquet")) if champion else None,
+        champion.path("holdout.parquet") if champion else None,
         params.slice_columns,
         params.gate.bootstrap_resamples,
         params.gate.confidence,
@@ -138,7 +138,7 @@ def train_and_gate_model(params: TrainingParameters) -> TrainingRunSummary:
     drift = None
     if champion is not None:
         drift = detect_drift(
-            _read_parquet(champion.path("reference.parquet")),
+            read_reference_sample(champion),
             data.train,
             [c for c in spec.numeric if c in champion.spec.numeric],
             [c for c in spec.categorical if c in champion.spec.categorical],
@@ -216,9 +216,3 @@ def train_and_gate_model(params: TrainingParameters) -> TrainingRunSummary:
     )
     log.info("%s v%d: %s", params.model_name, registered.version, decision.verdict.value)
     return summarize_run(card, registered, alerts, artifacts, files)
-
-
-def _read_parquet(path: Path | None) -> Any:
-    import pandas as pd
-
-    return None if path is None else pd.read_parquet(path)

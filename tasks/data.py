@@ -174,9 +174,18 @@ def infer_feature_spec(
     elif not pd.api.types.is_numeric_dtype(target_values):
         raise DataError(f"regression target {target!r} is not numeric (dtype {target_values.dtype})")
 
+    time_column = overrides.time_column
+    if time_column is None:
+        datetimes = [
+            str(c)
+            for c in frame.columns
+            if c not in (target, *overrides.drop) and pd.api.types.is_datetime64_any_dtype(frame[c])
+        ]
+        # A single timestamp column is the rows' time: used for time splits, never as a feature.
+        time_column = datetimes[0] if len(datetimes) == 1 else None
     numeric: list[str] = []
     categorical: list[str] = []
-    skip = {target, overrides.time_column, *overrides.drop}
+    skip = {target, time_column, *overrides.drop}
     for name in frame.columns:
         if name in skip:
             continue
@@ -211,7 +220,7 @@ def infer_feature_spec(
         task=task,
         numeric=tuple(numeric),
         categorical=tuple(categorical),
-        time_column=overrides.time_column,
+        time_column=time_column,
         classes=classes,
     )
 

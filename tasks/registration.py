@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, ConfigDict
@@ -145,3 +147,12 @@ def register_challenger(
         "Registered %s v%d%s", name, registered.version, " and made it champion" if promote else ""
     )
     return registered
+
+
+@task(name="read-reference-sample", cache_policy=NO_CACHE)
+def read_reference_sample(champion: ChampionArtifacts) -> pd.DataFrame:
+    """The champion's stored training sample: the baseline every drift check compares against."""
+    path = champion.path(REFERENCE_FILE)
+    if path is None:
+        raise FileNotFoundError(f"{champion.name} v{champion.version} has no {REFERENCE_FILE}")
+    return pd.read_parquet(path)

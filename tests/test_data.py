@@ -54,6 +54,7 @@ def test_inference_matches_the_demo_spec() -> None:
     assert set(spec.numeric) == set(expected.numeric)
     assert set(spec.categorical) == set(expected.categorical)
     assert spec.task == "classification" and spec.classes == ("no", "yes")
+    assert infer_feature_spec(frame, "churned").time_column == "event_time"
     regression = infer_feature_spec(make_dataset(800, task="regression").drop(columns="event_time"), "lifetime_value")
     assert regression.task == "regression" and regression.classes is None
 
@@ -64,7 +65,13 @@ def test_inference_matches_the_demo_spec() -> None:
         (pd.DataFrame({"x": [1, 2], "y": ["a", "b"]}), "target column 'z' not found"),
         (pd.DataFrame({"x": [1, 2], "z": ["a", "a"]}), "single class"),
         (
-            pd.DataFrame({"t": pd.to_datetime(["2026-01-01", "2026-01-02"]), "z": ["a", "b"]}),
+            pd.DataFrame(
+                {
+                    "t": pd.to_datetime(["2026-01-01", "2026-01-02"]),
+                    "u": pd.to_datetime(["2026-02-01", "2026-02-02"]),
+                    "z": ["a", "b"],
+                }
+            ),
             "is a datetime",
         ),
         (pd.DataFrame({"id": [f"u{i}" for i in range(100)], "z": ["a", "b"] * 50}), "100 distinct values"),

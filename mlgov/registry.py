@@ -1,0 +1,829 @@
+"""Model registry: immutable versions made of checksummed files plus JSON metadata.
+
+The index (versions, current aliases, alias history) lives in any SQLAlchemy database and
+the files in any fsspec store. A version becomes visible only once its files are uploaded
+and re-read with matching checksums, and every load verifies them again: the files are
+pickles, so only bytes whose digest the registry recorded may ever be unpickled.
+
+Loading a learner from verified files is the training module's job; this module imports
+no ML library.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+import logging
+import os
+import random
+import re
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, BinaryIO, Final, Literal, Self, TypeAlias
+
+import fsspec
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    Connection,
+    DateTime,
+    Engine,
+    ForeignKeyConstraint,
+    Integer,
+    MetaData,
+    Row,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import make_url
+
+from mlgov.settings import MLGovSettings, get_settings
+
+logger = logging.getLogger(__name__)
+
+_NAME_RE: Final = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+_FILE_NAME_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_CHUNK: Final = 1024 * 1024
+_MAX_ATTEMPTS: Final = 30
+_WRITE_LOCK: Final = "mlgov_write_lock"
+
+
+class RegistryError(Exception):
+    """Base of every registry failure; the message is one human-readable line."""
+
+
+class ModelNotFoundError(RegistryError):
+    """The model, version or alias asked for does not exist."""
+
+
+class IntegrityError(RegistryError):
+    """A stored file is missing or its size / SHA-256 differs from what was registered."""
+
+
+class InvalidModelNameError(RegistryError):
+    """A model name that could escape the store prefix or collide after case folding."""
+
+
+class AliasConflictError(RegistryError):
+    """The alias moved between the caller's decision and its write (compare-and-set failed)."""
+
+
+class _Unset(enum.Enum):
+    """Sentinel type, so that ``expected_current=None`` can mean "expect the alias unset"."""
+
+    UNSET = enum.auto()
+
+
+UNSET: Final = _Unset.UNSET
+ExpectedVersion: TypeAlias = int | Literal[_Unset.UNSET] | None
+
+
+class FileRecord(BaseModel):
+    """One file of a version, with the digest every load is checked against."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    sha256: str
+    size: int
+
+
+class ModelVersion(BaseModel):
+    """An immutable registered version; ``aliases`` reflects the pointers at read time."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    version: int
+    created_at: datetime
+    run_id: str | None
+    files: tuple[FileRecord, ...]
+    metadata: dict[str, Any]
+    location: str
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def ref(self) -> str:
+        """The ``name:version`` reference that ``ModelRegistry.resolve`` accepts."""
+        return f"{self.name}:{self.version}"
+
+    def file(self, file_name: str) -> FileRecord:
+        """The record of one file, so callers need not search ``files`` themselves."""
+        for record in self.files:
+            if record.name == file_name:
+                return record
+        known = ", ".join(record.name for record in self.files)
+        raise RegistryError(f"{self.ref} has no file named {file_name!r} (files: {known})")
+
+    def summary(self) -> dict[str, Any]:
+        """A JSON-serialisable view for the CLI and for Prefect artifacts."""
+        return self.model_dump(mode="json")
+
+
+class AliasChange(BaseModel):
+    """One append-only ledger entry: who moved which alias, when, why and from where."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    alias: str
+    version: int | None
+    previous_version: int | None
+    changed_at: datetime
+    actor: str
+    reason: str
+    run_id: str | None
+
+
+_SCHEMA = MetaData()
+
+_versions = Table(
+    "mlgov_model_versions",
+    _SCHEMA,
+    Column("name", String(64), primary_key=True),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("run_id", String(128), nullable=True),
+    Column("location", String(512), nullable=False),
+    Column("files_json", Text, nullable=False),
+    Column("metadata_json", Text, nullable=False),
+    CheckConstraint("version >= 1", name="ck_mlgov_model_versions_positive"),
+)
+
+_aliases = Table(
+    "mlgov_aliases",
+    _SCHEMA,
+    Column("name", String(64), primary_key=True),
+    Column("alias", String(64), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    ForeignKeyConstraint(
+        ["name", "version"], ["mlgov_model_versions.name", "mlgov_model_versions.version"]
+    ),
+)
+
+_alias_history = Table(
+    "mlgov_alias_history",
+    _SCHEMA,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, index=True),
+    Column("alias", String(64), nullable=False),
+    Column("version", Integer, nullable=True),
+    Column("previous_version", Integer, nullable=True),
+    Column("changed_at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(255), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("run_id", String(128), nullable=True),
+)
+
+
+def validate_model_name(name: str) -> str:
+    """Return ``name`` if it is safe as a store prefix and unambiguous in refs."""
+    if not isinstance(name, str) or not _NAME_RE.fullmatch(name) or ".." in name:
+        raise InvalidModelNameError(
+            f"invalid model name {name!r}: use 1-64 lowercase letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit, without '..'"
+        )
+    return name
+
+
+def _validate_alias(alias: str) -> str:
+    if not isinstance(alias, str) or not _NAME_RE.fullmatch(alias) or ".." in alias:
+        raise RegistryError(
+            f"invalid alias {alias!r}: use 1-64 lowercase letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    return alias
+
+
+def _validate_file_name(file_name: str) -> str:
+    if not isinstance(file_name, str) or not _FILE_NAME_RE.fullmatch(file_name):
+        raise RegistryError(
+            f"invalid file name {file_name!r}: use a plain name of letters, digits, '.', '_' "
+            "or '-' (no folders)"
+        )
+    return file_name
+
+
+def parse_model_ref(ref: str) -> tuple[str, int | None, str | None]:
+    """Split ``name``, ``name@alias`` or ``name:3`` into ``(name, version, alias)``."""
+    if not isinstance(ref, str):
+        raise RegistryError(f"invalid model reference {ref!r}: expected a string")
+    if "@" in ref:
+        name, _, alias = ref.partition("@")
+        return validate_model_name(name), None, _validate_alias(alias)
+    if ":" in ref:
+        name, _, version_text = ref.partition(":")
+        if not version_text.isascii() or not version_text.isdigit() or int(version_text) < 1:
+            raise RegistryError(
+                f"invalid model reference {ref!r}: the version after ':' must be a number >= 1"
+            )
+        return validate_model_name(name), int(version_text), None
+    return validate_model_name(ref), None, None
+
+
+def _utc(value: datetime) -> datetime:
+    """Naive datetimes are read as UTC: SQLite returns them so, and all we write is UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _metadata_json(metadata: Mapping[str, Any]) -> str:
+    if not isinstance(metadata, Mapping):
+        raise RegistryError(f"metadata must be a mapping, got {type(metadata).__name__}")
+    try:
+        return json.dumps(dict(metadata), sort_keys=True, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise RegistryError(f"metadata is not JSON-serialisable: {exc}") from exc
+
+
+def _copy_hashing(source: BinaryIO, target: BinaryIO | None) -> tuple[str, int]:
+    """Stream ``source`` (into ``target`` if given) and return its SHA-256 and size."""
+    digest = hashlib.sha256()
+    size = 0
+    while chunk := source.read(_CHUNK):
+        digest.update(chunk)
+        size += len(chunk)
+        if target is not None:
+            target.write(chunk)
+    return digest.hexdigest(), size
+
+
+def _integrity_problem(record: FileRecord, sha256: str, size: int) -> str | None:
+    if size != record.size or sha256 != record.sha256:
+        return (
+            f"file {record.name!r} is corrupt: expected sha256 {record.sha256} "
+            f"({record.size} bytes), got {sha256} ({size} bytes)"
+        )
+    return None
+
+
+def _enable_sqlite_locking(engine: Engine) -> None:
+    """Let SQLAlchemy emit BEGIN, taking the write lock up front in allocating transactions.
+
+    A deferred transaction that reads and then writes can fail with "database is locked"
+    when another writer got there first; ``BEGIN IMMEDIATE`` queues on the busy timeout
+    instead. Foreign keys are off by default in SQLite and are switched on per connection.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        immediate = conn.get_execution_options().get(_WRITE_LOCK, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+class ModelRegistry:
+    """Registers, aliases, verifies and copies model versions.
+
+    ``registry_url`` is any SQLAlchemy URL (SQLite file by default, PostgreSQL for teams);
+    ``store_url`` any fsspec URL or local folder. Tables are created on first use.
+    """
+
+    def __init__(self, registry_url: str, store_url: str) -> None:
+        url = make_url(registry_url)
+        self.registry_url = registry_url
+        self.store_url = store_url
+        self._is_sqlite = url.get_backend_name() == "sqlite"
+        self._sqlite_file = (
+            Path(url.database)
+            if self._is_sqlite and url.database and url.database != ":memory:"
+            else None
+        )
+        connect_args: dict[str, Any] = {"timeout": 30} if self._is_sqlite else {}
+        self._engine = create_engine(url, connect_args=connect_args)
+        if self._is_sqlite:
+            _enable_sqlite_locking(self._engine)
+        self._fs, root = fsspec.core.url_to_fs(store_url)
+        self._root = root.rstrip("/")
+        self._schema_ready = False
+
+    @classmethod
+    def from_settings(cls, settings: MLGovSettings | None = None) -> Self:
+        """The registry configured by the ``MLGOV_*`` environment (read now)."""
+        settings = settings or get_settings()
+        return cls(settings.resolved_registry_url, settings.resolved_store_url)
+
+    def __repr__(self) -> str:
+        return (
+            f"ModelRegistry(registry_url={self._safe_registry_url!r}, store_url={self.store_url!r})"
+        )
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release pooled database connections (the registry stays usable afterwards)."""
+        self._engine.dispose()
+
+    @property
+    def _safe_registry_url(self) -> str:
+        """The registry URL without its password, fit for logs and clone lineage."""
+        url = make_url(self.registry_url)
+        return self.registry_url if url.password is None else url.render_as_string()
+
+    # -- database plumbing --------------------------------------------------------------
+
+    def _ensure_schema(self) -> None:
+        if self._schema_ready:
+            return
+        if self._sqlite_file is not None:
+            self._sqlite_file.parent.mkdir(parents=True, exist_ok=True)
+        for attempt in (1, 2):
+            try:
+                self._create_tables()
+                break
+            except (sa_exc.ProgrammingError, sa_exc.IntegrityError, sa_exc.OperationalError) as exc:
+                # A concurrent creator can win once between the existence check and CREATE.
+                if attempt == 2:
+                    raise self._database_error("cannot create the registry tables", exc) from exc
+        self._schema_ready = True
+
+    def _create_tables(self) -> None:
+        with self._engine.connect() as conn:
+            conn.execution_options(**{_WRITE_LOCK: True})
+            with conn.begin():
+                _SCHEMA.create_all(conn)
+
+    def _database_error(self, what: str, exc: sa_exc.DBAPIError) -> RegistryError:
+        lines = str(exc.orig).strip().splitlines() or [type(exc.orig).__name__]
+        return RegistryError(f"{what} in {self._safe_registry_url}: {lines[0]}")
+
+    @contextmanager
+    def _transaction(self, *, write: bool) -> Iterator[Connection]:
+        self._ensure_schema()
+        try:
+            with self._engine.connect() as conn:
+                if write:
+                    conn.execution_options(**{_WRITE_LOCK: True})
+                with conn.begin():
+                    yield conn
+        except sa_exc.OperationalError as exc:
+            raise self._database_error("registry database failed", exc) from exc
+
+    def _aliases_by_version(self, conn: Connection, name: str) -> dict[int, tuple[str, ...]]:
+        rows = conn.execute(
+            select(_aliases.c.version, _aliases.c.alias)
+            .where(_aliases.c.name == name)
+            .order_by(_aliases.c.alias)
+        )
+        found: dict[int, list[str]] = {}
+        for version, alias in rows:
+            found.setdefault(version, []).append(alias)
+        return {version: tuple(aliases) for version, aliases in found.items()}
+
+    @staticmethod
+    def _to_model_version(values: Mapping[Any, Any], aliases: tuple[str, ...]) -> ModelVersion:
+        return ModelVersion(
+            name=values["name"],
+            version=values["version"],
+            created_at=_utc(values["created_at"]),
+            run_id=values["run_id"],
+            files=tuple(FileRecord(**record) for record in json.loads(values["files_json"])),
+            metadata=json.loads(values["metadata_json"]),
+            location=values["location"],
+            aliases=aliases,
+        )
+
+    @staticmethod
+    def _to_alias_change(row: Row[Any]) -> AliasChange:
+        return AliasChange(
+            name=row.name,
+            alias=row.alias,
+            version=row.version,
+            previous_version=row.previous_version,
+            changed_at=_utc(row.changed_at),
+            actor=row.actor,
+            reason=row.reason,
+            run_id=row.run_id,
+        )
+
+    # -- store plumbing -----------------------------------------------------------------
+
+    def _store_path(self, location: str, file_name: str = "") -> str:
+        parts = [part for part in (self._root, location, file_name) if part]
+        return "/".join(parts)
+
+    def _check_stored(self, location: str, record: FileRecord) -> str | None:
+        """Re-hash one stored file; return the problem, or None when it is intact."""
+        path = self._store_path(location, record.name)
+        try:
+            with self._fs.open(path, "rb") as handle:
+                sha256, size = _copy_hashing(handle, None)
+        except FileNotFoundError:
+            return f"file {record.name!r} is missing from the store ({path})"
+        except OSError as exc:
+            return f"file {record.name!r} cannot be read from the store ({path}): {exc}"
+        return _integrity_problem(record, sha256, size)
+
+    def _upload(self, name: str, files: Mapping[str, Path]) -> tuple[str, list[FileRecord]]:
+        """Copy files under a fresh prefix and verify them; remove the prefix on any failure."""
+        location = f"{name}/{uuid.uuid4().hex}"
+        prefix = self._store_path(location)
+        records: list[FileRecord] = []
+        try:
+            self._fs.makedirs(prefix, exist_ok=True)
+            for file_name, source in sorted(files.items()):
+                with (
+                    Path(source).open("rb") as local,
+                    self._fs.open(self._store_path(location, file_name), "wb") as remote,
+                ):
+                    sha256, size = _copy_hashing(local, remote)
+                records.append(FileRecord(name=file_name, sha256=sha256, size=size))
+            problems = [p for r in records if (p := self._check_stored(location, r)) is not None]
+            if problems:
+                raise IntegrityError(f"upload of {name!r} did not verify: {'; '.join(problems)}")
+        except BaseException as exc:
+            self._remove_prefix(prefix)
+            if isinstance(exc, OSError):
+                raise RegistryError(f"upload of {name!r} to {prefix} failed: {exc}") from exc
+            raise
+        return location, records
+
+    def _remove_prefix(self, prefix: str) -> None:
+        try:
+            if self._fs.exists(prefix):
+                self._fs.rm(prefix, recursive=True)
+        except Exception:
+            logger.warning("could not remove the partial upload at %s", prefix, exc_info=True)
+
+    # -- public API ---------------------------------------------------------------------
+
+    def register(
+        self,
+        name: str,
+        files: Mapping[str, Path],
+        metadata: Mapping[str, Any],
+        *,
+        run_id: str | None = None,
+    ) -> ModelVersion:
+        """Upload and verify the files, then allocate the next version number atomically.
+
+        The number is allocated in the final insert only, so a failed upload never burns one.
+        """
+        validate_model_name(name)
+        metadata_json = _metadata_json(metadata)
+        if not files:
+            raise RegistryError(f"cannot register {name!r}: a version needs at least one file")
+        for file_name, source in files.items():
+            _validate_file_name(file_name)
+            if not Path(source).is_file():
+                raise RegistryError(
+                    f"cannot register {name!r}: file {file_name!r} not found at {source}"
+                )
+        location, records = self._upload(name, files)
+        files_json = json.dumps([record.model_dump() for record in records])
+        try:
+            mv = self._insert_version(name, location, files_json, metadata_json, run_id)
+        except BaseException:
+            self._remove_prefix(self._store_path(location))
+            raise
+        logger.info("registered %s (%d files) at %s", mv.ref, len(mv.files), location)
+        return mv
+
+    def _insert_version(
+        self, name: str, location: str, files_json: str, metadata_json: str, run_id: str | None
+    ) -> ModelVersion:
+        for attempt in range(1, _MAX_ATTEMPTS + 1):
+            try:
+                with self._transaction(write=True) as conn:
+                    latest = conn.execute(
+                        select(func.max(_versions.c.version)).where(_versions.c.name == name)
+                    ).scalar_one()
+                    values = {
+                        "name": name,
+                        "version": (latest or 0) + 1,
+                        "created_at": datetime.now(UTC),
+                        "run_id": run_id,
+                        "location": location,
+                        "files_json": files_json,
+                        "metadata_json": metadata_json,
+                    }
+                    conn.execute(insert(_versions).values(**values))
+                return self._to_model_version(values, ())
+            except sa_exc.IntegrityError:
+                # A concurrent writer took this number (databases without up-front locks).
+                time.sleep(random.uniform(0, min(0.5, 0.01 * 2**attempt)))
+        raise RegistryError(
+            f"could not allocate a version of {name!r} after {_MAX_ATTEMPTS} attempts"
+        )
+
+    def list_models(self) -> list[str]:
+        """Names of every model with at least one version, sorted."""
+        with self._transaction(write=False) as conn:
+            rows = conn.execute(select(_versions.c.name).distinct().order_by(_versions.c.name))
+            return [row.name for row in rows]
+
+    def list_versions(self, name: str) -> list[ModelVersion]:
+        """All versions of ``name`` in ascending order; empty for an unknown model."""
+        validate_model_name(name)
+        with self._transaction(write=False) as conn:
+            aliases = self._aliases_by_version(conn, name)
+            rows = conn.execute(
+                select(_versions).where(_versions.c.name == name).order_by(_versions.c.version)
+            )
+            return [
+                self._to_model_version(row._mapping, aliases.get(row.version, ())) for row in rows
+            ]
+
+    def get(self, name: str, version: int | None = None, alias: str | None = None) -> ModelVersion:
+        """One version by number or alias; the latest when neither is given."""
+        validate_model_name(name)
+        if version is not None and alias is not None:
+            raise RegistryError(f"ask for {name!r} by version or by alias, not both")
+        with self._transaction(write=False) as conn:
+            if alias is not None:
+                version = conn.execute(
+                    select(_aliases.c.version).where(
+                        _aliases.c.name == name, _aliases.c.alias == _validate_alias(alias)
+                    )
+                ).scalar_one_or_none()
+                if version is None:
+                    raise ModelNotFoundError(f"alias {name}@{alias} is not set")
+            query = select(_versions).where(_versions.c.name == name)
+            if version is None:
+                query = query.order_by(_versions.c.version.desc()).limit(1)
+            else:
+                query = query.where(_versions.c.version == version)
+            row = conn.execute(query).one_or_none()
+            if row is None:
+                wanted = name if version is None else f"{name}:{version}"
+                raise ModelNotFoundError(f"model {wanted} is not registered")
+            aliases = self._aliases_by_version(conn, name)
+            return self._to_model_version(row._mapping, aliases.get(row.version, ()))
+
+    def resolve(self, ref: str) -> ModelVersion:
+        """The version a ``name``, ``name@alias`` or ``name:3`` reference points to."""
+        name, version, alias = parse_model_ref(ref)
+        return self.get(name, version=version, alias=alias)
+
+    def find_alias(self, name: str, alias: str) -> ModelVersion | None:
+        """The version holding ``alias``, or None when it is unset (e.g. no champion yet)."""
+        try:
+            return self.get(name, alias=alias)
+        except ModelNotFoundError:
+            return None
+
+    def set_alias(
+        self,
+        name: str,
+        alias: str,
+        version: int,
+        *,
+        actor: str,
+        reason: str,
+        run_id: str | None = None,
+        expected_current: ExpectedVersion = UNSET,
+    ) -> AliasChange:
+        """Point ``alias`` at ``version`` and append the move to the history, atomically.
+
+        With ``expected_current`` (a version, or None for "unset") the move happens only if
+        the alias still points there, so two runs cannot both promote on stale information.
+        """
+        return self._move_alias(name, alias, version, actor, reason, run_id, expected_current)
+
+    def remove_alias(
+        self,
+        name: str,
+        alias: str,
+        *,
+        actor: str,
+        reason: str,
+        run_id: str | None = None,
+        expected_current: ExpectedVersion = UNSET,
+    ) -> AliasChange:
+        """Unset ``alias`` (e.g. retire a champion); the history records ``version=None``."""
+        return self._move_alias(name, alias, None, actor, reason, run_id, expected_current)
+
+    def _move_alias(
+        self,
+        name: str,
+        alias: str,
+        version: int | None,
+        actor: str,
+        reason: str,
+        run_id: str | None,
+        expected_current: ExpectedVersion,
+    ) -> AliasChange:
+        validate_model_name(name)
+        _validate_alias(alias)
+        if not actor or not reason:
+            raise RegistryError(f"moving {name}@{alias} needs an actor and a reason")
+        for attempt in range(1, _MAX_ATTEMPTS + 1):
+            try:
+                change = self._move_alias_once(
+                    name, alias, version, actor, reason, run_id, expected_current
+                )
+            except sa_exc.IntegrityError:
+                # Two first-time writers inserted the same alias row; re-read and re-check.
+                time.sleep(random.uniform(0, min(0.5, 0.01 * 2**attempt)))
+                continue
+            logger.info(
+                "alias %s@%s: %s -> %s by %s (%s)",
+                name,
+                alias,
+                change.previous_version,
+                change.version,
+                actor,
+                reason,
+            )
+            return change
+        raise RegistryError(f"could not move {name}@{alias} after {_MAX_ATTEMPTS} attempts")
+
+    def _move_alias_once(
+        self,
+        name: str,
+        alias: str,
+        version: int | None,
+        actor: str,
+        reason: str,
+        run_id: str | None,
+        expected_current: ExpectedVersion,
+    ) -> AliasChange:
+        with self._transaction(write=True) as conn:
+            if version is not None:
+                exists = conn.execute(
+                    select(_versions.c.version).where(
+                        _versions.c.name == name, _versions.c.version == version
+                    )
+                ).scalar_one_or_none()
+                if exists is None:
+                    raise ModelNotFoundError(
+                        f"cannot point {name}@{alias} at {name}:{version}: not registered"
+                    )
+            current = conn.execute(
+                select(_aliases.c.version)
+                .where(_aliases.c.name == name, _aliases.c.alias == alias)
+                .with_for_update()
+            ).scalar_one_or_none()
+            if expected_current is not UNSET and current != expected_current:
+                raise AliasConflictError(
+                    f"alias {name}@{alias} points to {current}, not the expected "
+                    f"{expected_current}: it moved meanwhile"
+                )
+            now = datetime.now(UTC)
+            key = (_aliases.c.name == name) & (_aliases.c.alias == alias)
+            if version is None:
+                if current is not None:
+                    conn.execute(_aliases.delete().where(key))
+            elif current is None:
+                conn.execute(
+                    insert(_aliases).values(name=name, alias=alias, version=version, updated_at=now)
+                )
+            else:
+                conn.execute(update(_aliases).where(key).values(version=version, updated_at=now))
+            change = AliasChange(
+                name=name,
+                alias=alias,
+                version=version,
+                previous_version=current,
+                changed_at=now,
+                actor=actor,
+                reason=reason,
+                run_id=run_id,
+            )
+            conn.execute(insert(_alias_history).values(**change.model_dump()))
+        return change
+
+    def alias_history(self, name: str, alias: str | None = None) -> list[AliasChange]:
+        """The append-only ledger of alias moves of ``name``, oldest first."""
+        validate_model_name(name)
+        query = select(_alias_history).where(_alias_history.c.name == name)
+        if alias is not None:
+            query = query.where(_alias_history.c.alias == _validate_alias(alias))
+        with self._transaction(write=False) as conn:
+            rows = conn.execute(query.order_by(_alias_history.c.id))
+            return [self._to_alias_change(row) for row in rows]
+
+    def alias_at(self, name: str, alias: str, when: datetime) -> int | None:
+        """Which version held ``alias`` at ``when`` (naive means UTC); None if unset then."""
+        validate_model_name(name)
+        _validate_alias(alias)
+        with self._transaction(write=False) as conn:
+            return conn.execute(
+                select(_alias_history.c.version)
+                .where(
+                    _alias_history.c.name == name,
+                    _alias_history.c.alias == alias,
+                    _alias_history.c.changed_at <= _utc(when),
+                )
+                .order_by(_alias_history.c.changed_at.desc(), _alias_history.c.id.desc())
+                .limit(1)
+            ).scalar_one_or_none()
+
+    def fetch(self, mv: ModelVersion, dest_dir: Path) -> dict[str, Path]:
+        """Copy every file of ``mv`` into ``dest_dir``, verifying size and SHA-256 of each.
+
+        A file is renamed into place only once verified, so a failed fetch never leaves a
+        corrupt file under its real name.
+        """
+        dest_dir = Path(dest_dir)
+        dest_dir.mkdir(parents=True, exist_ok=True)
+        fetched: dict[str, Path] = {}
+        for record in mv.files:
+            _validate_file_name(record.name)
+            target = dest_dir / record.name
+            partial = dest_dir / f".{record.name}.{uuid.uuid4().hex}.part"
+            path = self._store_path(mv.location, record.name)
+            try:
+                with self._fs.open(path, "rb") as remote, partial.open("wb") as local:
+                    sha256, size = _copy_hashing(remote, local)
+                problem = _integrity_problem(record, sha256, size)
+                if problem is not None:
+                    raise IntegrityError(f"{mv.ref}: {problem}")
+                os.replace(partial, target)
+            except FileNotFoundError as exc:
+                raise IntegrityError(
+                    f"{mv.ref}: file {record.name!r} is missing from the store ({path})"
+                ) from exc
+            finally:
+                with suppress(FileNotFoundError):
+                    partial.unlink()
+            fetched[record.name] = target
+        return fetched
+
+    def read_bytes(self, mv: ModelVersion, file_name: str) -> bytes:
+        """The verified content of one small file (e.g. a JSON sidecar) of ``mv``."""
+        record = mv.file(file_name)
+        path = self._store_path(mv.location, record.name)
+        try:
+            with self._fs.open(path, "rb") as handle:
+                data: bytes = handle.read()
+        except FileNotFoundError as exc:
+            raise IntegrityError(
+                f"{mv.ref}: file {record.name!r} is missing from the store ({path})"
+            ) from exc
+        problem = _integrity_problem(record, hashlib.sha256(data).hexdigest(), len(data))
+        if problem is not None:
+            raise IntegrityError(f"{mv.ref}: {problem}")
+        return data
+
+    def verify(self, mv: ModelVersion) -> list[str]:
+        """Every problem with the stored files of ``mv``; empty when all are intact."""
+        return [
+            f"{mv.ref}: {problem}"
+            for record in mv.files
+            if (problem := self._check_stored(mv.location, record)) is not None
+        ]
+
+    def clone(
+        self, mv: ModelVersion, target: ModelRegistry, *, actor: str = "clone"
+    ) -> ModelVersion:
+        """Copy a verified version into ``target`` (e.g. staging -> production registry).
+
+        Aliases are not copied: promotion in the target is its own governance decision.
+        """
+        cloned_from = {
+            "registry_url": self._safe_registry_url,
+            "store_url": self.store_url,
+            "name": mv.name,
+            "version": mv.version,
+            "location": mv.location,
+            "created_at": mv.created_at.isoformat(),
+            "actor": actor,
+            "cloned_at": datetime.now(UTC).isoformat(),
+        }
+        with tempfile.TemporaryDirectory(prefix="mlgov-clone-") as tmp:
+            local = self.fetch(mv, Path(tmp))
+            copy = target.register(
+                mv.name, local, {**mv.metadata, "cloned_from": cloned_from}, run_id=mv.run_id
+            )
+        source_digests = {record.name: (record.sha256, record.size) for record in mv.files}
+        copy_digests = {record.name: (record.sha256, record.size) for record in copy.files}
+        problems = target.verify(copy)
+        if copy_digests != source_digests or problems:
+            raise IntegrityError(
+                f"clone of {mv.ref} into {target!r} differs from the source: "
+                f"{'; '.join(problems) or 'checksums differ'}"
+            )
+        logger.info("cloned %s into %r as %s", mv.ref, target, copy.ref)
+        return copy
