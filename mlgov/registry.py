@@ -238,7 +238,7 @@ def parse_model_ref(ref: str) -> tuple[str, int | None, str | None]:
     return validate_model_name(ref), None, None
 
 
-def _utc(value: datetime) -> datetime:
+def as_utc(value: datetime) -> datetime:
     """Naive datetimes are read as UTC: SQLite returns them so, and all we write is UTC."""
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
@@ -294,6 +294,60 @@ def _enable_sqlite_locking(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+def create_index_engine(url: str) -> Engine:
+    """An engine on the index database, shared by every store that keeps tables there.
+
+    On SQLite, writers wait up to 30 s for the lock and write transactions take it up front.
+    """
+    parsed = make_url(url)
+    is_sqlite = parsed.get_backend_name() == "sqlite"
+    engine = create_engine(parsed, connect_args={"timeout": 30} if is_sqlite else {})
+    if is_sqlite:
+        _enable_sqlite_locking(engine)
+    return engine
+
+
+@contextmanager
+def index_transaction(engine: Engine, *, write: bool) -> Iterator[Connection]:
+    """One transaction; ``write=True`` takes SQLite's write lock at BEGIN (read-then-write safe)."""
+    with engine.connect() as conn:
+        if write:
+            conn.execution_options(**{_WRITE_LOCK: True})
+        with conn.begin():
+            yield conn
+
+
+def create_index_tables(engine: Engine, schema: MetaData) -> None:
+    """Create the missing tables of ``schema`` (and a SQLite file's folder) on first use.
+
+    A concurrent creator can win once between the existence check and CREATE, so this tries
+    twice; the second failure propagates for the caller to word.
+    """
+    database = engine.url.database
+    if engine.url.get_backend_name() == "sqlite" and database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    for attempt in (1, 2):
+        try:
+            with index_transaction(engine, write=True) as conn:
+                schema.create_all(conn)
+            return
+        except (sa_exc.ProgrammingError, sa_exc.IntegrityError, sa_exc.OperationalError):
+            if attempt == 2:
+                raise
+
+
+def safe_url(url: str) -> str:
+    """``url`` without its password, fit for logs, errors and lineage."""
+    parsed = make_url(url)
+    return url if parsed.password is None else parsed.render_as_string()
+
+
+def database_error_message(what: str, url: str, exc: sa_exc.DBAPIError) -> str:
+    """One line naming the database (password hidden) and the driver's first line of error."""
+    lines = str(exc.orig).strip().splitlines() or [type(exc.orig).__name__]
+    return f"{what} in {safe_url(url)}: {lines[0]}"
+
+
 class ModelRegistry:
     """Registers, aliases, verifies and copies model versions.
 
@@ -302,19 +356,9 @@ class ModelRegistry:
     """
 
     def __init__(self, registry_url: str, store_url: str) -> None:
-        url = make_url(registry_url)
         self.registry_url = registry_url
         self.store_url = store_url
-        self._is_sqlite = url.get_backend_name() == "sqlite"
-        self._sqlite_file = (
-            Path(url.database)
-            if self._is_sqlite and url.database and url.database != ":memory:"
-            else None
-        )
-        connect_args: dict[str, Any] = {"timeout": 30} if self._is_sqlite else {}
-        self._engine = create_engine(url, connect_args=connect_args)
-        if self._is_sqlite:
-            _enable_sqlite_locking(self._engine)
+        self._engine = create_index_engine(registry_url)
         self._fs, root = fsspec.core.url_to_fs(store_url)
         self._root = root.rstrip("/")
         self._schema_ready = False
@@ -348,45 +392,28 @@ class ModelRegistry:
     @property
     def _safe_registry_url(self) -> str:
         """The registry URL without its password, fit for logs and clone lineage."""
-        url = make_url(self.registry_url)
-        return self.registry_url if url.password is None else url.render_as_string()
+        return safe_url(self.registry_url)
 
     # -- database plumbing --------------------------------------------------------------
 
     def _ensure_schema(self) -> None:
         if self._schema_ready:
             return
-        if self._sqlite_file is not None:
-            self._sqlite_file.parent.mkdir(parents=True, exist_ok=True)
-        for attempt in (1, 2):
-            try:
-                self._create_tables()
-                break
-            except (sa_exc.ProgrammingError, sa_exc.IntegrityError, sa_exc.OperationalError) as exc:
-                # A concurrent creator can win once between the existence check and CREATE.
-                if attempt == 2:
-                    raise self._database_error("cannot create the registry tables", exc) from exc
+        try:
+            create_index_tables(self._engine, _SCHEMA)
+        except (sa_exc.ProgrammingError, sa_exc.IntegrityError, sa_exc.OperationalError) as exc:
+            raise self._database_error("cannot create the registry tables", exc) from exc
         self._schema_ready = True
 
-    def _create_tables(self) -> None:
-        with self._engine.connect() as conn:
-            conn.execution_options(**{_WRITE_LOCK: True})
-            with conn.begin():
-                _SCHEMA.create_all(conn)
-
     def _database_error(self, what: str, exc: sa_exc.DBAPIError) -> RegistryError:
-        lines = str(exc.orig).strip().splitlines() or [type(exc.orig).__name__]
-        return RegistryError(f"{what} in {self._safe_registry_url}: {lines[0]}")
+        return RegistryError(database_error_message(what, self.registry_url, exc))
 
     @contextmanager
     def _transaction(self, *, write: bool) -> Iterator[Connection]:
         self._ensure_schema()
         try:
-            with self._engine.connect() as conn:
-                if write:
-                    conn.execution_options(**{_WRITE_LOCK: True})
-                with conn.begin():
-                    yield conn
+            with index_transaction(self._engine, write=write) as conn:
+                yield conn
         except sa_exc.OperationalError as exc:
             raise self._database_error("registry database failed", exc) from exc
 
@@ -406,7 +433,7 @@ class ModelRegistry:
         return ModelVersion(
             name=values["name"],
             version=values["version"],
-            created_at=_utc(values["created_at"]),
+            created_at=as_utc(values["created_at"]),
             run_id=values["run_id"],
             files=tuple(FileRecord(**record) for record in json.loads(values["files_json"])),
             metadata=json.loads(values["metadata_json"]),
@@ -421,7 +448,7 @@ class ModelRegistry:
             alias=row.alias,
             version=row.version,
             previous_version=row.previous_version,
-            changed_at=_utc(row.changed_at),
+            changed_at=as_utc(row.changed_at),
             actor=row.actor,
             reason=row.reason,
             run_id=row.run_id,
@@ -734,7 +761,7 @@ class ModelRegistry:
                 .where(
                     _alias_history.c.name == name,
                     _alias_history.c.alias == alias,
-                    _alias_history.c.changed_at <= _utc(when),
+                    _alias_history.c.changed_at <= as_utc(when),
                 )
                 .order_by(_alias_history.c.changed_at.desc(), _alias_history.c.id.desc())
                 .limit(1)
