@@ -87,11 +87,15 @@ class ValidationSummary(BaseModel):
         if self.success:
             return f"all {self.n_expectations} expectations passed on {self.n_rows:,} rows"
         missing = {f.column for f in self.failures if f.expectation == "expect_column_to_exist"}
-        primary = [
-            f
-            for f in self.failures
-            if f.expectation == "expect_column_to_exist" or f.column not in missing
-        ]
+        # Missing columns first: they are the failures a data owner must fix before any other.
+        primary = sorted(
+            (
+                f
+                for f in self.failures
+                if f.expectation == "expect_column_to_exist" or f.column not in missing
+            ),
+            key=lambda f: f.expectation != "expect_column_to_exist",
+        )
         shown = "; ".join(f.reason for f in primary[:3])
         rest = self.n_failed - min(len(primary), 3)
         more = f"; and {rest} more" if rest else ""
