@@ -33,7 +33,17 @@ def _start_server(home: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = _free_port()
     env = os.environ | {"PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "prefect",
+            "server",
+            "start",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -56,7 +66,9 @@ def _stage_seconds(flow_run_id: str) -> dict[str, float]:
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
     with get_client(sync_client=True) as client:
-        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+        runs = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+        )
     stages: dict[str, float] = {}
     for run in runs:
         if run.start_time and run.end_time:
@@ -113,7 +125,9 @@ def main() -> None:
                     "wall_s": round(wall, 2),
                     "stages_s": round(staged, 2),
                     "overhead_s": round(wall - staged, 2),
-                    "stages": {k: round(v, 2) for k, v in sorted(stages.items(), key=lambda kv: -kv[1])},
+                    "stages": {
+                        k: round(v, 2) for k, v in sorted(stages.items(), key=lambda kv: -kv[1])
+                    },
                 }
             )
     finally:
@@ -121,10 +135,14 @@ def main() -> None:
         server.wait(timeout=30)
 
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"flow overhead, {args.rows:,} rows, {args.epochs} epoch(s), running Prefect server at {api_url}")
+    print(
+        f"flow overhead, {args.rows:,} rows, {args.epochs} epoch(s), running Prefect server at {api_url}"
+    )
     print(f"{'run':>3} {'verdict':<20} {'wall s':>8} {'Σ stages s':>11} {'overhead s':>11}")
     for r in rows:
-        print(f"{r['run']:>3} {r['verdict']:<20} {r['wall_s']:>8} {r['stages_s']:>11} {r['overhead_s']:>11}")
+        print(
+            f"{r['run']:>3} {r['verdict']:<20} {r['wall_s']:>8} {r['stages_s']:>11} {r['overhead_s']:>11}"
+        )
     for r in rows:
         print(f"run {r['run']} stages: " + ", ".join(f"{k} {v}s" for k, v in r["stages"].items()))
     print(f"peak RSS {peak_mb:.0f} MB")

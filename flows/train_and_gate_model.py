@@ -17,12 +17,17 @@ from mlgov.settings import get_settings
 from tasks.alerting import AlertRecord, raise_alert
 from tasks.contract import build_input_contract, infer_model_contract
 from tasks.data import FeatureOverrides, SplitConfig, describe_features, load_table, split_dataset
-from tasks.drift import DriftConfig, DriftSummary, detect_drift
+from tasks.drift import DriftConfig, detect_drift
 from tasks.evaluation import evaluate_models
 from tasks.gating import GatePolicy, Verdict, compare_with_champion
+from tasks.model_card import (
+    TrainingRunSummary,
+    compose_model_card,
+    stage_version_files,
+    summarize_run,
+)
 from tasks.registration import find_champion, read_reference_sample, register_challenger
 from tasks.reporting import publish_model_card, publish_validation_failure
-from tasks.model_card import TrainingRunSummary, compose_model_card, stage_version_files, summarize_run
 from tasks.training import TrainingConfig, train_model
 from tasks.validation import SuiteInferenceConfig, validate_dataset
 
@@ -101,14 +106,20 @@ def train_and_gate_model(params: TrainingParameters) -> TrainingRunSummary:
     )
     validation = validate_dataset(frame, suite)
     if not validation.success:
-        publish_validation_failure(params.model_name, params.data, validation.to_markdown(), validation.headline())
+        publish_validation_failure(
+            params.model_name, params.data, validation.to_markdown(), validation.headline()
+        )
         raise_alert(
             "data.validation-failed",
             params.model_name,
             subject=f"[mlgov] {params.model_name}: data validation failed",
             body=f"{validation.headline()}\nData: {params.data}\nContract: {suite_source}",
             severity="critical",
-            payload={"data": params.data, "failed": validation.n_failed, "headline": validation.headline()},
+            payload={
+                "data": params.data,
+                "failed": validation.n_failed,
+                "headline": validation.headline(),
+            },
             notify=params.notify,
             block_name=settings.notification_block,
             prefix=settings.event_prefix,
@@ -132,7 +143,9 @@ def train_and_gate_model(params: TrainingParameters) -> TrainingRunSummary:
         params.gate.confidence,
         params.training.seed,
     )
-    decision = compare_with_champion(params.gate, spec.task, evaluation.new_holdout, evaluation.champion_holdout)
+    decision = compare_with_champion(
+        params.gate, spec.task, evaluation.new_holdout, evaluation.champion_holdout
+    )
 
     # 5. Drift between the champion's training data and the new training data.
     drift = None
@@ -149,11 +162,28 @@ def train_and_gate_model(params: TrainingParameters) -> TrainingRunSummary:
     # 6. Register every challenger; move the champion alias only on the gate's say-so.
     model_suite = infer_model_contract(data.train, spec, params.suite_inference)
     card = compose_model_card(
-        params, params.model_name, spec, table, data.strategy, validation, suite_source, training,
-        evaluation, decision, drift, champion.version if champion else None, run_id,
+        params,
+        params.model_name,
+        spec,
+        table,
+        data.strategy,
+        validation,
+        suite_source,
+        training,
+        evaluation,
+        decision,
+        drift,
+        champion.version if champion else None,
+        run_id,
     )
     files = stage_version_files(
-        report_dir, card, training, model_suite, data, params.reference_sample_rows, params.training.seed
+        report_dir,
+        card,
+        training,
+        model_suite,
+        data,
+        params.reference_sample_rows,
+        params.training.seed,
     )
     registered = register_challenger(
         params.model_name,
@@ -166,7 +196,7 @@ def train_and_gate_model(params: TrainingParameters) -> TrainingRunSummary:
     )
 
     # 7. Alert on what people must act on, then publish the card with the alerts' outcomes.
-    alert = {
+    alert: dict[str, Any] = {
         "model": params.model_name,
         "version": registered.version,
         "notify": params.notify,
@@ -204,15 +234,21 @@ def train_and_gate_model(params: TrainingParameters) -> TrainingRunSummary:
                 subject=f"[mlgov] {params.model_name}: training data drifted from the champion's",
                 body=f"Drifted columns: {', '.join(drift.drifted_columns)} ({drift.share_drifted:.0%}).",
                 severity="warning",
-                payload={"drifted_columns": drift.drifted_columns, "share_drifted": drift.share_drifted},
+                payload={
+                    "drifted_columns": drift.drifted_columns,
+                    "share_drifted": drift.share_drifted,
+                },
                 **alert,
             )
         )
     artifacts = publish_model_card(
         card.with_registration(registered, alerts),
         Path(training.curve_path) if training.curve_path else None,
-        {name.replace("_", "-").replace(".", "-"): path.resolve().as_uri() for name, path in files.items()
-         if name.endswith((".html", ".md"))},
+        {
+            name.replace("_", "-").replace(".", "-"): path.resolve().as_uri()
+            for name, path in files.items()
+            if name.endswith((".html", ".md"))
+        },
     )
     log.info("%s v%d: %s", params.model_name, registered.version, decision.verdict.value)
     return summarize_run(card, registered, alerts, artifacts, files)

@@ -28,7 +28,9 @@ _PAYMENTS = ("card", "bank", "paypal", "invoice")
 _CONTRACTS = ("monthly", "annual", "two_year")
 
 
-def _choice(rng: np.random.Generator, values: tuple[str, ...], p: list[float], n: int) -> np.ndarray:
+def _choice(
+    rng: np.random.Generator, values: tuple[str, ...], p: list[float], n: int
+) -> np.ndarray:
     return rng.choice(np.array(values, dtype=object), size=n, p=p)
 
 
@@ -163,11 +165,15 @@ def load_sklearn_table(name: str) -> tuple[pd.DataFrame, str]:
         "iris": datasets.load_iris,
     }
     if name not in loaders:
-        raise ValueError(f"unknown scikit-learn table {name!r}; bundled ones: {', '.join(SKLEARN_TABLES)}")
+        raise ValueError(
+            f"unknown scikit-learn table {name!r}; bundled ones: {', '.join(SKLEARN_TABLES)}"
+        )
     bunch = loaders[name](as_frame=True)
     frame = bunch.frame.copy()
     if name != "diabetes":
         names = np.asarray(bunch.target_names, dtype=object)
         frame["target"] = names[frame["target"].to_numpy()]
-    frame.columns = [str(c).replace(" ", "_").replace("(", "").replace(")", "") for c in frame.columns]
+    frame.columns = [
+        str(c).replace(" ", "_").replace("(", "").replace(")", "") for c in frame.columns
+    ]
     return frame, "target"

@@ -84,18 +84,26 @@ def send_notification(
 ) -> NotificationOutcome:
     """Notify through a saved Prefect notification block (`block-type-slug/name`), with retries."""
     if not block_name:
-        return NotificationOutcome(channel=None, delivered=False, attempts=0, error="no channel configured")
+        return NotificationOutcome(
+            channel=None, delivered=False, attempts=0, error="no channel configured"
+        )
     from prefect.blocks.core import Block
 
     error: str | None = None
     for attempt in range(1, attempts + 1):
         try:
-            block = Block.load(block_name, _sync=True)
+            block: Any = Block.load(block_name, _sync=True)  # type: ignore[call-arg]
             block.notify(body=body, subject=subject, _sync=True)
             return NotificationOutcome(channel=block_name, delivered=True, attempts=attempt)
         except Exception as exc:  # any channel failure is recorded, never raised
             error = f"{type(exc).__name__}: {exc}"
-            logger.warning("notification via %s failed (attempt %d/%d): %s", block_name, attempt, attempts, error)
+            logger.warning(
+                "notification via %s failed (attempt %d/%d): %s",
+                block_name,
+                attempt,
+                attempts,
+                error,
+            )
             if attempt < attempts:
                 time.sleep(backoff_s * 2 ** (attempt - 1))
     return NotificationOutcome(channel=block_name, delivered=False, attempts=attempts, error=error)
@@ -120,12 +128,22 @@ def raise_alert(
 
     log = get_run_logger()
     event_id = emit_governance_event(
-        event, model, version=version, payload={"severity": severity, **(payload or {})}, prefix=prefix
+        event,
+        model,
+        version=version,
+        payload={"severity": severity, **(payload or {})},
+        prefix=prefix,
     )
     log.info("Emitted %s.%s for model %s (severity %s)", prefix, event, model, severity)
     outcome = send_notification(block_name, subject, body) if notify else None
     if outcome is not None and not outcome.delivered and outcome.channel is not None:
-        log.error("Alert %r could not be delivered via %s: %s", subject, outcome.channel, outcome.error)
+        log.error(
+            "Alert %r could not be delivered via %s: %s", subject, outcome.channel, outcome.error
+        )
     return AlertRecord(
-        event=f"{prefix}.{event}", event_id=event_id, severity=severity, subject=subject, notification=outcome
+        event=f"{prefix}.{event}",
+        event_id=event_id,
+        severity=severity,
+        subject=subject,
+        notification=outcome,
     )

@@ -30,7 +30,10 @@ def choose_contract(
     expectations and basic sanity can fail.
     """
     if reference is not None:
-        suite, source = infer_suite(reference, spec, config, name="reference"), "inferred from reference data"
+        suite, source = (
+            infer_suite(reference, spec, config, name="reference"),
+            "inferred from reference data",
+        )
     elif champion_suite is not None:
         suite, source = json.loads(champion_suite.read_text()), "champion's input contract"
     else:
@@ -53,13 +56,22 @@ def build_input_contract(
     from prefect import get_run_logger
 
     suite, source = choose_contract(
-        frame, spec, config, champion_suite=champion_suite, reference=reference, user_suite=user_suite
+        frame,
+        spec,
+        config,
+        champion_suite=champion_suite,
+        reference=reference,
+        user_suite=user_suite,
     )
-    get_run_logger().info("Validating against %d expectations (%s)", len(suite.get("expectations", [])), source)
+    get_run_logger().info(
+        "Validating against %d expectations (%s)", len(suite.get("expectations", [])), source
+    )
     return suite, source
 
 
 @task(name="infer-model-contract", cache_policy=NO_CACHE)
-def infer_model_contract(train: pd.DataFrame, spec: FeatureSpec, config: SuiteInferenceConfig) -> dict[str, Any]:
+def infer_model_contract(
+    train: pd.DataFrame, spec: FeatureSpec, config: SuiteInferenceConfig
+) -> dict[str, Any]:
     """The suite saved with the new version: what future data must look like for it."""
     return infer_suite(train, spec, config, name="model-contract")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -42,10 +41,14 @@ class SplitConfig(BaseModel):
 
     holdout_fraction: float = Field(default=0.2, gt=0.0, lt=0.9)
     valid_fraction: float = Field(
-        default=0.15, gt=0.0, lt=0.9, description="Share of the training part used for early stopping."
+        default=0.15,
+        gt=0.0,
+        lt=0.9,
+        description="Share of the training part used for early stopping.",
     )
     strategy: Literal["random", "time"] = Field(
-        default="random", description="`time` needs `time_column`: the newest rows become the holdout."
+        default="random",
+        description="`time` needs `time_column`: the newest rows become the holdout.",
     )
     seed: int = 0
 
@@ -99,7 +102,7 @@ def _read_demo(location: str) -> pd.DataFrame:
     return make_dataset(
         n_rows=int(query.get("rows", 2000)),
         seed=int(query.get("seed", 0)),
-        scenario=scenario,  # type: ignore[arg-type]
+        scenario=scenario,
         task=task_kind,
     )
 
@@ -119,14 +122,17 @@ def fingerprint_frame(frame: pd.DataFrame) -> str:
         nulls = column.isna().to_numpy()
         digest.update(np.packbits(nulls).tobytes())
         if pd.api.types.is_bool_dtype(column) or (
-            pd.api.types.is_numeric_dtype(column) and not isinstance(column.dtype, pd.CategoricalDtype)
+            pd.api.types.is_numeric_dtype(column)
+            and not isinstance(column.dtype, pd.CategoricalDtype)
         ):
             values = column.to_numpy(dtype="float64", na_value=0.0)
             digest.update(np.ascontiguousarray(values, dtype="<f8").tobytes())
         elif pd.api.types.is_datetime64_any_dtype(column):
             digest.update(column.to_numpy(dtype="datetime64[ns]").astype("<i8").tobytes())
         else:
-            text = "\x1f".join("" if null else str(v) for v, null in zip(column.to_numpy(), nulls, strict=True))
+            text = "\x1f".join(
+                "" if null else str(v) for v, null in zip(column.to_numpy(), nulls, strict=True)
+            )
             digest.update(text.encode("utf-8", "surrogatepass"))
         digest.update(b"\x1d")
     return digest.hexdigest()
@@ -150,10 +156,17 @@ def infer_feature_spec(
     """Column roles from dtypes, with the user's overrides winning; unusable columns fail loudly."""
     overrides = overrides or FeatureOverrides()
     if target not in frame.columns:
-        raise DataError(f"target column {target!r} not found; columns are: {', '.join(map(str, frame.columns))}")
+        raise DataError(
+            f"target column {target!r} not found; columns are: {', '.join(map(str, frame.columns))}"
+        )
     missing = [
         c
-        for c in (*overrides.numeric, *overrides.categorical, *overrides.drop, overrides.time_column)
+        for c in (
+            *overrides.numeric,
+            *overrides.categorical,
+            *overrides.drop,
+            overrides.time_column,
+        )
         if c is not None and c not in frame.columns
     ]
     if missing:
@@ -162,17 +175,21 @@ def infer_feature_spec(
     if target_values.empty:
         raise DataError(f"target column {target!r} has no values")
     if task is None:
-        numeric_target = pd.api.types.is_numeric_dtype(target_values) and not pd.api.types.is_bool_dtype(
+        numeric_target = pd.api.types.is_numeric_dtype(
             target_values
-        )
+        ) and not pd.api.types.is_bool_dtype(target_values)
         task = "regression" if numeric_target and target_values.nunique() > 20 else "classification"
     classes: tuple[str, ...] | None = None
     if task == "classification":
         classes = tuple(sorted(target_values.astype(str).unique()))
         if len(classes) < 2:
-            raise DataError(f"target column {target!r} has a single class {classes[0]!r}; nothing to learn")
+            raise DataError(
+                f"target column {target!r} has a single class {classes[0]!r}; nothing to learn"
+            )
     elif not pd.api.types.is_numeric_dtype(target_values):
-        raise DataError(f"regression target {target!r} is not numeric (dtype {target_values.dtype})")
+        raise DataError(
+            f"regression target {target!r} is not numeric (dtype {target_values.dtype})"
+        )
 
     time_column = overrides.time_column
     if time_column is None:
@@ -192,7 +209,9 @@ def infer_feature_spec(
         column = frame[name]
         if name in overrides.numeric:
             if not pd.api.types.is_numeric_dtype(column):
-                raise DataError(f"column {name!r} is configured numeric but has dtype {column.dtype}")
+                raise DataError(
+                    f"column {name!r} is configured numeric but has dtype {column.dtype}"
+                )
             numeric.append(str(name))
         elif name in overrides.categorical:
             categorical.append(str(name))
@@ -225,7 +244,9 @@ def infer_feature_spec(
     )
 
 
-def prepare_frame(frame: pd.DataFrame, spec: FeatureSpec, *, require_target: bool = True) -> pd.DataFrame:
+def prepare_frame(
+    frame: pd.DataFrame, spec: FeatureSpec, *, require_target: bool = True
+) -> pd.DataFrame:
     """The columns the model uses, in canonical dtypes: floats for numbers, strings for categories."""
     wanted = list(spec.features) + ([spec.target] if require_target else [])
     absent = [c for c in wanted if c not in frame.columns]
@@ -239,7 +260,9 @@ def prepare_frame(frame: pd.DataFrame, spec: FeatureSpec, *, require_target: boo
         out[name] = out[name].map(lambda v: v if isinstance(v, float) else str(v))
     if require_target:
         out[spec.target] = (
-            frame[spec.target].astype(str) if spec.task == "classification" else frame[spec.target].astype(float)
+            frame[spec.target].astype(str)
+            if spec.task == "classification"
+            else frame[spec.target].astype(float)
         )
         out = out[frame[spec.target].notna().to_numpy()]
     if spec.time_column and spec.time_column in frame.columns:
@@ -258,13 +281,13 @@ def split_frame(frame: pd.DataFrame, spec: FeatureSpec, config: SplitConfig) -> 
         order = np.argsort(pd.to_datetime(frame[spec.time_column]).to_numpy(), kind="stable")
     else:
         order = np.random.default_rng(config.seed).permutation(n)
-    n_holdout = max(int(round(n * config.holdout_fraction)), 5)
+    n_holdout = max(round(n * config.holdout_fraction), 5)
     if config.strategy == "time":
         rest, holdout = order[: n - n_holdout], order[n - n_holdout :]
         rest = np.random.default_rng(config.seed).permutation(rest)
     else:
         holdout, rest = order[:n_holdout], order[n_holdout:]
-    n_valid = max(int(round(len(rest) * config.valid_fraction)), 5)
+    n_valid = max(round(len(rest) * config.valid_fraction), 5)
     valid, train = rest[:n_valid], rest[n_valid:]
     return DataSplits(
         train=tuple(int(i) for i in np.sort(train)),
@@ -296,10 +319,16 @@ def load_table(location: str) -> tuple[pd.DataFrame, LoadedTable]:
 
     frame = read_table(location)
     record = LoadedTable(
-        location=location, n_rows=len(frame), n_columns=frame.shape[1], fingerprint=fingerprint_frame(frame)
+        location=location,
+        n_rows=len(frame),
+        n_columns=frame.shape[1],
+        fingerprint=fingerprint_frame(frame),
     )
     get_run_logger().info(
-        "Loaded %s: %d rows × %d columns, fingerprint %s", location, record.n_rows, record.n_columns,
+        "Loaded %s: %d rows × %d columns, fingerprint %s",
+        location,
+        record.n_rows,
+        record.n_columns,
         record.fingerprint[:12],
     )
     return frame, record

@@ -242,7 +242,13 @@ def compare_predictions(
     theirs = score_predictions(y, champion, task) if champion is not None else None
     intervals = (
         paired_bootstrap(
-            y, challenger, champion, names, n_resamples=n_resamples, confidence=confidence, seed=seed
+            y,
+            challenger,
+            champion,
+            names,
+            n_resamples=n_resamples,
+            confidence=confidence,
+            seed=seed,
         )
         if champion is not None
         else {}
@@ -322,9 +328,14 @@ def evaluate_challenger_and_champion(
             )
         else:
             notes.append("challenger cannot score the champion's holdout (different columns)")
-    challenger = evaluate_predictions(holdout, ours, spec, dataset="new-holdout", slice_columns=slice_columns)
+    challenger = evaluate_predictions(
+        holdout, ours, spec, dataset="new-holdout", slice_columns=slice_columns
+    )
     return ModelEvaluation(
-        new_holdout=new, champion_holdout=on_champion_holdout, challenger=challenger, notes=tuple(notes)
+        new_holdout=new,
+        champion_holdout=on_champion_holdout,
+        challenger=challenger,
+        notes=tuple(notes),
     )
 
 
@@ -358,7 +369,10 @@ def evaluate_models(
     log = get_run_logger()
     for c in result.new_holdout:
         log.info(
-            "%s: challenger %.4f, champion %s", c.metric, c.challenger, "–" if c.champion is None else f"{c.champion:.4f}"
+            "%s: challenger %.4f, champion %s",
+            c.metric,
+            c.challenger,
+            "–" if c.champion is None else f"{c.champion:.4f}",
         )
     for note in result.notes:
         log.warning(note)

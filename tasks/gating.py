@@ -37,8 +37,11 @@ class GatePolicy(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    primary_metric: Literal["auto", "accuracy", "f1", "roc_auc", "log_loss", "rmse", "mae", "r2"] = Field(
-        default="auto", description="Metric that decides; auto = roc_auc (classification) or rmse (regression)."
+    primary_metric: Literal[
+        "auto", "accuracy", "f1", "roc_auc", "log_loss", "rmse", "mae", "r2"
+    ] = Field(
+        default="auto",
+        description="Metric that decides; auto = roc_auc (classification) or rmse (regression).",
     )
     min_value: float | None = Field(
         default=None,
@@ -48,9 +51,12 @@ class GatePolicy(BaseModel):
         default=0.02, ge=0.0, le=1.0, description="Largest tolerated drop of the primary metric."
     )
     regression_mode: Literal["absolute", "relative"] = Field(
-        default="absolute", description="`relative` reads max_regression as a fraction of the champion's value."
+        default="absolute",
+        description="`relative` reads max_regression as a fraction of the champion's value.",
     )
-    confidence: float = Field(default=0.95, gt=0.5, lt=1.0, description="Level of the bootstrap interval.")
+    confidence: float = Field(
+        default=0.95, gt=0.5, lt=1.0, description="Level of the bootstrap interval."
+    )
     bootstrap_resamples: int = Field(default=1000, ge=100, le=20000)
 
     def metric_for(self, task: TaskKind) -> str:
@@ -106,7 +112,11 @@ def decide(
     fmt = f"{metric} {primary.challenger:.4f}"
     if policy.min_value is not None and (
         math.isnan(primary.challenger)
-        or (primary.challenger < policy.min_value if higher else primary.challenger > policy.min_value)
+        or (
+            primary.challenger < policy.min_value
+            if higher
+            else primary.challenger > policy.min_value
+        )
     ):
         side = "below the minimum" if higher else "above the maximum"
         return GateDecision(
@@ -162,10 +172,16 @@ def decide(
         reasons = tuple(f"non-inferior {describe(d)}" for d in decisions)
     else:
         verdict = Verdict.KEPT_CHAMPION
-        reasons = tuple(
-            f"{'non-inferior' if d.non_inferior else 'inconclusive'} {describe(d)}" for d in decisions
-        ) + ("not confidently at least as good as the champion on every set; champion kept",)
-    return GateDecision(verdict=verdict, primary_metric=metric, reasons=reasons, sets=tuple(decisions))
+        reasons = (
+            *tuple(
+                f"{'non-inferior' if d.non_inferior else 'inconclusive'} {describe(d)}"
+                for d in decisions
+            ),
+            "not confidently at least as good as the champion on every set; champion kept",
+        )
+    return GateDecision(
+        verdict=verdict, primary_metric=metric, reasons=reasons, sets=tuple(decisions)
+    )
 
 
 @task(name="compare-with-champion", cache_policy=NO_CACHE)

@@ -58,16 +58,32 @@ class ModelCard(BaseModel):
     def metadata(self) -> dict[str, Any]:
         """What the registry index keeps for queries without opening files."""
         keys = (
-            "verdict", "reasons", "primary_metric", "metrics", "features", "data", "training",
-            "parent_champion", "flow_run_id", "code", "packages", "params", "validation",
+            "verdict",
+            "reasons",
+            "primary_metric",
+            "metrics",
+            "features",
+            "data",
+            "training",
+            "parent_champion",
+            "flow_run_id",
+            "code",
+            "packages",
+            "params",
+            "validation",
         )
         return {k: self.card[k] for k in keys} | {
             "drift": None
             if self.card.get("drift") is None
-            else {k: self.card["drift"][k] for k in ("dataset_drift", "drifted_columns", "share_drifted")}
+            else {
+                k: self.card["drift"][k]
+                for k in ("dataset_drift", "drifted_columns", "share_drifted")
+            }
         }
 
-    def with_registration(self, registered: RegisteredVersion, alerts: Sequence[AlertRecord]) -> dict[str, Any]:
+    def with_registration(
+        self, registered: RegisteredVersion, alerts: Sequence[AlertRecord]
+    ) -> dict[str, Any]:
         return self.card | {
             "version": registered.version,
             "champion_version": registered.champion_version,
@@ -137,7 +153,9 @@ def build_model_card(
             "split": split_strategy,
         },
         "validation": f"passed {validation.n_expectations} expectations ({contract_source})",
-        "training": training.model_dump(mode="json", exclude={"history", "model_path", "curve_path"})
+        "training": training.model_dump(
+            mode="json", exclude={"history", "model_path", "curve_path"}
+        )
         | {"history": [h.model_dump(mode="json") for h in training.history]},
         "drift": None
         if drift is None
@@ -215,16 +233,22 @@ def write_version_files(
     (out_dir / SUITE_FILE).write_text(json.dumps(model_suite, indent=2, sort_keys=True))
     put(SUITE_FILE, out_dir / SUITE_FILE)
     train = data.train
-    sample = train.sample(n=min(reference_rows, len(train)), random_state=seed) if len(train) else train
+    sample = (
+        train.sample(n=min(reference_rows, len(train)), random_state=seed) if len(train) else train
+    )
     sample.to_parquet(out_dir / REFERENCE_FILE, index=False)
     put(REFERENCE_FILE, out_dir / REFERENCE_FILE)
     data.holdout.to_parquet(out_dir / HOLDOUT_FILE, index=False)
     put(HOLDOUT_FILE, out_dir / HOLDOUT_FILE)
-    (out_dir / CARD_JSON_FILE).write_text(json.dumps(card.card, indent=2, sort_keys=True, default=str))
+    (out_dir / CARD_JSON_FILE).write_text(
+        json.dumps(card.card, indent=2, sort_keys=True, default=str)
+    )
     put(CARD_JSON_FILE, out_dir / CARD_JSON_FILE)
     (out_dir / CARD_FILE).write_text(render_model_card(card.card))
     put(CARD_FILE, out_dir / CARD_FILE)
-    pd.DataFrame([h.model_dump() for h in training.history]).to_csv(out_dir / "training_history.csv", index=False)
+    pd.DataFrame([h.model_dump() for h in training.history]).to_csv(
+        out_dir / "training_history.csv", index=False
+    )
     put("training_history.csv", out_dir / "training_history.csv")
     if training.curve_path:
         put("training_curve.png", Path(training.curve_path))
@@ -280,8 +304,19 @@ def compose_model_card(
     flow_run_id: str | None,
 ) -> ModelCard:
     return build_model_card(
-        params, model, spec, table, split_strategy, validation, contract_source, training, evaluation,
-        decision, drift, parent_champion, flow_run_id,
+        params,
+        model,
+        spec,
+        table,
+        split_strategy,
+        validation,
+        contract_source,
+        training,
+        evaluation,
+        decision,
+        drift,
+        parent_champion,
+        flow_run_id,
     )
 
 

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, ConfigDict
@@ -114,7 +113,9 @@ def find_champion(name: str, dest: Path) -> ChampionArtifacts | None:
     with open_registry() as registry:
         found = champion_artifacts(registry, name, dest)
     get_run_logger().info(
-        "Champion of %s: %s", name, "none yet" if found is None else f"v{found.version} (checksums verified)"
+        "Champion of %s: %s",
+        name,
+        "none yet" if found is None else f"v{found.version} (checksums verified)",
     )
     return found
 

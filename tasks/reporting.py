@@ -50,7 +50,12 @@ def code_version(repo_dir: Path | None = None) -> dict[str, Any]:
     repo_dir = repo_dir or Path(__file__).resolve().parents[1]
     try:
         commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=repo_dir, capture_output=True, text=True, timeout=5, check=True
+            ["git", "rev-parse", "HEAD"],
+            cwd=repo_dir,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
         ).stdout.strip()
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
@@ -63,6 +68,9 @@ def code_version(repo_dir: Path | None = None) -> dict[str, Any]:
     except (OSError, subprocess.SubprocessError):
         return {"commit": None, "dirty": None}
     return {"commit": commit, "dirty": bool(dirty)}
+
+
+_PROMOTING = ("FIRST_CHAMPION", "PROMOTED")
 
 
 def _fmt(value: float | None, digits: int = 4) -> str:
@@ -92,18 +100,33 @@ def _markdown_table(rows: Sequence[Mapping[str, Any]]) -> str:
     headers = list(rows[0])
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     for row in rows:
-        cells = [_fmt(v) if isinstance(v, float) else ("–" if v is None else str(v)) for v in row.values()]
+        cells = [
+            _fmt(v) if isinstance(v, float) else ("–" if v is None else str(v))
+            for v in row.values()
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
 def render_model_card(card: Mapping[str, Any]) -> str:
     """Markdown for people; `card` is the same JSON that is stored with the version."""
+    if card.get("version") is None:
+        # Written before registration: the registry assigns the number atomically afterwards.
+        title = f"# Model card: {card['model']} (flow run {card.get('flow_run_id')})"
+        champion = (
+            "champion alias moves at registration"
+            if card["verdict"] in _PROMOTING
+            else "champion kept"
+        )
+    else:
+        title = f"# Model card: {card['model']} v{card['version']}"
+        champion = "champion is now " + (
+            f"v{card['champion_version']}" if card.get("champion_version") else "unset"
+        )
     lines = [
-        f"# Model card: {card['model']} v{card['version']}",
+        title,
         "",
-        f"**Verdict: `{card['verdict']}`** — champion is now "
-        f"{'v' + str(card['champion_version']) if card.get('champion_version') else 'unset'}",
+        f"**Verdict: `{card['verdict']}`** — {champion}",
         "",
         *[f"- {reason}" for reason in card["reasons"]],
         "",
@@ -112,7 +135,11 @@ def render_model_card(card: Mapping[str, Any]) -> str:
         _markdown_table(card["metrics_table"]),
     ]
     if card.get("slices"):
-        lines += ["## Metrics per slice (challenger, new holdout)", "", _markdown_table(card["slices"])]
+        lines += [
+            "## Metrics per slice (challenger, new holdout)",
+            "",
+            _markdown_table(card["slices"]),
+        ]
     training = card["training"]
     lines += [
         "## Training",
@@ -159,7 +186,12 @@ def render_model_card(card: Mapping[str, Any]) -> str:
 
 def slice_rows(slices: Sequence[SliceMetrics]) -> list[dict[str, Any]]:
     return [
-        {"column": s.column, "value": s.value, "rows": s.n_rows, **{k: round(v, 6) for k, v in s.metrics.items()}}
+        {
+            "column": s.column,
+            "value": s.value,
+            "rows": s.n_rows,
+            **{k: round(v, 6) for k, v in s.metrics.items()},
+        }
         for s in slices
     ]
 
@@ -203,13 +235,17 @@ def publish_model_card(
         )
     for name, url in links.items():
         key = artifact_key(model, name)
-        create_link_artifact(link=url, link_text=name, key=key, description=f"{model} v{card['version']}")
+        create_link_artifact(
+            link=url, link_text=name, key=key, description=f"{model} v{card['version']}"
+        )
         keys[name] = key
     return keys
 
 
 @task(name="publish-validation-failure", cache_policy=NO_CACHE)
-def publish_validation_failure(model: str, location: str, report_markdown: str, headline: str) -> str:
+def publish_validation_failure(
+    model: str, location: str, report_markdown: str, headline: str
+) -> str:
     """The failed expectations with examples of bad values, where the data owner will look."""
     from prefect.artifacts import create_markdown_artifact
 

@@ -49,13 +49,17 @@ def test_broken_scenario_breaks_schema_ranges_and_categories() -> None:
 
 def test_inference_matches_the_demo_spec() -> None:
     frame = make_dataset(800, seed=0)
-    spec = infer_feature_spec(frame, "churned", overrides=FeatureOverrides(time_column="event_time"))
+    spec = infer_feature_spec(
+        frame, "churned", overrides=FeatureOverrides(time_column="event_time")
+    )
     expected = demo_feature_spec()
     assert set(spec.numeric) == set(expected.numeric)
     assert set(spec.categorical) == set(expected.categorical)
     assert spec.task == "classification" and spec.classes == ("no", "yes")
     assert infer_feature_spec(frame, "churned").time_column == "event_time"
-    regression = infer_feature_spec(make_dataset(800, task="regression").drop(columns="event_time"), "lifetime_value")
+    regression = infer_feature_spec(
+        make_dataset(800, task="regression").drop(columns="event_time"), "lifetime_value"
+    )
     assert regression.task == "regression" and regression.classes is None
 
 
@@ -74,7 +78,10 @@ def test_inference_matches_the_demo_spec() -> None:
             ),
             "is a datetime",
         ),
-        (pd.DataFrame({"id": [f"u{i}" for i in range(100)], "z": ["a", "b"] * 50}), "100 distinct values"),
+        (
+            pd.DataFrame({"id": [f"u{i}" for i in range(100)], "z": ["a", "b"] * 50}),
+            "100 distinct values",
+        ),
     ],
 )
 def test_unusable_data_is_rejected_with_a_reason(frame: pd.DataFrame, message: str) -> None:

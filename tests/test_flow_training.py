@@ -85,7 +85,9 @@ def _artifact(key: str):
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
     with get_client(sync_client=True) as client:
-        found = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key]))
+        )
     return found
 
 
@@ -97,20 +99,25 @@ def test_first_run_crowns_a_champion_and_publishes_artifacts(mlgov_home, tmp_pat
     assert set(summary.metrics) == {"accuracy", "f1", "roc_auc", "log_loss"}
     assert summary.metrics["roc_auc"]["challenger"] > 0.65
     assert len(summary.data_fingerprint) == 64
-    assert Path(summary.model_card).read_text().startswith("# Model card: churn-first")
+    assert Path(summary.model_card).read_text().startswith("# Model card: churn-first (flow run ")
 
     with ModelRegistry.from_settings(get_settings()) as registry:
         champion = registry.resolve("churn-first@champion")
         assert champion.version == 1
-        assert {"model.pkl", "suite.json", "reference.parquet", "holdout.parquet", "model_card.md"} <= {
-            f.name for f in champion.files
-        }
+        assert {
+            "model.pkl",
+            "suite.json",
+            "reference.parquet",
+            "holdout.parquet",
+            "model_card.md",
+        } <= {f.name for f in champion.files}
         assert champion.metadata["data"]["fingerprint"] == summary.data_fingerprint
         assert champion.metadata["packages"]["fastai"]
         assert registry.verify(champion) == []
 
     card = _artifact("churn-first-model-card")
     assert card and "FIRST_CHAMPION" in card[0].data
+    assert card[0].data.startswith("# Model card: churn-first v1")
     metrics = _artifact("churn-first-metrics")
     assert metrics and "roc_auc" in str(metrics[0].data)
     assert _artifact("churn-first-training-curve")
@@ -135,7 +142,9 @@ def test_concept_drift_batch_is_rejected_and_alerts(mlgov_home, tmp_path, alert_
     regression_events = _events("mlgov.model.regression-detected", "churn-drift")
     assert regression_events
     assert regression_events[0].payload["verdict"] == "REJECTED_REGRESSION"
-    regression_alert = next(a for a in second.alerts if a.event == "mlgov.model.regression-detected")
+    regression_alert = next(
+        a for a in second.alerts if a.event == "mlgov.model.regression-detected"
+    )
     assert regression_alert.notification is not None and regression_alert.notification.delivered
     subjects = [r["payload"]["subject"] for r in alert_channel.received]
     assert any("REJECTED_REGRESSION" in s for s in subjects)

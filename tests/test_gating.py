@@ -48,11 +48,14 @@ def test_bootstrap_interval_covers_the_difference_and_is_paired(holdout: np.ndar
     good = _probabilities(holdout, 1.5, rng)
     worse = _probabilities(holdout, 0.5, rng)
     low, high = paired_bootstrap(holdout, good, worse, ["roc_auc"], n_resamples=400)["roc_auc"]
-    point = score_predictions(holdout, good, "classification")["roc_auc"] - score_predictions(
-        holdout, worse, "classification"
-    )["roc_auc"]
+    point = (
+        score_predictions(holdout, good, "classification")["roc_auc"]
+        - score_predictions(holdout, worse, "classification")["roc_auc"]
+    )
     assert low < point < high and low > 0
-    same_low, same_high = paired_bootstrap(holdout, good, good, ["roc_auc"], n_resamples=200)["roc_auc"]
+    same_low, same_high = paired_bootstrap(holdout, good, good, ["roc_auc"], n_resamples=200)[
+        "roc_auc"
+    ]
     assert same_low == same_high == 0.0
 
 
@@ -84,7 +87,9 @@ def test_verdict_table(holdout, challenger, champion, policy, verdict) -> None:
         assert "interval" in decision.reasons[0]
 
 
-def test_regression_on_the_champions_holdout_rejects_even_when_new_holdout_improves(holdout) -> None:
+def test_regression_on_the_champions_holdout_rejects_even_when_new_holdout_improves(
+    holdout,
+) -> None:
     improved = _comparisons(holdout, 1.6, 1.0)
     regressed = _comparisons(holdout, 0.3, 1.5)
     decision = decide(GatePolicy(), "classification", improved, {"champion-holdout": regressed})
@@ -93,6 +98,8 @@ def test_regression_on_the_champions_holdout_rejects_even_when_new_holdout_impro
 
 
 def test_lower_is_better_metrics_are_oriented(holdout) -> None:
-    decision = decide(GatePolicy(primary_metric="log_loss"), "classification", _comparisons(holdout, 1.6, 1.0))
+    decision = decide(
+        GatePolicy(primary_metric="log_loss"), "classification", _comparisons(holdout, 1.6, 1.0)
+    )
     assert decision.verdict is Verdict.PROMOTED
     assert decision.sets[0].advantage > 0

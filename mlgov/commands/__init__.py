@@ -1,0 +1,1 @@
+"""Subcommands of `mlgov`, one module per group; each exposes `register(subparsers)`."""

@@ -1,0 +1,142 @@
+"""`mlgov train` and `mlgov demo`: the governed training pipeline, run ad hoc."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from mlgov.commands.common import EXIT_OK, EXIT_USAGE, CommandError, emit, fmt, load_config
+
+
+def _render_run(summary: dict[str, Any]) -> str:
+    lines = [
+        f"{summary['model']} v{summary['version']}: {summary['verdict']} "
+        f"(champion: v{summary['champion_version']})",
+        *[f"  - {r}" for r in summary["reasons"]],
+        "",
+        f"  {'metric':<10} {'challenger':>10} {'champion':>10} {'diff':>9}  interval",
+    ]
+    for name, m in summary["metrics"].items():
+        interval = "" if m["ci_low"] is None else f"[{m['ci_low']:+.4f}, {m['ci_high']:+.4f}]"
+        diff = "–" if m["difference"] is None else f"{m['difference']:+.4f}"
+        lines.append(
+            f"  {name:<10} {fmt(m['challenger']):>10} {fmt(m['champion']):>10} {diff:>9}  {interval}"
+        )
+    if summary.get("dataset_drift") is not None:
+        drifted = ", ".join(summary["drifted_columns"]) or "none"
+        lines.append(
+            f"\n  drift vs champion's training data: {summary['dataset_drift']} (columns: {drifted})"
+        )
+    for alert in summary["alerts"]:
+        note = alert.get("notification") or {}
+        delivered = (
+            "notified"
+            if note.get("delivered")
+            else f"not notified ({note.get('error', 'disabled')})"
+        )
+        lines.append(f"  alert {alert['event']} [{alert['severity']}]: {delivered}")
+    lines.append(f"\n  model card: {summary['model_card']}")
+    return "\n".join(lines)
+
+
+def _run_training(params_data: dict[str, Any]) -> dict[str, Any]:
+    from pydantic import ValidationError
+
+    from flows.train_and_gate_model import (
+        DataValidationError,
+        TrainingParameters,
+        train_and_gate_model,
+    )
+    from mlgov.registry import RegistryError
+    from tasks.data import DataError
+
+    try:
+        params = TrainingParameters.model_validate(params_data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise CommandError(f"invalid parameter {where}: {first['msg']}", EXIT_USAGE) from exc
+    except RegistryError as exc:
+        raise CommandError(str(exc), EXIT_USAGE) from exc
+    try:
+        summary = train_and_gate_model(params)
+    except DataValidationError as exc:
+        raise CommandError(f"data validation failed: {exc}") from exc
+    except (DataError, RegistryError, FileNotFoundError) as exc:
+        raise CommandError(str(exc)) from exc
+    return summary.model_dump(mode="json")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    params: dict[str, Any] = load_config(args.config)
+    params.update({"data": args.data, "target": args.target})
+    if args.model:
+        params["model_name"] = args.model
+    if args.task:
+        params["task"] = args.task
+    if args.epochs:
+        params["training"] = {**params.get("training", {}), "epochs": args.epochs}
+    summary = _run_training(params)
+    emit(summary, args.json, _render_run)
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from mlgov.demo_data import CLASSIFICATION_TARGET, make_dataset
+    from mlgov.settings import get_settings
+
+    demo_dir = get_settings().resolved_home / "demo"
+    demo_dir.mkdir(parents=True, exist_ok=True)
+    batches = [
+        ("batch-1-reference.csv", make_dataset(args.rows, seed=1, scenario="none")),
+        ("batch-2-concept-drift.csv", make_dataset(args.rows, seed=2, scenario="concept")),
+    ]
+    results = []
+    for file_name, frame in batches:
+        path = demo_dir / file_name
+        frame.to_csv(path, index=False)
+        if not args.json:
+            sys.stdout.write(f"\n== training {args.model} on {path.name} ({len(frame)} rows)\n")
+        summary = _run_training(
+            {
+                "data": str(path),
+                "target": CLASSIFICATION_TARGET,
+                "model_name": args.model,
+                "features": {"time_column": "event_time"},
+                "slice_columns": ["plan", "contract"],
+                "training": {"epochs": args.epochs},
+            }
+        )
+        results.append(summary)
+        if not args.json:
+            sys.stdout.write(_render_run(summary) + "\n")
+    if args.json:
+        sys.stdout.write(json.dumps({"runs": results}, default=str) + "\n")
+    return EXIT_OK
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    train = sub.add_parser(
+        "train", help="validate, train, gate against the champion, register, alert"
+    )
+    train.add_argument(
+        "--data", required=True, help="CSV/Parquet path or fsspec URL (also demo://, sklearn://)"
+    )
+    train.add_argument("--target", required=True, help="column to predict")
+    train.add_argument("--model", help="registry name of the model (default: 'model')")
+    train.add_argument("--task", choices=["classification", "regression"], help="default: inferred")
+    train.add_argument("--epochs", type=int, help="maximum epochs (early stopping may end sooner)")
+    train.add_argument("--config", help="YAML/JSON file with any training parameters")
+    train.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    train.set_defaults(func=cmd_train)
+
+    demo = sub.add_parser(
+        "demo", help="train a first champion on demo data, then retrain on a drifted batch"
+    )
+    demo.add_argument("--model", default="churn-demo")
+    demo.add_argument("--rows", type=int, default=4000)
+    demo.add_argument("--epochs", type=int, default=15)
+    demo.add_argument("--json", action="store_true")
+    demo.set_defaults(func=cmd_demo)
