@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from mlgov.commands import models, train
+from mlgov.commands import models, monitor, ops, train
 from mlgov.commands.common import EXIT_FAILED, CommandError
 
 
@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Governed training and monitoring of fastai models, run by Prefect.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    for group in (train, models):
+    for group in (train, models, monitor, ops):
         group.register(sub)
     return parser
 
