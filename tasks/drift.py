@@ -16,6 +16,7 @@ import logging
 import math
 import os
 import time
+from datetime import datetime
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -485,6 +486,8 @@ def _run_evidently(
     methods: Mapping[str, str] | None = None,
     thresholds: Mapping[str, float] | None = None,
     drift_share: float = 0.5,
+    timestamp: datetime | None = None,
+    run_name: str | None = None,
 ) -> Any:
     """Evidently's DataDriftPreset (with its per-column tests) on the frames as given."""
     os.environ.setdefault("DO_NOT_TRACK", "1")  # Evidently's telemetry switch
@@ -512,7 +515,23 @@ def _run_evidently(
             reference_data=Dataset.from_pandas(
                 _for_evidently(reference, numeric, categorical), data_definition=definition
             ),
+            timestamp=timestamp,
+            name=run_name,
         )
+
+
+_MIN_REPORT_ROWS = 500
+
+
+def add_to_workspace(snapshot: Any, workspace: Path, project: str, run_name: str) -> None:
+    """Append a snapshot to a local Evidently workspace, creating the project on first use."""
+    from evidently.ui.workspace import Workspace
+
+    workspace.mkdir(parents=True, exist_ok=True)
+    ws = Workspace.create(str(workspace))
+    found = ws.search_project(project)
+    target = found[0] if found else ws.create_project(project, description="mlgov monitoring")
+    ws.add_run(target.id, snapshot, name=run_name)
 
 
 def _evidently_verdicts(snapshot_dict: Mapping[str, Any]) -> dict[str, bool]:
@@ -557,33 +576,50 @@ def build_drift_report(
     config: DriftConfig = DriftConfig(),  # noqa: B008 - frozen model, safe as a default
     *,
     name: str = "data-drift",
+    html_budget_mb: float | None = None,
+    workspace: Path | None = None,
+    project: str | None = None,
+    timestamp: datetime | None = None,
 ) -> DriftSummary:
     """Decide on all rows, render Evidently's report on a sample, write report and summary.
 
     Writes `<name>.html` and `<name>.evidently.json` (Evidently) and `<name>.json` (this summary).
+    With `html_budget_mb`, the plotted sample shrinks until the HTML fits (decisions never change).
+    With `workspace`, the snapshot is also added to that Evidently workspace under `project`, so
+    `evidently ui --workspace <dir>` shows the batches over time.
     """
     started = time.perf_counter()
     summary = compute_column_drift(reference, current, numeric, categorical, config)
-    rng = np.random.default_rng(config.seed)
-    ref_sample = _sample_rows(reference, config.report_sample_rows, rng)
-    cur_sample = _sample_rows(current, config.report_sample_rows, rng)
-    sampled = len(ref_sample) < len(reference) or len(cur_sample) < len(current)
     methods, thresholds = _report_overrides(summary)
-    snapshot = _run_evidently(
-        ref_sample,
-        cur_sample,
-        numeric,
-        categorical,
-        methods=methods,
-        thresholds=thresholds,
-        drift_share=config.share_threshold,
-    )
     out_dir.mkdir(parents=True, exist_ok=True)
     html_path = out_dir / f"{name}.html"
     evidently_json_path = out_dir / f"{name}.evidently.json"
     json_path = out_dir / f"{name}.json"
-    snapshot.save_html(str(html_path))
+    sample_rows = config.report_sample_rows
+    while True:
+        rng = np.random.default_rng(config.seed)
+        ref_sample = _sample_rows(reference, sample_rows, rng)
+        cur_sample = _sample_rows(current, sample_rows, rng)
+        sampled = len(ref_sample) < len(reference) or len(cur_sample) < len(current)
+        snapshot = _run_evidently(
+            ref_sample,
+            cur_sample,
+            numeric,
+            categorical,
+            methods=methods,
+            thresholds=thresholds,
+            drift_share=config.share_threshold,
+            timestamp=timestamp,
+            run_name=name,
+        )
+        snapshot.save_html(str(html_path))
+        html_mb = html_path.stat().st_size / 1e6
+        if html_budget_mb is None or html_mb <= html_budget_mb or sample_rows <= _MIN_REPORT_ROWS:
+            break
+        sample_rows = max(_MIN_REPORT_ROWS, int(sample_rows * html_budget_mb / html_mb * 0.8))
     evidently_json_path.write_text(snapshot.json(), encoding="utf-8")
+    if workspace is not None:
+        add_to_workspace(snapshot, workspace, project or "mlgov", name)
 
     verdicts = _evidently_verdicts(snapshot.dict())
     disagreements = tuple(c.column for c in summary.columns if verdicts.get(c.column) != c.drifted)
@@ -594,7 +630,7 @@ def build_drift_report(
         )
     summary = summary.model_copy(
         update={
-            "report_sample_rows": config.report_sample_rows if sampled else None,
+            "report_sample_rows": sample_rows if sampled else None,
             "html_path": str(html_path),
             "json_path": str(json_path),
             "evidently_json_path": str(evidently_json_path),

@@ -54,19 +54,22 @@ def open_registry() -> ModelRegistry:
     return ModelRegistry.from_settings(get_settings())
 
 
+def version_artifacts(registry: ModelRegistry, mv: ModelVersion, dest: Path) -> ChampionArtifacts:
+    """Fetch a version's files, every checksum verified, and what its metadata says about it."""
+    files = registry.fetch(mv, dest / f"{mv.name}-v{mv.version}")
+    return ChampionArtifacts(
+        name=mv.name,
+        version=mv.version,
+        spec=FeatureSpec.model_validate(mv.metadata["features"]),
+        files={k: str(v) for k, v in files.items()},
+        metrics={k: float(v) for k, v in mv.metadata.get("metrics", {}).items() if v is not None},
+    )
+
+
 def champion_artifacts(registry: ModelRegistry, name: str, dest: Path) -> ChampionArtifacts | None:
     """Fetch and verify the champion's files; None when the model has no champion yet."""
     current = registry.find_alias(name, CHAMPION)
-    if current is None:
-        return None
-    files = registry.fetch(current, dest / f"champion-v{current.version}")
-    return ChampionArtifacts(
-        name=name,
-        version=current.version,
-        spec=FeatureSpec.model_validate(current.metadata["features"]),
-        files={k: str(v) for k, v in files.items()},
-        metrics={k: float(v) for k, v in current.metadata.get("metrics", {}).items()},
-    )
+    return None if current is None else version_artifacts(registry, current, dest)
 
 
 def register_and_maybe_promote(
@@ -117,6 +120,21 @@ def find_champion(name: str, dest: Path) -> ChampionArtifacts | None:
         name,
         "none yet" if found is None else f"v{found.version} (checksums verified)",
     )
+    return found
+
+
+@task(name="load-model-version", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)
+def load_model_version(ref: str, dest: Path) -> ChampionArtifacts:
+    """`NAME` (the champion), `NAME@ALIAS` or `NAME:VERSION`, fetched with checksums verified."""
+    from prefect import get_run_logger
+
+    from mlgov.registry import parse_model_ref
+
+    name, version, alias = parse_model_ref(ref)
+    with open_registry() as registry:
+        mv = registry.get(name, version=version, alias=alias or (CHAMPION if version is None else None))
+        found = version_artifacts(registry, mv, dest)
+    get_run_logger().info("Using %s v%d (checksums verified)", name, found.version)
     return found
 
 

@@ -133,10 +133,10 @@ class SuiteInferenceConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     range_margin: float = Field(
-        default=0.1, ge=0.0, description="Numeric bounds widen by this × (max - min) on each side."
+        default=0.25, ge=0.0, description="Numeric bounds widen by this × (max - min) on each side."
     )
     range_tolerance: float = Field(
-        default=0.001,
+        default=0.005,
         ge=0.0,
         le=0.5,
         description="Share of values allowed outside the range: heavy tails are not broken data.",

@@ -203,7 +203,7 @@ def test_out_of_range_values(suite: dict[str, Any], batch: pd.DataFrame) -> None
     assert failure.unexpected_count == 3
     assert set(failure.examples) == {"-5", "230"}
     assert failure.reason.startswith("column 'age': 3 values (1%) outside [")
-    assert "(allowed 0.1%), e.g. -5, 230" in failure.reason
+    assert "(allowed 0.5%), e.g. -5, 230" in failure.reason
     assert set(failure.kwargs) == {"min_value", "max_value", "mostly"}
 
 

@@ -3,7 +3,121 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
+
+from mlgov.commands.common import EXIT_OK, EXIT_USAGE, CommandError, emit, fmt
+
+EXIT_INVALID_BATCH = 3
+
+
+def _render(summary: dict[str, Any]) -> str:
+    lines = [f"{summary['model']} v{summary['version']}: {len(summary['batches'])} batch(es)"]
+    for b in summary["batches"]:
+        if not b["scored"]:
+            lines.append(
+                f"  {b['batch_id']}: NOT SCORED, contract broken — {b['validation_headline']}"
+            )
+            continue
+        drift = "drift" if b["dataset_drift"] else "no drift"
+        cols = f" ({', '.join(b['drifted_columns'])})" if b["drifted_columns"] else ""
+        pred = "prediction drift" if b["prediction_drift"] else "predictions stable"
+        perf = ""
+        if b["performance"]:
+            p = b["performance"]
+            perf = f"; {p['metric']} {fmt(p['current'])} vs {fmt(p['baseline'])}{' DEGRADED' if p['degraded'] else ''}"
+        lines.append(f"  {b['batch_id']}: {b['severity'].upper()} — {drift}{cols}; {pred}{perf}")
+        for alert in b["alerts"]:
+            note = alert.get("notification") or {}
+            status = (
+                "notified"
+                if note.get("delivered")
+                else f"not notified ({note.get('error', 'off')})"
+            )
+            lines.append(f"    alert {alert['event']} [{alert['severity']}]: {status}")
+    lines.append(f"  trend: Prefect artifact `{summary['trend_artifact']}`")
+    return "\n".join(lines)
+
+
+def cmd_monitor(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from flows.monitor_production_batch import MonitoringParameters, monitor_production_batch
+    from mlgov.registry import RegistryError
+    from tasks.data import DataError
+
+    if args.labels and not args.id_column:
+        raise CommandError("--labels needs --id-column to join labels to predictions", EXIT_USAGE)
+    try:
+        params = MonitoringParameters(
+            data=args.data, model=args.model, labels=args.labels, id_column=args.id_column
+        )
+    except ValidationError as exc:
+        raise CommandError(f"invalid parameter: {exc.errors()[0]['msg']}", EXIT_USAGE) from exc
+    try:
+        summary = monitor_production_batch(params).model_dump(mode="json")
+    except (DataError, RegistryError, FileNotFoundError, ValueError) as exc:
+        raise CommandError(str(exc)) from exc
+    for batch in summary["batches"]:
+        batch["validation_headline"] = _headline(batch["validation"])
+    emit(summary, args.json, _render)
+    broken = any(not b["scored"] for b in summary["batches"])
+    return EXIT_INVALID_BATCH if broken and args.fail_on_invalid else EXIT_OK
+
+
+def _headline(validation: dict[str, Any]) -> str:
+    failures = validation.get("failures") or []
+    return "; ".join(f["reason"] for f in failures[:3]) or "passed"
+
+
+def cmd_labels_add(args: argparse.Namespace) -> int:
+    from flows.monitor_production_batch import LabelBackfillParameters, backfill_labels
+
+    results = backfill_labels(
+        LabelBackfillParameters(model=args.model, labels=args.labels, id_column=args.id_column)
+    )
+    payload = {"model": args.model, "batches": [r.model_dump(mode="json") for r in results]}
+
+    def human(p: dict[str, Any]) -> str:
+        if not p["batches"]:
+            return f"{p['model']}: no monitored batch has rows with these labels"
+        return "\n".join(
+            f"{b['batch_id']}: {b['n_labelled']} labelled rows, "
+            + ", ".join(f"{k} {fmt(v)}" for k, v in b["metrics"].items())
+            + (" — DEGRADED" if b["degraded"] else "")
+            for b in p["batches"]
+        )
+
+    emit(payload, args.json, human)
+    return EXIT_OK
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Monitoring commands are added here."""
+    monitor = sub.add_parser(
+        "monitor", help="check production batches: contract, drift, performance, alerts"
+    )
+    monitor.add_argument(
+        "--data", required=True, help="batch path, URL or glob (globs run oldest first)"
+    )
+    monitor.add_argument(
+        "--model", required=True, help="NAME (its champion), NAME@ALIAS or NAME:VERSION"
+    )
+    monitor.add_argument("--labels", help="table of labels to join by --id-column")
+    monitor.add_argument(
+        "--id-column", help="column with row ids (kept with predictions for late labels)"
+    )
+    monitor.add_argument(
+        "--fail-on-invalid", action="store_true", help="exit 3 when a batch broke the contract"
+    )
+    monitor.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    monitor.set_defaults(func=cmd_monitor)
+
+    labels = sub.add_parser("labels", help="labels that arrive after the predictions")
+    labels_sub = labels.add_subparsers(dest="labels_command", required=True)
+    add = labels_sub.add_parser(
+        "add", help="join late labels to past predictions and measure those batches"
+    )
+    add.add_argument("--labels", required=True)
+    add.add_argument("--id-column", required=True)
+    add.add_argument("--model", required=True)
+    add.add_argument("--json", action="store_true")
+    add.set_defaults(func=cmd_labels_add)

@@ -1,0 +1,199 @@
+"""Monitoring tier: production batches against a registered model, under a real Prefect server.
+
+One small model is trained per module; each test then monitors batches built by the demo
+generator and asserts on the returned records, the history table, events and a real webhook.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from flows.monitor_production_batch import (
+    LabelBackfillParameters,
+    MonitoringParameters,
+    backfill_labels,
+    monitor_production_batch,
+)
+from flows.train_and_gate_model import TrainingParameters, train_and_gate_model
+from mlgov.demo_data import make_dataset
+from mlgov.monitoring_store import MonitoringStore
+
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
+
+MODEL = "churn-monitored"
+
+
+@pytest.fixture(scope="module")
+def monitored_home(
+    tmp_path_factory: pytest.TempPathFactory, prefect_harness: None
+) -> Iterator[Path]:
+    """A registry with one champion, trained once for the whole module."""
+    home = tmp_path_factory.mktemp("monitoring-home")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLGOV_HOME", str(home))
+        for key in ("MLGOV_REGISTRY_URL", "MLGOV_STORE_URL", "MLGOV_NOTIFICATION_BLOCK"):
+            patch.delenv(key, raising=False)
+        data = home / "train.parquet"
+        make_dataset(4000, seed=1).to_parquet(data, index=False)
+        summary = train_and_gate_model(
+            TrainingParameters.model_validate(
+                {
+                    "data": str(data),
+                    "target": "churned",
+                    "model_name": MODEL,
+                    "training": {"epochs": 6, "batch_size": 128},
+                    "gate": {"bootstrap_resamples": 200},
+                    "notify": False,
+                }
+            )
+        )
+        assert summary.version == 1
+        yield home
+
+
+@pytest.fixture
+def env(monitored_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("MLGOV_HOME", str(monitored_home))
+    return monitored_home
+
+
+def _batch(
+    folder: Path,
+    name: str,
+    *,
+    seed: int,
+    day: int,
+    scenario: str = "none",
+    labels: bool = False,
+    rows: int = 1500,
+) -> Path:
+    frame = make_dataset(rows, seed=seed, scenario=scenario, start=f"2026-10-{day:02d}")  # type: ignore[arg-type]
+    frame.insert(0, "customer_id", [f"{name}-{i}" for i in range(len(frame))])
+    if not labels:
+        frame = frame.drop(columns="churned")
+    path = folder / f"{name}.parquet"
+    frame.to_parquet(path, index=False)
+    return path
+
+
+def _params(data: Path | str, **extra: object) -> MonitoringParameters:
+    return MonitoringParameters.model_validate(
+        {"data": str(data), "model": MODEL, "id_column": "customer_id", **extra}
+    )
+
+
+def test_no_drift_batch_is_quiet_and_covariate_shift_is_flagged_with_its_columns(
+    env, tmp_path
+) -> None:
+    quiet = monitor_production_batch(_params(_batch(tmp_path, "quiet", seed=21, day=1)))
+    (only,) = quiet.batches
+    assert only.scored and only.dataset_drift is False and only.severity == "ok"
+    assert only.prediction_drift is False and only.alerts == ()
+
+    shifted = monitor_production_batch(
+        _params(_batch(tmp_path, "shifted", seed=22, day=2, scenario="covariate"))
+    )
+    (batch,) = shifted.batches
+    assert batch.dataset_drift is True
+    assert {"age", "monthly_charges", "plan"} <= set(batch.drifted_columns)
+    assert not {"region", "payment_method", "support_calls"} & set(batch.drifted_columns)
+    # monthly_charges drives the churn signal, so the model's predictions move too.
+    assert batch.prediction_drift is True
+    assert batch.alerts[0].event == "mlgov.drift.detected"
+    html = Path(batch.reports["drift_html"])
+    assert html.exists() and html.stat().st_size < 10e6
+    snapshots = list((env / "evidently-workspace").glob("*/snapshots/*.json"))
+    assert len(snapshots) >= 2  # one per monitored batch: `evidently ui` shows them over time
+    predictions = pd.read_parquet(batch.reports["predictions"])
+    assert predictions["row_id"].iloc[0] == "shifted-0" and len(predictions) == 1500
+
+
+def test_contract_breaking_batch_is_not_scored_and_alerts(
+    env, tmp_path, webhook_server, monkeypatch
+) -> None:
+    _use_webhook(webhook_server, monkeypatch)
+    broken = make_dataset(800, seed=23, scenario="broken", start="2026-10-05").drop(
+        columns="churned"
+    )
+    broken.insert(0, "customer_id", [f"b-{i}" for i in range(len(broken))])
+    path = tmp_path / "broken.parquet"
+    broken.to_parquet(path, index=False)
+
+    (batch,) = monitor_production_batch(_params(path)).batches
+
+    assert batch.scored is False and batch.severity == "critical"
+    assert batch.reports == {} and batch.validation["success"] is False
+    assert any("payment_method" in f["reason"] for f in batch.validation["failures"])
+    assert any(
+        "broke the input contract" in r["payload"]["subject"] for r in webhook_server.received
+    )
+    with MonitoringStore.from_settings() as store:
+        record = store.get_batch(MODEL, batch.batch_id)
+    assert record.scored is False and record.predictions_path is None
+
+
+def test_delayed_labels_fill_in_past_performance(env, tmp_path) -> None:
+    data = _batch(tmp_path, "late", seed=24, day=7, scenario="concept")
+    (batch,) = monitor_production_batch(_params(data)).batches
+    assert batch.metrics is None and batch.performance is None
+
+    labels = make_dataset(1500, seed=24, scenario="concept", start="2026-10-07")
+    labels.insert(0, "customer_id", [f"late-{i}" for i in range(len(labels))])
+    label_file = tmp_path / "late-labels.csv"
+    labels[["customer_id", "churned"]].to_csv(label_file, index=False)
+
+    results = backfill_labels(
+        LabelBackfillParameters(
+            model=MODEL, labels=str(label_file), id_column="customer_id", notify=False
+        )
+    )
+
+    (late,) = [r for r in results if r.batch_id == batch.batch_id]
+    assert late.n_labelled == 1500
+    assert late.degraded, late.reason  # the relationship flipped: the model is now wrong
+    with MonitoringStore.from_settings() as store:
+        record = store.get_batch(MODEL, batch.batch_id)
+    assert record.n_labelled == 1500 and record.metrics and record.severity == "critical"
+    assert record.metrics["roc_auc"] == pytest.approx(late.metrics["roc_auc"])
+
+
+def _use_webhook(server, monkeypatch: pytest.MonkeyPatch) -> None:
+    from prefect.blocks.notifications import CustomWebhookNotificationBlock
+
+    host, port = server.server_address[:2]
+    CustomWebhookNotificationBlock(
+        name="monitoring",
+        url=f"http://{host}:{port}/monitoring",
+        json_data={"subject": "{{subject}}", "body": "{{body}}"},
+        allow_private_urls=True,
+    ).save("mlgov-monitoring", overwrite=True)
+    monkeypatch.setenv("MLGOV_NOTIFICATION_BLOCK", "custom-webhook/mlgov-monitoring")
+
+
+def test_cool_down_mutes_repeats_and_persistence_escalates(
+    env, tmp_path, webhook_server, monkeypatch
+) -> None:
+    _use_webhook(webhook_server, monkeypatch)
+    folder = tmp_path / "daily"
+    folder.mkdir()
+    for day in (11, 12, 13):
+        _batch(folder, f"2026-10-{day}", seed=30 + day, day=day, scenario="covariate")
+
+    summary = monitor_production_batch(
+        _params(folder / "2026-10-*.parquet", persistence=3, cooldown_minutes=60)
+    )
+
+    first, second, third = summary.batches
+    assert [b.consecutive_drifted for b in summary.batches] == [1, 2, 3]
+    assert [b.severity for b in summary.batches] == ["warning", "warning", "critical"]
+    assert first.alerts[0].notification.delivered
+    assert second.alerts[0].notification.error == "muted by cool-down"
+    assert third.alerts[0].severity == "critical" and third.alerts[0].notification.delivered
+    subjects = [r["payload"]["subject"] for r in webhook_server.received]
+    assert sum("warning drift" in s for s in subjects) == 1
+    assert sum("critical drift" in s for s in subjects) == 1
+    assert summary.severity == "critical" and summary.trend_artifact == f"{MODEL}-monitoring"
