@@ -151,6 +151,23 @@ class AliasChange(BaseModel):
     run_id: str | None
 
 
+Decision: TypeAlias = Literal["approved", "rejected", "timed-out"]
+
+
+class DecisionRecord(BaseModel):
+    """One append-only entry of a human decision on a version (e.g. a promotion approval)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    version: int
+    decision: Decision
+    decided_at: datetime
+    actor: str
+    reason: str
+    run_id: str | None
+
+
 _SCHEMA = MetaData()
 
 _versions = Table(
@@ -190,6 +207,22 @@ _alias_history = Table(
     Column("actor", String(255), nullable=False),
     Column("reason", Text, nullable=False),
     Column("run_id", String(128), nullable=True),
+)
+
+_decisions = Table(
+    "mlgov_decisions",
+    _SCHEMA,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, index=True),
+    Column("version", Integer, nullable=False),
+    Column("decision", String(32), nullable=False),
+    Column("decided_at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(255), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("run_id", String(128), nullable=True),
+    ForeignKeyConstraint(
+        ["name", "version"], ["mlgov_model_versions.name", "mlgov_model_versions.version"]
+    ),
 )
 
 
@@ -766,6 +799,66 @@ class ModelRegistry:
                 .order_by(_alias_history.c.changed_at.desc(), _alias_history.c.id.desc())
                 .limit(1)
             ).scalar_one_or_none()
+
+    def record_decision(
+        self,
+        name: str,
+        version: int,
+        decision: Decision,
+        *,
+        actor: str,
+        reason: str,
+        run_id: str | None = None,
+    ) -> DecisionRecord:
+        """Append a human decision on ``name:version`` (approval, rejection, timeout).
+
+        Kept apart from the alias ledger: a rejection moves nothing, yet must stay on record.
+        """
+        validate_model_name(name)
+        if not actor or not reason:
+            raise RegistryError(f"a decision on {name}:{version} needs an actor and a reason")
+        record = DecisionRecord(
+            name=name,
+            version=version,
+            decision=decision,
+            decided_at=datetime.now(UTC),
+            actor=actor,
+            reason=reason,
+            run_id=run_id,
+        )
+        with self._transaction(write=True) as conn:
+            exists = conn.execute(
+                select(_versions.c.version).where(
+                    _versions.c.name == name, _versions.c.version == version
+                )
+            ).scalar_one_or_none()
+            if exists is None:
+                raise ModelNotFoundError(
+                    f"cannot record a decision on {name}:{version}: not registered"
+                )
+            conn.execute(insert(_decisions).values(**record.model_dump()))
+        logger.info("decision on %s:%d: %s by %s (%s)", name, version, decision, actor, reason)
+        return record
+
+    def decisions(self, name: str) -> list[DecisionRecord]:
+        """Every recorded decision on versions of ``name``, oldest first."""
+        validate_model_name(name)
+        with self._transaction(write=False) as conn:
+            rows = conn.execute(
+                select(_decisions).where(_decisions.c.name == name).order_by(_decisions.c.id)
+            )
+            return [
+                DecisionRecord(
+                    name=row.name,
+                    version=row.version,
+                    decision=row.decision,
+                    decided_at=as_utc(row.decided_at),
+                    actor=row.actor,
+                    reason=row.reason,
+                    run_id=row.run_id,
+                )
+                for row in rows
+            ]
 
     def fetch(self, mv: ModelVersion, dest_dir: Path) -> dict[str, Path]:
         """Copy every file of ``mv`` into ``dest_dir``, verifying size and SHA-256 of each.

@@ -82,10 +82,28 @@ def read_table(location: str) -> pd.DataFrame:
                 return pd.read_parquet(handle)
             if lowered.endswith((".csv", ".csv.gz", ".txt", ".tsv")):
                 sep = "\t" if lowered.endswith(".tsv") else ","
-                return pd.read_csv(handle, sep=sep, low_memory=False)
+                return _parse_timestamps(pd.read_csv(handle, sep=sep, low_memory=False))
     except FileNotFoundError as exc:
         raise DataError(f"no data at {location!r}") from exc
     raise DataError(f"unsupported file type for {location!r}: use .csv, .tsv or .parquet")
+
+
+def _parse_timestamps(frame: pd.DataFrame) -> pd.DataFrame:
+    """CSV has no dtypes: text columns that are all ISO-8601 timestamps become datetimes."""
+    for name in frame.columns:
+        column = frame[name]
+        if not pd.api.types.is_object_dtype(column):
+            continue
+        sample = column.dropna().head(200)
+        if (
+            sample.empty
+            or not sample.astype(str).str.match(r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}").all()
+        ):
+            continue
+        parsed = pd.to_datetime(column, format="ISO8601", errors="coerce")
+        if parsed.notna().sum() == column.notna().sum():
+            frame[name] = parsed
+    return frame
 
 
 def _read_demo(location: str) -> pd.DataFrame:

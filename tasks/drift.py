@@ -16,9 +16,9 @@ import logging
 import math
 import os
 import time
-from datetime import datetime
 import warnings
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -45,3 +47,35 @@ def emit(payload: Any, as_json: bool, human: Callable[[Any], str]) -> None:
 
 def fmt(value: float | None) -> str:
     return "–" if value is None else f"{value:.4f}"
+
+
+class _ExpectedErrorFilter(logging.Filter):
+    """Drops the traceback (not the message) of errors the user can fix, on the console only."""
+
+    def __init__(self, expected: tuple[type[BaseException], ...]) -> None:
+        super().__init__()
+        self.expected = expected
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], self.expected):
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+def hide_expected_tracebacks(*expected: type[BaseException]) -> None:
+    """Bad data or a bad argument is a one-line answer, not a stack trace (MLGOV_DEBUG=1 keeps it).
+
+    The Prefect UI still receives the full log: only console handlers are filtered.
+    """
+    if os.environ.get("MLGOV_DEBUG"):
+        return
+    # Prefect's console handler sits on the root logger; a few of its own loggers have one too.
+    names = [name for name in list(logging.Logger.manager.loggerDict) if name.startswith("prefect")]
+    loggers = [logging.getLogger(), *(logging.getLogger(name) for name in names)]
+    for logger in loggers:
+        for handler in logger.handlers:
+            if isinstance(handler, logging.StreamHandler) and not any(
+                isinstance(f, _ExpectedErrorFilter) for f in handler.filters
+            ):
+                handler.addFilter(_ExpectedErrorFilter(expected))

@@ -1,11 +1,20 @@
-"""`mlgov models ...`: inspect and govern the model registry."""
+"""`mlgov models ...`: inspect and govern the model registry.
+
+Reading (`list`, `show`, `history`) queries the registry directly; operations that change or
+vouch for it (`promote`, `rollback`, `verify`, `clone`) run the governance flows, so each one is a
+Prefect flow run with its artifact and event.
+"""
 
 from __future__ import annotations
 
 import argparse
+import getpass
+import os
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
-from mlgov.commands.common import EXIT_OK, emit, fmt
+from mlgov.commands.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CommandError, emit, fmt
 
 
 def _registry() -> Any:
@@ -83,6 +92,195 @@ def cmd_models_show(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _actor(explicit: str | None) -> str:
+    """Who ran the command, for the ledger: `--actor`, else `cli:<login name>`."""
+    if explicit:
+        return explicit
+    try:
+        return f"cli:{os.environ.get('USER') or getpass.getuser()}"
+    except (OSError, KeyError):
+        return "cli"
+
+
+def _require_model(registry: Any, name: str) -> None:
+    """Fail before any flow run starts: a typo should cost milliseconds, not a server start."""
+    if not registry.list_versions(name):
+        raise CommandError(f"model {name!r} is not registered")
+
+
+def _run_flow(flow_fn: Callable[[Any], Any], params_cls: type, **values: Any) -> dict[str, Any]:
+    """Validate the parameters, run the flow ad hoc, and turn a refusal into one line."""
+    from prefect.exceptions import FailedRun
+    from pydantic import ValidationError
+
+    try:
+        params = params_cls(**values)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "parameters"
+        raise CommandError(f"invalid {where}: {first['msg']}", EXIT_USAGE) from exc
+    try:
+        result = flow_fn(params)
+    except FailedRun as exc:
+        raise CommandError(str(exc)) from exc
+    return dict(result.model_dump(mode="json"))
+
+
+def _render_move(m: dict[str, Any]) -> str:
+    before = "–" if m["previous_version"] is None else f"v{m['previous_version']}"
+    return "\n".join(
+        [
+            f"{m['model']}: champion {before} -> v{m['version']} ({m['operation']} by {m['actor']})",
+            f"  reason: {m['reason']}",
+            *[f"  verified: {c}" for c in m["checks"]],
+        ]
+    )
+
+
+def cmd_models_promote(args: argparse.Namespace) -> int:
+    from flows.governance import PromoteParameters, promote_model
+
+    with _registry() as registry:
+        registry.get(args.name, version=args.version)
+    move = _run_flow(
+        promote_model,
+        PromoteParameters,
+        model=args.name,
+        version=args.version,
+        reason=args.reason,
+        actor=_actor(args.actor),
+    )
+    emit(move, args.json, _render_move)
+    return EXIT_OK
+
+
+def cmd_models_rollback(args: argparse.Namespace) -> int:
+    from flows.governance import RollbackParameters, rollback_model
+
+    with _registry() as registry:
+        _require_model(registry, args.name)
+    move = _run_flow(
+        rollback_model,
+        RollbackParameters,
+        model=args.name,
+        reason=args.reason,
+        to_version=args.to,
+        tolerance=args.tolerance,
+        actor=_actor(args.actor),
+    )
+    emit(move, args.json, _render_move)
+    return EXIT_OK
+
+
+def _parse_time(text: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise CommandError(
+            f"--at {text!r} is not an ISO time (e.g. 2025-01-31T12:00:00Z)", EXIT_USAGE
+        ) from exc
+
+
+def cmd_models_history(args: argparse.Namespace) -> int:
+    from mlgov.registry import as_utc
+    from tasks.registration import CHAMPION
+
+    with _registry() as registry:
+        _require_model(registry, args.name)
+        if args.at:
+            when = as_utc(_parse_time(args.at))
+            payload: dict[str, Any] = {
+                "model": args.name,
+                "alias": CHAMPION,
+                "at": when.isoformat(),
+                "version": registry.alias_at(args.name, CHAMPION, when),
+            }
+        else:
+            champion = registry.find_alias(args.name, CHAMPION)
+            payload = {
+                "model": args.name,
+                "champion": None if champion is None else champion.version,
+                "ledger": [c.model_dump(mode="json") for c in registry.alias_history(args.name)],
+                "decisions": [d.model_dump(mode="json") for d in registry.decisions(args.name)],
+            }
+
+    def human(p: dict[str, Any]) -> str:
+        if "at" in p:
+            held = "unset" if p["version"] is None else f"v{p['version']}"
+            return f"{p['model']}@{p['alias']} at {p['at']}: {held}"
+
+        def version(v: int | None) -> str:
+            return "–" if v is None else f"v{v}"
+
+        lines = [f"{p['model']}: champion {version(p['champion'])}", "alias ledger:"]
+        lines += [
+            f"  {c['changed_at'][:19]}  {c['alias']:<10} {version(c['previous_version']):>4} -> "
+            f"{version(c['version']):<4} by {c['actor']}: {c['reason']}"
+            for c in p["ledger"]
+        ] or ["  (no alias moves)"]
+        if p["decisions"]:
+            lines.append("decisions:")
+            lines += [
+                f"  {d['decided_at'][:19]}  v{d['version']:<4} {d['decision']:<9} by {d['actor']}: "
+                f"{d['reason']}"
+                for d in p["decisions"]
+            ]
+        return "\n".join(lines)
+
+    emit(payload, args.json, human)
+    return EXIT_OK
+
+
+def cmd_models_verify(args: argparse.Namespace) -> int:
+    from flows.governance import VerifyParameters, verify_model
+    from mlgov.registry import parse_model_ref
+
+    name, version, alias = parse_model_ref(args.ref)
+    with _registry() as registry:
+        if version is None and alias is None:
+            _require_model(registry, name)
+        else:
+            version = registry.resolve(args.ref).version
+    check = _run_flow(verify_model, VerifyParameters, model=name, version=version)
+
+    def human(c: dict[str, Any]) -> str:
+        status = "intact" if c["ok"] else "PROBLEMS"
+        return "\n".join(
+            [
+                f"{c['model']} v{c['version']}: {status}",
+                *[f"  verified: {done}" for done in c["checks"]],
+                *[f"  problem: {problem}" for problem in c["problems"]],
+            ]
+        )
+
+    emit(check, args.json, human)
+    return EXIT_OK if check["ok"] else EXIT_FAILED
+
+
+def cmd_models_clone(args: argparse.Namespace) -> int:
+    from flows.governance import CloneParameters, clone_model
+
+    with _registry() as registry:
+        mv = registry.resolve(args.ref)
+    record = _run_flow(
+        clone_model,
+        CloneParameters,
+        ref=mv.ref,
+        to_registry=args.to_registry,
+        to_store=args.to_store,
+        actor=_actor(args.actor),
+    )
+
+    def human(r: dict[str, Any]) -> str:
+        return (
+            f"{r['source_ref']} -> {r['target_ref']} in {r['target_registry']} "
+            f"(store {r['target_store']}): {r['files']} files verified byte for byte"
+        )
+
+    emit(record, args.json, human)
+    return EXIT_OK
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     models = sub.add_parser("models", help="inspect the model registry")
     models_sub = models.add_subparsers(dest="models_command", required=True)
@@ -94,3 +292,55 @@ def register(sub: argparse._SubParsersAction) -> None:
     show.add_argument("ref")
     show.add_argument("--json", action="store_true")
     show.set_defaults(func=cmd_models_show)
+
+    promote = models_sub.add_parser(
+        "promote", help="verify a version (checksums, loads), then make it the champion"
+    )
+    promote.add_argument("name")
+    promote.add_argument("version", type=int)
+    promote.add_argument("--reason", required=True, help="why; kept in the alias ledger")
+    promote.add_argument("--actor", help="who; default cli:<login name>")
+    promote.add_argument("--json", action="store_true")
+    promote.set_defaults(func=cmd_models_promote)
+
+    rollback = models_sub.add_parser(
+        "rollback",
+        help="restore the previous champion once it is intact, loads and scores as recorded",
+    )
+    rollback.add_argument("name")
+    rollback.add_argument("--reason", required=True, help="why; kept in the alias ledger")
+    rollback.add_argument("--to", type=int, metavar="VERSION", help="default: previous champion")
+    rollback.add_argument(
+        "--tolerance",
+        type=float,
+        default=0.02,
+        help="allowed gap between the rescored and the recorded primary metric",
+    )
+    rollback.add_argument("--actor", help="who; default cli:<login name>")
+    rollback.add_argument("--json", action="store_true")
+    rollback.set_defaults(func=cmd_models_rollback)
+
+    history = models_sub.add_parser(
+        "history", help="the alias ledger and approval decisions, or the champion at a time"
+    )
+    history.add_argument("name")
+    history.add_argument("--at", metavar="ISO_TIME", help="which version was champion then")
+    history.add_argument("--json", action="store_true")
+    history.set_defaults(func=cmd_models_history)
+
+    verify = models_sub.add_parser(
+        "verify", help="re-hash a version's files and load its model (exit 1 on problems)"
+    )
+    verify.add_argument("ref", metavar="NAME[:VERSION]", help="default version: the champion")
+    verify.add_argument("--json", action="store_true")
+    verify.set_defaults(func=cmd_models_verify)
+
+    clone = models_sub.add_parser(
+        "clone", help="copy a version into another registry, verified byte for byte"
+    )
+    clone.add_argument("ref", metavar="NAME:VERSION")
+    clone.add_argument("--to-registry", required=True, metavar="URL", help="SQLAlchemy URL")
+    clone.add_argument("--to-store", required=True, metavar="URL", help="fsspec URL or folder")
+    clone.add_argument("--actor", help="who; default cli:<login name>")
+    clone.add_argument("--json", action="store_true")
+    clone.set_defaults(func=cmd_models_clone)

@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from mlgov.commands.common import EXIT_OK, EXIT_USAGE, CommandError, emit, fmt
+from mlgov.commands.common import (
+    EXIT_OK,
+    EXIT_USAGE,
+    CommandError,
+    emit,
+    fmt,
+    hide_expected_tracebacks,
+)
 
 EXIT_INVALID_BATCH = 3
 
@@ -45,6 +52,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     from mlgov.registry import RegistryError
     from tasks.data import DataError
 
+    hide_expected_tracebacks(DataError, RegistryError, FileNotFoundError, ValueError)
     if args.labels and not args.id_column:
         raise CommandError("--labels needs --id-column to join labels to predictions", EXIT_USAGE)
     try:

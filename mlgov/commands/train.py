@@ -7,7 +7,15 @@ import json
 import sys
 from typing import Any
 
-from mlgov.commands.common import EXIT_OK, EXIT_USAGE, CommandError, emit, fmt, load_config
+from mlgov.commands.common import (
+    EXIT_OK,
+    EXIT_USAGE,
+    CommandError,
+    emit,
+    fmt,
+    hide_expected_tracebacks,
+    load_config,
+)
 
 
 def _render_run(summary: dict[str, Any]) -> str:
@@ -52,6 +60,7 @@ def _run_training(params_data: dict[str, Any]) -> dict[str, Any]:
     from mlgov.registry import RegistryError
     from tasks.data import DataError
 
+    hide_expected_tracebacks(DataError, DataValidationError, RegistryError, FileNotFoundError)
     try:
         params = TrainingParameters.model_validate(params_data)
     except ValidationError as exc:

@@ -1,0 +1,108 @@
+"""The `mlgov` command as people and CI pipelines use it: JSON out, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from mlgov.cli import main
+from mlgov.demo_data import make_dataset
+
+
+def test_help_imports_no_heavy_library() -> None:
+    probe = (
+        "import sys; from mlgov.cli import build_parser; build_parser();"
+        "heavy = [m for m in ('prefect', 'fastai', 'torch', 'great_expectations', 'evidently', 'pandas')"
+        " if m in sys.modules]; print(','.join(heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+    helped = subprocess.run(
+        [sys.executable, "-m", "mlgov", "--help"], capture_output=True, text=True
+    )
+    assert helped.returncode == 0 and "train" in helped.stdout and "monitor" in helped.stdout
+
+
+def test_bad_arguments_exit_2_with_one_line(capsys: pytest.CaptureFixture[str], mlgov_home) -> None:
+    code = main(["train", "--data", "x.csv", "--target", "y", "--model", "../escape"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.startswith("mlgov: ") and "\n" not in err
+
+
+def test_unknown_model_exits_1_with_one_line(
+    capsys: pytest.CaptureFixture[str], mlgov_home
+) -> None:
+    code = main(["models", "show", "nobody@champion"])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and err.startswith("mlgov: ") and "\n" not in err
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("prefect_harness")
+def test_train_json_then_registry_listing(
+    capsys: pytest.CaptureFixture[str], mlgov_home, tmp_path
+) -> None:
+    data = tmp_path / "first.csv"
+    make_dataset(2000, seed=1).to_csv(data, index=False)
+
+    code = main(
+        [
+            "train",
+            "--data",
+            str(data),
+            "--target",
+            "churned",
+            "--model",
+            "cli",
+            "--epochs",
+            "4",
+            "--json",
+        ]
+    )
+
+    out = capsys.readouterr().out
+    assert code == 0 and out.count("\n") == 1
+    summary = json.loads(out)
+    assert (
+        summary["verdict"] == "FIRST_CHAMPION"
+        and summary["model"] == "cli"
+        and summary["version"] == 1
+    )
+    assert set(summary["metrics"]) == {"accuracy", "f1", "roc_auc", "log_loss"}
+    assert set(summary["metrics"]["roc_auc"]) == {
+        "challenger",
+        "champion",
+        "difference",
+        "ci_low",
+        "ci_high",
+    }
+    assert len(summary["data_fingerprint"]) == 64
+    assert summary["model_card"].endswith("model_card.md") and "model.pkl" in summary["reports"]
+
+    assert main(["models", "list", "cli", "--json"]) == 0
+    listing = json.loads(capsys.readouterr().out)
+    assert listing["model"] == "cli" and [v["version"] for v in listing["versions"]] == [1]
+    assert main(["models", "show", "cli@champion", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["version"] == 1 and "champion" in shown["aliases"]
+
+    broken = tmp_path / "broken.csv"
+    make_dataset(2000, seed=3, scenario="broken").to_csv(broken, index=False)
+    code = main(["train", "--data", str(broken), "--target", "churned", "--model", "cli", "--json"])
+    captured = capsys.readouterr()
+    assert code == 1 and captured.out == ""
+    assert captured.err.strip().splitlines()[-1].startswith("mlgov: data validation failed: ")
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("prefect_harness")
+def test_demo_smoke(capsys: pytest.CaptureFixture[str], mlgov_home) -> None:
+    """What the README's first command runs, on fewer rows and epochs."""
+    code = main(["demo", "--rows", "2500", "--epochs", "8", "--json"])
+    assert code == 0
+    runs = json.loads(capsys.readouterr().out)["runs"]
+    assert [r["verdict"] for r in runs] == ["FIRST_CHAMPION", "REJECTED_REGRESSION"]
+    assert runs[1]["champion_version"] == 1
