@@ -7,6 +7,7 @@ for the command line.
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -56,7 +57,7 @@ class ModelCard(BaseModel):
 
     @property
     def metadata(self) -> dict[str, Any]:
-        """What the registry index keeps for queries without opening files."""
+        """What the registry index keeps for queries without opening files (NaN stored as null)."""
         keys = (
             "verdict",
             "reasons",
@@ -98,6 +99,17 @@ class ModelCard(BaseModel):
                 for a in alerts
             ],
         }
+
+
+def _json_safe(value: Any) -> Any:
+    """Strict JSON has no NaN (an AUC on a one-class holdout is NaN): it becomes null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
 
 
 def _metric_map(comparisons: Sequence[MetricComparison]) -> dict[str, dict[str, float | None]]:

@@ -132,7 +132,9 @@ def load_model_version(ref: str, dest: Path) -> ChampionArtifacts:
 
     name, version, alias = parse_model_ref(ref)
     with open_registry() as registry:
-        mv = registry.get(name, version=version, alias=alias or (CHAMPION if version is None else None))
+        mv = registry.get(
+            name, version=version, alias=alias or (CHAMPION if version is None else None)
+        )
         found = version_artifacts(registry, mv, dest)
     get_run_logger().info("Using %s v%d (checksums verified)", name, found.version)
     return found

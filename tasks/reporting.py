@@ -225,6 +225,25 @@ def publish_model_card(
         key=keys["metrics"],
         description=f"{model} v{card['version']}: challenger vs champion on the same rows",
     )
+    history = card["training"].get("history") or []
+    if history:
+        keys["training_history"] = artifact_key(model, "training-history")
+        create_table_artifact(
+            table=[
+                {
+                    "epoch": h["epoch"],
+                    "train_loss": round(h["train_loss"], 5),
+                    "valid_loss": round(h["valid_loss"], 5),
+                    **{k: round(v, 5) for k, v in h["metrics"].items()},
+                    "lr": h["lr"],
+                    "seconds": round(h["seconds"], 2),
+                }
+                for h in history
+            ],
+            key=keys["training_history"],
+            description=f"{model} v{card['version']}: losses and metrics per epoch "
+            f"(best epoch {card['training']['best_epoch']})",
+        )
     if curve_png is not None and curve_png.exists():
         keys["training_curve"] = artifact_key(model, "training-curve")
         encoded = base64.b64encode(curve_png.read_bytes()).decode("ascii")

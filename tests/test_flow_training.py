@@ -121,6 +121,8 @@ def test_first_run_crowns_a_champion_and_publishes_artifacts(mlgov_home, tmp_pat
     metrics = _artifact("churn-first-metrics")
     assert metrics and "roc_auc" in str(metrics[0].data)
     assert _artifact("churn-first-training-curve")
+    history = _artifact("churn-first-training-history")
+    assert history and "valid_loss" in str(history[0].data)
     assert _events("mlgov.model.promoted", "churn-first")
 
 
