@@ -253,7 +253,7 @@ def write_version_files(
     data.holdout.to_parquet(out_dir / HOLDOUT_FILE, index=False)
     put(HOLDOUT_FILE, out_dir / HOLDOUT_FILE)
     (out_dir / CARD_JSON_FILE).write_text(
-        json.dumps(card.card, indent=2, sort_keys=True, default=str)
+        json.dumps(_json_safe(card.card), indent=2, sort_keys=True, default=str)
     )
     put(CARD_JSON_FILE, out_dir / CARD_JSON_FILE)
     (out_dir / CARD_FILE).write_text(render_model_card(card.card))
