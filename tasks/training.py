@@ -7,12 +7,12 @@ this module without necessarily training.
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import math
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from functools import cache, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
@@ -34,6 +34,7 @@ logger = logging.getLogger(__name__)
 
 MODEL_FILENAME = "model.pkl"
 CURVE_FILENAME = "training_curve.png"
+BEST_WEIGHTS = "best-epoch"  # <work_dir>/models/best-epoch.pth, written by SaveModelCallback
 _PREDICT_BATCH_ROWS = 4_096  # larger batches spill the activations out of the CPU caches
 _MIN_VALID_BATCH = 4_096
 
@@ -121,35 +122,6 @@ def resolve_device(config: TrainingConfig) -> str:
     return "cuda" if available else "cpu"
 
 
-@dataclass
-class _EarlyStopper:
-    """Warm-up-aware early stopping and best-epoch tracking, free of fastai so it is unit-testable.
-
-    fastai's EarlyStoppingCallback counts patience from the first epoch, but during the one-cycle
-    warm-up the rising learning rate often makes the validation loss worse: stopping there would
-    keep an undertrained model.
-    """
-
-    warmup_epochs: int
-    patience: int
-    min_delta: float = 0.0
-    best_loss: float = math.inf
-    best_epoch: int = 0
-    _reference: float = field(default=math.inf, repr=False)
-    _wait: int = field(default=0, repr=False)
-
-    def observe(self, epoch: int, valid_loss: float) -> tuple[bool, bool]:
-        """Record a 1-based epoch's loss; return (is the best so far, should training stop)."""
-        is_best = valid_loss < self.best_loss
-        if is_best:
-            self.best_loss, self.best_epoch = valid_loss, epoch
-        if valid_loss < self._reference - self.min_delta:
-            self._reference, self._wait = valid_loss, 0
-        elif epoch > self.warmup_epochs:
-            self._wait += 1
-        return is_best, self._wait >= self.patience
-
-
 def _warmup_epochs(config: TrainingConfig) -> int:
     return math.ceil(config.pct_start * config.epochs)
 
@@ -159,11 +131,15 @@ def _quiet_fastai() -> Iterator[None]:
     """Silence warnings fastai/torch emit that we cannot act on.
 
     fastai's import calls torch.jit.script (deprecated in torch 2.14); load_learner warns that it
-    unpickles, which the registry already guards with a checksum.
+    unpickles, which the registry already guards with a checksum; SaveModelCallback's reload of
+    the best epoch (a file this run just wrote) unpickles numpy scalars under their old module name.
     """
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*", category=FutureWarning)
         warnings.filterwarnings("ignore", message=r".*insecure pickle module.*")
+        warnings.filterwarnings(
+            "ignore", message=r"numpy\.core is deprecated.*", category=DeprecationWarning
+        )
         yield
 
 
@@ -372,29 +348,40 @@ def _fit_setup(learn: Any, fast_dls: Any, weight_decay: float) -> Iterator[None]
 
 
 @cache
-def _monitor_class() -> type:
-    """Build the callback class on first use: it subclasses fastai's, imported lazily."""
+def _callback_classes() -> tuple[type, type]:
+    """Build the callback classes on first use: they subclass fastai's, imported lazily."""
     from fastai.callback.core import Callback
-    from fastai.learner import CancelFitException
+    from fastai.callback.tracker import EarlyStoppingCallback, TrackerCallback
 
-    class TrainingMonitor(Callback):
-        """Collects each epoch's record, stops early, and restores the best epoch's weights.
+    class WarmupEarlyStopping(EarlyStoppingCallback):
+        """fastai's early stopping, with patience counted only after the one-cycle warm-up.
 
-        It replaces EarlyStoppingCallback + SaveModelCallback, which print to stdout, count
-        patience during the warm-up, and write checkpoints into the learner's folder; keeping the
-        best state dict in memory needs no file at all.
+        During the warm-up the rising learning rate often makes the validation loss worse:
+        stopping there would keep an undertrained model.
         """
 
-        order = 60  # after the Recorder (50), which computes the epoch's losses and metrics
+        def __init__(self, warmup_epochs: int, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.warmup_epochs = warmup_epochs
+
+        def after_epoch(self) -> None:
+            if self.epoch < self.warmup_epochs:
+                TrackerCallback.after_epoch(self)  # track the best value, never stop
+                if self.new_best:
+                    self.wait = 0
+                return
+            super().after_epoch()
+
+    class EpochRecorder(Callback):
+        """Turns each epoch into an EpochRecord for the live progress, the table and the curve."""
+
+        order = 60  # after the Recorder (50), before SaveModel (61) and early stopping (63)
         run_valid = False
 
-        def __init__(self, stopper: _EarlyStopper, on_epoch: Callable[[EpochRecord], None]) -> None:
+        def __init__(self, on_epoch: Callable[[EpochRecord], None]) -> None:
             super().__init__()
-            self.stopper = stopper
             self.on_epoch = on_epoch
             self.records: list[EpochRecord] = []
-            self.best_state: dict[str, Any] | None = None
-            self.stopped_early = False
 
         def before_epoch(self) -> None:
             self.epoch_start = time.perf_counter()
@@ -410,9 +397,8 @@ def _monitor_class() -> type:
             recorder = self.learn.recorder
             values = recorder.values[-1]
             names = recorder.metric_names[3 : 3 + len(values) - 2]
-            epoch = self.learn.epoch + 1
             record = EpochRecord(
-                epoch=epoch,
+                epoch=self.learn.epoch + 1,
                 train_loss=float(self.loss_sum) / max(self.rows_seen, 1),
                 valid_loss=float(values[1]),
                 metrics={n: float(v) for n, v in zip(names, values[2:], strict=True)},
@@ -420,20 +406,9 @@ def _monitor_class() -> type:
                 lr=float(self.learn.opt.hypers[-1]["lr"]),
             )
             self.records.append(record)
-            is_best, stop = self.stopper.observe(epoch, record.valid_loss)
-            if is_best:
-                state = self.learn.model.state_dict()
-                self.best_state = {k: v.detach().clone() for k, v in state.items()}
             self.on_epoch(record)
-            if stop and epoch < self.learn.n_epoch:
-                self.stopped_early = True
-                raise CancelFitException()
 
-        def after_fit(self) -> None:
-            if self.best_state is not None:
-                self.learn.model.load_state_dict(self.best_state)
-
-    return TrainingMonitor
+    return WarmupEarlyStopping, EpochRecorder
 
 
 @contextlib.contextmanager
@@ -517,7 +492,6 @@ def train_tabular(
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
     planned = config.epochs
-    stopper = _EarlyStopper(_warmup_epochs(config), config.patience, config.min_delta)
     listeners: list[Callable[[EpochRecord], None]] = []
     if on_epoch is not None:
         listeners.append(lambda record: on_epoch(record, planned))
@@ -544,14 +518,37 @@ def train_tabular(
             for listener in listeners:
                 listener(record)
 
-        monitor = _monitor_class()(stopper, report)
+        from fastai.callback.tracker import SaveModelCallback
+
+        early_stopping, epoch_recorder = _callback_classes()
+        recorder = epoch_recorder(report)
+        callbacks = [
+            recorder,
+            # Keeps the best epoch's weights on disk inside work_dir and loads them after fit.
+            SaveModelCallback(monitor="valid_loss", fname=BEST_WEIGHTS, with_opt=False),
+            early_stopping(
+                _warmup_epochs(config),
+                monitor="valid_loss",
+                min_delta=config.min_delta,
+                patience=config.patience,
+            ),
+        ]
         fast_dls = _fast_dataloaders(to, config, device, classification, work_dir)
-        with _fit_setup(learn, fast_dls, config.weight_decay), learn.no_logging():
+        announcements = io.StringIO()  # both fastai trackers print their decisions
+        with (
+            _fit_setup(learn, fast_dls, config.weight_decay),
+            learn.no_logging(),
+            contextlib.redirect_stdout(announcements),
+        ):
             learn.fit_one_cycle(
-                planned, lr_max=config.lr_max, pct_start=config.pct_start, cbs=[monitor]
+                planned, lr_max=config.lr_max, pct_start=config.pct_start, cbs=callbacks
             )
-        if monitor.best_state is None:
+        for line in announcements.getvalue().splitlines():
+            logger.debug("fastai: %s", line)
+        finite = [r for r in recorder.records if math.isfinite(r.valid_loss)]
+        if not finite:
             raise RuntimeError("training diverged: the validation loss was never finite")
+        best = min(finite, key=lambda r: r.valid_loss)
 
         if mixed_precision:
             learn.to_fp32()
@@ -560,14 +557,14 @@ def train_tabular(
             m.reset()  # AccumMetric holds the last validation predictions: not for the pickle
         learn.export(MODEL_FILENAME)
 
-    history = tuple(monitor.records)
-    curve = plot_training_curve(history, work_dir / CURVE_FILENAME, best_epoch=stopper.best_epoch)
+    history = tuple(recorder.records)
+    curve = plot_training_curve(history, work_dir / CURVE_FILENAME, best_epoch=best.epoch)
     return TrainingResult(
         model_path=str(work_dir / MODEL_FILENAME),
         history=history,
-        best_epoch=stopper.best_epoch,
-        best_valid_loss=stopper.best_loss,
-        stopped_early=monitor.stopped_early,
+        best_epoch=best.epoch,
+        best_valid_loss=best.valid_loss,
+        stopped_early=len(history) < planned,
         epochs_run=len(history),
         device=device,
         mixed_precision=mixed_precision,
