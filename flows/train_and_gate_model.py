@@ -12,6 +12,7 @@ from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 from pydantic import BaseModel, ConfigDict, Field
 
+from flows.governance import await_approval
 from mlgov.registry import validate_model_name
 from mlgov.settings import get_settings
 from tasks.alerting import AlertRecord, raise_alert
@@ -20,6 +21,7 @@ from tasks.data import FeatureOverrides, SplitConfig, describe_features, load_ta
 from tasks.drift import DriftConfig, detect_drift
 from tasks.evaluation import evaluate_models
 from tasks.gating import GatePolicy, Verdict, compare_with_champion
+from tasks.governance import approval_note, record_approval, with_reason
 from tasks.model_card import (
     TrainingRunSummary,
     compose_model_card,
@@ -55,6 +57,8 @@ class TrainingParameters(BaseModel):
         slice_columns: Categorical columns whose categories get their own metrics.
         reference_sample_rows: Rows of training data kept with the version for later drift checks.
         notify: Send notifications (events are emitted regardless).
+        require_approval: A reviewer must approve in the UI before the champion alias moves.
+        approval_timeout_s: Seconds to wait for the reviewer; then the champion stays.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -74,6 +78,8 @@ class TrainingParameters(BaseModel):
     slice_columns: tuple[str, ...] = ()
     reference_sample_rows: int = Field(default=50_000, ge=100, le=5_000_000)
     notify: bool = True
+    require_approval: bool = False
+    approval_timeout_s: int = Field(default=3600, ge=1)
 
     def model_post_init(self, _context: Any) -> None:
         validate_model_name(self.model_name)
@@ -185,15 +191,30 @@ def train_and_gate_model(params: TrainingParameters) -> TrainingRunSummary:
         params.reference_sample_rows,
         params.training.seed,
     )
+    needs_approval = params.require_approval and decision.verdict.moves_champion
     registered = register_challenger(
         params.model_name,
         files,
         card.metadata,
-        promote=decision.verdict.moves_champion,
+        promote=decision.verdict.moves_champion and not needs_approval,
         expected_champion=champion.version if champion else None,
         reason="; ".join(decision.reasons),
         run_id=run_id,
     )
+    if needs_approval:
+        # 6b. A reviewer answers a form in the UI; rejection or timeout keeps the champion.
+        approval = await_approval(
+            params.model_name, registered.version, params.approval_timeout_s, notify=params.notify
+        )
+        registered = record_approval(
+            registered,
+            approval,
+            expected_champion=champion.version if champion else None,
+            gate_reason="; ".join(decision.reasons),
+            run_id=run_id,
+            prefix=settings.event_prefix,
+        )
+        card = with_reason(card, approval_note(approval, registered.champion_version))
 
     # 7. Alert on what people must act on, then publish the card with the alerts' outcomes.
     alert: dict[str, Any] = {
@@ -205,7 +226,7 @@ def train_and_gate_model(params: TrainingParameters) -> TrainingRunSummary:
     }
     reasons = "\n".join(decision.reasons)
     verdict_payload = {"verdict": decision.verdict.value, "reasons": list(decision.reasons)}
-    if decision.verdict.moves_champion:
+    if registered.alias_moved:
         alerts.append(
             raise_alert(
                 "model.promoted",

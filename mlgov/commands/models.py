@@ -14,7 +14,15 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from mlgov.commands.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CommandError, emit, fmt
+from mlgov.commands.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    CommandError,
+    emit,
+    fmt,
+    hide_expected_tracebacks,
+)
 
 
 def _registry() -> Any:
@@ -113,6 +121,9 @@ def _run_flow(flow_fn: Callable[[Any], Any], params_cls: type, **values: Any) ->
     from prefect.exceptions import FailedRun
     from pydantic import ValidationError
 
+    from mlgov.registry import RegistryError
+
+    hide_expected_tracebacks(RegistryError)
     try:
         params = params_cls(**values)
     except ValidationError as exc:
