@@ -162,15 +162,8 @@ def check_production_batch(
             n_rows=len(frame),
             validation=validation.model_dump(mode="json"),
             scored=False,
-            dataset_drift=None,
-            drifted_columns=(),
-            share_drifted=None,
-            prediction_drift=None,
-            metrics=None,
-            performance=None,
             severity=record.severity,
             consecutive_drifted=streak,
-            reports={},
             alerts=tuple(alerts),
         )
 

@@ -125,7 +125,8 @@ def _metric_map(comparisons: Sequence[MetricComparison]) -> dict[str, dict[str, 
     }
 
 
-def build_model_card(
+@task(name="compose-model-card", cache_policy=NO_CACHE)
+def compose_model_card(
     params: BaseModel,
     model: str,
     spec: FeatureSpec,
@@ -223,7 +224,8 @@ class TrainingRunSummary(BaseModel):
     flow_run_id: str | None
 
 
-def write_version_files(
+@task(name="stage-version-files", cache_policy=NO_CACHE)
+def stage_version_files(
     out_dir: Path,
     card: ModelCard,
     training: TrainingResult,
@@ -297,49 +299,3 @@ def summarize_run(
         alerts=tuple(alerts),
         flow_run_id=c["flow_run_id"],
     )
-
-
-@task(name="compose-model-card", cache_policy=NO_CACHE)
-def compose_model_card(
-    params: BaseModel,
-    model: str,
-    spec: FeatureSpec,
-    table: LoadedTable,
-    split_strategy: str,
-    validation: ValidationSummary,
-    contract_source: str,
-    training: TrainingResult,
-    evaluation: ModelEvaluation,
-    decision: GateDecision,
-    drift: DriftSummary | None,
-    parent_champion: int | None,
-    flow_run_id: str | None,
-) -> ModelCard:
-    return build_model_card(
-        params,
-        model,
-        spec,
-        table,
-        split_strategy,
-        validation,
-        contract_source,
-        training,
-        evaluation,
-        decision,
-        drift,
-        parent_champion,
-        flow_run_id,
-    )
-
-
-@task(name="stage-version-files", cache_policy=NO_CACHE)
-def stage_version_files(
-    out_dir: Path,
-    card: ModelCard,
-    training: TrainingResult,
-    model_suite: dict[str, Any],
-    data: PreparedData,
-    reference_rows: int,
-    seed: int,
-) -> dict[str, Path]:
-    return write_version_files(out_dir, card, training, model_suite, data, reference_rows, seed)

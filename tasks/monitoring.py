@@ -165,16 +165,17 @@ class BatchOutcome(BaseModel):
     n_rows: int
     validation: dict[str, Any]
     scored: bool
-    dataset_drift: bool | None
-    drifted_columns: tuple[str, ...]
-    share_drifted: float | None
-    prediction_drift: bool | None
-    metrics: dict[str, float] | None
-    performance: PerformanceCheck | None
     severity: Severity
     consecutive_drifted: int
-    reports: dict[str, str]
     alerts: tuple[AlertRecord, ...]
+    dataset_drift: bool | None = None
+    """None when the batch was not scored (it broke the contract)."""
+    drifted_columns: tuple[str, ...] = ()
+    share_drifted: float | None = None
+    prediction_drift: bool | None = None
+    metrics: dict[str, float] | None = None
+    performance: PerformanceCheck | None = None
+    reports: dict[str, str] = {}
 
 
 def alert_with_cooldown(
