@@ -87,6 +87,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         params["task"] = args.task
     if args.epochs:
         params["training"] = {**params.get("training", {}), "epochs": args.epochs}
+    if args.require_approval:
+        params["require_approval"] = True
     summary = _run_training(params)
     emit(summary, args.json, _render_run)
     return EXIT_OK
@@ -138,6 +140,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--task", choices=["classification", "regression"], help="default: inferred")
     train.add_argument("--epochs", type=int, help="maximum epochs (early stopping may end sooner)")
     train.add_argument("--config", help="YAML/JSON file with any training parameters")
+    train.add_argument(
+        "--require-approval",
+        action="store_true",
+        help="pause for a reviewer's approval in the Prefect UI before the champion moves",
+    )
     train.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     train.set_defaults(func=cmd_train)
 
