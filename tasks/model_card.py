@@ -43,6 +43,8 @@ from tasks.reporting import (
 from tasks.training import TrainingResult
 from tasks.validation import ValidationSummary
 
+EVALUATION_FILE = "evaluation.json"
+
 
 class ModelCard(BaseModel):
     """Lineage and results of one challenger; `card` is JSON-safe and stored with the version."""
@@ -260,6 +262,21 @@ def stage_version_files(
     put(CARD_JSON_FILE, out_dir / CARD_JSON_FILE)
     (out_dir / CARD_FILE).write_text(render_model_card(card.card))
     put(CARD_FILE, out_dir / CARD_FILE)
+    evaluation = {
+        key: card.card[key]
+        for key in (
+            "verdict",
+            "reasons",
+            "primary_metric",
+            "metrics_new_holdout",
+            "metrics_champion_holdout",
+            "slices",
+        )
+    }
+    (out_dir / EVALUATION_FILE).write_text(
+        json.dumps(_json_safe(evaluation), indent=2, sort_keys=True)
+    )
+    put(EVALUATION_FILE, out_dir / EVALUATION_FILE)
     pd.DataFrame([h.model_dump() for h in training.history]).to_csv(
         out_dir / "training_history.csv", index=False
     )

@@ -110,6 +110,7 @@ def test_first_run_crowns_a_champion_and_publishes_artifacts(mlgov_home, tmp_pat
             "reference.parquet",
             "holdout.parquet",
             "model_card.md",
+            "evaluation.json",
         } <= {f.name for f in champion.files}
         assert champion.metadata["data"]["fingerprint"] == summary.data_fingerprint
         assert champion.metadata["packages"]["fastai"]
