@@ -30,7 +30,7 @@ test-fast: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check flows tasks mlgov deployments tests bench
 	$(VENV)/bin/ruff format --check flows tasks mlgov deployments tests bench
-	$(VENV)/bin/mypy flows tasks mlgov
+	$(VENV)/bin/mypy flows tasks mlgov deployments
 
 bench: $(STAMP)
 	$(PY) bench/training_throughput.py

@@ -296,7 +296,8 @@ def monitor_production_batch(params: MonitoringParameters) -> MonitoringSummary:
     settings = get_settings()
     run_dir = settings.work_dir / "monitoring" / (flow_run.get_id() or "local")
     model = load_model_version(params.model, run_dir)
-    locations = expand_batches(params.data)
+    # The run's scheduled time, not the clock: a late or retried daily run still reads its own day.
+    locations = expand_batches(params.data, flow_run.scheduled_start_time)
     get_run_logger().info(
         "Monitoring %d batch(es) with %s v%d", len(locations), model.name, model.version
     )

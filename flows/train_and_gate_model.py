@@ -10,10 +10,10 @@ from typing import Any, Literal
 
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from flows.governance import await_approval
-from mlgov.registry import validate_model_name
+from mlgov.registry import RegistryError, validate_model_name
 from mlgov.settings import get_settings
 from tasks.alerting import AlertRecord, raise_alert
 from tasks.contract import build_input_contract, infer_model_contract
@@ -81,8 +81,14 @@ class TrainingParameters(BaseModel):
     require_approval: bool = False
     approval_timeout_s: int = Field(default=3600, ge=1)
 
-    def model_post_init(self, _context: Any) -> None:
-        validate_model_name(self.model_name)
+    @field_validator("model_name")
+    @classmethod
+    def _safe_model_name(cls, name: str) -> str:
+        """A bad name is a parameter error in the UI form, not a crash mid-run."""
+        try:
+            return validate_model_name(name)
+        except RegistryError as exc:
+            raise ValueError(str(exc)) from exc
 
 
 @flow(name="train-and-gate-model", log_prints=False)

@@ -66,11 +66,11 @@ def emit_governance_event(
     """Emit `<prefix>.<name>` about a model; returns the event id (None when events are disabled)."""
     from prefect.events import emit_event
 
-    event = emit_event(
-        event=f"{prefix}.{name}",
-        resource=model_resource(model, version, prefix),
-        payload=dict(payload or {}),
-    )
+    resource = model_resource(model, version, prefix)
+    if payload and "severity" in payload:
+        # Automation triggers match resource labels, not payloads: `critical` must be visible there.
+        resource["mlgov.severity"] = str(payload["severity"])
+    event = emit_event(event=f"{prefix}.{name}", resource=resource, payload=dict(payload or {}))
     return None if event is None else str(event.id)
 
 

@@ -11,19 +11,27 @@ from mlgov.commands.common import EXIT_OK, EXIT_USAGE, CommandError, emit
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from prefect.settings import PREFECT_API_URL
+
     from deployments.serve import PREFECT_FILE, serve_deployments
 
     path = Path(args.prefect_file) if args.prefect_file else PREFECT_FILE
     if not path.is_file():
         raise CommandError(f"no deployment file at {path}", EXIT_USAGE)
+    # A temporary server would take the schedules, the history and the UI down with this process.
+    if not PREFECT_API_URL.value():
+        raise CommandError(
+            "serving needs a running Prefect server: start `prefect server start` and "
+            "export PREFECT_API_URL=http://127.0.0.1:4200/api",
+            EXIT_USAGE,
+        )
     serve_deployments(path, limit=args.limit)
     return EXIT_OK
 
 
 def _render_apply(report: dict[str, Any]) -> str:
     lines = [
-        f"concurrency limit {report['concurrency_limit']!r} (1 slot): "
-        f"{report['concurrency_limit_outcome']}"
+        f"concurrency limit {report['concurrency_limit']!r}: {report['concurrency_limit_outcome']}"
     ]
     lines += [f"{a['outcome']:>8}  {a['name']}" for a in report["automations"]]
     lines += [f" skipped  rules that need {s}" for s in report["skipped"]]
