@@ -20,13 +20,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from drift_speed import baseline as scipy_drift  # noqa: E402
-from validation_speed import TARGET, bench_spec, make_frame, pandas_check  # noqa: E402
+from drift_speed import baseline as scipy_drift
+from validation_speed import TARGET, bench_spec, make_frame, pandas_check
 
-from tasks.data import prepare_frame  # noqa: E402
-from tasks.drift import DriftConfig, build_drift_report  # noqa: E402
-from tasks.training import TrainingConfig, load_model, predict, train_tabular  # noqa: E402
-from tasks.validation import infer_suite, suite_without_columns, validate_frame  # noqa: E402
+from tasks.data import prepare_frame
+from tasks.drift import DriftConfig, build_drift_report
+from tasks.training import TrainingConfig, load_model, predict, train_tabular
+from tasks.validation import infer_suite, suite_without_columns, validate_frame
 
 
 def _timed(fn):  # type: ignore[no-untyped-def]
@@ -47,7 +47,11 @@ def main() -> None:
     prepared = prepare_frame(reference, spec)
     split = int(len(prepared) * 0.8)
     trained = train_tabular(
-        prepared.iloc[:split], prepared.iloc[split:], spec, TrainingConfig(epochs=1, batch_size=1024), work
+        prepared.iloc[:split],
+        prepared.iloc[split:],
+        spec,
+        TrainingConfig(epochs=1, batch_size=1024),
+        work,
     )
     model = load_model(Path(trained.model_path))
     suite = suite_without_columns(infer_suite(reference, spec), [TARGET])
@@ -60,10 +64,18 @@ def main() -> None:
 
     t_validate, summary = _timed(lambda: validate_frame(batch, suite))
     t_validate_pandas, failed = _timed(lambda: pandas_check(batch, suite))
-    t_predict, predictions = _timed(lambda: predict(model, prepare_frame(batch, spec, require_target=False), spec))
+    t_predict, predictions = _timed(
+        lambda: predict(model, prepare_frame(batch, spec, require_target=False), spec)
+    )
     t_drift, drift = _timed(
         lambda: build_drift_report(
-            reference, batch, numeric, categorical, work / "report", DriftConfig(), html_budget_mb=10.0
+            reference,
+            batch,
+            numeric,
+            categorical,
+            work / "report",
+            DriftConfig(),
+            html_budget_mb=10.0,
         )
     )
     t_drift_scipy, _ = _timed(lambda: scipy_drift(reference, batch, numeric, categorical))
