@@ -55,6 +55,19 @@ def model_resource(model: str, version: int | None = None, prefix: str = "mlgov"
     return resource
 
 
+def event_resource(
+    model: str, version: int | None, payload: Mapping[str, Any] | None, prefix: str = "mlgov"
+) -> dict[str, str]:
+    """The model as an event's resource, labelled with the severity when there is one.
+
+    Automation triggers match resource labels, not payloads: `critical` must be visible there.
+    """
+    resource = model_resource(model, version, prefix)
+    if payload and "severity" in payload:
+        resource["mlgov.severity"] = str(payload["severity"])
+    return resource
+
+
 def emit_governance_event(
     name: str,
     model: str,
@@ -66,11 +79,11 @@ def emit_governance_event(
     """Emit `<prefix>.<name>` about a model; returns the event id (None when events are disabled)."""
     from prefect.events import emit_event
 
-    resource = model_resource(model, version, prefix)
-    if payload and "severity" in payload:
-        # Automation triggers match resource labels, not payloads: `critical` must be visible there.
-        resource["mlgov.severity"] = str(payload["severity"])
-    event = emit_event(event=f"{prefix}.{name}", resource=resource, payload=dict(payload or {}))
+    event = emit_event(
+        event=f"{prefix}.{name}",
+        resource=event_resource(model, version, payload, prefix),
+        payload=dict(payload or {}),
+    )
     return None if event is None else str(event.id)
 
 
