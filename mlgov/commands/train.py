@@ -23,15 +23,18 @@ def _render_run(summary: dict[str, Any]) -> str:
         f"{summary['model']} v{summary['version']}: {summary['verdict']} "
         f"(champion: v{summary['champion_version']})",
         *[f"  - {r}" for r in summary["reasons"]],
-        "",
-        f"  {'metric':<10} {'challenger':>10} {'champion':>10} {'diff':>9}  interval",
     ]
-    for name, m in summary["metrics"].items():
-        interval = "" if m["ci_low"] is None else f"[{m['ci_low']:+.4f}, {m['ci_high']:+.4f}]"
-        diff = "–" if m["difference"] is None else f"{m['difference']:+.4f}"
-        lines.append(
-            f"  {name:<10} {fmt(m['challenger']):>10} {fmt(m['champion']):>10} {diff:>9}  {interval}"
-        )
+    sets = [("new holdout", summary["metrics"])]
+    if summary.get("metrics_champion_holdout"):
+        sets.append(("champion's holdout", summary["metrics_champion_holdout"]))
+    for title, metrics in sets:
+        lines += ["", f"  {title:<19} {'challenger':>10} {'champion':>10} {'diff':>9}  interval"]
+        for name, m in metrics.items():
+            interval = "" if m["ci_low"] is None else f"[{m['ci_low']:+.4f}, {m['ci_high']:+.4f}]"
+            diff = "–" if m["difference"] is None else f"{m['difference']:+.4f}"
+            lines.append(
+                f"  {name:<19} {fmt(m['challenger']):>10} {fmt(m['champion']):>10} {diff:>9}  {interval}"
+            )
     if summary.get("dataset_drift") is not None:
         drifted = ", ".join(summary["drifted_columns"]) or "none"
         lines.append(
