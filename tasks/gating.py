@@ -13,6 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from tasks.evaluation import HIGHER_IS_BETTER, MetricComparison
 from tasks.features import TaskKind
 
+UNBOUNDED_METRICS = frozenset({"rmse", "mae", "log_loss"})
+
 
 class Verdict(StrEnum):
     FIRST_CHAMPION = "FIRST_CHAMPION"
@@ -50,14 +52,21 @@ class GatePolicy(BaseModel):
     max_regression: float = Field(
         default=0.02, ge=0.0, le=1.0, description="Largest tolerated drop of the primary metric."
     )
-    regression_mode: Literal["absolute", "relative"] = Field(
-        default="absolute",
-        description="`relative` reads max_regression as a fraction of the champion's value.",
+    regression_mode: Literal["auto", "absolute", "relative"] = Field(
+        default="auto",
+        description="`relative` reads max_regression as a fraction of the champion's value; `auto` "
+        "is absolute for bounded metrics (accuracy, F1, ROC AUC, R²) and relative for those in "
+        "the target's units or unbounded (RMSE, MAE, log loss).",
     )
     confidence: float = Field(
         default=0.95, gt=0.5, lt=1.0, description="Level of the bootstrap interval."
     )
     bootstrap_resamples: int = Field(default=1000, ge=100, le=20000)
+
+    def relative_for(self, metric: str) -> bool:
+        if self.regression_mode == "auto":
+            return metric in UNBOUNDED_METRICS
+        return self.regression_mode == "relative"
 
     def metric_for(self, task: TaskKind) -> str:
         if self.primary_metric != "auto":
@@ -96,7 +105,8 @@ def _oriented(comparison: MetricComparison) -> tuple[float, float, float]:
     assert comparison.ci_high is not None
     if comparison.higher_is_better:
         return comparison.difference, comparison.ci_low, comparison.ci_high
-    return -comparison.difference, -comparison.ci_high, -comparison.ci_low
+    # `+ 0.0` turns -0.0 into 0.0, so a tie never reads as "worse by 0.0000".
+    return -comparison.difference + 0.0, -comparison.ci_high + 0.0, -comparison.ci_low + 0.0
 
 
 def decide(
@@ -139,7 +149,7 @@ def decide(
         assert comparison.champion is not None
         tolerance = (
             policy.max_regression * abs(comparison.champion)
-            if policy.regression_mode == "relative"
+            if policy.relative_for(metric)
             else policy.max_regression
         )
         decisions.append(

@@ -97,6 +97,27 @@ def test_regression_on_the_champions_holdout_rejects_even_when_new_holdout_impro
     assert any("champion-holdout" in r for r in decision.reasons)
 
 
+def test_tolerance_is_relative_for_metrics_in_target_units() -> None:
+    auto = GatePolicy()
+    assert auto.relative_for("rmse") and auto.relative_for("log_loss")
+    assert not auto.relative_for("roc_auc") and not auto.relative_for("r2")
+    assert GatePolicy(regression_mode="absolute").relative_for("rmse") is False
+    y = np.random.default_rng(5).normal(100.0, 30.0, 500)
+    same = y + np.random.default_rng(6).normal(0, 10.0, 500)
+    slightly_worse = same * 1.01  # 1% worse in RMSE terms: inside a 2% relative tolerance
+    decision = decide(
+        GatePolicy(primary_metric="rmse"),
+        "regression",
+        compare_predictions(y, slightly_worse, same, "regression", n_resamples=300),
+    )
+    assert decision.verdict is not Verdict.REJECTED_REGRESSION
+    assert decision.sets[0].tolerance == pytest.approx(0.02 * _rmse(y, same))
+
+
+def _rmse(y: np.ndarray, pred: np.ndarray) -> float:
+    return float(np.sqrt(np.mean((pred - y) ** 2)))
+
+
 def test_lower_is_better_metrics_are_oriented(holdout) -> None:
     decision = decide(
         GatePolicy(primary_metric="log_loss"), "classification", _comparisons(holdout, 1.6, 1.0)
