@@ -75,6 +75,12 @@ def read_table(location: str) -> pd.DataFrame:
         return _read_demo(location)
     import fsspec
 
+    if "*" in location:  # a glob; `?` is left to URLs with query strings
+        # Several files (e.g. a folder per day): one table, files in name order.
+        files = sorted(fsspec.open_files(location), key=lambda f: f.full_name)
+        if not files:
+            raise DataError(f"no data matches {location!r}")
+        return pd.concat([read_table(f.full_name) for f in files], ignore_index=True)
     lowered = location.lower()
     try:
         with fsspec.open(location, "rb", compression="infer") as handle:

@@ -112,6 +112,10 @@ def test_csv_and_parquet_round_trip_to_the_same_fingerprint(tmp_path) -> None:
     assert fingerprint_frame(read_table(str(tmp_path / "d.parquet"))) == fingerprint_frame(frame)
     assert read_table(str(tmp_path / "d.csv")).shape == frame.shape
     assert read_table("demo://covariate?seed=4&rows=50").shape[0] == 50
+    frame.iloc[:100].to_parquet(tmp_path / "day-1.parquet", index=False)
+    frame.iloc[100:].to_parquet(tmp_path / "day-2.parquet", index=False)
+    combined = read_table(str(tmp_path / "day-*.parquet"))
+    assert fingerprint_frame(combined) == fingerprint_frame(frame)
     with pytest.raises(DataError, match="no data at"):
         read_table(str(tmp_path / "missing.csv"))
 
