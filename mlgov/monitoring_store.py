@@ -19,7 +19,6 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from types import TracebackType
 from typing import Any, Final, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -43,6 +42,7 @@ from sqlalchemy import (
 from sqlalchemy import exc as sa_exc
 
 from mlgov.registry import (
+    IndexClient,
     InvalidModelNameError,
     RegistryError,
     as_utc,
@@ -217,7 +217,7 @@ def _check_condition(condition: str) -> str:
     return condition
 
 
-class MonitoringStore:
+class MonitoringStore(IndexClient):
     """Per-batch monitoring history and notification log, in the registry's database.
 
     ``db_url`` is the registry index URL (``settings.resolved_registry_url``); tables are
@@ -237,21 +237,6 @@ class MonitoringStore:
 
     def __repr__(self) -> str:
         return f"MonitoringStore(db_url={safe_url(self.db_url)!r})"
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Release pooled database connections (the store stays usable afterwards)."""
-        self._engine.dispose()
 
     # -- database plumbing --------------------------------------------------------------
 

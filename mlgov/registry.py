@@ -381,7 +381,28 @@ def database_error_message(what: str, url: str, exc: sa_exc.DBAPIError) -> str:
     return f"{what} in {safe_url(url)}: {lines[0]}"
 
 
-class ModelRegistry:
+class IndexClient:
+    """Holds a connection pool to the index database; `with` releases it at the end."""
+
+    _engine: Engine
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release pooled database connections (the client stays usable afterwards)."""
+        self._engine.dispose()
+
+
+class ModelRegistry(IndexClient):
     """Registers, aliases, verifies and copies model versions.
 
     ``registry_url`` is any SQLAlchemy URL (SQLite file by default, PostgreSQL for teams);
@@ -406,21 +427,6 @@ class ModelRegistry:
         return (
             f"ModelRegistry(registry_url={self._safe_registry_url!r}, store_url={self.store_url!r})"
         )
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Release pooled database connections (the registry stays usable afterwards)."""
-        self._engine.dispose()
 
     @property
     def _safe_registry_url(self) -> str:
