@@ -17,7 +17,7 @@ from prefect.runtime import flow_run
 from prefect.states import Failed, State
 from pydantic import BaseModel, ConfigDict, Field
 
-from mlgov.registry import parse_model_ref, validate_model_name
+from mlgov.registry import ModelName, parse_model_ref
 from mlgov.settings import get_settings
 from tasks.alerting import Severity, raise_alert
 from tasks.governance import (
@@ -48,14 +48,11 @@ class PromoteParameters(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    model: str
+    model: ModelName
     version: int = Field(ge=1)
     reason: str = Field(min_length=1)
     actor: str = Field(default="cli", min_length=1)
     notify: bool = True
-
-    def model_post_init(self, _context: Any) -> None:
-        validate_model_name(self.model)
 
 
 class RollbackParameters(BaseModel):
@@ -73,15 +70,12 @@ class RollbackParameters(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    model: str
+    model: ModelName
     reason: str = Field(min_length=1)
     to_version: int | None = Field(default=None, ge=1)
     tolerance: float = Field(default=0.02, ge=0.0, le=1.0)
     actor: str = Field(default="cli", min_length=1)
     notify: bool = True
-
-    def model_post_init(self, _context: Any) -> None:
-        validate_model_name(self.model)
 
 
 class VerifyParameters(BaseModel):
@@ -95,12 +89,9 @@ class VerifyParameters(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    model: str
+    model: ModelName
     version: int | None = Field(default=None, ge=1)
     notify: bool = True
-
-    def model_post_init(self, _context: Any) -> None:
-        validate_model_name(self.model)
 
 
 class CloneParameters(BaseModel):

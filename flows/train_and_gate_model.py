@@ -10,10 +10,10 @@ from typing import Any, Literal
 
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from flows.governance import await_approval
-from mlgov.registry import RegistryError, validate_model_name
+from mlgov.registry import ModelName
 from mlgov.settings import get_settings
 from tasks.alerting import AlertRecord, raise_alert
 from tasks.contract import build_input_contract, infer_model_contract
@@ -65,7 +65,7 @@ class TrainingParameters(BaseModel):
 
     data: str = Field(description="Path or fsspec URL of the training table.")
     target: str = Field(description="Column to predict.")
-    model_name: str = Field(default="model", description="Registry name of the model.")
+    model_name: ModelName = Field(default="model", description="Registry name of the model.")
     task: Literal["auto", "classification", "regression"] = "auto"
     reference_data: str | None = None
     user_suite: str | None = None
@@ -80,15 +80,6 @@ class TrainingParameters(BaseModel):
     notify: bool = True
     require_approval: bool = False
     approval_timeout_s: int = Field(default=3600, ge=1)
-
-    @field_validator("model_name")
-    @classmethod
-    def _safe_model_name(cls, name: str) -> str:
-        """A bad name is a parameter error in the UI form, not a crash mid-run."""
-        try:
-            return validate_model_name(name)
-        except RegistryError as exc:
-            raise ValueError(str(exc)) from exc
 
 
 @flow(name="train-and-gate-model", log_prints=False)

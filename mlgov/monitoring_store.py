@@ -43,7 +43,7 @@ from sqlalchemy import exc as sa_exc
 
 from mlgov.registry import (
     IndexClient,
-    InvalidModelNameError,
+    ModelName,
     RegistryError,
     as_utc,
     create_index_engine,
@@ -82,7 +82,7 @@ class BatchRecord(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    model: str
+    model: ModelName
     version: int = Field(ge=1)
     batch_id: str = Field(min_length=1, max_length=_MAX_BATCH_ID)
     batch_time: datetime
@@ -104,14 +104,6 @@ class BatchRecord(BaseModel):
     report_paths: dict[str, str] = Field(default_factory=dict)
     severity: Severity
     flow_run_id: str | None = None
-
-    @field_validator("model")
-    @classmethod
-    def _check_model(cls, value: str) -> str:
-        try:
-            return validate_model_name(value)
-        except InvalidModelNameError as exc:
-            raise ValueError(str(exc)) from exc
 
     @field_validator("batch_time", "recorded_at")
     @classmethod

@@ -26,10 +26,10 @@ from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, BinaryIO, Final, Literal, Self, TypeAlias
+from typing import Annotated, Any, BinaryIO, Final, Literal, Self, TypeAlias
 
 import fsspec
-from pydantic import BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict
 from sqlalchemy import (
     CheckConstraint,
     Column,
@@ -234,6 +234,17 @@ def validate_model_name(name: str) -> str:
             "starting with a letter or digit, without '..'"
         )
     return name
+
+
+def _model_name_field(name: str) -> str:
+    try:
+        return validate_model_name(name)
+    except InvalidModelNameError as exc:
+        raise ValueError(str(exc)) from exc  # a field error in forms and parameter models
+
+
+ModelName = Annotated[str, AfterValidator(_model_name_field)]
+"""A model name as a pydantic field: a bad name is a validation error, not a crash mid-run."""
 
 
 def _validate_alias(alias: str) -> str:

@@ -79,3 +79,14 @@ def hide_expected_tracebacks(*expected: type[BaseException]) -> None:
                 isinstance(f, _ExpectedErrorFilter) for f in handler.filters
             ):
                 handler.addFilter(_ExpectedErrorFilter(expected))
+
+
+def alert_line(alert: dict[str, Any], indent: str = "  ") -> str:
+    """How one alert ended: the event, its severity, and whether anyone was told."""
+    note = alert.get("notification") or {}
+    status = (
+        "notified"
+        if note.get("delivered")
+        else f"not notified ({note.get('error', 'notifications off')})"
+    )
+    return f"{indent}alert {alert['event']} [{alert['severity']}]: {status}"

@@ -9,6 +9,7 @@ from mlgov.commands.common import (
     EXIT_OK,
     EXIT_USAGE,
     CommandError,
+    alert_line,
     emit,
     fmt,
     hide_expected_tracebacks,
@@ -33,14 +34,7 @@ def _render(summary: dict[str, Any]) -> str:
             p = b["performance"]
             perf = f"; {p['metric']} {fmt(p['current'])} vs {fmt(p['baseline'])}{' DEGRADED' if p['degraded'] else ''}"
         lines.append(f"  {b['batch_id']}: {b['severity'].upper()} — {drift}{cols}; {pred}{perf}")
-        for alert in b["alerts"]:
-            note = alert.get("notification") or {}
-            status = (
-                "notified"
-                if note.get("delivered")
-                else f"not notified ({note.get('error', 'off')})"
-            )
-            lines.append(f"    alert {alert['event']} [{alert['severity']}]: {status}")
+        lines += [alert_line(alert, "    ") for alert in b["alerts"]]
     lines.append(f"  trend: Prefect artifact `{summary['trend_artifact']}`")
     return "\n".join(lines)
 

@@ -11,6 +11,7 @@ from mlgov.commands.common import (
     EXIT_OK,
     EXIT_USAGE,
     CommandError,
+    alert_line,
     emit,
     fmt,
     hide_expected_tracebacks,
@@ -40,14 +41,7 @@ def _render_run(summary: dict[str, Any]) -> str:
         lines.append(
             f"\n  drift vs champion's training data: {summary['dataset_drift']} (columns: {drifted})"
         )
-    for alert in summary["alerts"]:
-        note = alert.get("notification") or {}
-        delivered = (
-            "notified"
-            if note.get("delivered")
-            else f"not notified ({note.get('error', 'disabled')})"
-        )
-        lines.append(f"  alert {alert['event']} [{alert['severity']}]: {delivered}")
+    lines += [alert_line(alert, "  ") for alert in summary["alerts"]]
     lines.append(f"\n  model card: {summary['model_card']}")
     return "\n".join(lines)
 
