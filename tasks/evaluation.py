@@ -278,10 +278,12 @@ class ModelEvaluation(BaseModel):
     notes: tuple[str, ...] = ()
 
 
-def _predict_file(model_path: Path, frame: pd.DataFrame, spec: FeatureSpec) -> np.ndarray:
+def _predictor(model_path: Path, spec: FeatureSpec) -> Callable[[pd.DataFrame], np.ndarray]:
+    """Load (unpickle) a model once; score as many frames with it as needed."""
     from tasks.training import load_model, predict
 
-    return predict(load_model(model_path), frame, spec)
+    model = load_model(model_path)
+    return lambda frame: predict(model, frame, spec)
 
 
 def _has_features(frame: pd.DataFrame, spec: FeatureSpec) -> bool:
@@ -304,23 +306,29 @@ def evaluate_challenger_and_champion(
     """Score both models on identical rows: the new holdout, then the champion's stored holdout."""
     notes: list[str] = []
     y = true_values(holdout, spec)
-    ours = _predict_file(challenger_path, holdout, spec)
+    challenger_predict = _predictor(challenger_path, spec)
+    champion_predict = (
+        _predictor(champion_path, champion_spec)
+        if champion_path is not None and champion_spec is not None
+        else None
+    )
+    ours = challenger_predict(holdout)
     theirs = None
-    if champion_path is not None and champion_spec is not None:
+    if champion_predict is not None and champion_spec is not None:
         if _has_features(holdout, champion_spec) and champion_spec.classes == spec.classes:
-            theirs = _predict_file(champion_path, holdout, champion_spec)
+            theirs = champion_predict(holdout)
         else:
             notes.append("champion cannot score the new holdout (different columns or classes)")
     new = compare_predictions(
         y, ours, theirs, spec.task, n_resamples=n_resamples, confidence=confidence, seed=seed
     )
     on_champion_holdout = None
-    if champion_holdout is not None and champion_path is not None and champion_spec is not None:
+    if champion_holdout is not None and champion_predict is not None:
         if _has_features(champion_holdout, spec) and theirs is not None:
             on_champion_holdout = compare_predictions(
                 true_values(champion_holdout, spec),
-                _predict_file(challenger_path, champion_holdout, spec),
-                _predict_file(champion_path, champion_holdout, champion_spec),
+                challenger_predict(champion_holdout),
+                champion_predict(champion_holdout),
                 spec.task,
                 n_resamples=n_resamples,
                 confidence=confidence,
