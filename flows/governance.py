@@ -33,6 +33,15 @@ from tasks.governance import (
     set_champion,
     verify_version,
 )
+from tasks.publication import (
+    RepairRecord,
+    alert_items,
+    alert_spec,
+    find_unpublished,
+    read_version_outcome,
+    republish_model_card,
+)
+from tasks.registration import MODEL_CARD_ARTIFACT, mark_published
 
 
 class PromoteParameters(BaseModel):
@@ -117,6 +126,20 @@ class CloneParameters(BaseModel):
 
     def model_post_init(self, _context: Any) -> None:
         parse_model_ref(self.ref)
+
+
+class RepairParameters(BaseModel):
+    """Publish what a version's run left unpublished (events, model card), e.g. after a crash.
+
+    Attributes:
+        model: Registry name of the model.
+        notify: Send the notifications that go with the republished events.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model: ModelName
+    notify: bool = True
 
 
 class ApprovalInput(RunInput):
@@ -391,6 +414,90 @@ def clone_model(params: CloneParameters) -> CloneRecord | State[Any]:
         record.model_dump(mode="json"),
         False,
     )
+    return record
+
+
+def republish_pending(
+    model: str, *, notify: bool, skip_active_runs: bool, exclude_run: str | None = None
+) -> RepairRecord:
+    """Publish every pending item of `model`'s versions, then clear it (called from a flow body).
+
+    Publication is at least once: an item is cleared only after it is out, so a crash in
+    between publishes it again next time rather than never.
+    """
+    settings = get_settings()
+    published: dict[int, tuple[str, ...]] = {}
+    skipped: dict[int, str] = {}
+    problems: list[str] = []
+    for entry in find_unpublished(
+        model, skip_active_runs=skip_active_runs, exclude_run=exclude_run
+    ):
+        outcome = read_version_outcome(model, entry.version)
+        if "problem" in outcome:
+            skipped[entry.version] = outcome["problem"]
+            problems.append(outcome["problem"])
+            continue
+        done: list[str] = []
+        for item in alert_items(entry.items):
+            spec = alert_spec(
+                item,
+                model,
+                entry.version,
+                verdict=outcome["verdict"],
+                reasons=outcome["reasons"],
+                champion_version=outcome["champion_version"],
+                drift=outcome["drift"],
+            )
+            raise_alert(
+                spec.event,
+                model,
+                subject=spec.subject,
+                body=spec.body,
+                severity=spec.severity,
+                version=entry.version,
+                payload=spec.payload,
+                notify=notify and spec.notify,
+                block_name=settings.notification_block,
+                prefix=settings.event_prefix,
+            )
+            done.append(item)
+        if MODEL_CARD_ARTIFACT in entry.items:
+            try:
+                republish_model_card(model, entry.version)
+                done.append(MODEL_CARD_ARTIFACT)
+            except Exception as exc:  # a card that cannot be rebuilt stays pending, with why
+                problem = f"{model} v{entry.version}: model card not republished: {exc}"
+                problems.append(problem)
+                get_run_logger().error(problem)
+        mark_published(model, entry.version, done)
+        published[entry.version] = tuple(done)
+    return RepairRecord(model=model, published=published, skipped=skipped, problems=tuple(problems))
+
+
+@flow(name="repair-model", log_prints=False)
+def repair_model(params: RepairParameters) -> RepairRecord:
+    """Publish the events and model cards that crashed runs registered but never published."""
+    record = republish_pending(params.model, notify=params.notify, skip_active_runs=False)
+    if record.published or record.problems:
+        lines = [
+            *[f"v{v}: published {', '.join(items)}" for v, items in record.published.items()],
+            *[f"v{v}: skipped ({why})" for v, why in record.skipped.items()],
+        ]
+        publish_governance_report(
+            params.model,
+            render_report(
+                f"Unpublished items of {params.model} republished",
+                model=params.model,
+                actor="repair-model",
+                reason="publications a run registered but did not publish",
+                before=None,
+                after=None,
+                details=lines,
+                problems=record.problems,
+                run_id=flow_run.get_id(),
+            ),
+            f"repair: {len(record.published)} version(s) republished",
+        )
     return record
 
 

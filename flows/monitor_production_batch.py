@@ -29,7 +29,9 @@ from tasks.monitoring import (
     detect_batch_drift,
     detect_prediction_drift,
     expand_batches,
+    latest_model_spec,
     measure_performance,
+    prepare_labels,
     publish_batch_report,
     publish_monitoring_trend,
     raise_monitoring_alert,
@@ -38,8 +40,14 @@ from tasks.monitoring import (
     update_batch_performance,
 )
 from tasks.performance import PerformancePolicy, resolve_metric
-from tasks.registration import ChampionArtifacts, load_model_version, read_reference_sample
-from tasks.reporting import publish_validation_failure
+from tasks.registration import (
+    ChampionArtifacts,
+    discard_work_copies,
+    load_model_version,
+    load_verified_model,
+    read_reference_sample,
+)
+from tasks.reporting import artifact_key, publish_validation_failure
 from tasks.validation import suite_without_columns, validate_dataset
 
 
@@ -102,7 +110,7 @@ def check_production_batch(
     settings = get_settings()
     spec = model.spec
     frame, table = load_table(location)
-    batch_id = batch_identity(location, table.fingerprint)
+    batch_id = batch_identity(table.location, table.fingerprint)
     when = batch_time(frame, spec, params.batch_time)
     out_dir = settings.resolved_home / "monitoring" / model.name / batch_id
     alerts: list[AlertRecord] = []
@@ -113,6 +121,13 @@ def check_production_batch(
         "notify": params.notify,
     }
 
+    # 0. Labels given with the batch are checked before anything is scored.
+    new_labels = (
+        prepare_labels(load_table(params.labels)[0], params.id_column, spec, params.labels)
+        if params.labels
+        else None
+    )
+
     # 1. The version's input contract (without the target when labels are not in the batch).
     suite = json.loads(Path(str(model.path("suite.json"))).read_text())
     if spec.target not in frame.columns:
@@ -120,7 +135,7 @@ def check_production_batch(
     validation = validate_dataset(frame, suite)
     if not validation.success:
         publish_validation_failure(
-            model.name, location, validation.to_markdown(), validation.headline()
+            model.name, table.location, validation.to_markdown(), validation.headline()
         )
         record, streak = record_batch(
             BatchRecord(
@@ -147,15 +162,15 @@ def check_production_batch(
                 "validation",
                 severity="critical",
                 subject=f"[mlgov] {model.name}: production batch {batch_id} broke the input contract",
-                body=f"{validation.headline()}\nBatch: {location}\nNot scored.",
-                payload={"batch": batch_id, "data": location, "failed": validation.n_failed},
+                body=f"{validation.headline()}\nBatch: {table.location}\nNot scored.",
+                payload={"batch": batch_id, "data": table.location, "failed": validation.n_failed},
                 **alert_settings,
             )
         )
         publish_monitoring_trend(model.name, resolve_metric(spec.task, params.performance.metric))
         return BatchOutcome(
             batch_id=batch_id,
-            location=location,
+            location=table.location,
             model=model.name,
             version=model.version,
             batch_time=when,
@@ -168,7 +183,9 @@ def check_production_batch(
         )
 
     # 2. Predict (row ids kept for labels that arrive later); 3. data and prediction drift.
-    predictions, written = score_batch(frame, model, batch_id, params.id_column, out_dir)
+    # The model is unpickled once per batch, from the bytes verified on that read.
+    learner = load_verified_model(model)
+    predictions, written = score_batch(frame, model, batch_id, params.id_column, out_dir, learner)
     reference = read_reference_sample(model)
     drift = detect_batch_drift(
         reference,
@@ -182,16 +199,18 @@ def check_production_batch(
         when,
         "data-drift",
     )
-    prediction_drift = detect_prediction_drift(model, reference, predictions, params.drift)
+    prediction_drift = detect_prediction_drift(
+        model, reference, predictions, params.drift, learner
+    )
     drifted = drift.corrected_drift if params.decision == "corrected" else drift.dataset_drift
     drifted_columns = (
         drift.significant_columns if params.decision == "corrected" else drift.drifted_columns
     )
 
-    # 4. Performance, when labels are in the batch or joined from a labels table.
+    # 4. Performance, when labels are in the batch or joined from a labels table (merged with
+    # the labels already stored for this batch: a newer label of a row replaces the older one).
     metrics, performance = None, None
-    label_table = load_table(params.labels)[0] if params.labels else None
-    labelled = collect_labels(written.path, frame, label_table, params.id_column, spec.target)
+    labelled = collect_labels(written.path, frame, new_labels, spec, location)
     if labelled is not None:
         metrics, performance = measure_performance(*labelled, model, params.performance)
 
@@ -270,7 +289,7 @@ def check_production_batch(
     publish_monitoring_trend(model.name, resolve_metric(spec.task, params.performance.metric))
     return BatchOutcome(
         batch_id=batch_id,
-        location=location,
+        location=table.location,
         model=model.name,
         version=model.version,
         batch_time=when,
@@ -301,7 +320,10 @@ def monitor_production_batch(params: MonitoringParameters) -> MonitoringSummary:
     get_run_logger().info(
         "Monitoring %d batch(es) with %s v%d", len(locations), model.name, model.version
     )
-    outcomes = [check_production_batch(location, params, model) for location in locations]
+    try:
+        outcomes = [check_production_batch(location, params, model) for location in locations]
+    finally:
+        discard_work_copies(model)  # the version's local data copies; the model had none
     newest = outcomes[-1]
     return MonitoringSummary(
         model=model.name,
@@ -312,7 +334,7 @@ def monitor_production_batch(params: MonitoringParameters) -> MonitoringSummary:
         severity=newest.severity,
         validation=newest.validation,
         metrics=newest.metrics,
-        trend_artifact=f"{model.name}-monitoring",
+        trend_artifact=artifact_key(model.name, "monitoring"),
     )
 
 
@@ -324,6 +346,8 @@ class LabelBackfillParameters(BaseModel):
         labels: Table with the id column and the label column.
         id_column: Column holding the row ids used when the batches were scored.
         performance: When a metric drop counts as degradation.
+        persistence: Consecutive drifted batches that make drift critical (as when monitored):
+            a batch's severity is decided again with its new performance.
         cooldown_minutes: The same condition notifies at most once per window.
         notify: Send notifications (events are emitted regardless).
     """
@@ -334,11 +358,14 @@ class LabelBackfillParameters(BaseModel):
     labels: str
     id_column: str
     performance: PerformancePolicy = PerformancePolicy()
+    persistence: int = Field(default=3, ge=1, le=100)
     cooldown_minutes: float = Field(default=360.0, ge=0.0)
     notify: bool = True
 
 
 class LabelledBatch(BaseModel):
+    """A past batch measured on every label known for it, and its severity decided again."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     batch_id: str
@@ -347,6 +374,7 @@ class LabelledBatch(BaseModel):
     metrics: dict[str, float]
     degraded: bool
     reason: str
+    severity: str = "ok"
 
 
 @flow(name="backfill-labels")
@@ -357,7 +385,14 @@ def backfill_labels(params: LabelBackfillParameters) -> tuple[LabelledBatch, ...
     settings = get_settings()
     name = parse_model_ref(params.model)[0]
     run_dir = settings.work_dir / "labels" / (flow_run.get_id() or "local")
+    # An unknown model or a bad labels table stops here, before any batch is touched.
+    latest = latest_model_spec(name)
     label_table, _ = load_table(params.labels)
+    tidied = {
+        (latest.target, latest.task): prepare_labels(
+            label_table, params.id_column, latest, params.labels
+        )
+    }
     with MonitoringStore.from_settings() as store:
         history = [r for r in store.history(name) if r.scored and r.predictions_path]
     versions: dict[int, ChampionArtifacts] = {}
@@ -366,14 +401,22 @@ def backfill_labels(params: LabelBackfillParameters) -> tuple[LabelledBatch, ...
         if record.version not in versions:
             versions[record.version] = load_model_version(f"{name}:{record.version}", run_dir)
         model = versions[record.version]
+        key = (model.spec.target, model.spec.task)
+        if key not in tidied:
+            tidied[key] = prepare_labels(label_table, params.id_column, model.spec, params.labels)
         labelled = collect_labels(
-            str(record.predictions_path), None, label_table, params.id_column, model.spec.target
+            str(record.predictions_path), None, tidied[key], model.spec, params.labels
         )
         if labelled is None:
             continue
         metrics, performance = measure_performance(*labelled, model, params.performance)
-        update_batch_performance(
-            name, record.batch_id, metrics, performance.n_labelled, performance.degraded
+        updated = update_batch_performance(
+            name,
+            record.batch_id,
+            metrics,
+            performance.n_labelled,
+            performance.degraded,
+            params.persistence,
         )
         if performance.degraded:
             raise_monitoring_alert(
@@ -402,6 +445,7 @@ def backfill_labels(params: LabelBackfillParameters) -> tuple[LabelledBatch, ...
                 metrics=metrics,
                 degraded=performance.degraded,
                 reason=performance.reason,
+                severity=updated.severity,
             )
         )
     if results:

@@ -6,13 +6,13 @@ The flow holds the decisions (stop on bad data, promote or not, whom to alert); 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 from pydantic import BaseModel, ConfigDict, Field
 
-from flows.governance import await_approval
+from flows.governance import await_approval, republish_pending
 from mlgov.registry import ModelName
 from mlgov.settings import get_settings
 from tasks.alerting import AlertRecord, raise_alert
@@ -20,15 +20,25 @@ from tasks.contract import build_input_contract, infer_model_contract
 from tasks.data import FeatureOverrides, SplitConfig, describe_features, load_table, split_dataset
 from tasks.drift import DriftConfig, detect_drift
 from tasks.evaluation import evaluate_models
-from tasks.gating import GatePolicy, Verdict, compare_with_champion
+from tasks.gating import GatePolicy, compare_with_champion
 from tasks.governance import approval_note, record_approval, with_reason
 from tasks.model_card import (
+    ModelCard,
     TrainingRunSummary,
     compose_model_card,
     stage_version_files,
     summarize_run,
 )
-from tasks.registration import find_champion, read_reference_sample, register_challenger
+from tasks.publication import alert_items, alert_spec, with_champion_changed
+from tasks.registration import (
+    MODEL_CARD_ARTIFACT,
+    discard_work_copies,
+    find_champion,
+    mark_published,
+    planned_publications,
+    read_reference_sample,
+    register_challenger,
+)
 from tasks.reporting import publish_model_card, publish_validation_failure
 from tasks.training import TrainingConfig, train_model
 from tasks.validation import SuiteInferenceConfig, validate_dataset
@@ -110,16 +120,16 @@ def train_and_gate_model(params: TrainingParameters) -> TrainingRunSummary:
     validation = validate_dataset(frame, suite)
     if not validation.success:
         publish_validation_failure(
-            params.model_name, params.data, validation.to_markdown(), validation.headline()
+            params.model_name, table.location, validation.to_markdown(), validation.headline()
         )
         raise_alert(
             "data.validation-failed",
             params.model_name,
             subject=f"[mlgov] {params.model_name}: data validation failed",
-            body=f"{validation.headline()}\nData: {params.data}\nContract: {suite_source}",
+            body=f"{validation.headline()}\nData: {table.location}\nContract: {suite_source}",
             severity="critical",
             payload={
-                "data": params.data,
+                "data": table.location,
                 "failed": validation.n_failed,
                 "headline": validation.headline(),
             },
@@ -127,6 +137,7 @@ def train_and_gate_model(params: TrainingParameters) -> TrainingRunSummary:
             block_name=settings.notification_block,
             prefix=settings.event_prefix,
         )
+        discard_work_copies(champion)
         raise DataValidationError(validation.headline())
 
     # 2. Train on the split; the holdout is never seen.
@@ -138,7 +149,7 @@ def train_and_gate_model(params: TrainingParameters) -> TrainingRunSummary:
         data.holdout,
         spec,
         Path(training.model_path),
-        champion.path("model.pkl") if champion else None,
+        champion,  # its model is unpickled from the store's bytes as they are verified
         champion.spec if champion else None,
         champion.path("holdout.parquet") if champion else None,
         params.slice_columns,
@@ -161,9 +172,14 @@ def train_and_gate_model(params: TrainingParameters) -> TrainingRunSummary:
             report_dir,
             params.drift,
         )
+    discard_work_copies(champion)  # the champion's local data copies are no longer needed
 
     # 6. Register every challenger; move the champion alias only on the gate's say-so.
-    model_suite = infer_model_contract(data.train, spec, params.suite_inference)
+    #    First, publish what earlier runs of this model registered but never published.
+    republish_pending(
+        params.model_name, notify=params.notify, skip_active_runs=True, exclude_run=run_id
+    )
+    model_suite = infer_model_contract(data.raw_train, spec, params.suite_inference)
     card = compose_model_card(
         params,
         params.model_name,
@@ -214,51 +230,37 @@ def train_and_gate_model(params: TrainingParameters) -> TrainingRunSummary:
         card = with_reason(card, approval_note(approval, registered.champion_version))
 
     # 7. Alert on what people must act on, then publish the card with the alerts' outcomes.
-    alert: dict[str, Any] = {
-        "model": params.model_name,
-        "version": registered.version,
-        "notify": params.notify,
-        "block_name": settings.notification_block,
-        "prefix": settings.event_prefix,
-    }
-    reasons = "\n".join(decision.reasons)
-    verdict_payload = {"verdict": decision.verdict.value, "reasons": list(decision.reasons)}
-    if registered.alias_moved:
+    #    Each item leaves the version's pending list (recorded at registration) once it is out.
+    if registered.outcome_note:
+        # Another run moved the champion after our gate: registered, truthfully, unpromoted.
+        card = ModelCard(card=with_champion_changed(card.card, registered.outcome_note))
+    verdict = card.card["verdict"]
+    outcome = {"verdict": verdict, "drift": card.card.get("drift")}
+    for item in alert_items(planned_publications(outcome, registered.alias_moved)):
+        spec = alert_spec(
+            item,
+            params.model_name,
+            registered.version,
+            verdict=decision.verdict.value,
+            reasons=decision.reasons,
+            champion_version=registered.champion_version,
+            drift=card.card.get("drift"),
+        )
         alerts.append(
             raise_alert(
-                "model.promoted",
-                subject=f"[mlgov] {params.model_name} v{registered.version} is the new champion",
-                body=reasons,
-                severity="info",
-                payload=verdict_payload,
-                **(alert | {"notify": False}),
+                spec.event,
+                params.model_name,
+                subject=spec.subject,
+                body=spec.body,
+                severity=spec.severity,
+                version=registered.version,
+                payload=spec.payload,
+                notify=params.notify and spec.notify,
+                block_name=settings.notification_block,
+                prefix=settings.event_prefix,
             )
         )
-    elif decision.verdict in (Verdict.REJECTED_REGRESSION, Verdict.REJECTED_THRESHOLD):
-        alerts.append(
-            raise_alert(
-                "model.regression-detected",
-                subject=f"[mlgov] {params.model_name} v{registered.version} rejected: {decision.verdict.value}",
-                body=f"{reasons}\nChampion stays v{registered.champion_version}.",
-                severity="warning",
-                payload=verdict_payload,
-                **alert,
-            )
-        )
-    if drift is not None and drift.dataset_drift:
-        alerts.append(
-            raise_alert(
-                "drift.detected",
-                subject=f"[mlgov] {params.model_name}: training data drifted from the champion's",
-                body=f"Drifted columns: {', '.join(drift.drifted_columns)} ({drift.share_drifted:.0%}).",
-                severity="warning",
-                payload={
-                    "drifted_columns": drift.drifted_columns,
-                    "share_drifted": drift.share_drifted,
-                },
-                **alert,
-            )
-        )
+    mark_published(params.model_name, registered.version, alert_items(registered.pending))
     artifacts = publish_model_card(
         card.with_registration(registered, alerts),
         Path(training.curve_path) if training.curve_path else None,
@@ -268,5 +270,6 @@ def train_and_gate_model(params: TrainingParameters) -> TrainingRunSummary:
             if name.endswith((".html", ".md"))
         },
     )
-    log.info("%s v%d: %s", params.model_name, registered.version, decision.verdict.value)
+    mark_published(params.model_name, registered.version, [MODEL_CARD_ARTIFACT])
+    log.info("%s v%d: %s", params.model_name, registered.version, verdict)
     return summarize_run(card, registered, alerts, artifacts, files)

@@ -2,6 +2,8 @@
 
 Heavy libraries (Prefect, fastai, Great Expectations, Evidently) are imported inside the commands
 that need them, so `mlgov --help` answers at once. Each command group lives in `mlgov/commands/`.
+Where a command's flows get their Prefect API, what the console shows and how an interrupted
+command ends is `mlgov/runtime.py`.
 """
 
 from __future__ import annotations
@@ -11,8 +13,11 @@ import os
 import sys
 from collections.abc import Sequence
 
-from mlgov.commands import models, monitor, ops, train
-from mlgov.commands.common import EXIT_FAILED, CommandError
+from mlgov import runtime
+from mlgov.commands import models, monitor, ops, server, train
+from mlgov.commands.common import EXIT_FAILED, EXIT_USAGE, CommandError
+
+DEBUG_ENV = "MLGOV_DEBUG"
 
 
 def _quiet_environment() -> None:
@@ -30,27 +35,103 @@ def build_parser() -> argparse.ArgumentParser:
         prog="mlgov",
         description="Governed training and monitoring of fastai models, run by Prefect.",
     )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="show Prefect's progress logs on stderr (default only on a terminal; MLGOV_VERBOSE=1)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
-    for group in (train, models, monitor, ops):
+    for group in (train, models, monitor, ops, server):
         group.register(sub)
     return parser
+
+
+def _known_class(module: str, name: str) -> type[BaseException] | None:
+    """An error class of a module the command already loaded (never imported just to check)."""
+    loaded = sys.modules.get(module)
+    found = getattr(loaded, name, None) if loaded else None
+    return found if isinstance(found, type) and issubclass(found, BaseException) else None
+
+
+def _expected_failure(exc: BaseException) -> tuple[str, int] | None:
+    """The one line and exit code for errors a user can act on; None for a bug."""
+    if isinstance(exc, runtime.RuntimeFailure):
+        return str(exc), EXIT_FAILED
+    validation = _known_class("pydantic", "ValidationError")
+    if validation is not None and isinstance(exc, validation):
+        first = exc.errors()[0]  # type: ignore[attr-defined]
+        where = ".".join(str(p) for p in first["loc"])
+        return f"invalid parameter {where}: {first['msg']}".replace(" : ", ": "), EXIT_USAGE
+    data_validation = _known_class("flows.train_and_gate_model", "DataValidationError")
+    if data_validation is not None and isinstance(exc, data_validation):
+        return f"data validation failed: {exc}", EXIT_FAILED
+    expected = [
+        _known_class("tasks.data", "DataError"),
+        _known_class("mlgov.registry", "RegistryError"),
+        FileNotFoundError,
+    ]
+    if any(cls is not None and isinstance(exc, cls) for cls in expected):
+        return str(exc), EXIT_FAILED
+    return None
+
+
+def _interrupt_signal(exc: BaseException) -> int | None:
+    if isinstance(exc, runtime.Interrupted):
+        return exc.signum
+    if isinstance(exc, KeyboardInterrupt):
+        return 2  # SIGINT
+    terminated = _known_class("prefect.exceptions", "TerminationSignal")
+    if terminated is not None and isinstance(exc, terminated):
+        return int(getattr(exc, "signal", 15))
+    return None
+
+
+def _run(args: argparse.Namespace) -> int:
+    needs_api = getattr(args, "prefect_api", None)
+    if not needs_api:
+        return int(args.func(args))
+    with runtime.prefect_api(allow_private=needs_api != "server-only"):
+        return int(args.func(args))
+
+
+def _fail(message: str, code: int) -> int:
+    sys.stderr.write(f"mlgov: {' '.join(message.split())}\n")
+    return code
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _quiet_environment()
-    try:
-        return int(args.func(args))
-    except CommandError as exc:
-        sys.stderr.write(f"mlgov: {exc}\n")
-        return exc.code
-    except Exception as exc:
-        from mlgov.registry import RegistryError
+    debug = bool(os.environ.get(DEBUG_ENV))
+    with runtime.interrupts(), runtime.console(runtime.verbose_requested(args.verbose)):
+        try:
+            return _run(args)
+        except CommandError as exc:
+            return _fail(str(exc), exc.code)
+        except BaseException as exc:
+            signum = _interrupt_signal(exc)
+            if signum is not None:
+                import signal
 
-        if isinstance(exc, RegistryError):
-            sys.stderr.write(f"mlgov: {exc}\n")
-            return EXIT_FAILED
-        raise
+                name = signal.Signals(signum).name
+                return _fail(
+                    f"stopped by {name}; a flow run in progress was recorded as crashed",
+                    128 + signum,
+                )
+            if not isinstance(exc, Exception):
+                raise
+            failure = _expected_failure(exc)
+            if failure is not None:
+                if debug:
+                    raise
+                return _fail(*failure)
+            if debug:
+                raise
+            return _fail(
+                f"internal error: {type(exc).__name__}: {exc} ({DEBUG_ENV}=1 shows the traceback)",
+                EXIT_FAILED,
+            )
 
 
 if __name__ == "__main__":

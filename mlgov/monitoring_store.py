@@ -46,6 +46,7 @@ from mlgov.registry import (
     ModelName,
     RegistryError,
     as_utc,
+    blank_index,
     create_index_engine,
     create_index_tables,
     database_error_message,
@@ -245,6 +246,10 @@ class MonitoringStore(IndexClient):
 
     @contextmanager
     def _transaction(self, *, write: bool) -> Iterator[Connection]:
+        if not write and self._reads_blank(_SCHEMA):
+            with blank_index(_SCHEMA) as conn:
+                yield conn
+            return
         self._ensure_schema()
         try:
             with index_transaction(self._engine, write=write) as conn:

@@ -21,9 +21,10 @@ import re
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Annotated, Any, BinaryIO, Final, Literal, Self, TypeAlias
@@ -47,6 +48,7 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    inspect,
     select,
     update,
 )
@@ -62,6 +64,10 @@ _FILE_NAME_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _CHUNK: Final = 1024 * 1024
 _MAX_ATTEMPTS: Final = 30
 _WRITE_LOCK: Final = "mlgov_write_lock"
+_UPLOAD_STAMP: Final = "%Y%m%dT%H%M%SZ"
+_UPLOAD_DIR_RE: Final = re.compile(r"^(?P<stamp>\d{8}T\d{6}Z)-[0-9a-f]{32}$")
+_LEGACY_UPLOAD_DIR_RE: Final = re.compile(r"^[0-9a-f]{32}$")
+DEFAULT_STALE_UPLOAD_GRACE: Final = timedelta(hours=1)
 
 
 class RegistryError(Exception):
@@ -168,6 +174,38 @@ class DecisionRecord(BaseModel):
     run_id: str | None
 
 
+class PendingPublication(BaseModel):
+    """Something a version's registering run still had to publish (an event, the model card).
+
+    Recorded in the transaction that makes the version visible and cleared once published, so
+    a run killed right after registration leaves a visible, repairable gap, never a silent one.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    version: int
+    item: str
+    recorded_at: datetime
+    run_id: str | None
+
+
+@dataclass(frozen=True)
+class PromotionRequest:
+    """Move ``alias`` to the version being registered, in the same transaction, if it still
+    points at ``expected_current`` (a version, None for "unset", or UNSET for "whatever")."""
+
+    alias: str
+    expected_current: ExpectedVersion
+    actor: str
+    reason: str
+
+
+ConflictHandler: TypeAlias = Callable[[int | None], tuple[Mapping[str, Any], Sequence[str]]]
+"""Given the version the alias points to instead, the metadata and pending publications to
+register the version with (unpromoted), so what is stored says what really happened."""
+
+
 _SCHEMA = MetaData()
 
 _versions = Table(
@@ -219,6 +257,20 @@ _decisions = Table(
     Column("decided_at", DateTime(timezone=True), nullable=False),
     Column("actor", String(255), nullable=False),
     Column("reason", Text, nullable=False),
+    Column("run_id", String(128), nullable=True),
+    ForeignKeyConstraint(
+        ["name", "version"], ["mlgov_model_versions.name", "mlgov_model_versions.version"]
+    ),
+)
+
+
+_pending = Table(
+    "mlgov_pending_publications",
+    _SCHEMA,
+    Column("name", String(64), primary_key=True),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("item", String(128), primary_key=True),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
     Column("run_id", String(128), nullable=True),
     ForeignKeyConstraint(
         ["name", "version"], ["mlgov_model_versions.name", "mlgov_model_versions.version"]
@@ -380,6 +432,38 @@ def create_index_tables(engine: Engine, schema: MetaData) -> None:
                 raise
 
 
+def index_is_blank(engine: Engine, schema: MetaData) -> bool:
+    """True when the database holds none of ``schema``'s tables (a SQLite file: none yet).
+
+    Checked without creating anything: merely connecting to a missing SQLite file creates it.
+    An unreachable database is not blank; creating the tables then words the error.
+    """
+    database = engine.url.database or ""
+    is_file = engine.url.get_backend_name() == "sqlite" and database not in ("", ":memory:")
+    if is_file and not database.startswith("file:") and not Path(database).exists():
+        return True
+    try:
+        present = set(inspect(engine).get_table_names())
+    except sa_exc.OperationalError:
+        return False
+    return not present.intersection(schema.tables)
+
+
+@contextmanager
+def blank_index(schema: MetaData) -> Iterator[Connection]:
+    """A throw-away in-memory database with ``schema``'s tables, empty.
+
+    What a read of a database that was never written sees: read paths create nothing.
+    """
+    engine = create_engine("sqlite://")
+    try:
+        schema.create_all(engine)
+        with engine.connect() as conn, conn.begin():
+            yield conn
+    finally:
+        engine.dispose()
+
+
 def safe_url(url: str) -> str:
     """``url`` without its password, fit for logs, errors and lineage."""
     parsed = make_url(url)
@@ -392,10 +476,47 @@ def database_error_message(what: str, url: str, exc: sa_exc.DBAPIError) -> str:
     return f"{what} in {safe_url(url)}: {lines[0]}"
 
 
+_VOLATILE_PROTOCOLS: Final = frozenset({"memory"})
+
+
+def non_persistent_reason(registry_url: str, store_url: str) -> str | None:
+    """Why a registry at these URLs would not outlive this process (None when it would).
+
+    An fsspec ``memory`` store or an in-memory SQLite index vanishes when the command exits:
+    a clone into it would report success for a copy that is gone a moment later.
+    """
+    try:
+        fs, _ = fsspec.core.url_to_fs(store_url)
+    except (ValueError, ImportError) as exc:
+        return f"store {store_url!r} cannot be opened: {exc}"
+    protocols = {fs.protocol} if isinstance(fs.protocol, str) else set(fs.protocol)
+    if protocols & _VOLATILE_PROTOCOLS:
+        return (
+            f"store {store_url!r} is in memory and disappears when this command exits: "
+            "use a folder or a persistent fsspec URL (s3://..., gs://...)"
+        )
+    try:
+        parsed = make_url(registry_url)
+    except sa_exc.ArgumentError as exc:
+        return f"registry {registry_url!r} is not a SQLAlchemy URL: {exc}"
+    if parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:"):
+        return (
+            f"registry {safe_url(registry_url)!r} is an in-memory SQLite database and disappears "
+            "when this command exits: use sqlite:///path/to/registry.db or a server database"
+        )
+    return None
+
+
 class IndexClient:
     """Holds a connection pool to the index database; `with` releases it at the end."""
 
     _engine: Engine
+    _schema_ready: bool = False
+
+    def _reads_blank(self, schema: MetaData) -> bool:
+        """A read of a database that holds none of ``schema``'s tables sees empty tables and
+        creates nothing (no SQLite file, no schema); the first write creates them."""
+        return not self._schema_ready and index_is_blank(self._engine, schema)
 
     def __enter__(self) -> Self:
         return self
@@ -420,9 +541,16 @@ class ModelRegistry(IndexClient):
     ``store_url`` any fsspec URL or local folder. Tables are created on first use.
     """
 
-    def __init__(self, registry_url: str, store_url: str) -> None:
+    def __init__(
+        self,
+        registry_url: str,
+        store_url: str,
+        *,
+        stale_upload_grace: timedelta = DEFAULT_STALE_UPLOAD_GRACE,
+    ) -> None:
         self.registry_url = registry_url
         self.store_url = store_url
+        self.stale_upload_grace = stale_upload_grace
         self._engine = create_index_engine(registry_url)
         self._fs, root = fsspec.core.url_to_fs(store_url)
         self._root = root.rstrip("/")
@@ -432,7 +560,26 @@ class ModelRegistry(IndexClient):
     def from_settings(cls, settings: MLGovSettings | None = None) -> Self:
         """The registry configured by the ``MLGOV_*`` environment (read now)."""
         settings = settings or get_settings()
-        return cls(settings.resolved_registry_url, settings.resolved_store_url)
+        return cls(
+            settings.resolved_registry_url,
+            settings.resolved_store_url,
+            stale_upload_grace=timedelta(seconds=settings.stale_upload_grace_s),
+        )
+
+    def fresh_handle(self) -> ModelRegistry:
+        """A second handle on the same index and store (new engine, new filesystem instance).
+
+        Reading back through it proves a write reached the database and the store, not a cache.
+        """
+        fs_class = type(self._fs)
+        fresh = ModelRegistry(
+            self.registry_url, self.store_url, stale_upload_grace=self.stale_upload_grace
+        )
+        if getattr(fs_class, "cachable", False):
+            fresh._fs = fs_class(
+                **getattr(self._fs, "storage_options", {}), skip_instance_cache=True
+            )
+        return fresh
 
     def __repr__(self) -> str:
         return (
@@ -460,6 +607,10 @@ class ModelRegistry(IndexClient):
 
     @contextmanager
     def _transaction(self, *, write: bool) -> Iterator[Connection]:
+        if not write and self._reads_blank(_SCHEMA):
+            with blank_index(_SCHEMA) as conn:
+                yield conn
+            return
         self._ensure_schema()
         try:
             with index_transaction(self._engine, write=write) as conn:
@@ -523,8 +674,13 @@ class ModelRegistry(IndexClient):
         return _integrity_problem(record, sha256, size)
 
     def _upload(self, name: str, files: Mapping[str, Path]) -> tuple[str, list[FileRecord]]:
-        """Copy files under a fresh prefix and verify them; remove the prefix on any failure."""
-        location = f"{name}/{uuid.uuid4().hex}"
+        """Copy files under a fresh prefix and verify them; remove the prefix on any failure.
+
+        The prefix is ``<name>/<UTC start time>-<random>``: a prefix with no index row is a
+        partial upload, and its name says how old it is (see ``remove_stale_uploads``).
+        """
+        stamp = datetime.now(UTC).strftime(_UPLOAD_STAMP)
+        location = f"{name}/{stamp}-{uuid.uuid4().hex}"
         prefix = self._store_path(location)
         records: list[FileRecord] = []
         try:
@@ -553,6 +709,56 @@ class ModelRegistry(IndexClient):
         except Exception:
             logger.warning("could not remove the partial upload at %s", prefix, exc_info=True)
 
+    def _upload_started(self, folder: str, path: str) -> datetime | None:
+        """When an upload folder was started: from its name, or (older layouts) its mtime."""
+        match = _UPLOAD_DIR_RE.fullmatch(folder)
+        if match is not None:
+            return datetime.strptime(match["stamp"], _UPLOAD_STAMP).replace(tzinfo=UTC)
+        if _LEGACY_UPLOAD_DIR_RE.fullmatch(folder) is None:
+            return None  # not a folder this registry wrote: never touched
+        try:
+            return as_utc(self._fs.modified(path))
+        except (NotImplementedError, OSError, AttributeError, ValueError):
+            return None
+
+    def remove_stale_uploads(self, name: str, *, grace: timedelta | None = None) -> list[str]:
+        """Delete partial uploads of ``name`` (files, no index row) older than ``grace``.
+
+        A killed registration leaves its files behind; a younger one may still be uploading,
+        so only folders started more than ``grace`` ago go. Returns the removed locations.
+        """
+        validate_model_name(name)
+        grace = self.stale_upload_grace if grace is None else grace
+        try:
+            entries = self._fs.ls(self._store_path(name), detail=True)
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        folders = {
+            str(entry["name"]).rstrip("/").rsplit("/", 1)[-1]: str(entry["name"])
+            for entry in entries
+            if entry.get("type") == "directory"
+        }
+        if not folders:
+            return []
+        # Read the index after listing the store: a version made visible meanwhile is seen.
+        with self._transaction(write=False) as conn:
+            known = set(
+                conn.execute(select(_versions.c.location).where(_versions.c.name == name)).scalars()
+            )
+        cutoff = datetime.now(UTC) - grace
+        removed: list[str] = []
+        for folder, path in sorted(folders.items()):
+            location = f"{name}/{folder}"
+            if location in known:
+                continue
+            started = self._upload_started(folder, path)
+            if started is None or started > cutoff:
+                continue
+            self._remove_prefix(self._store_path(location))
+            logger.info("removed a stale partial upload of %s at %s", name, location)
+            removed.append(location)
+        return removed
+
     # -- public API ---------------------------------------------------------------------
 
     def register(
@@ -562,10 +768,18 @@ class ModelRegistry(IndexClient):
         metadata: Mapping[str, Any],
         *,
         run_id: str | None = None,
+        promote: PromotionRequest | None = None,
+        pending: Sequence[str] = (),
+        on_alias_conflict: ConflictHandler | None = None,
     ) -> ModelVersion:
         """Upload and verify the files, then allocate the next version number atomically.
 
         The number is allocated in the final insert only, so a failed upload never burns one.
+        In the same transaction: the alias move of ``promote`` (compare-and-set) and the
+        ``pending`` publications. When the alias moved meanwhile, ``on_alias_conflict`` decides
+        the metadata the version is registered with (unpromoted); without it, nothing is
+        registered and AliasConflictError is raised. Partial uploads of ``name`` older than
+        the grace period are removed first.
         """
         validate_model_name(name)
         metadata_json = _metadata_json(metadata)
@@ -577,10 +791,27 @@ class ModelRegistry(IndexClient):
                 raise RegistryError(
                     f"cannot register {name!r}: file {file_name!r} not found at {source}"
                 )
+        if promote is not None:
+            _validate_alias(promote.alias)
+            if not promote.actor or not promote.reason:
+                raise RegistryError(f"moving {name}@{promote.alias} needs an actor and a reason")
+        try:
+            self.remove_stale_uploads(name)
+        except Exception:  # housekeeping never blocks a registration
+            logger.warning("could not clean up stale uploads of %s", name, exc_info=True)
         location, records = self._upload(name, files)
         files_json = json.dumps([record.model_dump() for record in records])
         try:
-            mv = self._insert_version(name, location, files_json, metadata_json, run_id)
+            mv = self._insert_version(
+                name,
+                location,
+                files_json,
+                metadata_json,
+                run_id,
+                promote,
+                tuple(pending),
+                on_alias_conflict,
+            )
         except BaseException:
             self._remove_prefix(self._store_path(location))
             raise
@@ -588,7 +819,15 @@ class ModelRegistry(IndexClient):
         return mv
 
     def _insert_version(
-        self, name: str, location: str, files_json: str, metadata_json: str, run_id: str | None
+        self,
+        name: str,
+        location: str,
+        files_json: str,
+        metadata_json: str,
+        run_id: str | None,
+        promote: PromotionRequest | None = None,
+        pending: tuple[str, ...] = (),
+        on_alias_conflict: ConflictHandler | None = None,
     ) -> ModelVersion:
         for attempt in range(1, _MAX_ATTEMPTS + 1):
             try:
@@ -596,23 +835,104 @@ class ModelRegistry(IndexClient):
                     latest = conn.execute(
                         select(func.max(_versions.c.version)).where(_versions.c.name == name)
                     ).scalar_one()
+                    version = (latest or 0) + 1
+                    stored_metadata, stored_pending, move = metadata_json, pending, promote
+                    current: int | None = None
+                    if promote is not None:
+                        current = self._current_alias(conn, name, promote.alias)
+                        expected = promote.expected_current
+                        if expected is not UNSET and current != expected:
+                            if on_alias_conflict is None:
+                                raise AliasConflictError(
+                                    f"alias {name}@{promote.alias} points to {current}, not the "
+                                    f"expected {expected}: it moved meanwhile"
+                                )
+                            replaced, replaced_pending = on_alias_conflict(current)
+                            stored_metadata = _metadata_json(replaced)
+                            stored_pending, move = tuple(replaced_pending), None
+                            logger.warning(
+                                "%s@%s moved to %s during the run: %s:%d is registered unpromoted",
+                                name,
+                                promote.alias,
+                                current,
+                                name,
+                                version,
+                            )
+                    now = datetime.now(UTC)
                     values = {
                         "name": name,
-                        "version": (latest or 0) + 1,
-                        "created_at": datetime.now(UTC),
+                        "version": version,
+                        "created_at": now,
                         "run_id": run_id,
                         "location": location,
                         "files_json": files_json,
-                        "metadata_json": metadata_json,
+                        "metadata_json": stored_metadata,
                     }
                     conn.execute(insert(_versions).values(**values))
-                return self._to_model_version(values, ())
+                    if move is not None:
+                        self._write_alias(
+                            conn,
+                            name,
+                            move.alias,
+                            version,
+                            current,
+                            move.actor,
+                            move.reason,
+                            run_id,
+                        )
+                    for item in dict.fromkeys(stored_pending):
+                        conn.execute(
+                            insert(_pending).values(
+                                name=name,
+                                version=version,
+                                item=item,
+                                recorded_at=now,
+                                run_id=run_id,
+                            )
+                        )
+                return self._to_model_version(values, () if move is None else (move.alias,))
             except sa_exc.IntegrityError:
                 # A concurrent writer took this number (databases without up-front locks).
                 time.sleep(random.uniform(0, min(0.5, 0.01 * 2**attempt)))
         raise RegistryError(
             f"could not allocate a version of {name!r} after {_MAX_ATTEMPTS} attempts"
         )
+
+    def pending_publications(
+        self, name: str, version: int | None = None
+    ) -> list[PendingPublication]:
+        """What registering runs of ``name`` recorded and have not (yet) published."""
+        validate_model_name(name)
+        query = select(_pending).where(_pending.c.name == name)
+        if version is not None:
+            query = query.where(_pending.c.version == version)
+        with self._transaction(write=False) as conn:
+            rows = conn.execute(query.order_by(_pending.c.version, _pending.c.item))
+            return [
+                PendingPublication(
+                    name=row.name,
+                    version=row.version,
+                    item=row.item,
+                    recorded_at=as_utc(row.recorded_at),
+                    run_id=row.run_id,
+                )
+                for row in rows
+            ]
+
+    def clear_pending(self, name: str, version: int, items: Sequence[str]) -> int:
+        """Mark ``items`` of ``name:version`` published; returns how many were still pending."""
+        validate_model_name(name)
+        if not items:
+            return 0
+        with self._transaction(write=True) as conn:
+            result = conn.execute(
+                _pending.delete().where(
+                    _pending.c.name == name,
+                    _pending.c.version == version,
+                    _pending.c.item.in_(list(items)),
+                )
+            )
+        return int(result.rowcount or 0)
 
     def list_models(self) -> list[str]:
         """Names of every model with at least one version, sorted."""
@@ -757,38 +1077,57 @@ class ModelRegistry(IndexClient):
                     raise ModelNotFoundError(
                         f"cannot point {name}@{alias} at {name}:{version}: not registered"
                     )
-            current = conn.execute(
-                select(_aliases.c.version)
-                .where(_aliases.c.name == name, _aliases.c.alias == alias)
-                .with_for_update()
-            ).scalar_one_or_none()
+            current = self._current_alias(conn, name, alias)
             if expected_current is not UNSET and current != expected_current:
                 raise AliasConflictError(
                     f"alias {name}@{alias} points to {current}, not the expected "
                     f"{expected_current}: it moved meanwhile"
                 )
-            now = datetime.now(UTC)
-            key = (_aliases.c.name == name) & (_aliases.c.alias == alias)
-            if version is None:
-                if current is not None:
-                    conn.execute(_aliases.delete().where(key))
-            elif current is None:
-                conn.execute(
-                    insert(_aliases).values(name=name, alias=alias, version=version, updated_at=now)
-                )
-            else:
-                conn.execute(update(_aliases).where(key).values(version=version, updated_at=now))
-            change = AliasChange(
-                name=name,
-                alias=alias,
-                version=version,
-                previous_version=current,
-                changed_at=now,
-                actor=actor,
-                reason=reason,
-                run_id=run_id,
+            return self._write_alias(conn, name, alias, version, current, actor, reason, run_id)
+
+    @staticmethod
+    def _current_alias(conn: Connection, name: str, alias: str) -> int | None:
+        """The version ``alias`` points to, row-locked where the database supports it."""
+        return conn.execute(
+            select(_aliases.c.version)
+            .where(_aliases.c.name == name, _aliases.c.alias == alias)
+            .with_for_update()
+        ).scalar_one_or_none()
+
+    @staticmethod
+    def _write_alias(
+        conn: Connection,
+        name: str,
+        alias: str,
+        version: int | None,
+        current: int | None,
+        actor: str,
+        reason: str,
+        run_id: str | None,
+    ) -> AliasChange:
+        """Point (or unset) the alias and append the move to the ledger, in the caller's txn."""
+        now = datetime.now(UTC)
+        key = (_aliases.c.name == name) & (_aliases.c.alias == alias)
+        if version is None:
+            if current is not None:
+                conn.execute(_aliases.delete().where(key))
+        elif current is None:
+            conn.execute(
+                insert(_aliases).values(name=name, alias=alias, version=version, updated_at=now)
             )
-            conn.execute(insert(_alias_history).values(**change.model_dump()))
+        else:
+            conn.execute(update(_aliases).where(key).values(version=version, updated_at=now))
+        change = AliasChange(
+            name=name,
+            alias=alias,
+            version=version,
+            previous_version=current,
+            changed_at=now,
+            actor=actor,
+            reason=reason,
+            run_id=run_id,
+        )
+        conn.execute(insert(_alias_history).values(**change.model_dump()))
         return change
 
     def alias_history(self, name: str, alias: str | None = None) -> list[AliasChange]:
@@ -877,8 +1216,11 @@ class ModelRegistry(IndexClient):
                 for row in rows
             ]
 
-    def fetch(self, mv: ModelVersion, dest_dir: Path) -> dict[str, Path]:
-        """Copy every file of ``mv`` into ``dest_dir``, verifying size and SHA-256 of each.
+    def fetch(
+        self, mv: ModelVersion, dest_dir: Path, *, only: Sequence[str] | None = None
+    ) -> dict[str, Path]:
+        """Copy the files of ``mv`` (all, or those named in ``only``) into ``dest_dir``,
+        verifying size and SHA-256 of each.
 
         A file is renamed into place only once verified, so a failed fetch never leaves a
         corrupt file under its real name.
@@ -886,7 +1228,8 @@ class ModelRegistry(IndexClient):
         dest_dir = Path(dest_dir)
         dest_dir.mkdir(parents=True, exist_ok=True)
         fetched: dict[str, Path] = {}
-        for record in mv.files:
+        records = mv.files if only is None else tuple(mv.file(name) for name in only)
+        for record in records:
             _validate_file_name(record.name)
             target = dest_dir / record.name
             partial = dest_dir / f".{record.name}.{uuid.uuid4().hex}.part"
@@ -955,8 +1298,17 @@ class ModelRegistry(IndexClient):
                 mv.name, local, {**mv.metadata, "cloned_from": cloned_from}, run_id=mv.run_id
             )
         source_digests = {record.name: (record.sha256, record.size) for record in mv.files}
-        copy_digests = {record.name: (record.sha256, record.size) for record in copy.files}
-        problems = target.verify(copy)
+        # Read the copy back through a fresh handle (new engine, new filesystem instance): a
+        # copy only a cache or this process can see is not a copy.
+        with target.fresh_handle() as reread:
+            try:
+                stored = reread.get(copy.name, version=copy.version)
+            except ModelNotFoundError as exc:
+                raise IntegrityError(
+                    f"clone of {mv.ref} into {target!r} is not visible to a fresh handle: {exc}"
+                ) from exc
+            copy_digests = {record.name: (record.sha256, record.size) for record in stored.files}
+            problems = reread.verify(stored)
         if copy_digests != source_digests or problems:
             raise IntegrityError(
                 f"clone of {mv.ref} into {target!r} differs from the source: "

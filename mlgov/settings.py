@@ -30,6 +30,12 @@ class MLGovSettings(BaseSettings):
         description="Name of a Prefect notification block that receives alerts.",
     )
     event_prefix: str = Field(default="mlgov", description="Prefix of every emitted event.")
+    stale_upload_grace_s: float = Field(
+        default=3600.0,
+        ge=60.0,
+        description="A partial upload (files, no registered version) older than this is removed "
+        "by the next registration; younger ones may still be in progress.",
+    )
 
     @property
     def resolved_home(self) -> Path:

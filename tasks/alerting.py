@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
+from contextlib import nullcontext
 from typing import Any, Literal
 
 from prefect import task
@@ -95,31 +96,81 @@ def send_notification(
     attempts: int = 3,
     backoff_s: float = 1.0,
 ) -> NotificationOutcome:
-    """Notify through a saved Prefect notification block (`block-type-slug/name`), with retries."""
+    """Notify through a saved Prefect notification block (`block-type-slug/name`), with retries.
+
+    A channel's URL is its credential, and every library on the way prints it when a send fails
+    (httpx's status error, Prefect's private-address refusal, apprise's and urllib3's logs). So
+    the error is redacted with every secret of the block before it is logged or returned, and
+    log records made during the send are redacted too: what leaves this function is safe to
+    store, show and send on.
+    """
     if not block_name:
         return NotificationOutcome(
             channel=None, delivered=False, attempts=0, error="no channel configured"
         )
-    from prefect.blocks.core import Block
-
     error: str | None = None
     for attempt in range(1, attempts + 1):
         try:
-            block: Any = Block.load(block_name, _sync=True)  # type: ignore[call-arg]
-            block.notify(body=body, subject=subject, _sync=True)
+            _deliver(block_name, subject, body)
             return NotificationOutcome(channel=block_name, delivered=True, attempts=attempt)
-        except Exception as exc:  # any channel failure is recorded, never raised
-            error = f"{type(exc).__name__}: {exc}"
-            logger.warning(
-                "notification via %s failed (attempt %d/%d): %s",
-                block_name,
-                attempt,
-                attempts,
-                error,
-            )
-            if attempt < attempts:
-                time.sleep(backoff_s * 2 ** (attempt - 1))
+        except _DeliveryError as exc:  # any channel failure is recorded, never raised
+            error = exc.safe_text
+        logger.warning(
+            "notification via %s failed (attempt %d/%d): %s",
+            block_name,
+            attempt,
+            attempts,
+            error,
+        )
+        if attempt < attempts:
+            time.sleep(backoff_s * 2 ** (attempt - 1))
     return NotificationOutcome(channel=block_name, delivered=False, attempts=attempts, error=error)
+
+
+class _DeliveryError(Exception):
+    """A failed send whose text has been redacted with the block's secrets."""
+
+    def __init__(self, safe_text: str) -> None:
+        super().__init__(safe_text)
+        self.safe_text = safe_text
+
+
+_MAX_ERROR_CHARS = 500
+
+
+def _deliver(block_name: str, subject: str, body: str) -> None:
+    """Load the block and send once; raises `_DeliveryError` with a redacted one-line reason."""
+    from prefect.blocks.abstract import NotificationBlock, NotificationError
+    from prefect.blocks.core import Block
+
+    from mlgov.redaction import redact_text, redacted_logging, secret_values
+
+    secrets: tuple[str, ...] = ()
+    # Loading alone can log the URL (apprise: "Unparseable URL ..."): URLs are cut down
+    # before the secrets are known, then the secrets themselves are masked during the send.
+    with redacted_logging():
+        try:
+            block: Any = Block.load(block_name, _sync=True)  # type: ignore[call-arg]
+            secrets = secret_values(block)
+            # Without `raise_on_failure`, apprise-based blocks (Slack) report a failed send as
+            # a success.
+            failing_loudly = (
+                block.raise_on_failure() if isinstance(block, NotificationBlock) else nullcontext()
+            )
+            with redacted_logging(secrets), failing_loudly:
+                block.notify(body=body, subject=subject, _sync=True)
+        except Exception as exc:
+            reason = (_problems(exc.log) if isinstance(exc, NotificationError) else "") or str(exc)
+            text = " ".join(f"{type(exc).__name__}: {reason}".split())
+            raise _DeliveryError(redact_text(text, secrets)[:_MAX_ERROR_CHARS]) from None
+
+
+def _problems(log: str) -> str:
+    """The warning and error lines of what apprise logged during a failed send (debug lines
+    would crowd out the reason)."""
+    lines = log.splitlines()
+    problems = [line for line in lines if line.startswith(("[WARNING]", "[ERROR]", "[CRITICAL]"))]
+    return " ".join(problems or lines)
 
 
 @task(name="raise-alert", cache_policy=NO_CACHE)

@@ -71,7 +71,12 @@ def build_input_contract(
 
 @task(name="infer-model-contract", cache_policy=NO_CACHE)
 def infer_model_contract(
-    train: pd.DataFrame, spec: FeatureSpec, config: SuiteInferenceConfig
+    raw_train: pd.DataFrame, spec: FeatureSpec, config: SuiteInferenceConfig
 ) -> dict[str, Any]:
-    """The suite saved with the new version: what future data must look like for it."""
-    return infer_suite(train, spec, config, name="model-contract")
+    """The suite saved with the new version: what future data must look like for it.
+
+    Inferred from the training rows *as they arrived* (`PreparedData.raw_train`), never from
+    training's string encoding: the next run validates its raw table against this suite, so an
+    integer target or an integer-coded category must be described as integers.
+    """
+    return infer_suite(raw_train, spec, config, name="model-contract")

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from mlgov.redaction import redact_location, redact_text
 from tasks.features import FeatureSpec, TaskKind
+from tasks.labels import label_strings
 
 SKLEARN_SCHEME = "sklearn://"
 DEMO_SCHEME = "demo://"
@@ -32,6 +35,12 @@ class FeatureOverrides(BaseModel):
     drop: tuple[str, ...] = ()
     time_column: str | None = None
     max_categories: int = Field(default=50, ge=2, description="More distinct values: rejected.")
+    min_class_rows: int = Field(
+        default=5,
+        ge=1,
+        description="A classification target whose classes have fewer rows is refused: with a "
+        "20% holdout a class needs about 5 rows to appear in training and in the holdout.",
+    )
 
 
 class SplitConfig(BaseModel):
@@ -64,34 +73,274 @@ class DataSplits(BaseModel):
     strategy: str
 
 
-def read_table(location: str) -> pd.DataFrame:
-    """CSV or Parquet from a path or fsspec URL; `sklearn://NAME` and `demo://SCENARIO?seed=N&rows=N`."""
-    if location.startswith(SKLEARN_SCHEME):
-        from mlgov.demo_data import load_sklearn_table
+class TransientReadError(DataError):
+    """Reading failed for a reason that may pass (network, timeout, overload): worth a retry."""
 
-        frame, _ = load_sklearn_table(location.removeprefix(SKLEARN_SCHEME))
-        return frame
+
+_DEMO_OPTIONS = ("rows", "seed", "task")
+MAX_DEMO_ROWS = 5_000_000
+# What to install for a protocol whose fsspec implementation is missing.
+_FSSPEC_EXTRAS = {
+    "http": "aiohttp",
+    "https": "aiohttp",
+    "s3": "s3fs",
+    "s3a": "s3fs",
+    "gs": "gcsfs",
+    "gcs": "gcsfs",
+    "az": "adlfs",
+    "abfs": "adlfs",
+    "abfss": "adlfs",
+    "hf": "huggingface_hub",
+    "sftp": "paramiko",
+    "ssh": "paramiko",
+}
+# Exception class names (from aiohttp, botocore, urllib3, ...) that mean "try again later".
+_TRANSIENT_NAMES = frozenset(
+    {
+        "ClientConnectionError",
+        "ClientConnectorError",
+        "ClientOSError",
+        "ClientPayloadError",
+        "ServerDisconnectedError",
+        "ServerTimeoutError",
+        "EndpointConnectionError",
+        "ConnectTimeoutError",
+        "ReadTimeoutError",
+        "ConnectionClosedError",
+        "IncompleteRead",
+        "ProtocolError",
+        "SlowDown",
+        "Throttling",
+        "ThrottlingException",
+        "RequestTimeout",
+        "ServiceUnavailable",
+    }
+)
+_TRANSIENT_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+
+def read_table(location: str) -> pd.DataFrame:
+    """CSV or Parquet from a path or fsspec URL; `sklearn://NAME` and `demo://SCENARIO?seed=N&rows=N`.
+
+    Every failure becomes one `DataError` line naming the location and the cause (a
+    `TransientReadError` when a retry may help): the boundary converts whatever the readers raise,
+    not an allow-list of expected errors.
+    """
+    shown = display_location(location)
+    try:
+        frame = _read_location(location)
+    except DataError:
+        raise
+    except Exception as exc:
+        raise _read_error(location, exc) from exc
+    _refuse_duplicate_names(frame.columns, shown)
+    if frame.shape[1] == 0:
+        raise DataError(f"{shown} has no columns")
+    if len(frame) == 0:
+        raise DataError(f"{shown} has a header ({frame.shape[1]} columns) but no rows")
+    return frame
+
+
+def display_location(location: str) -> str:
+    """The location quoted for messages, without credentials embedded in a URL."""
+    return repr(redact_location(location))
+
+
+def _read_location(location: str) -> pd.DataFrame:
+    if location.startswith(SKLEARN_SCHEME):
+        return _read_sklearn(location)
     if location.startswith(DEMO_SCHEME):
         return _read_demo(location)
+    if not location.strip():
+        raise DataError("no data location given (an empty path)")
+    if "*" in location:  # a glob; `?` is left to URLs with query strings
+        return _read_glob(location)
+    return _read_file(location)
+
+
+def _read_glob(location: str) -> pd.DataFrame:
+    """Several files (e.g. a folder per day): one table, files in name order, same columns."""
     import fsspec
 
-    if "*" in location:  # a glob; `?` is left to URLs with query strings
-        # Several files (e.g. a folder per day): one table, files in name order.
-        files = sorted(fsspec.open_files(location), key=lambda f: f.full_name)
-        if not files:
-            raise DataError(f"no data matches {location!r}")
-        return pd.concat([read_table(f.full_name) for f in files], ignore_index=True)
-    lowered = location.lower()
-    try:
-        with fsspec.open(location, "rb", compression="infer") as handle:
-            if lowered.endswith((".parquet", ".pq")):
-                return pd.read_parquet(handle)
-            if lowered.endswith((".csv", ".csv.gz", ".txt", ".tsv")):
-                sep = "\t" if lowered.endswith(".tsv") else ","
-                return _parse_timestamps(pd.read_csv(handle, sep=sep, low_memory=False))
-    except FileNotFoundError as exc:
-        raise DataError(f"no data at {location!r}") from exc
-    raise DataError(f"unsupported file type for {location!r}: use .csv, .tsv or .parquet")
+    # Local matches come back as `file://` URLs; messages show them as the paths users typed.
+    names = sorted(f.full_name.removeprefix("file://") for f in fsspec.open_files(location))
+    if not names:
+        raise DataError(f"no data matches {display_location(location)}")
+    frames: list[pd.DataFrame] = []
+    for name in names:
+        shown = display_location(name)
+        try:
+            frame = _read_file(name)
+        except DataError:
+            raise
+        except Exception as exc:
+            raise _read_error(name, exc) from exc
+        _refuse_duplicate_names(frame.columns, shown)
+        if frames and list(frame.columns) != list(frames[0].columns):
+            first = display_location(names[0])
+            raise DataError(
+                f"{shown} does not have the columns of {first} "
+                f"({_column_difference(frames[0].columns, frame.columns)}): the files of a glob "
+                "must share one schema"
+            )
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+def _column_difference(expected: pd.Index, found: pd.Index) -> str:
+    missing = [str(c) for c in expected if c not in found]
+    extra = [str(c) for c in found if c not in expected]
+    parts = [
+        f"missing {', '.join(missing)}" if missing else "",
+        f"extra {', '.join(extra)}" if extra else "",
+    ]
+    return "; ".join(p for p in parts if p) or "the same columns in another order"
+
+
+def _read_file(location: str) -> pd.DataFrame:
+    import fsspec
+
+    lowered = location.lower().split("?", 1)[0]
+    with fsspec.open(location, "rb", compression="infer") as handle:
+        if lowered.endswith((".parquet", ".pq")):
+            return _read_parquet(handle, location)
+        if not lowered.endswith((".csv", ".csv.gz", ".txt", ".tsv", ".tsv.gz")):
+            raise DataError(
+                f"unsupported file type for {display_location(location)}: "
+                "use .csv, .tsv or .parquet"
+            )
+        sep = "\t" if ".tsv" in lowered else ","
+        # utf-8-sig: a byte-order mark (Excel's "CSV UTF-8") must not stick to the first name.
+        frame = pd.read_csv(handle, sep=sep, low_memory=False, encoding="utf-8-sig")
+    _refuse_mangled_duplicates(frame, location, sep)
+    return _parse_timestamps(frame)
+
+
+def _refuse_mangled_duplicates(frame: pd.DataFrame, location: str, sep: str) -> None:
+    """pandas renames a repeated CSV header `x` to `x.1`: compare with the header as written."""
+    names = [str(c) for c in frame.columns]
+    suspicious = [n for n in names if re.fullmatch(r".+\.\d+", n) and n.rsplit(".", 1)[0] in names]
+    if not suspicious:
+        return
+    import fsspec
+
+    with fsspec.open(location, "rb", compression="infer") as handle:
+        header = pd.read_csv(
+            handle,
+            sep=sep,
+            header=None,
+            nrows=1,
+            dtype=str,
+            keep_default_na=False,
+            encoding="utf-8-sig",
+        )
+    _refuse_duplicate_names(pd.Index(header.iloc[0].tolist()), display_location(location))
+
+
+def _refuse_duplicate_names(columns: pd.Index, shown: str) -> None:
+    """Two columns of one name: one would shadow the other, or a copy of the target would leak."""
+    repeated = columns[columns.duplicated()].unique()
+    if len(repeated):
+        counts = ", ".join(f"{name!s} ({int((columns == name).sum())}×)" for name in repeated)
+        raise DataError(f"{shown} has duplicate column names: {counts}; rename or drop the copies")
+
+
+def _read_parquet(handle: Any, location: str) -> pd.DataFrame:
+    """Flat Parquet only: list, struct and map columns have no tabular meaning for the model."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    parquet = pq.ParquetFile(handle)
+    schema = parquet.schema_arrow
+    _refuse_duplicate_names(pd.Index(schema.names), display_location(location))
+    nested = [f"{f.name} ({f.type})" for f in schema if pa.types.is_nested(f.type)]
+    if nested:
+        raise DataError(
+            f"{display_location(location)} has nested columns the model cannot use: "
+            f"{', '.join(nested)}; flatten them into plain columns or drop them"
+        )
+    return parquet.read().to_pandas()
+
+
+def _read_error(location: str, exc: BaseException) -> DataError:
+    """One line that names the location and what went wrong, whatever the reader raised."""
+    import pandas.errors as pd_errors
+
+    shown = display_location(location)
+    if _is_transient(exc):
+        return TransientReadError(
+            f"cannot read {shown} (a transient error): {_first_line(exc, location)}"
+        )
+    if isinstance(exc, FileNotFoundError):
+        return DataError(f"no data at {shown}")
+    if isinstance(exc, IsADirectoryError):
+        return DataError(
+            f"{shown} is a directory: name a file, or a glob of files such as '<folder>/*.parquet'"
+        )
+    if isinstance(exc, PermissionError):
+        return DataError(f"cannot read {shown}: permission denied")
+    if isinstance(exc, pd_errors.EmptyDataError):
+        return DataError(f"{shown} is empty: a CSV needs a header row and at least one data row")
+    if isinstance(exc, UnicodeDecodeError):
+        return DataError(f"{shown} {_encoding_problem(exc)}")
+    if isinstance(exc, pd_errors.ParserError):
+        return DataError(f"{shown} is not a well-formed CSV: {_first_line(exc, location)}")
+    if isinstance(exc, ImportError):
+        protocol = location.split("://", 1)[0].lower() if "://" in location else "file"
+        package = _FSSPEC_EXTRAS.get(protocol)
+        install = f": pip install {package}" if package else ""
+        return DataError(
+            f"cannot read {shown}: {protocol}:// locations need an optional package that is not "
+            f"installed ({_first_line(exc, location)}){install}"
+        )
+    if isinstance(exc, ValueError) and str(exc).startswith("Protocol not known"):
+        return DataError(f"cannot read {shown}: unknown URL scheme ({_first_line(exc, location)})")
+    if type(exc).__module__.startswith("pyarrow"):
+        return DataError(f"{shown} is not a readable Parquet file: {_first_line(exc, location)}")
+    return DataError(f"cannot read {shown}: {type(exc).__name__}: {_first_line(exc, location)}")
+
+
+def _encoding_problem(exc: UnicodeDecodeError) -> str:
+    """Say which encoding the bytes look like and how to fix it."""
+    sample = bytes(exc.object[:4096]) if isinstance(exc.object, bytes | bytearray) else b""
+    if sample.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return (
+            "is UTF-16 text (Excel's 'Unicode text'), not UTF-8: re-save it as 'CSV UTF-8', "
+            "e.g. iconv -f UTF-16 -t UTF-8 IN > OUT"
+        )
+    if b"\x00" in sample:
+        return "is binary, not CSV text (it contains NUL bytes): export the table as CSV or Parquet"
+    bad = exc.object[exc.start : exc.start + 1].hex() if isinstance(exc.object, bytes) else "?"
+    return (
+        f"is not UTF-8 text (byte 0x{bad} cannot be decoded, {exc.reason}); it is probably "
+        "Latin-1 or Windows-1252: re-save it as UTF-8, e.g. iconv -f WINDOWS-1252 -t UTF-8 IN > OUT"
+    )
+
+
+def _first_line(exc: BaseException, location: str | None = None) -> str:
+    """The cause on one line, at most 300 characters, with the location's credentials removed."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    if location:
+        text = text.replace(location, redact_location(location))
+    text = redact_text(text)
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def _is_transient(exc: BaseException) -> bool:
+    """Network trouble, timeouts and overload (HTTP 408/429/5xx) pass; parse errors never do."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ConnectionError | TimeoutError):
+            return True
+        if type(current).__name__ in _TRANSIENT_NAMES:
+            return True
+        status = getattr(current, "status", None) or getattr(current, "status_code", None)
+        if isinstance(status, int) and status in _TRANSIENT_STATUS:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def _parse_timestamps(frame: pd.DataFrame) -> pd.DataFrame:
@@ -112,23 +361,71 @@ def _parse_timestamps(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def _read_sklearn(location: str) -> pd.DataFrame:
+    from mlgov.demo_data import SKLEARN_TABLES, load_sklearn_table
+
+    name = location.removeprefix(SKLEARN_SCHEME)
+    if name not in SKLEARN_TABLES:
+        raise DataError(
+            f"unknown scikit-learn table {name!r} in {display_location(location)}; "
+            f"bundled ones: {', '.join(SKLEARN_TABLES)}"
+        )
+    frame, _ = load_sklearn_table(name)
+    return frame
+
+
 def _read_demo(location: str) -> pd.DataFrame:
+    """`demo://SCENARIO?rows=N&seed=N&task=classification|regression`, every option checked."""
     from urllib.parse import parse_qs, urlparse
 
     from mlgov.demo_data import SCENARIOS, make_dataset
 
+    shown = display_location(location)
     parsed = urlparse(location)
     scenario = parsed.netloc or "none"
     if scenario not in SCENARIOS:
-        raise DataError(f"unknown demo scenario {scenario!r}; choose one of {', '.join(SCENARIOS)}")
-    query = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
-    task_kind: TaskKind = "regression" if query.get("task") == "regression" else "classification"
+        raise DataError(
+            f"unknown demo scenario {scenario!r} in {shown}; choose one of {', '.join(SCENARIOS)}"
+        )
+    if parsed.path not in ("", "/") or parsed.fragment or parsed.params:
+        raise DataError(f"{shown}: a demo location is demo://SCENARIO?rows=N&seed=N&task=KIND")
+    try:
+        query = parse_qs(parsed.query, keep_blank_values=True, strict_parsing=bool(parsed.query))
+    except ValueError as exc:
+        raise DataError(f"{shown}: malformed query string ({exc})") from exc
+    unknown = sorted(set(query) - set(_DEMO_OPTIONS))
+    if unknown:
+        raise DataError(
+            f"{shown}: unknown option {', '.join(map(repr, unknown))}; "
+            f"valid options: {', '.join(_DEMO_OPTIONS)}"
+        )
+    options = {key: values[-1] for key, values in query.items()}
+    task_kind = options.get("task", "classification")
+    if task_kind not in ("classification", "regression"):
+        raise DataError(f"{shown}: task must be classification or regression, not {task_kind!r}")
     return make_dataset(
-        n_rows=int(query.get("rows", 2000)),
-        seed=int(query.get("seed", 0)),
+        n_rows=_whole_number(shown, options, "rows", 2000, 1, MAX_DEMO_ROWS),
+        seed=_whole_number(shown, options, "seed", 0, 0, 2**32 - 1),
         scenario=scenario,
-        task=task_kind,
+        task="regression" if task_kind == "regression" else "classification",
     )
+
+
+def _whole_number(
+    shown: str, options: dict[str, str], key: str, default: int, low: int, high: int
+) -> int:
+    text = options.get(key)
+    if text is None:
+        return default
+    try:
+        value = int(text.strip())
+    except ValueError:
+        value = None
+    if value is None or not low <= value <= high:
+        raise DataError(
+            f"{shown}: {key} must be a whole number from {low:,} to {high:,}, not {text!r}"
+        )
+    return value
 
 
 def fingerprint_frame(frame: pd.DataFrame) -> str:
@@ -177,8 +474,14 @@ def infer_feature_spec(
     task: TaskKind | None = None,
     overrides: FeatureOverrides | None = None,
 ) -> FeatureSpec:
-    """Column roles from dtypes, with the user's overrides winning; unusable columns fail loudly."""
+    """Column roles from dtypes, with the user's overrides winning; unusable columns fail loudly.
+
+    Refuses what would silently give a wrong model (duplicate names, a copy of the target among
+    the features, non-finite numbers, classes too small to split) and records what only looks
+    suspicious (a feature named like the target) in `FeatureSpec.warnings`.
+    """
     overrides = overrides or FeatureOverrides()
+    _refuse_duplicate_names(frame.columns, "the table")
     if target not in frame.columns:
         raise DataError(
             f"target column {target!r} not found; columns are: {', '.join(map(str, frame.columns))}"
@@ -198,6 +501,7 @@ def infer_feature_spec(
     target_values = frame[target].dropna()
     if target_values.empty:
         raise DataError(f"target column {target!r} has no values")
+    _refuse_nested_values(frame, [target])
     if task is None:
         numeric_target = pd.api.types.is_numeric_dtype(
             target_values
@@ -205,7 +509,7 @@ def infer_feature_spec(
         task = "regression" if numeric_target and target_values.nunique() > 20 else "classification"
     classes: tuple[str, ...] | None = None
     if task == "classification":
-        classes = tuple(sorted(target_values.astype(str).unique()))
+        classes = tuple(sorted(label_strings(target_values).unique()))
         if len(classes) < 2:
             raise DataError(
                 f"target column {target!r} has a single class {classes[0]!r}; nothing to learn"
@@ -227,6 +531,7 @@ def infer_feature_spec(
     numeric: list[str] = []
     categorical: list[str] = []
     skip = {target, time_column, *overrides.drop}
+    _refuse_nested_values(frame, [c for c in frame.columns if c not in skip])
     for name in frame.columns:
         if name in skip:
             continue
@@ -258,6 +563,11 @@ def infer_feature_spec(
             raise DataError(f"column {name!r} has unsupported dtype {column.dtype}")
     if not numeric and not categorical:
         raise DataError("no feature columns left besides the target")
+    features = [*numeric, *categorical]
+    _refuse_target_copies(frame, target, features, task)
+    _refuse_non_finite(frame, [*numeric, *([target] if task == "regression" else [])])
+    if task == "classification":
+        _refuse_small_classes(label_strings(target_values), target, overrides.min_class_rows)
     return FeatureSpec(
         target=target,
         task=task,
@@ -265,13 +575,141 @@ def infer_feature_spec(
         categorical=tuple(categorical),
         time_column=time_column,
         classes=classes,
+        warnings=tuple(_lookalike_warnings(target, features)),
     )
+
+
+def _refuse_nested_values(frame: pd.DataFrame, columns: Sequence[Any]) -> None:
+    """Lists, dicts or arrays inside cells (e.g. a DataFrame built from JSON) are no feature."""
+    nested = []
+    for name in columns:
+        column = frame[name]
+        if not pd.api.types.is_object_dtype(column):
+            continue
+        if pd.api.types.infer_dtype(column, skipna=True) not in ("mixed", "unknown-array"):
+            continue
+        if column.map(lambda v: isinstance(v, list | tuple | dict | set | np.ndarray)).any():
+            nested.append(str(name))
+    if nested:
+        raise DataError(
+            f"columns hold nested values (lists, dicts or arrays): {', '.join(nested)}; "
+            "flatten them into plain columns or drop them"
+        )
+
+
+def _same_values(a: pd.Series, b: pd.Series) -> bool:
+    """Equal row by row, missing where the other is missing; `1`, `1.0` and `"1"` are equal."""
+    numeric = all(
+        pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s) for s in (a, b)
+    )
+    if numeric:
+        x = a.to_numpy(dtype="float64", na_value=np.nan)
+        y = b.to_numpy(dtype="float64", na_value=np.nan)
+        both_missing = np.isnan(x) & np.isnan(y)
+        return bool(np.all((x == y) | both_missing))
+    left, right = label_strings(a), label_strings(b)
+    both_missing = left.isna().to_numpy() & right.isna().to_numpy()
+    return bool(np.all((left.to_numpy() == right.to_numpy()) | both_missing))
+
+
+def _is_relabelled_copy(feature: pd.Series, target: pd.Series) -> bool:
+    """A one-to-one recoding of a class target (e.g. yes/no as 1/0): the answer under another name."""
+    pairs = pd.DataFrame({"f": label_strings(feature), "t": label_strings(target)})
+    if (pairs["f"].isna() != pairs["t"].isna()).any():
+        return False
+    pairs = pairs.dropna()
+    n_classes = pairs["t"].nunique()
+    # With about one row per class any column of distinct values maps one-to-one: no evidence.
+    if n_classes < 2 or n_classes > len(pairs) // 2:
+        return False
+    return bool(
+        pairs.groupby("f")["t"].nunique().max() == 1
+        and pairs.groupby("t")["f"].nunique().max() == 1
+    )
+
+
+def _refuse_target_copies(
+    frame: pd.DataFrame, target: str, features: Sequence[str], task: TaskKind
+) -> None:
+    """A feature holding the target's values (a renamed copy) would leak the answer into training."""
+    probe = frame.head(1000)
+    copies: list[str] = []
+
+    def is_copy(part: pd.DataFrame, name: str) -> bool:
+        return _same_values(part[name], part[target]) or (
+            task == "classification" and _is_relabelled_copy(part[name], part[target])
+        )
+
+    for name in features:
+        # The first rows rule most columns out cheaply; only candidates are compared in full.
+        if is_copy(probe, name) and is_copy(frame, name):
+            copies.append(name)
+    if copies:
+        raise DataError(
+            f"column{'s' if len(copies) > 1 else ''} {', '.join(map(repr, copies))} "
+            f"{'hold' if len(copies) > 1 else 'holds'} the values of the target {target!r} "
+            "(a copy of it, possibly recoded): training on it would leak the answer; drop it "
+            "(`features.drop` in the config) or choose another target"
+        )
+
+
+def _refuse_non_finite(frame: pd.DataFrame, columns: Sequence[str]) -> None:
+    """±inf makes the training loss NaN and no contract range can hold it: refuse it up front."""
+    limit = float(np.finfo(np.float32).max)  # the network computes in float32
+    counts: list[str] = []
+    for name in columns:
+        values = frame[name].to_numpy(dtype="float64", na_value=np.nan)
+        infinite = int(np.isinf(values).sum())
+        huge = int((np.abs(values[np.isfinite(values)]) > limit).sum())
+        if infinite:
+            counts.append(f"{name} ({infinite:,} infinite)")
+        if huge:
+            counts.append(f"{name} ({huge:,} beyond ±{limit:.3g})")
+    if counts:
+        raise DataError(
+            f"non-finite values in numeric columns: {', '.join(counts)}; replace them with numbers "
+            "or leave the cells empty (missing) before training"
+        )
+
+
+def _refuse_small_classes(labels: pd.Series, target: str, minimum: int) -> None:
+    """Classes too small to appear in training and in the holdout cannot be learnt or judged."""
+    counts = labels.value_counts()
+    small = counts[counts < minimum].sort_values(kind="stable")
+    if small.empty:
+        return
+    shown = ", ".join(f"{label!r}: {int(n)}" for label, n in small.head(5).items())
+    more = f", … ({len(small) - 5} more)" if len(small) > 5 else ""
+    raise DataError(
+        f"target {target!r} has {len(small)} of {len(counts)} classes with fewer than {minimum} "
+        f"rows ({shown}{more}): each class needs {minimum}+ rows to appear in training and in the "
+        "holdout; merge or drop the rare classes, or lower `features.min_class_rows`"
+    )
+
+
+def _lookalike_warnings(target: str, features: Sequence[str]) -> list[str]:
+    """Features named like the target up to case, spacing or punctuation: likely a leak."""
+
+    def key(name: str) -> str:
+        return re.sub(r"[^0-9a-z]", "", re.sub(r"\.\d+$", "", name).casefold())
+
+    return [
+        f"column {name!r} is named like the target {target!r} (differs only in case, spacing or "
+        "punctuation) and is used as a feature: check it is not a copy of the target (a leak)"
+        for name in features
+        if key(name) == key(target) and key(name)
+    ]
 
 
 def prepare_frame(
     frame: pd.DataFrame, spec: FeatureSpec, *, require_target: bool = True
 ) -> pd.DataFrame:
-    """The columns the model uses, in canonical dtypes: floats for numbers, strings for categories."""
+    """The columns the model uses, in canonical dtypes: floats for numbers, strings for categories.
+
+    Categories and class labels are rendered by `label_strings`, so an integer-coded column reads
+    the same whether it arrives as int, as float (because of a missing value) or as text. Rows
+    without a target are dropped when the target is required.
+    """
     wanted = list(spec.features) + ([spec.target] if require_target else [])
     absent = [c for c in wanted if c not in frame.columns]
     if absent:
@@ -280,15 +718,14 @@ def prepare_frame(
     for name in spec.numeric:
         out[name] = pd.to_numeric(frame[name], errors="raise").astype("float64")
     for name in spec.categorical:
-        out[name] = frame[name].astype(object).where(frame[name].notna(), np.nan)
-        out[name] = out[name].map(lambda v: v if isinstance(v, float) else str(v))
+        out[name] = label_strings(frame[name])
     if require_target:
         out[spec.target] = (
-            frame[spec.target].astype(str)
+            label_strings(frame[spec.target])
             if spec.task == "classification"
-            else frame[spec.target].astype(float)
+            else pd.to_numeric(frame[spec.target], errors="raise").astype("float64")
         )
-        out = out[frame[spec.target].notna().to_numpy()]
+        out = out[out[spec.target].notna().to_numpy()]
     if spec.time_column and spec.time_column in frame.columns:
         out[spec.time_column] = frame.loc[out.index, spec.time_column]
     return out.reset_index(drop=True)
@@ -322,6 +759,7 @@ def split_frame(frame: pd.DataFrame, spec: FeatureSpec, config: SplitConfig) -> 
 
 
 def take_rows(frame: pd.DataFrame, positions: Sequence[int]) -> pd.DataFrame:
+    """The rows at `positions`, renumbered from 0."""
     return frame.iloc[list(positions)].reset_index(drop=True)
 
 
@@ -331,12 +769,35 @@ class LoadedTable(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     location: str
+    """As given, minus credentials (`s3://***@bucket/...`): this is what cards and events show."""
     n_rows: int
     n_columns: int
     fingerprint: str
 
+    @field_validator("location")
+    @classmethod
+    def _without_credentials(cls, location: str) -> str:
+        return redact_location(location)
 
-@task(name="load-table", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)
+
+def _retry_transient_only(task: Any, task_run: Any, state: Any) -> bool:
+    """Prefect `retry_condition_fn`: retry network trouble, never a file that cannot be parsed."""
+    try:
+        state.result()
+    except TransientReadError:
+        return True
+    except BaseException:
+        return False
+    return False
+
+
+@task(
+    name="load-table",
+    cache_policy=NO_CACHE,
+    retries=2,
+    retry_delay_seconds=2,
+    retry_condition_fn=_retry_transient_only,
+)
 def load_table(location: str) -> tuple[pd.DataFrame, LoadedTable]:
     """Read once and fingerprint, so lineage names exactly the bytes that were used."""
     from prefect import get_run_logger
@@ -350,7 +811,7 @@ def load_table(location: str) -> tuple[pd.DataFrame, LoadedTable]:
     )
     get_run_logger().info(
         "Loaded %s: %d rows × %d columns, fingerprint %s",
-        location,
+        record.location,
         record.n_rows,
         record.n_columns,
         record.fingerprint[:12],
@@ -366,7 +827,10 @@ def describe_features(
     from prefect import get_run_logger
 
     spec = infer_feature_spec(frame, target, task_kind, overrides)
-    get_run_logger().info(
+    log = get_run_logger()
+    for warning in spec.warnings:
+        log.warning(warning)
+    log.info(
         "Target %s (%s); numeric: %s; categorical: %s",
         spec.target,
         spec.task,
@@ -377,21 +841,34 @@ def describe_features(
 
 
 class PreparedData(BaseModel):
-    """The three splits as frames (kept in-process: tasks use NO_CACHE, nothing is hashed)."""
+    """The three splits as frames (kept in-process: tasks use NO_CACHE, nothing is hashed).
+
+    `train`, `valid` and `holdout` are in training's encoding (`prepare_frame`); `raw_train` holds
+    the same training rows as they arrived, which is what the saved input contract must describe:
+    the next run validates raw data against it.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
 
     train: pd.DataFrame
     valid: pd.DataFrame
     holdout: pd.DataFrame
+    raw_train: pd.DataFrame
     strategy: str
+
+
+def labelled_rows(frame: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
+    """The rows that have a target, renumbered: row i here is row i of `prepare_frame`'s output."""
+    return frame[frame[spec.target].notna().to_numpy()].reset_index(drop=True)
 
 
 @task(name="split-dataset", cache_policy=NO_CACHE)
 def split_dataset(frame: pd.DataFrame, spec: FeatureSpec, config: SplitConfig) -> PreparedData:
+    """Train / early-stopping / holdout frames, plus the raw training rows for the contract."""
     from prefect import get_run_logger
 
-    prepared = prepare_frame(frame, spec)
+    usable = labelled_rows(frame, spec)
+    prepared = prepare_frame(usable, spec)
     splits = split_frame(prepared, spec, config)
     get_run_logger().info(
         "Split %s: %d train, %d early-stopping, %d holdout rows",
@@ -404,5 +881,6 @@ def split_dataset(frame: pd.DataFrame, spec: FeatureSpec, config: SplitConfig) -
         train=take_rows(prepared, splits.train),
         valid=take_rows(prepared, splits.valid),
         holdout=take_rows(prepared, splits.holdout),
+        raw_train=take_rows(usable, splits.train),
         strategy=splits.strategy,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -12,6 +13,10 @@ from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, ConfigDict
 
 from tasks.features import FeatureSpec, TaskKind
+
+if TYPE_CHECKING:
+    from tasks.registration import ChampionArtifacts
+from tasks.labels import label_strings
 
 CLASSIFICATION_METRICS = ("accuracy", "f1", "roc_auc", "log_loss")
 REGRESSION_METRICS = ("rmse", "mae", "r2")
@@ -35,8 +40,9 @@ def metric_names(task: TaskKind) -> tuple[str, ...]:
 def encode_labels(labels: Sequence[str] | np.ndarray, classes: Sequence[str]) -> np.ndarray:
     """Class labels as column indices of the probability matrix; unknown labels are an error."""
     lookup = {c: i for i, c in enumerate(classes)}
-    values = np.asarray(labels).astype(str)
-    unknown = sorted(set(values) - set(lookup))
+    # The canonical label text (tasks/labels.py): 1, 1.0 and "1" are the same class.
+    values = label_strings(pd.Series(np.asarray(labels))).to_numpy(dtype=object)
+    unknown = sorted({str(v) for v in set(values) - set(lookup)})
     if unknown:
         raise ValueError(f"labels not seen in training: {', '.join(unknown[:5])}")
     return np.fromiter((lookup[v] for v in values), dtype=np.int64, count=len(values))
@@ -193,6 +199,12 @@ class MetricComparison(BaseModel):
     ci_low: float | None
     ci_high: float | None
     higher_is_better: bool
+    baseline: float | None = None
+    """The best constant prediction's metric on the same rows (holdout class shares or mean),
+    computed when there is no champion: the floor a first champion must clear."""
+    baseline_ci_low: float | None = None
+    """Paired bootstrap interval of challenger − baseline (same resamples as above)."""
+    baseline_ci_high: float | None = None
 
 
 def paired_bootstrap(
@@ -226,6 +238,16 @@ def paired_bootstrap(
     }
 
 
+def constant_baseline(y: np.ndarray, task: TaskKind, n_classes: int) -> np.ndarray:
+    """The best prediction that ignores the features, fitted on `y` itself: class shares
+    (majority-class accuracy, AUC 0.5) or the mean. Fitted on the judged rows, it is a stricter
+    bar than one fitted on the training rows."""
+    if task == "regression":
+        return np.full(len(y), float(np.mean(y)) if len(y) else 0.0)
+    shares = np.bincount(y, minlength=n_classes).astype(np.float64) / max(len(y), 1)
+    return np.tile(shares, (len(y), 1))
+
+
 def compare_predictions(
     y: np.ndarray,
     challenger: np.ndarray,
@@ -253,6 +275,19 @@ def compare_predictions(
         if champion is not None
         else {}
     )
+    baseline, floor = None, {}
+    if champion is None and len(y):  # no champion: a first model is judged against a constant
+        baseline = constant_baseline(y, task, challenger.shape[1] if challenger.ndim == 2 else 0)
+        floor = paired_bootstrap(
+            y,
+            challenger,
+            baseline,
+            names,
+            n_resamples=n_resamples,
+            confidence=confidence,
+            seed=seed,
+        )
+    base_scores = score_predictions(y, baseline, task) if baseline is not None else None
     return tuple(
         MetricComparison(
             metric=m,
@@ -262,6 +297,9 @@ def compare_predictions(
             ci_low=intervals[m][0] if intervals else None,
             ci_high=intervals[m][1] if intervals else None,
             higher_is_better=HIGHER_IS_BETTER[m],
+            baseline=None if base_scores is None else base_scores[m],
+            baseline_ci_low=floor[m][0] if floor else None,
+            baseline_ci_high=floor[m][1] if floor else None,
         )
         for m in names
     )
@@ -278,11 +316,22 @@ class ModelEvaluation(BaseModel):
     notes: tuple[str, ...] = ()
 
 
-def _predictor(model_path: Path, spec: FeatureSpec) -> Callable[[pd.DataFrame], np.ndarray]:
-    """Load (unpickle) a model once; score as many frames with it as needed."""
+def _predictor(
+    source: Path | ChampionArtifacts, spec: FeatureSpec
+) -> Callable[[pd.DataFrame], np.ndarray]:
+    """Load (unpickle) a model once; score as many frames with it as needed.
+
+    A registered version (the champion) is loaded from the store's bytes as they are verified;
+    a path is this run's own freshly trained challenger.
+    """
+    from tasks.registration import ChampionArtifacts, open_registry, read_verified_model
     from tasks.training import load_model, predict
 
-    model = load_model(model_path)
+    if isinstance(source, ChampionArtifacts):
+        with open_registry() as registry:
+            model = read_verified_model(registry, source)
+    else:
+        model = load_model(source)
     return lambda frame: predict(model, frame, spec)
 
 
@@ -294,7 +343,7 @@ def evaluate_challenger_and_champion(
     holdout: pd.DataFrame,
     spec: FeatureSpec,
     challenger_path: Path,
-    champion_path: Path | None,
+    champion_path: Path | ChampionArtifacts | None,
     champion_spec: FeatureSpec | None,
     champion_holdout: pd.DataFrame | None,
     *,
@@ -352,7 +401,7 @@ def evaluate_models(
     holdout: pd.DataFrame,
     spec: FeatureSpec,
     challenger_path: Path,
-    champion_path: Path | None,
+    champion_path: Path | ChampionArtifacts | None,
     champion_spec: FeatureSpec | None,
     champion_holdout: Path | None,
     slice_columns: Sequence[str],

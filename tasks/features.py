@@ -21,6 +21,9 @@ class FeatureSpec(BaseModel):
     time_column: str | None = None
     classes: tuple[str, ...] | None = None
     """Class labels as strings, sorted, for classification."""
+    warnings: tuple[str, ...] = ()
+    """What looked suspicious when the roles were inferred (e.g. a feature named like the
+    target), for the run summary and the model card."""
 
     @property
     def features(self) -> tuple[str, ...]:

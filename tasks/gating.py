@@ -22,6 +22,9 @@ class Verdict(StrEnum):
     KEPT_CHAMPION = "KEPT_CHAMPION"
     REJECTED_REGRESSION = "REJECTED_REGRESSION"
     REJECTED_THRESHOLD = "REJECTED_THRESHOLD"
+    # Set at registration, not by the gate: another run moved the champion after this run's
+    # gate compared with the old one, so this version was registered without promotion.
+    CHAMPION_CHANGED = "CHAMPION_CHANGED"
 
     @property
     def moves_champion(self) -> bool:
@@ -62,6 +65,11 @@ class GatePolicy(BaseModel):
         default=0.95, gt=0.5, lt=1.0, description="Level of the bootstrap interval."
     )
     bootstrap_resamples: int = Field(default=1000, ge=100, le=20000)
+    require_beats_baseline: bool = Field(
+        default=True,
+        description="A first champion must beat the best constant prediction (majority class / "
+        "class shares, or the mean) on the holdout, with the lower end of the interval above 0.",
+    )
 
     def relative_for(self, metric: str) -> bool:
         if self.regression_mode == "auto":
@@ -109,6 +117,39 @@ def _oriented(comparison: MetricComparison) -> tuple[float, float, float]:
     return -comparison.difference + 0.0, -comparison.ci_high + 0.0, -comparison.ci_low + 0.0
 
 
+def _baseline_floor(policy: GatePolicy, primary: MetricComparison) -> tuple[bool, str] | None:
+    """Whether a first model beats the constant baseline with confidence, and the reason.
+
+    None when the policy does not ask or no baseline was computed (nothing to judge).
+    """
+    if not policy.require_beats_baseline or primary.baseline is None:
+        return None
+    if primary.baseline_ci_low is None or primary.baseline_ci_high is None:
+        return None
+    metric = primary.metric
+    sign = 1.0 if primary.higher_is_better else -1.0
+    advantage = sign * (primary.challenger - primary.baseline) + 0.0
+    low, high = sorted(
+        (sign * primary.baseline_ci_low + 0.0, sign * primary.baseline_ci_high + 0.0)
+    )
+    level = f"{policy.confidence:.0%}"
+    numbers = (
+        f"{metric} {primary.challenger:.4f} vs {primary.baseline:.4f} for the constant baseline, "
+        f"advantage {advantage:+.4f}, {level} interval [{low:+.4f}, {high:+.4f}]"
+    )
+    if math.isnan(low) or math.isnan(advantage):
+        return False, (
+            f"challenger cannot be shown to beat a constant prediction: {metric} is undefined on "
+            f"this holdout ({numbers}); a first champion must beat it (require_beats_baseline)"
+        )
+    if low > 0.0:
+        return True, f"beats a constant prediction with {level} confidence ({numbers})"
+    return False, (
+        f"challenger does not beat a constant prediction (majority class / mean) with {level} "
+        f"confidence ({numbers}); a first champion must (policy require_beats_baseline)"
+    )
+
+
 def decide(
     policy: GatePolicy,
     task: TaskKind,
@@ -135,10 +176,18 @@ def decide(
             reasons=(f"challenger {fmt} is {side} {policy.min_value:g} required by the policy",),
         )
     if primary.champion is None:
+        floor = _baseline_floor(policy, primary)
+        if floor is not None and not floor[0]:
+            return GateDecision(
+                verdict=Verdict.REJECTED_THRESHOLD, primary_metric=metric, reasons=(floor[1],)
+            )
+        beats = f" and {floor[1]}" if floor is not None else ""
         return GateDecision(
             verdict=Verdict.FIRST_CHAMPION,
             primary_metric=metric,
-            reasons=(f"no champion yet; challenger {fmt} meets the policy and becomes champion",),
+            reasons=(
+                f"no champion yet; challenger {fmt} meets the policy{beats} and becomes champion",
+            ),
         )
 
     sets = {"new-holdout": new_holdout, **(other_sets or {})}

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import io
 import math
-import tempfile
 from collections.abc import Sequence
 from datetime import datetime
-from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
@@ -21,19 +19,28 @@ from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, ConfigDict, computed_field
 
 from mlgov.registry import (
+    AliasConflictError,
     Decision,
     ExpectedVersion,
     ModelNotFoundError,
     ModelRegistry,
     ModelVersion,
     RegistryError,
+    non_persistent_reason,
     safe_url,
 )
 from tasks.alerting import emit_governance_event
 from tasks.evaluation import score_predictions, true_values
 from tasks.features import FeatureSpec
 from tasks.model_card import ModelCard
-from tasks.registration import CHAMPION, HOLDOUT_FILE, MODEL_FILE, RegisteredVersion, open_registry
+from tasks.registration import (
+    CHAMPION,
+    HOLDOUT_FILE,
+    MODEL_FILE,
+    RegisteredVersion,
+    champion_changed_note,
+    open_registry,
+)
 from tasks.reporting import artifact_key
 from tasks.training import load_model, predict
 
@@ -123,11 +130,7 @@ def _select_version(registry: ModelRegistry, name: str, version: int | None) -> 
 
 def _load_verified(registry: ModelRegistry, mv: ModelVersion) -> Any:
     """Unpickle model.pkl from bytes whose checksum was confirmed on this very read."""
-    data = registry.read_bytes(mv, MODEL_FILE)
-    with tempfile.TemporaryDirectory(prefix="mlgov-verify-") as tmp:
-        path = Path(tmp) / MODEL_FILE
-        path.write_bytes(data)
-        return load_model(path)
+    return load_model(io.BytesIO(registry.read_bytes(mv, MODEL_FILE)))
 
 
 def _rescore_problem(
@@ -266,6 +269,9 @@ def clone_version(
         "target_store": target.store_url,
         "files": 0,
     }
+    volatile = non_persistent_reason(target.registry_url, target.store_url)
+    if volatile is not None:
+        return CloneRecord(**record, problems=(f"refusing to clone {ref}: {volatile}",))
     try:
         mv = source.resolve(ref)
         copy = source.clone(mv, target, actor=actor)
@@ -299,20 +305,29 @@ def settle_approval(
         run_id=run_id,
     )
     approved = approval.decision == "approved"
+    note = None
     if approved:
-        registry.set_alias(
-            registered.name,
-            CHAMPION,
-            registered.version,
-            actor=approval.actor,
-            reason=f"{gate_reason}; approved by reviewer: {approval.reason}",
-            run_id=run_id,
-            expected_current=expected_champion,
-        )
+        try:
+            registry.set_alias(
+                registered.name,
+                CHAMPION,
+                registered.version,
+                actor=approval.actor,
+                reason=f"{gate_reason}; approved by reviewer: {approval.reason}",
+                run_id=run_id,
+                expected_current=expected_champion,
+            )
+        except AliasConflictError:
+            # Another run or operation moved the champion while the reviewer decided.
+            approved = False
+            note = champion_changed_note(
+                champion_version(registry, registered.name), expected_champion
+            )
     return registered.model_copy(
         update={
             "champion_version": champion_version(registry, registered.name),
             "alias_moved": approved,
+            "outcome_note": note,
         }
     )
 

@@ -18,6 +18,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, ConfigDict
 
+from mlgov.redaction import redact_locations
 from tasks.alerting import AlertRecord
 from tasks.data import LoadedTable, PreparedData
 from tasks.drift import DriftSummary
@@ -143,6 +144,8 @@ def compose_model_card(
     parent_champion: int | None,
     flow_run_id: str | None,
 ) -> ModelCard:
+    # Data locations in the parameters lose their credentials before anything records them.
+    safe_params = redact_locations(params.model_dump(mode="json"))
     rows = comparison_rows(evaluation.new_holdout, "new-holdout")
     if evaluation.champion_holdout is not None:
         rows += comparison_rows(evaluation.champion_holdout, "champion-holdout")
@@ -196,8 +199,8 @@ def compose_model_card(
         "seed": getattr(getattr(params, "training", None), "seed", None),
         "code": code_version(),
         "packages": package_versions(),
-        "params": params.model_dump(mode="json"),
-        "params_json": params.model_dump_json(indent=2),
+        "params": safe_params,
+        "params_json": json.dumps(safe_params, indent=2, ensure_ascii=False),
     }
     return ModelCard(card=card)
 

@@ -21,6 +21,7 @@ from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, ConfigDict
 
 from mlgov.monitoring_store import BatchRecord, MonitoringStore, classify_severity, condition_key
+from mlgov.redaction import redact_location
 from mlgov.settings import get_settings
 from tasks.alerting import (
     AlertRecord,
@@ -28,15 +29,19 @@ from tasks.alerting import (
     emit_governance_event,
     send_notification,
 )
+from tasks.data import DataError
 from tasks.drift import DriftConfig, DriftSummary, build_drift_report, compute_column_drift
 from tasks.evaluation import score_predictions, true_values
 from tasks.features import FeatureSpec
+from tasks.labels import label_strings
 from tasks.performance import PerformanceCheck, PerformancePolicy, check_performance
 from tasks.registration import ChampionArtifacts
 from tasks.reporting import artifact_key
 
 ID_COLUMN = "row_id"
 PREDICTION_COLUMN = "prediction"
+LABEL_COLUMN = "label"
+LABELS_FILE = "labels.parquet"
 Severity = Literal["ok", "warning", "critical"]
 
 
@@ -69,7 +74,7 @@ def expand_batches(location: str, now: datetime | None = None) -> list[str]:
         return sorted(fs.unstrip_protocol(p) for p in paths)
     found = sorted(globlib.glob(location.removeprefix("file://")))
     if not found:
-        raise FileNotFoundError(f"no batch matches {location!r}")
+        raise FileNotFoundError(f"no batch matches {redact_location(location)!r}")
     return found
 
 
@@ -98,7 +103,8 @@ def row_ids(frame: pd.DataFrame, id_column: str | None, batch_id: str) -> pd.Ser
         return pd.Series([f"{batch_id}:{i}" for i in range(len(frame))], name=ID_COLUMN)
     if id_column not in frame.columns:
         raise ValueError(f"id column {id_column!r} is not in the batch")
-    ids = frame[id_column].astype(str)
+    # The same rendering as label files' ids (tasks/labels.py): 17 and 17.0 are one row.
+    ids = label_strings(frame[id_column]).fillna("")
     if ids.duplicated().any():
         raise ValueError(
             f"id column {id_column!r} has duplicate values; labels could not be joined"
@@ -138,18 +144,90 @@ def stored_predictions(frame: pd.DataFrame, spec: FeatureSpec) -> np.ndarray:
     return frame[[f"proba_{label}" for label in spec.classes or ()]].to_numpy(dtype=float)
 
 
-def join_labels(
-    predictions: pd.DataFrame, labels: pd.DataFrame, id_column: str, target: str
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Predicted rows that have a label, and those labels, aligned row for row."""
-    if id_column not in labels.columns or target not in labels.columns:
-        raise ValueError(f"labels need columns {id_column!r} and {target!r}")
-    keyed = labels[[id_column, target]].dropna().astype({id_column: str})
-    keyed = keyed.drop_duplicates(subset=id_column, keep="last").rename(
-        columns={id_column: ID_COLUMN}
+def label_values(values: pd.Series, spec: FeatureSpec, source: str) -> pd.Series:
+    """Labels in the form metrics compare: class text (`label_text`) or numbers; missing stays NaN."""
+    if spec.task == "classification":
+        return label_strings(values)
+    numbers = pd.to_numeric(values, errors="coerce")
+    bad = values.notna() & numbers.isna()
+    if bad.any():
+        raise DataError(
+            f"{source}: label column {spec.target!r} of a regression model has "
+            f"{int(bad.sum())} non-numeric values, e.g. {values[bad].iloc[0]!r}"
+        )
+    return numbers.astype("float64")
+
+
+def tidy_labels(
+    labels: pd.DataFrame, id_column: str, spec: FeatureSpec, source: str = "labels"
+) -> pd.DataFrame:
+    """A labels table as (row id, label) pairs, ids and labels rendered as predictions store them.
+
+    Rows without an id or a label are skipped (not labelled yet); identical duplicates collapse
+    into one; an id labelled twice with different labels is refused, since either choice could
+    raise a false alert or hide a real one.
+    """
+    absent = [c for c in (id_column, spec.target) if c not in labels.columns]
+    if absent:
+        raise DataError(
+            f"{source}: no column {', '.join(map(repr, absent))} "
+            f"(labels need the id column {id_column!r} and the label column {spec.target!r}); "
+            f"columns are: {', '.join(map(str, labels.columns))}"
+        )
+    pairs = pd.DataFrame(
+        {
+            ID_COLUMN: label_strings(labels[id_column]).to_numpy(dtype=object),
+            LABEL_COLUMN: label_values(labels[spec.target], spec, source).to_numpy(),
+        }
     )
-    merged = predictions.merge(keyed, on=ID_COLUMN, how="inner")
-    return merged.drop(columns=[target]), merged[[target]]
+    pairs = pairs.dropna().drop_duplicates()
+    contradicting = pairs[ID_COLUMN].duplicated(keep=False)
+    if contradicting.any():
+        clash = pairs[contradicting]
+        example = clash[ID_COLUMN].iloc[0]
+        seen = ", ".join(map(str, clash.loc[clash[ID_COLUMN] == example, LABEL_COLUMN]))
+        raise DataError(
+            f"{source}: {clash[ID_COLUMN].nunique()} {id_column} value(s) have contradicting "
+            f"labels in {spec.target!r}, e.g. {id_column} {example!r} labelled {seen}; "
+            "keep one label per id"
+        )
+    return pairs.reset_index(drop=True)
+
+
+def labels_in_batch(
+    predictions: pd.DataFrame, frame: pd.DataFrame, spec: FeatureSpec, source: str
+) -> pd.DataFrame | None:
+    """The batch's own target column as (row id, label) pairs; None when it has no labels."""
+    if spec.target not in frame.columns:
+        return None
+    pairs = pd.DataFrame(
+        {
+            ID_COLUMN: predictions[ID_COLUMN].to_numpy(dtype=object),
+            LABEL_COLUMN: label_values(frame[spec.target], spec, source).to_numpy(),
+        }
+    ).dropna()
+    return None if pairs.empty else pairs.reset_index(drop=True)
+
+
+def merge_labels(stored: pd.DataFrame | None, new: pd.DataFrame) -> pd.DataFrame:
+    """Every label known for a batch: a newer label of the same row replaces the older one."""
+    if stored is None or stored.empty:
+        return new.reset_index(drop=True)
+    merged = pd.concat([stored[[ID_COLUMN, LABEL_COLUMN]], new], ignore_index=True)
+    return merged.drop_duplicates(subset=ID_COLUMN, keep="last").reset_index(drop=True)
+
+
+def join_labels(
+    predictions: pd.DataFrame, labels: pd.DataFrame, target: str
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Predicted rows that have a label, and those labels (column `target`), row for row."""
+    merged = predictions.merge(
+        labels[[ID_COLUMN, LABEL_COLUMN]], on=ID_COLUMN, how="inner", validate="one_to_one"
+    )
+    return (
+        merged.drop(columns=[LABEL_COLUMN]),
+        merged[[LABEL_COLUMN]].rename(columns={LABEL_COLUMN: target}),
+    )
 
 
 class BatchOutcome(BaseModel):
@@ -260,6 +338,14 @@ def trend_rows(history: Sequence[BatchRecord], metric: str | None) -> list[dict[
 # --- Prefect tasks --------------------------------------------------------------------------------
 
 
+def _verified_model(artifacts: ChampionArtifacts) -> Any:
+    """The version's learner from bytes verified on this very read (see tasks/registration.py)."""
+    from tasks.registration import open_registry, read_verified_model
+
+    with open_registry() as registry:
+        return read_verified_model(registry, artifacts)
+
+
 @task(name="score-batch", cache_policy=NO_CACHE)
 def score_batch(
     frame: pd.DataFrame,
@@ -267,17 +353,20 @@ def score_batch(
     batch_id: str,
     id_column: str | None,
     out_dir: Path,
+    model: Any | None = None,
 ) -> tuple[np.ndarray, BatchPredictions]:
-    """Predict with the verified model version and write predictions with row ids for later labels."""
+    """Predict with the verified model version and write predictions with row ids for later labels.
+
+    `model` is the learner the child flow loaded once from verified bytes (`load_verified_model`);
+    without it, it is loaded here the same way.
+    """
     from tasks.data import prepare_frame
-    from tasks.training import load_model, predict
+    from tasks.training import predict
 
     spec = artifacts.spec
-    model_path = artifacts.path("model.pkl")
-    assert model_path is not None, "a registered version always has model.pkl"
-    predictions = predict(
-        load_model(model_path), prepare_frame(frame, spec, require_target=False), spec
-    )
+    if model is None:
+        model = _verified_model(artifacts)
+    predictions = predict(model, prepare_frame(frame, spec, require_target=False), spec)
     ids = row_ids(frame, id_column, batch_id)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "predictions.parquet"
@@ -300,11 +389,15 @@ def detect_batch_drift(
 ) -> DriftSummary:
     from prefect import get_run_logger
 
+    categorical = [c for c in spec.categorical if c in frame.columns]
+    # Categories as training saw them on both sides: an integer-coded column arrives as numbers
+    # while the reference sample holds their text (tasks/labels.py).
+    canonical = {c: label_strings(frame[c]) for c in categorical}
     summary = build_drift_report(
-        reference,
-        frame,
+        reference.assign(**{c: label_strings(reference[c]) for c in categorical}),
+        frame.assign(**canonical),
         [c for c in spec.numeric if c in frame.columns],
-        [c for c in spec.categorical if c in frame.columns],
+        categorical,
         out_dir,
         config,
         name=name,
@@ -329,17 +422,19 @@ def detect_prediction_drift(
     reference: pd.DataFrame,
     predictions: np.ndarray,
     config: DriftConfig,
+    model: Any | None = None,
 ) -> DriftSummary:
-    """Predictions on the batch against the same model's predictions on its training sample."""
+    """Predictions on the batch against the same model's predictions on its training sample.
+
+    `model` is the learner already used to score the batch, so a batch unpickles it once.
+    """
     from tasks.data import prepare_frame
-    from tasks.training import load_model, predict
+    from tasks.training import predict
 
     spec = artifacts.spec
-    model_path = artifacts.path("model.pkl")
-    assert model_path is not None
-    baseline = predict(
-        load_model(model_path), prepare_frame(reference, spec, require_target=False), spec
-    )
+    if model is None:
+        model = _verified_model(artifacts)
+    baseline = predict(model, prepare_frame(reference, spec, require_target=False), spec)
     current_signal = prediction_signal(predictions, spec)
     reference_signal = prediction_signal(baseline, spec)
     numeric = (
@@ -359,12 +454,30 @@ def measure_performance(
     artifacts: ChampionArtifacts,
     policy: PerformancePolicy,
 ) -> tuple[dict[str, float], PerformanceCheck]:
-    """Metrics on the labelled rows against the version's holdout metrics."""
+    """Metrics on the labelled rows against the version's holdout metrics.
+
+    Labels are compared as class text (`label_text`), so integer, float, boolean and text labels
+    from a batch, a CSV or a Parquet file all match the classes training saw. Labels of a class
+    the model does not know cannot be scored: they are left out, logged and named in the reason.
+    """
+    from prefect import get_run_logger
+
     spec = artifacts.spec
     labelled = labels.rename(columns={labels.columns[0]: spec.target})
+    unknown = 0
     if spec.task == "classification":
-        known = labelled[spec.target].astype(str).isin(spec.classes or ())
-        predictions, labelled = predictions[known.to_numpy()], labelled[known.to_numpy()]
+        labelled = labelled.assign(**{spec.target: label_strings(labelled[spec.target])})
+        known = labelled[spec.target].isin(spec.classes or ()).to_numpy()
+        unknown = int((~known).sum())
+        predictions, labelled = predictions[known], labelled[known]
+        if unknown:
+            get_run_logger().warning(
+                "%d labels are not among the classes %s of %s v%d: left out",
+                unknown,
+                ", ".join(spec.classes or ()),
+                artifacts.name,
+                artifacts.version,
+            )
     metrics = (
         score_predictions(
             true_values(labelled, spec), stored_predictions(predictions, spec), spec.task
@@ -373,48 +486,124 @@ def measure_performance(
         else {}
     )
     check = check_performance(metrics, artifacts.metrics, spec.task, len(labelled), policy)
+    if unknown:
+        check = check.model_copy(
+            update={
+                "reason": f"{check.reason} ({unknown} labels of classes the model does not "
+                "know were left out)"
+            }
+        )
     return metrics, check
+
+
+@task(name="prepare-labels", cache_policy=NO_CACHE)
+def prepare_labels(
+    table: pd.DataFrame, id_column: str | None, spec: FeatureSpec, source: str
+) -> pd.DataFrame:
+    """A labels table checked before anything is measured: `tidy_labels`, logged."""
+    from prefect import get_run_logger
+
+    if not id_column:
+        raise DataError(f"{source}: joining labels to predictions needs an id column")
+    pairs = tidy_labels(table, id_column, spec, source)
+    get_run_logger().info("%s: %d labelled ids (%d rows read)", source, len(pairs), len(table))
+    return pairs
+
+
+@task(name="find-labelled-model", cache_policy=NO_CACHE)
+def latest_model_spec(name: str) -> FeatureSpec:
+    """The feature spec of the model's newest version: which column holds its labels.
+
+    An unknown model raises `ModelNotFoundError`; reading the registry creates nothing.
+    """
+    from tasks.registration import open_registry
+
+    with open_registry() as registry:
+        version = registry.get(name)
+    return FeatureSpec.model_validate(version.metadata["features"])
 
 
 @task(name="collect-labels", cache_policy=NO_CACHE)
 def collect_labels(
     predictions_path: str,
     frame: pd.DataFrame | None,
-    label_table: pd.DataFrame | None,
-    id_column: str | None,
-    target: str,
+    new_labels: pd.DataFrame | None,
+    spec: FeatureSpec,
+    source: str = "batch",
 ) -> tuple[pd.DataFrame, pd.DataFrame] | None:
-    """Predictions and labels aligned row for row, from a labels table or the batch itself."""
+    """Predictions and every label known for the batch, aligned row for row.
+
+    New labels come from a labels table (`tidy_labels` pairs) or else the batch's own target
+    column. They are merged with the labels stored beside the predictions (`labels.parquet`), a
+    newer label replacing an older one of the same row, so a correction re-measures the batch on
+    all its labels. None when none of the new labels belongs to this batch.
+    """
+    from prefect import get_run_logger
+
+    if not Path(predictions_path).exists():
+        get_run_logger().warning("predictions %s are gone: labels not joined", predictions_path)
+        return None
     predictions = pd.read_parquet(predictions_path)
-    if label_table is not None:
-        if not id_column:
-            raise ValueError("joining labels needs an id column")
-        scored, labels = join_labels(predictions, label_table, id_column, target)
-        return None if labels.empty else (scored, labels)
-    if frame is None or target not in frame.columns:
-        return None
-    known = frame[target].notna().to_numpy()
-    if not known.any():
-        return None
-    return predictions[known].reset_index(drop=True), frame.loc[known, [target]].reset_index(
-        drop=True
+    predictions[ID_COLUMN] = predictions[ID_COLUMN].astype(str)
+    new = (
+        new_labels
+        if new_labels is not None
+        else (None if frame is None else labels_in_batch(predictions, frame, spec, source))
     )
+    if new is None:
+        return None
+    new = new[new[ID_COLUMN].isin(predictions[ID_COLUMN])]
+    if new.empty:
+        return None
+    path = Path(predictions_path).with_name(LABELS_FILE)
+    stored = pd.read_parquet(path) if path.exists() else None
+    merged = merge_labels(stored, new)
+    if stored is not None and not stored.empty:
+        before = stored.set_index(ID_COLUMN)[LABEL_COLUMN]
+        again = new[new[ID_COLUMN].isin(before.index)]
+        changed = int(
+            (before.reindex(again[ID_COLUMN]).to_numpy() != again[LABEL_COLUMN].to_numpy()).sum()
+        )
+        get_run_logger().info(
+            "%d new labels; %d replace stored ones (%d of them changed); %d labels in all",
+            len(new),
+            len(again),
+            changed,
+            len(merged),
+        )
+    merged.to_parquet(path, index=False)
+    return join_labels(predictions, merged, spec.target)
 
 
 @task(name="update-batch-performance", cache_policy=NO_CACHE)
 def update_batch_performance(
-    model: str, batch_id: str, metrics: dict[str, float], n_labelled: int, degraded: bool
+    model: str,
+    batch_id: str,
+    metrics: dict[str, float],
+    n_labelled: int,
+    degraded: bool,
+    persistence: int = 3,
 ) -> BatchRecord:
-    """Late labels: the batch's record gains its metrics; a degradation makes it critical."""
+    """Late labels: the batch's record gains its metrics, and its severity is decided again.
+
+    Re-deciding (not only raising) the severity lets corrected labels clear a false performance
+    alert; drift and a broken contract keep the severity they earned, as `record_batch` grades.
+    """
     with MonitoringStore.from_settings() as store:
         current = store.get_batch(model, batch_id)
-        return store.update_performance(
-            model,
-            batch_id,
-            metrics,
-            n_labelled,
-            severity="critical" if degraded else current.severity,
+        streak = (
+            store.consecutive_drifted(model, upto_batch_time=current.batch_time)
+            if current.dataset_drift
+            else 0
         )
+        severity = classify_severity(
+            dataset_drift=current.dataset_drift,
+            consecutive_drifted=streak,
+            persistence=persistence,
+            performance_drop=degraded,
+            validation_failed=not current.validation_success,
+        )
+        return store.update_performance(model, batch_id, metrics, n_labelled, severity=severity)
 
 
 @task(name="record-batch", cache_policy=NO_CACHE)

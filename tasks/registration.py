@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import io
+import shutil
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +13,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, ConfigDict
 
-from mlgov.registry import ModelRegistry, ModelVersion
+from mlgov.registry import IntegrityError, ModelRegistry, ModelVersion, PromotionRequest
 from mlgov.settings import get_settings
 from tasks.features import FeatureSpec
 
@@ -24,8 +26,23 @@ CARD_FILE = "model_card.md"
 CARD_JSON_FILE = "model_card.json"
 
 
+# The files a run needs locally; the model itself is never copied (see `load_verified_model`).
+WORK_FILES = (SUITE_FILE, REFERENCE_FILE, HOLDOUT_FILE)
+
+# What a registering run still has to publish, recorded with the version (see `planned_publications`).
+PROMOTED_EVENT = "event:model.promoted"
+REGRESSION_EVENT = "event:model.regression-detected"
+DRIFT_EVENT = "event:drift.detected"
+MODEL_CARD_ARTIFACT = "artifact:model-card"
+_REJECTED = ("REJECTED_REGRESSION", "REJECTED_THRESHOLD")
+
+
 class ChampionArtifacts(BaseModel):
-    """The current champion's verified local copies: its model, input contract and stored data."""
+    """A version's verified local data files (contract, samples) and its model's recorded digest.
+
+    The model file is not among the files: it is read from the store, hashed and unpickled from
+    those same bytes each time it is loaded.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -34,6 +51,8 @@ class ChampionArtifacts(BaseModel):
     spec: FeatureSpec
     files: dict[str, str]
     metrics: dict[str, float]
+    model_sha256: str
+    work_dir: str | None = None
 
     def path(self, file_name: str) -> Path | None:
         found = self.files.get(file_name)
@@ -41,6 +60,8 @@ class ChampionArtifacts(BaseModel):
 
 
 class RegisteredVersion(BaseModel):
+    """What registration did: the version, whether the alias moved, and why not if it should have."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str
@@ -48,6 +69,8 @@ class RegisteredVersion(BaseModel):
     location: str
     champion_version: int | None
     alias_moved: bool
+    outcome_note: str | None = None
+    pending: tuple[str, ...] = ()
 
 
 def open_registry() -> ModelRegistry:
@@ -55,14 +78,18 @@ def open_registry() -> ModelRegistry:
 
 
 def version_artifacts(registry: ModelRegistry, mv: ModelVersion, dest: Path) -> ChampionArtifacts:
-    """Fetch a version's files, every checksum verified, and what its metadata says about it."""
-    files = registry.fetch(mv, dest / f"{mv.name}-v{mv.version}")
+    """Fetch a version's data files, every checksum verified, and what its metadata says about it."""
+    work_dir = dest / f"{mv.name}-v{mv.version}"
+    wanted = [name for name in WORK_FILES if name in {f.name for f in mv.files}]
+    files = registry.fetch(mv, work_dir, only=wanted)
     return ChampionArtifacts(
         name=mv.name,
         version=mv.version,
         spec=FeatureSpec.model_validate(mv.metadata["features"]),
         files={k: str(v) for k, v in files.items()},
         metrics={k: float(v) for k, v in mv.metadata.get("metrics", {}).items() if v is not None},
+        model_sha256=mv.file(MODEL_FILE).sha256,
+        work_dir=str(work_dir),
     )
 
 
@@ -70,6 +97,59 @@ def champion_artifacts(registry: ModelRegistry, name: str, dest: Path) -> Champi
     """Fetch and verify the champion's files; None when the model has no champion yet."""
     current = registry.find_alias(name, CHAMPION)
     return None if current is None else version_artifacts(registry, current, dest)
+
+
+def read_verified_model(registry: ModelRegistry, artifacts: ChampionArtifacts) -> Any:
+    """Unpickle the version's model from the bytes just read and hashed, never from a copy.
+
+    The digest must also be the one recorded when the version was fetched for this run.
+    """
+    from tasks.training import load_model
+
+    mv = registry.get(artifacts.name, version=artifacts.version)
+    if mv.file(MODEL_FILE).sha256 != artifacts.model_sha256:
+        raise IntegrityError(
+            f"{mv.ref}: the recorded digest of {MODEL_FILE} changed during the run; not loading it"
+        )
+    return load_model(io.BytesIO(registry.read_bytes(mv, MODEL_FILE)))
+
+
+def discard_work_copies(artifacts: ChampionArtifacts | None) -> None:
+    """Delete a run's local copies of a version's files once the run no longer needs them."""
+    if artifacts is not None and artifacts.work_dir:
+        shutil.rmtree(artifacts.work_dir, ignore_errors=True)
+
+
+def planned_publications(metadata: Mapping[str, Any], alias_moved: bool) -> tuple[str, ...]:
+    """What a run publishes after registering a version: its alerts' events, then the card.
+
+    Recorded in the registration transaction and cleared once published, so a killed run leaves
+    a visible list of what is missing (`mlgov models show`) for the next run or `repair`.
+    """
+    items: list[str] = []
+    if alias_moved:
+        items.append(PROMOTED_EVENT)
+    elif metadata.get("verdict") in _REJECTED:
+        items.append(REGRESSION_EVENT)
+    if (metadata.get("drift") or {}).get("dataset_drift"):
+        items.append(DRIFT_EVENT)
+    items.append(MODEL_CARD_ARTIFACT)
+    return tuple(items)
+
+
+def champion_changed_note(current: int | None, expected: int | None) -> str:
+    """Why a version the gate would have promoted is not champion: another run got there first."""
+    compared = f"v{expected}" if expected is not None else "no champion"
+    if current is None:
+        return (
+            f"champion changed during the run: the champion alias was unset by another "
+            f"operation (the gate compared with {compared}); this version was registered "
+            "without promotion"
+        )
+    return (
+        f"champion changed during the run: v{current} was promoted by another run (the gate "
+        f"compared with {compared}); this version was registered without promotion"
+    )
 
 
 def register_and_maybe_promote(
@@ -85,27 +165,54 @@ def register_and_maybe_promote(
 ) -> RegisteredVersion:
     """Every challenger becomes a version; the alias moves only if the gate said so.
 
-    The alias move is a compare-and-set against the champion the gate compared with, so two runs
-    finishing together cannot both promote on stale evidence.
+    The version, the alias move (a compare-and-set against the champion the gate compared with)
+    and what remains to publish are written in one transaction. When another run moved the
+    champion meanwhile, this version is registered unpromoted and its stored metadata says so
+    (verdict CHAMPION_CHANGED, the gate's verdict kept as `gate_verdict`).
     """
-    version: ModelVersion = registry.register(name, files, metadata, run_id=run_id)
-    if promote:
-        registry.set_alias(
-            name,
-            CHAMPION,
-            version.version,
+    from tasks.gating import Verdict
+
+    def on_conflict(current: int | None) -> tuple[Mapping[str, Any], Sequence[str]]:
+        note = champion_changed_note(current, expected_champion)
+        changed = {
+            **metadata,
+            "verdict": Verdict.CHAMPION_CHANGED.value,
+            "gate_verdict": metadata.get("verdict"),
+            "reasons": [note, *metadata.get("reasons", [])],
+            "champion_at_registration": current,
+        }
+        return changed, planned_publications(changed, alias_moved=False)
+
+    request = (
+        PromotionRequest(
+            alias=CHAMPION,
+            expected_current=expected_champion,
             actor=f"flow-run:{run_id}" if run_id else "mlgov",
             reason=reason,
-            run_id=run_id,
-            expected_current=expected_champion,
         )
+        if promote
+        else None
+    )
+    version: ModelVersion = registry.register(
+        name,
+        files,
+        metadata,
+        run_id=run_id,
+        promote=request,
+        pending=planned_publications(metadata, alias_moved=promote),
+        on_alias_conflict=on_conflict,
+    )
+    moved = CHAMPION in version.aliases
     champion = registry.find_alias(name, CHAMPION)
+    pending = tuple(p.item for p in registry.pending_publications(name, version.version))
     return RegisteredVersion(
         name=name,
         version=version.version,
         location=version.location,
         champion_version=None if champion is None else champion.version,
-        alias_moved=promote,
+        alias_moved=moved,
+        outcome_note=version.metadata["reasons"][0] if promote and not moved else None,
+        pending=pending,
     )
 
 
@@ -140,6 +247,29 @@ def load_model_version(ref: str, dest: Path) -> ChampionArtifacts:
     return found
 
 
+@task(name="load-verified-model", cache_policy=NO_CACHE)
+def load_verified_model(artifacts: ChampionArtifacts) -> Any:
+    """The version's learner, unpickled from bytes whose SHA-256 was checked on this read."""
+    from prefect import get_run_logger
+
+    with open_registry() as registry:
+        model = read_verified_model(registry, artifacts)
+    get_run_logger().info(
+        "Loaded %s v%d from verified bytes (sha256 %s…)",
+        artifacts.name,
+        artifacts.version,
+        artifacts.model_sha256[:12],
+    )
+    return model
+
+
+@task(name="mark-published", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1)
+def mark_published(name: str, version: int, items: Sequence[str]) -> int:
+    """Clear what was just published from the version's pending list."""
+    with open_registry() as registry:
+        return registry.clear_pending(name, version, items)
+
+
 @task(name="register-challenger", cache_policy=NO_CACHE)
 def register_challenger(
     name: str,
@@ -164,9 +294,15 @@ def register_challenger(
             reason=reason,
             run_id=run_id,
         )
-    get_run_logger().info(
-        "Registered %s v%d%s", name, registered.version, " and made it champion" if promote else ""
+    log = get_run_logger()
+    log.info(
+        "Registered %s v%d%s",
+        name,
+        registered.version,
+        " and made it champion" if registered.alias_moved else "",
     )
+    if registered.outcome_note:
+        log.warning("%s v%d: %s", name, registered.version, registered.outcome_note)
     return registered
 
 

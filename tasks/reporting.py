@@ -29,10 +29,40 @@ TRACKED_PACKAGES = (
 )
 
 
+_CLEAN_KEY_PART = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+_SEPARATOR_CODES = {"-": "d", ".": "p", "_": "u"}
+
+
+def key_part(text: str) -> str:
+    """One part of an artifact key, injective: different texts never give the same part.
+
+    A text of lowercase letters and digits joined by single dashes is kept as it is (today's
+    keys, e.g. `churn-demo`). Any other text keeps a readable form, with every other character
+    as a dash, followed by `--` and one code per such character in order (`d` dash, `p` dot,
+    `u` underscore, `x` + 6 hex digits otherwise): `a.b` -> `a-b--p`, `a_b` -> `a-b--u`,
+    `a--b` -> `a--b--dd`. A kept text never contains `--`, and the codes spell out exactly
+    which character each dash stands for, so the part can be decoded back.
+    """
+    if _CLEAN_KEY_PART.fullmatch(text):
+        return text
+    readable: list[str] = []
+    codes: list[str] = []
+    for char in text:
+        if char.isascii() and (char.isdigit() or char.islower()):
+            readable.append(char)
+            continue
+        readable.append("-")
+        codes.append(_SEPARATOR_CODES.get(char) or f"x{ord(char):06x}")
+    return f"{''.join(readable)}--{''.join(codes)}"
+
+
 def artifact_key(*parts: str) -> str:
-    """Prefect artifact keys allow lowercase letters, digits and dashes only."""
-    key = "-".join(parts).lower()
-    return re.sub(r"-{2,}", "-", re.sub(r"[^a-z0-9-]", "-", key)).strip("-")
+    """Prefect artifact keys allow lowercase letters, digits and dashes only.
+
+    Each part goes through `key_part`, so keys of different models never collide (`a.b`,
+    `a_b` and `a-b` get three keys) while dash-joined lowercase names keep today's keys.
+    """
+    return "-".join(key_part(part) for part in parts)
 
 
 def package_versions(names: Iterable[str] = TRACKED_PACKAGES) -> dict[str, str]:

@@ -15,7 +15,7 @@ import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import cache, partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal, cast
 from uuid import UUID
 
 import numpy as np
@@ -25,7 +25,9 @@ from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt
 
+from tasks.data import DataError
 from tasks.features import FeatureSpec
+from tasks.labels import label_strings
 
 if TYPE_CHECKING:
     import torch
@@ -37,6 +39,14 @@ CURVE_FILENAME = "training_curve.png"
 BEST_WEIGHTS = "best-epoch"  # <work_dir>/models/best-epoch.pth, written by SaveModelCallback
 _PREDICT_BATCH_ROWS = 4_096  # larger batches spill the activations out of the CPU caches
 _MIN_VALID_BATCH = 4_096
+
+
+class TrainingDivergedError(DataError):
+    """The loss became NaN or infinite: training stops at once with the epoch, in one line.
+
+    Without this, fastai would go on with NaN weights and the best-epoch checkpoint would never
+    be written, ending in a misleading "No such file ... best-epoch.pth".
+    """
 
 
 class TrainingConfig(BaseModel):
@@ -175,7 +185,7 @@ def _require_columns(df: pd.DataFrame, columns: Sequence[str], role: str) -> Non
 def _class_labels(train: pd.DataFrame, spec: FeatureSpec) -> list[str]:
     if spec.classes is not None:
         return list(spec.classes)
-    return sorted(train[spec.target].astype(str).unique())
+    return sorted(label_strings(train[spec.target]).dropna().unique())
 
 
 def _target(df: pd.DataFrame, spec: FeatureSpec, classes: Sequence[str] | None) -> pd.Series:
@@ -184,7 +194,7 @@ def _target(df: pd.DataFrame, spec: FeatureSpec, classes: Sequence[str] | None) 
         raise ValueError(f"target {spec.target!r} has {int(y.isna().sum())} missing values")
     if classes is None:
         return y.astype("float32")
-    labels = y.astype(str)
+    labels = label_strings(y)
     unknown = sorted(set(labels.unique()) - set(classes))
     if unknown:
         raise ValueError(f"target {spec.target!r} has labels outside {list(classes)}: {unknown}")
@@ -382,6 +392,7 @@ def _callback_classes() -> tuple[type, type]:
             super().__init__()
             self.on_epoch = on_epoch
             self.records: list[EpochRecord] = []
+            self.diverged: str | None = None
 
         def before_epoch(self) -> None:
             self.epoch_start = time.perf_counter()
@@ -407,6 +418,15 @@ def _callback_classes() -> tuple[type, type]:
             )
             self.records.append(record)
             self.on_epoch(record)
+            for which, loss in (("training", record.train_loss), ("validation", record.valid_loss)):
+                if not math.isfinite(loss):
+                    # Raised before SaveModelCallback (order 61) and outside fastai's cancel
+                    # exceptions, so no after_fit tries to load a checkpoint that was never saved.
+                    self.diverged = (
+                        f"{which} loss became {'NaN' if math.isnan(loss) else 'infinite'} at "
+                        f"epoch {record.epoch} (non-finite inputs or a learning rate too high)"
+                    )
+                    raise TrainingDivergedError(self.diverged)
 
     return WarmupEarlyStopping, EpochRecorder
 
@@ -540,9 +560,13 @@ def train_tabular(
             learn.no_logging(),
             contextlib.redirect_stdout(announcements),
         ):
-            learn.fit_one_cycle(
-                planned, lr_max=config.lr_max, pct_start=config.pct_start, cbs=callbacks
-            )
+            try:
+                learn.fit_one_cycle(
+                    planned, lr_max=config.lr_max, pct_start=config.pct_start, cbs=callbacks
+                )
+            except TrainingDivergedError as exc:
+                # fastai rewrote the message ("Exception occured in ..."): raise our own line.
+                raise TrainingDivergedError(recorder.diverged or str(exc)) from None
         for line in announcements.getvalue().splitlines():
             logger.debug("fastai: %s", line)
         finite = [r for r in recorder.records if math.isfinite(r.valid_loss)]
@@ -573,12 +597,16 @@ def train_tabular(
     )
 
 
-def load_model(path: Path) -> Any:
-    """Unpickle an exported learner onto the CPU; call only on a file the registry verified."""
+def load_model(source: Path | BinaryIO) -> Any:
+    """Unpickle an exported learner onto the CPU; call only on bytes the registry just verified.
+
+    A registered model is loaded from the very bytes that were hashed (a `BytesIO`), never
+    from a local copy that could be swapped between the check and the load.
+    """
     with _quiet_fastai():
         from fastai.learner import load_learner
 
-        return load_learner(Path(path), cpu=True)
+        return load_learner(source if hasattr(source, "read") else Path(source), cpu=True)
 
 
 def predict(model: Any, df: pd.DataFrame, spec: FeatureSpec) -> np.ndarray:

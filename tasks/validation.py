@@ -46,6 +46,7 @@ _NUMERIC_TYPES = (
     "int",
     "float",
 )
+_FLOAT_MAX = float(np.finfo(np.float64).max)  # bounds of the "finite" rule: ±inf falls outside
 _TYPE_FAMILIES: dict[str, tuple[str, ...]] = {
     "numeric": _NUMERIC_TYPES,
     "string": ("str", "StringDtype"),
@@ -237,9 +238,19 @@ def _column_expectations(
         expectations.append(
             gx.expectations.ExpectColumnValuesToNotBeNull(column=column, mostly=mostly)
         )
+    # ±inf is never data: no `mostly` slack here, unlike the inferred range.
+    finite = (
+        [
+            gx.expectations.ExpectColumnValuesToBeBetween(
+                column=column, min_value=-_FLOAT_MAX, max_value=_FLOAT_MAX, meta={"rule": "finite"}
+            )
+        ]
+        if family == "numeric"
+        else []
+    )
     present = values.dropna()
     if present.empty:
-        return expectations
+        return expectations + finite
     if with_range and family == "numeric":
         lowest, highest = float(present.min()), float(present.max())
         span = (highest - lowest) or max(abs(highest), 1.0)
@@ -251,6 +262,7 @@ def _column_expectations(
                 mostly=1.0 - config.range_tolerance,
             )
         )
+    expectations += finite
     if with_set:
         distinct = pd.unique(present.to_numpy(dtype=object))
         if len(distinct) <= config.max_categories:
@@ -695,7 +707,11 @@ def _describe(
             unexpected_count=count,
             unexpected_percent=percent,
         )
-    if kind == "expect_column_values_to_be_between":
+    if kind == "expect_column_values_to_be_between" and (config.get("meta") or {}).get(
+        "rule"
+    ) == "finite":
+        what = "infinite (±inf)"
+    elif kind == "expect_column_values_to_be_between":
         what = f"outside {_bounds(kwargs.get('min_value'), kwargs.get('max_value'))}"
     elif kind == "expect_column_values_to_be_in_set":
         what = f"not in the {len(kwargs.get('value_set') or [])} known categories"

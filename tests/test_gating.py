@@ -7,6 +7,7 @@ import pytest
 
 from tasks.evaluation import (
     compare_predictions,
+    constant_baseline,
     encode_labels,
     paired_bootstrap,
     score_predictions,
@@ -124,3 +125,81 @@ def test_lower_is_better_metrics_are_oriented(holdout) -> None:
     )
     assert decision.verdict is Verdict.PROMOTED
     assert decision.sets[0].advantage > 0
+
+
+# --- a first champion must beat a constant prediction ------------------------------------------
+
+
+def test_constant_baseline_is_the_majority_class_or_the_mean(holdout: np.ndarray) -> None:
+    proba = constant_baseline(holdout, "classification", 2)
+    scores = score_predictions(holdout, proba, "classification")
+    majority = max(np.mean(holdout == 0), np.mean(holdout == 1))
+    assert scores["accuracy"] == pytest.approx(majority)
+    assert scores["roc_auc"] == pytest.approx(0.5)
+    y = np.random.default_rng(8).normal(10.0, 3.0, 400)
+    rmse = score_predictions(y, constant_baseline(y, "regression", 0), "regression")["rmse"]
+    assert rmse == pytest.approx(np.std(y))
+
+
+def test_baseline_is_compared_only_when_there_is_no_champion(holdout: np.ndarray) -> None:
+    first = _comparisons(holdout, 1.0, None)
+    assert all(c.baseline is not None and c.baseline_ci_low is not None for c in first)
+    roc = next(c for c in first if c.metric == "roc_auc")
+    assert roc.baseline == pytest.approx(0.5)
+    assert roc.baseline_ci_low <= roc.challenger - roc.baseline <= roc.baseline_ci_high
+    assert all(c.baseline is None for c in _comparisons(holdout, 1.0, 1.0))
+
+
+@pytest.mark.parametrize("metric", ["auto", "accuracy", "log_loss"])
+def test_a_first_model_no_better_than_a_constant_is_rejected(
+    holdout: np.ndarray, metric: str
+) -> None:
+    policy = GatePolicy(primary_metric=metric)
+    decision = decide(policy, "classification", _comparisons(holdout, 0.0, None))
+    assert decision.verdict is Verdict.REJECTED_THRESHOLD
+    (reason,) = decision.reasons
+    assert "does not beat a constant prediction" in reason and "95% interval" in reason
+    assert "require_beats_baseline" in reason
+    allowed = decide(
+        policy.model_copy(update={"require_beats_baseline": False}),
+        "classification",
+        _comparisons(holdout, 0.0, None),
+    )
+    assert allowed.verdict is Verdict.FIRST_CHAMPION
+
+
+def test_a_skilled_first_model_says_it_beats_the_baseline(holdout: np.ndarray) -> None:
+    decision = decide(GatePolicy(), "classification", _comparisons(holdout, 1.0, None))
+    assert decision.verdict is Verdict.FIRST_CHAMPION
+    assert "beats a constant prediction with 95% confidence" in decision.reasons[0]
+    assert decision.reasons[0].startswith("no champion yet; challenger roc_auc")
+
+
+def test_first_regression_model_must_beat_the_mean() -> None:
+    rng = np.random.default_rng(9)
+    y = rng.normal(100.0, 30.0, 600)
+    noise = rng.normal(0, 30.0, 600)
+    useless = np.full(600, 100.0) + noise * 0.2  # no information about y
+    useful = y + noise * 0.3
+    policy = GatePolicy(primary_metric="rmse", bootstrap_resamples=300)
+    rejected = decide(
+        policy, "regression", compare_predictions(y, useless, None, "regression", n_resamples=300)
+    )
+    assert rejected.verdict is Verdict.REJECTED_THRESHOLD
+    assert "rmse" in rejected.reasons[0] and "constant baseline" in rejected.reasons[0]
+    accepted = decide(
+        policy, "regression", compare_predictions(y, useful, None, "regression", n_resamples=300)
+    )
+    assert accepted.verdict is Verdict.FIRST_CHAMPION
+
+
+def test_an_undefined_metric_cannot_show_a_first_model_beats_the_baseline() -> None:
+    one_class = np.ones(200, dtype=np.int64)  # ROC AUC is undefined with a single class present
+    proba = _probabilities(one_class, 1.0, np.random.default_rng(3))
+    decision = decide(
+        GatePolicy(),
+        "classification",
+        compare_predictions(one_class, proba, None, "classification", n_resamples=200),
+    )
+    assert decision.verdict is Verdict.REJECTED_THRESHOLD
+    assert "undefined" in decision.reasons[0]

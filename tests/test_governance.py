@@ -16,7 +16,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import pytest
 
@@ -601,3 +601,146 @@ def test_approval_timeout_keeps_the_champion_and_completes(
     with _registry() as registry:
         assert registry.find_alias(model, CHAMPION) is None
         assert [d.decision for d in registry.decisions(model)] == ["timed-out"]
+
+
+# -- artifact keys, truthful registration outcomes, volatile clone targets ------------------------
+
+
+def test_artifact_keys_are_injective_and_keep_todays_keys() -> None:
+    import itertools
+    import re
+
+    from tasks.reporting import artifact_key
+
+    assert artifact_key("churn-demo", "model-card") == "churn-demo-model-card"
+    assert artifact_key("m2", "metrics") == "m2-metrics"
+    alphabet = "ab1.-_"
+    names = {
+        "".join(chars)
+        for length in range(1, 5)
+        for chars in itertools.product(alphabet, repeat=length)
+        if chars[0] not in ".-_"
+    }
+    names |= {"a.b", "a_b", "a-b", "a--b", "a.-b", "x" * 64, "churn.v2_final"}
+    suffixes = ("model-card", "model-card-md", "metrics", "monitoring", "batch-drift")
+    keys = {(name, suffix): artifact_key(name, suffix) for name in names for suffix in suffixes}
+    assert len(set(keys.values())) == len(keys), "two (model, artifact) pairs share a key"
+    assert all(re.fullmatch(r"[a-z0-9-]+", key) for key in keys.values())
+    assert len({artifact_key(n, "model-card") for n in ("a.b", "a_b", "a-b")}) == 3
+    clean = [n for n in names if re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", n)]
+    assert all(artifact_key(n, "metrics") == f"{n}-metrics" for n in clean)
+
+
+def test_a_champion_changed_during_the_run_is_registered_truthfully(registry, tmp_path) -> None:
+    from tasks.registration import (
+        MODEL_CARD_ARTIFACT,
+        PROMOTED_EVENT,
+        register_and_maybe_promote,
+    )
+
+    source = tmp_path / "files"
+    source.mkdir()
+    (source / "model.pkl").write_bytes(b"model")
+    files = {"model.pkl": source / "model.pkl"}
+    meta = {"verdict": "FIRST_CHAMPION", "reasons": ["no champion yet"], "drift": None}
+
+    won = register_and_maybe_promote(
+        registry, "m", files, meta, promote=True, expected_champion=None, reason="r", run_id="a"
+    )
+    lost = register_and_maybe_promote(
+        registry, "m", files, meta, promote=True, expected_champion=None, reason="r", run_id="b"
+    )
+
+    assert (won.version, won.alias_moved, won.outcome_note) == (1, True, None)
+    assert won.pending == (MODEL_CARD_ARTIFACT, PROMOTED_EVENT)
+    assert (lost.version, lost.alias_moved, lost.champion_version) == (2, False, 1)
+    assert lost.outcome_note.startswith("champion changed during the run: v1 was promoted")
+    assert lost.pending == (MODEL_CARD_ARTIFACT,)
+    stored = registry.get("m", version=2)
+    assert stored.aliases == ()
+    assert stored.metadata["verdict"] == "CHAMPION_CHANGED"
+    assert stored.metadata["gate_verdict"] == "FIRST_CHAMPION"
+    assert stored.metadata["reasons"][0] == lost.outcome_note
+    assert [c.version for c in registry.alias_history("m", CHAMPION)] == [1]
+
+
+def test_clone_to_a_memory_store_is_refused_in_one_line(registry, tmp_path, capsys) -> None:
+    _register(registry, tmp_path, "m", b"payload")
+    with ModelRegistry(f"sqlite:///{tmp_path / 'prod.db'}", "memory://gone") as target:
+        record = clone_version(registry, "m:1", target, actor="ci")
+    assert record.target_ref is None and "in memory" in record.problems[0]
+
+    assert main(["models", "clone", "m:1", "--to-registry", "sqlite://", "--to-store", "x"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "in-memory SQLite" in err
+
+
+# -- recoverable publication: a run killed right after "Registered" ------------------------------
+
+
+def _register_without_publishing(version_from: int, run_id: str) -> int:
+    """What a run killed right after registration leaves: a version, its pending publications."""
+    from tasks.registration import register_and_maybe_promote
+
+    with _registry() as registry:
+        source = registry.get(MODEL, version=version_from)
+        local = registry.fetch(source, get_settings().resolved_home / "killed-run")
+        meta = source.metadata | {"verdict": "PROMOTED", "reasons": ["non-inferior (test)"]}
+        return register_and_maybe_promote(
+            registry,
+            MODEL,
+            local,
+            meta,
+            promote=True,
+            expected_champion=1,
+            reason="non-inferior (test)",
+            run_id=run_id,
+        ).version
+
+
+def _card_artifact_descriptions(model: str) -> list[str]:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[f"{model}-model-card"]))
+        )
+    return [str(a.description) for a in found]
+
+
+@pytest.mark.slow
+def test_models_show_reports_what_a_killed_run_left_and_repair_publishes_it(home, capsys) -> None:
+    version = _register_without_publishing(2, run_id=str(uuid4()))
+
+    assert main(["models", "show", f"{MODEL}:{version}", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["unpublished"] == ["artifact:model-card", "event:model.promoted"]
+    assert main(["models", "show", f"{MODEL}:{version}"]) == 0
+    assert "NOT PUBLISHED: artifact:model-card, event:model.promoted" in capsys.readouterr().out
+
+    assert main(["models", "repair", MODEL, "--json"]) == 0
+    repaired = json.loads(capsys.readouterr().out)
+    assert repaired["published"] == {str(version): ["event:model.promoted", "artifact:model-card"]}
+    promoted = _events("mlgov.model.promoted", MODEL, verdict="PROMOTED")
+    assert any(e.resource.get("mlgov.version") == str(version) for e in promoted)
+    assert f"{MODEL} v{version}: PROMOTED" in _card_artifact_descriptions(MODEL)
+
+    assert main(["models", "show", f"{MODEL}:{version}", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["unpublished"] == []
+    assert main(["models", "repair", MODEL]) == 0
+    assert "nothing left unpublished" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_the_next_train_publishes_what_a_killed_run_left(home, tmp_path) -> None:
+    version = _register_without_publishing(2, run_id=str(uuid4()))
+
+    summary = train_and_gate_model(_params(_write(tmp_path, "b3", "none", 3), MODEL))
+
+    assert summary.version == version + 1
+    with _registry() as registry:
+        assert registry.pending_publications(MODEL) == []
+    assert f"{MODEL} v{version}: PROMOTED" in _card_artifact_descriptions(MODEL)
+    promoted = _events("mlgov.model.promoted", MODEL, verdict="PROMOTED")
+    assert any(e.resource.get("mlgov.version") == str(version) for e in promoted)

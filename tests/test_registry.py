@@ -9,7 +9,7 @@ import multiprocessing
 import os
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -26,7 +26,9 @@ from mlgov.registry import (
     ModelNotFoundError,
     ModelRegistry,
     ModelVersion,
+    PromotionRequest,
     RegistryError,
+    non_persistent_reason,
     parse_model_ref,
     validate_model_name,
 )
@@ -614,3 +616,111 @@ def test_concurrent_processes_get_gapless_unique_versions(
         history = registry.alias_history("churn", "champion")
         assert len(history) == 1
         assert history[0].previous_version is None
+
+
+# -- partial uploads, atomic promotion, pending publications, clone targets ---------------------
+
+
+def _partial_upload(store: Path, name: str, started: datetime) -> Path:
+    """What a killed registration leaves: files under an upload prefix, no index row."""
+    folder = store / name / f"{started.strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex}"
+    folder.mkdir(parents=True)
+    (folder / "weights.bin").write_bytes(b"half a model")
+    return folder
+
+
+def test_next_registration_removes_stale_partial_uploads_only(
+    tmp_path: Path, registry: ModelRegistry, model_files: dict[str, Path]
+) -> None:
+    store = tmp_path / "store"
+    kept = registry.register("churn", model_files, METADATA)
+    now = datetime.now(UTC)
+    stale = _partial_upload(store, "churn", now - timedelta(hours=2))
+    fresh = _partial_upload(store, "churn", now - timedelta(minutes=5))
+    legacy = store / "churn" / uuid.uuid4().hex  # the layout before upload prefixes had a time
+    legacy.mkdir()
+    (legacy / "weights.bin").write_bytes(b"old partial")
+    two_hours_ago = (now - timedelta(hours=2)).timestamp()
+    os.utime(legacy, (two_hours_ago, two_hours_ago))
+    other_model = _partial_upload(store, "fraud", now - timedelta(hours=2))
+
+    second = registry.register("churn", model_files, METADATA)
+
+    assert not stale.exists() and not legacy.exists()
+    assert fresh.exists(), "an upload younger than the grace period may still be in progress"
+    assert other_model.exists(), "only the registering model's prefix is cleaned"
+    assert registry.verify(kept) == [] and registry.verify(second) == []
+    assert [v.version for v in registry.list_versions("churn")] == [1, 2]
+    assert registry.remove_stale_uploads("churn", grace=timedelta(minutes=1)) == [
+        f"churn/{fresh.name}"
+    ]
+
+
+def test_stale_upload_grace_comes_from_settings(tmp_path: Path) -> None:
+    settings = MLGovSettings(home=tmp_path, stale_upload_grace_s=120)
+    with ModelRegistry.from_settings(settings) as registry:
+        assert registry.stale_upload_grace == timedelta(minutes=2)
+    with pytest.raises(ValidationError):
+        MLGovSettings(home=tmp_path, stale_upload_grace_s=0)
+
+
+def test_promotion_is_in_the_registration_transaction(
+    tmp_path: Path, registry: ModelRegistry, model_files: dict[str, Path]
+) -> None:
+    request = PromotionRequest(
+        alias="champion", expected_current=None, actor="run-a", reason="first"
+    )
+    first = registry.register(
+        "churn", model_files, METADATA, promote=request, pending=["event:x", "card"]
+    )
+    assert first.aliases == ("champion",)
+    assert registry.alias_history("churn")[-1].version == 1
+    assert [p.item for p in registry.pending_publications("churn", 1)] == ["card", "event:x"]
+
+    # A second run compared with "no champion" too: without a handler nothing is registered.
+    with pytest.raises(AliasConflictError, match="points to 1"):
+        registry.register("churn", model_files, METADATA, promote=request)
+    assert [v.version for v in registry.list_versions("churn")] == [1]
+    assert sorted(p.name for p in (tmp_path / "store" / "churn").iterdir()) == [
+        first.location.split("/")[1]
+    ]
+
+    # With a handler, it is registered unpromoted with the metadata the handler gives.
+    seen: list[int | None] = []
+
+    def truthful(current: int | None) -> tuple[dict[str, Any], list[str]]:
+        seen.append(current)
+        return {**METADATA, "verdict": "CHAMPION_CHANGED"}, ["card"]
+
+    second = registry.register(
+        "churn", model_files, METADATA, promote=request, on_alias_conflict=truthful
+    )
+    assert seen == [1]
+    assert (second.version, second.aliases, second.metadata["verdict"]) == (
+        2,
+        (),
+        "CHAMPION_CHANGED",
+    )
+    assert registry.find_alias("churn", "champion").version == 1
+    assert [p.item for p in registry.pending_publications("churn", 2)] == ["card"]
+
+    assert registry.clear_pending("churn", 1, ["card", "event:x", "unknown"]) == 2
+    assert registry.pending_publications("churn", 1) == []
+
+
+def test_clone_targets_that_vanish_are_named(tmp_path: Path) -> None:
+    assert "in memory" in (non_persistent_reason(f"sqlite:///{tmp_path}/x.db", "memory://x") or "")
+    assert "in-memory SQLite" in (non_persistent_reason("sqlite://", str(tmp_path)) or "")
+    assert non_persistent_reason(f"sqlite:///{tmp_path}/x.db", str(tmp_path / "store")) is None
+
+
+def test_clone_is_verified_through_a_fresh_handle(
+    tmp_path: Path, registry: ModelRegistry, model_files: dict[str, Path]
+) -> None:
+    source = registry.register("churn", model_files, METADATA)
+    # An in-memory SQLite index is private to its engine: a fresh handle cannot see the copy.
+    with (
+        ModelRegistry("sqlite://", str(tmp_path / "volatile")) as target,
+        pytest.raises(IntegrityError, match="not visible to a fresh handle"),
+    ):
+        registry.clone(source, target)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -16,6 +17,7 @@ from tasks.features import FeatureSpec
 from tasks.training import (
     EpochRecord,
     TrainingConfig,
+    TrainingDivergedError,
     TrainingResult,
     load_model,
     plot_training_curve,
@@ -104,6 +106,22 @@ def test_config_is_strict_and_documented() -> None:
     assert TrainingConfig.model_validate({"layers": [64, 32]}).layers == (64, 32)
 
 
+@pytest.mark.parametrize("epochs", ["0", "-3"])
+def test_cli_passes_zero_epochs_through_to_be_refused(
+    epochs: str, tmp_path: Path, mlgov_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--epochs 0` used to be dropped (falsy) and 20 epochs trained; now the config refuses it."""
+    from mlgov.cli import main
+
+    data = tmp_path / "d.csv"
+    make_frame(50, 1).to_csv(data, index=False)
+    code = main(["train", "--data", str(data), "--target", "churned", "--epochs", epochs])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert err.startswith("mlgov: ") and "training.epochs" in err and len(err.splitlines()) == 1
+    assert not mlgov_home.exists() or not any(mlgov_home.rglob("*.pkl"))
+
+
 def test_resolve_device() -> None:
     import torch
 
@@ -175,6 +193,34 @@ def test_bad_inputs_are_rejected_with_reasons(
         train_tabular(train, odd, CLASS_SPEC, FAST, tmp_path)
     with pytest.raises(ValueError, match="missing values"):
         train_tabular(train.assign(value=np.nan), train, REG_SPEC, FAST, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("spec", "damage"),
+    [
+        # A regression target beyond float32's range: finite as read, infinite to the network.
+        (REG_SPEC, lambda d: d.assign(value=d["value"] * 1e37)),
+        # ±inf in a feature: the normalisation statistics, then every input, become NaN.
+        (CLASS_SPEC, lambda d: d.assign(score=d["score"].where(d.index % 50 > 0, np.inf))),
+    ],
+    ids=["target-overflows-float32", "infinite-feature"],
+)
+def test_a_non_finite_loss_stops_training_with_its_epoch(
+    frames: dict[str, pd.DataFrame], tmp_path: Path, spec: FeatureSpec, damage
+) -> None:
+    train, valid = damage(frames["train"].head(400)), damage(frames["valid"].head(100))
+    config = TrainingConfig(epochs=3, batch_size=128, device="cpu")
+    with pytest.raises(TrainingDivergedError) as caught:
+        train_tabular(train, valid, spec, config, tmp_path)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert re.fullmatch(
+        r"(training|validation) loss became (NaN|infinite) at epoch 1 \(non-finite inputs or a "
+        r"learning rate too high\)",
+        message,
+    ), message
+    assert "best-epoch" not in message
+    assert not (tmp_path / "model.pkl").exists()
 
 
 # --- trained models ---------------------------------------------------------------------------

@@ -439,3 +439,26 @@ def test_prefect_task_logs_the_headline(
     assert not summary.success
     assert summary.failures[0].reason == "table has 1 rows, expected [5, 50,000]"
     assert f"Data validation failed: {summary.headline()}" in caplog.text
+
+
+def test_the_contract_refuses_any_infinite_value(
+    suite: dict[str, Any], batch: pd.DataFrame
+) -> None:
+    finite_rules = [
+        e for e in suite["expectations"] if (e.get("meta") or {}).get("rule") == "finite"
+    ]
+    assert sorted(e["kwargs"]["column"] for e in finite_rules) == ["age", "income"]
+    assert all("mostly" not in e["kwargs"] for e in finite_rules)  # no tolerance, unlike ranges
+    # One infinite value in 300 rows hides inside the range rule's 0.5% slack; not in this one.
+    broken = batch.copy()
+    broken.loc[broken.index[0], "income"] = np.inf
+    broken.loc[broken.index[1], "age"] = -np.inf
+    summary = validate_frame(broken, json.loads(json.dumps(suite)))
+    assert not summary.success
+    income = only_failure(summary, "expect_column_values_to_be_between", "income")
+    assert income.unexpected_count == 1
+    assert income.reason.startswith("column 'income': 1 value (")  # share of non-null values
+    assert income.reason.endswith(") infinite (±inf), e.g. inf")
+    by_column = {f.column: f for f in summary.failures}
+    assert "infinite (±inf), e.g. -inf" in by_column["age"].reason
+    assert validate_frame(batch, suite).success

@@ -23,6 +23,18 @@ class CommandError(Exception):
         self.code = code
 
 
+def api_ready() -> None:
+    """Before a command's first direct Prefect API call: the server answers, crashes are marked.
+
+    Flow calls go through `mlgov.runtime.run_flow`, which does the same.
+    """
+    from mlgov import runtime
+
+    session = runtime.current()
+    if session is not None:
+        session.ready()
+
+
 def load_config(path: str | None) -> dict[str, Any]:
     if not path:
         return {}

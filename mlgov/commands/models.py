@@ -23,6 +23,7 @@ from mlgov.commands.common import (
     fmt,
     hide_expected_tracebacks,
 )
+from mlgov.runtime import run_flow
 
 
 def _registry() -> Any:
@@ -78,7 +79,10 @@ def cmd_models_list(args: argparse.Namespace) -> int:
 
 def cmd_models_show(args: argparse.Namespace) -> int:
     with _registry() as registry:
-        summary = registry.resolve(args.ref).summary()
+        mv = registry.resolve(args.ref)
+        pending = registry.pending_publications(mv.name, mv.version)
+    # What the registering run did not publish (it was killed, or is still running).
+    summary = mv.summary() | {"unpublished": [p.item for p in pending]}
 
     def human(s: dict[str, Any]) -> str:
         meta = s["metadata"]
@@ -86,6 +90,14 @@ def cmd_models_show(args: argparse.Namespace) -> int:
             f"{s['name']} v{s['version']} ({', '.join(s['aliases']) or 'no aliases'})",
             f"  created {s['created_at']}, flow run {s.get('run_id')}",
             f"  verdict {meta.get('verdict')}: " + "; ".join(meta.get("reasons", [])),
+            *(
+                [
+                    f"  NOT PUBLISHED: {', '.join(s['unpublished'])} "
+                    f"(publish with: mlgov models repair {s['name']})"
+                ]
+                if s["unpublished"]
+                else []
+            ),
             "  metrics: " + ", ".join(f"{k} {fmt(v)}" for k, v in meta.get("metrics", {}).items()),
             f"  data fingerprint {meta.get('data', {}).get('fingerprint')}",
             "  files:",
@@ -131,7 +143,7 @@ def _run_flow(flow_fn: Callable[[Any], Any], params_cls: type, **values: Any) ->
         where = ".".join(str(p) for p in first["loc"]) or "parameters"
         raise CommandError(f"invalid {where}: {first['msg']}", EXIT_USAGE) from exc
     try:
-        result = flow_fn(params)
+        result = run_flow(flow_fn, params)
     except FailedRun as exc:
         raise CommandError(str(exc)) from exc
     return dict(result.model_dump(mode="json"))
@@ -270,7 +282,11 @@ def cmd_models_verify(args: argparse.Namespace) -> int:
 
 def cmd_models_clone(args: argparse.Namespace) -> int:
     from flows.governance import CloneParameters, clone_model
+    from mlgov.registry import non_persistent_reason
 
+    volatile = non_persistent_reason(args.to_registry, args.to_store)
+    if volatile is not None:
+        raise CommandError(f"refusing to clone {args.ref}: {volatile}")
     with _registry() as registry:
         mv = registry.resolve(args.ref)
     record = _run_flow(
@@ -290,6 +306,33 @@ def cmd_models_clone(args: argparse.Namespace) -> int:
 
     emit(record, args.json, human)
     return EXIT_OK
+
+
+def cmd_models_repair(args: argparse.Namespace) -> int:
+    from flows.governance import RepairParameters, repair_model
+
+    with _registry() as registry:
+        _require_model(registry, args.name)
+        if not registry.pending_publications(args.name):
+            record: dict[str, Any] = {
+                "model": args.name,
+                "published": {},
+                "skipped": {},
+                "problems": [],
+            }
+            emit(record, args.json, lambda r: f"{r['model']}: nothing left unpublished")
+            return EXIT_OK
+    record = _run_flow(repair_model, RepairParameters, model=args.name)
+
+    def human(r: dict[str, Any]) -> str:
+        lines = [f"{r['model']}: republished {len(r['published'])} version(s)"]
+        lines += [f"  v{v}: {', '.join(items)}" for v, items in r["published"].items()]
+        lines += [f"  v{v}: skipped: {why}" for v, why in r["skipped"].items()]
+        lines += [f"  problem: {p}" for p in r["problems"]]
+        return "\n".join(lines)
+
+    emit(record, args.json, human)
+    return EXIT_FAILED if record["problems"] else EXIT_OK
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -312,7 +355,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     promote.add_argument("--reason", required=True, help="why; kept in the alias ledger")
     promote.add_argument("--actor", help="who; default cli:<login name>")
     promote.add_argument("--json", action="store_true")
-    promote.set_defaults(func=cmd_models_promote)
+    promote.set_defaults(func=cmd_models_promote, prefect_api=True)
 
     rollback = models_sub.add_parser(
         "rollback",
@@ -329,7 +372,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     rollback.add_argument("--actor", help="who; default cli:<login name>")
     rollback.add_argument("--json", action="store_true")
-    rollback.set_defaults(func=cmd_models_rollback)
+    rollback.set_defaults(func=cmd_models_rollback, prefect_api=True)
 
     history = models_sub.add_parser(
         "history", help="the alias ledger and approval decisions, or the champion at a time"
@@ -344,7 +387,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     verify.add_argument("ref", metavar="NAME[:VERSION]", help="default version: the champion")
     verify.add_argument("--json", action="store_true")
-    verify.set_defaults(func=cmd_models_verify)
+    verify.set_defaults(func=cmd_models_verify, prefect_api=True)
 
     clone = models_sub.add_parser(
         "clone", help="copy a version into another registry, verified byte for byte"
@@ -354,4 +397,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     clone.add_argument("--to-store", required=True, metavar="URL", help="fsspec URL or folder")
     clone.add_argument("--actor", help="who; default cli:<login name>")
     clone.add_argument("--json", action="store_true")
-    clone.set_defaults(func=cmd_models_clone)
+    clone.set_defaults(func=cmd_models_clone, prefect_api=True)
+
+    repair = models_sub.add_parser(
+        "repair", help="publish the events and model cards a killed run registered but never sent"
+    )
+    repair.add_argument("name")
+    repair.add_argument("--json", action="store_true")
+    repair.set_defaults(func=cmd_models_repair, prefect_api=True)

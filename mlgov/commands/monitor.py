@@ -14,8 +14,10 @@ from mlgov.commands.common import (
     fmt,
     hide_expected_tracebacks,
 )
+from mlgov.runtime import run_flow
 
 EXIT_INVALID_BATCH = 3
+MONITORING_LIBRARIES = ("great_expectations", "fastai.tabular.learner", "evidently.presets")
 
 
 def _render(summary: dict[str, Any]) -> str:
@@ -56,7 +58,9 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     except ValidationError as exc:
         raise CommandError(f"invalid parameter: {exc.errors()[0]['msg']}", EXIT_USAGE) from exc
     try:
-        summary = monitor_production_batch(params).model_dump(mode="json")
+        summary = run_flow(
+            monitor_production_batch, params, warm=MONITORING_LIBRARIES
+        ).model_dump(mode="json")
     except (DataError, RegistryError, FileNotFoundError, ValueError) as exc:
         raise CommandError(str(exc)) from exc
     for batch in summary["batches"]:
@@ -72,11 +76,26 @@ def _headline(validation: dict[str, Any]) -> str:
 
 
 def cmd_labels_add(args: argparse.Namespace) -> int:
-    from flows.monitor_production_batch import LabelBackfillParameters, backfill_labels
+    from pydantic import ValidationError
 
-    results = backfill_labels(
-        LabelBackfillParameters(model=args.model, labels=args.labels, id_column=args.id_column)
-    )
+    from flows.monitor_production_batch import LabelBackfillParameters, backfill_labels
+    from mlgov.registry import ModelRegistry, RegistryError, parse_model_ref
+    from tasks.data import DataError
+
+    hide_expected_tracebacks(DataError, RegistryError, FileNotFoundError, ValueError)
+    try:
+        params = LabelBackfillParameters(
+            model=args.model, labels=args.labels, id_column=args.id_column
+        )
+    except ValidationError as exc:
+        raise CommandError(f"invalid parameter: {exc.errors()[0]['msg']}", EXIT_USAGE) from exc
+    try:
+        # An unknown model is answered before a flow run starts (reading creates no registry).
+        with ModelRegistry.from_settings() as registry:
+            registry.get(parse_model_ref(params.model)[0])
+        results = run_flow(backfill_labels, params)
+    except (DataError, RegistryError, FileNotFoundError, ValueError) as exc:
+        raise CommandError(str(exc)) from exc
     payload = {"model": args.model, "batches": [r.model_dump(mode="json") for r in results]}
 
     def human(p: dict[str, Any]) -> str:
@@ -86,6 +105,7 @@ def cmd_labels_add(args: argparse.Namespace) -> int:
             f"{b['batch_id']}: {b['n_labelled']} labelled rows, "
             + ", ".join(f"{k} {fmt(v)}" for k, v in b["metrics"].items())
             + (" — DEGRADED" if b["degraded"] else "")
+            + f" (severity {b['severity']})"
             for b in p["batches"]
         )
 
@@ -111,7 +131,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--fail-on-invalid", action="store_true", help="exit 3 when a batch broke the contract"
     )
     monitor.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    monitor.set_defaults(func=cmd_monitor)
+    monitor.set_defaults(func=cmd_monitor, prefect_api=True)
 
     labels = sub.add_parser("labels", help="labels that arrive after the predictions")
     labels_sub = labels.add_subparsers(dest="labels_command", required=True)
@@ -122,4 +142,4 @@ def register(sub: argparse._SubParsersAction) -> None:
     add.add_argument("--id-column", required=True)
     add.add_argument("--model", required=True)
     add.add_argument("--json", action="store_true")
-    add.set_defaults(func=cmd_labels_add)
+    add.set_defaults(func=cmd_labels_add, prefect_api=True)

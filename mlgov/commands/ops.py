@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mlgov.commands.common import EXIT_OK, EXIT_USAGE, CommandError, emit
+from mlgov.commands.common import EXIT_OK, EXIT_USAGE, CommandError, api_ready, emit
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -25,6 +25,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "export PREFECT_API_URL=http://127.0.0.1:4200/api",
             EXIT_USAGE,
         )
+    api_ready()
     serve_deployments(path, limit=args.limit)
     return EXIT_OK
 
@@ -44,6 +45,7 @@ def cmd_automations_apply(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     try:
+        api_ready()
         report = apply_automations(
             args.block or settings.notification_block,
             training_deployment=args.training_deployment,
@@ -58,6 +60,7 @@ def cmd_automations_apply(args: argparse.Namespace) -> int:
 def cmd_automations_list(args: argparse.Namespace) -> int:
     from deployments.automations import list_automations
 
+    api_ready()
     payload = {"automations": [a.model_dump(mode="json") for a in list_automations()]}
 
     def human(p: dict[str, Any]) -> str:
@@ -92,6 +95,7 @@ def cmd_alerts_add_webhook(args: argparse.Namespace) -> int:
     from deployments.channels import ChannelError, save_webhook_channel
 
     try:
+        api_ready()
         channel = save_webhook_channel(args.name, _url(args.url), allow_private=args.allow_private)
     except ChannelError as exc:
         raise CommandError(str(exc), EXIT_USAGE) from exc
@@ -103,6 +107,7 @@ def cmd_alerts_add_slack(args: argparse.Namespace) -> int:
     from deployments.channels import ChannelError, save_slack_channel
 
     try:
+        api_ready()
         channel = save_slack_channel(args.name, _url(args.url))
     except ChannelError as exc:
         raise CommandError(str(exc), EXIT_USAGE) from exc
@@ -116,7 +121,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     serve.add_argument("--prefect-file", help="deployment file (default: deployments/prefect.yaml)")
     serve.add_argument("--limit", type=int, help="most flow runs at the same time")
-    serve.set_defaults(func=cmd_serve)
+    serve.set_defaults(func=cmd_serve, prefect_api="server-only")
 
     automations = sub.add_parser("automations", help="server-side rules acting on mlgov events")
     automations_sub = automations.add_subparsers(dest="automations_command", required=True)
@@ -133,10 +138,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="deployment run on critical drift",
     )
     apply.add_argument("--json", action="store_true")
-    apply.set_defaults(func=cmd_automations_apply)
+    apply.set_defaults(func=cmd_automations_apply, prefect_api=True)
     listing = automations_sub.add_parser("list", help="the mlgov automations on the server")
     listing.add_argument("--json", action="store_true")
-    listing.set_defaults(func=cmd_automations_list)
+    listing.set_defaults(func=cmd_automations_list, prefect_api=True)
 
     alerts = sub.add_parser("alerts", help="alert channels (Prefect notification blocks)")
     alerts_sub = alerts.add_subparsers(dest="alerts_command", required=True)
@@ -151,9 +156,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="allow private, loopback and link-local addresses (refused by default)",
     )
     webhook.add_argument("--json", action="store_true")
-    webhook.set_defaults(func=cmd_alerts_add_webhook)
+    webhook.set_defaults(func=cmd_alerts_add_webhook, prefect_api=True)
     slack = alerts_sub.add_parser("add-slack", help="a Slack incoming webhook")
     slack.add_argument("name", help="block name: lowercase letters, digits, dashes")
     slack.add_argument("url", help="https://hooks.slack.com/services/..., or - to read from stdin")
     slack.add_argument("--json", action="store_true")
-    slack.set_defaults(func=cmd_alerts_add_slack)
+    slack.set_defaults(func=cmd_alerts_add_slack, prefect_api=True)

@@ -17,6 +17,9 @@ from mlgov.commands.common import (
     hide_expected_tracebacks,
     load_config,
 )
+from mlgov.runtime import run_flow
+
+TRAINING_LIBRARIES = ("great_expectations", "fastai.tabular.learner")
 
 
 def _render_run(summary: dict[str, Any]) -> str:
@@ -67,7 +70,7 @@ def _run_training(params_data: dict[str, Any]) -> dict[str, Any]:
     except RegistryError as exc:
         raise CommandError(str(exc), EXIT_USAGE) from exc
     try:
-        summary = train_and_gate_model(params)
+        summary = run_flow(train_and_gate_model, params, warm=TRAINING_LIBRARIES)
     except DataValidationError as exc:
         raise CommandError(f"data validation failed: {exc}") from exc
     except (DataError, RegistryError, FileNotFoundError) as exc:
@@ -82,7 +85,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         params["model_name"] = args.model
     if args.task:
         params["task"] = args.task
-    if args.epochs:
+    if args.epochs is not None:  # 0 must reach the config and be refused, not skipped
         params["training"] = {**params.get("training", {}), "epochs": args.epochs}
     if args.require_approval:
         params["require_approval"] = True
@@ -143,7 +146,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="pause for a reviewer's approval in the Prefect UI before the champion moves",
     )
     train.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    train.set_defaults(func=cmd_train)
+    train.set_defaults(func=cmd_train, prefect_api=True)
 
     demo = sub.add_parser(
         "demo", help="train a first champion on demo data, then retrain on a drifted batch"
@@ -152,4 +155,4 @@ def register(sub: argparse._SubParsersAction) -> None:
     demo.add_argument("--rows", type=int, default=4000)
     demo.add_argument("--epochs", type=int, default=15)
     demo.add_argument("--json", action="store_true")
-    demo.set_defaults(func=cmd_demo)
+    demo.set_defaults(func=cmd_demo, prefect_api=True)

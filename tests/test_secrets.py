@@ -1,0 +1,491 @@
+"""Secrets never leak: channel URLs after a failed send, credentials inside data URLs.
+
+A unique token is planted in each secret; after a real failure (HTTP error status, private-address
+refusal, DNS failure; webhook and Slack blocks) or a real run, every output is searched for it:
+returned records, `--json`, Prefect's logs and artifacts read back from the API, events, the
+monitoring notification table, the registry, the files written, captured stdout/stderr and logs.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from uuid import UUID, uuid4
+
+import pytest
+
+from deployments.channels import ChannelError, slack_block, webhook_block
+from mlgov.cli import main
+from mlgov.redaction import (
+    redact_location,
+    redact_locations,
+    redact_text,
+    redacted_logging,
+    secret_values,
+)
+
+# --- redact_location ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("location", "shown"),
+    [
+        ("s3://AKIAKEY:s3cr3t@bucket/day=1/x.parquet", "s3://***@bucket/day=1/x.parquet"),
+        ("s3://AKIAKEY@bucket/x.csv", "s3://***@bucket/x.csv"),
+        ("postgresql://user:pa55@db:5432/mlgov", "postgresql://user:***@db:5432/mlgov"),
+        ("postgresql+psycopg://user:p@ss@db/mlgov", "postgresql+psycopg://user:***@db/mlgov"),
+        ("postgresql+psycopg://mlgov@db/mlgov", "postgresql+psycopg://mlgov@db/mlgov"),
+        ("https://user:pw@host/data.csv", "https://user:***@host/data.csv"),
+        ("https://ghp_tok3n@host/data.csv", "https://***@host/data.csv"),
+        (
+            "https://b.s3.amazonaws.com/x.csv?X-Amz-Credential=AK%2F1&X-Amz-Signature=ab12&v=3",
+            "https://b.s3.amazonaws.com/x.csv?X-Amz-Credential=***&X-Amz-Signature=***&v=3",
+        ),
+        (
+            "abfs://container@acct.dfs.core.windows.net/x.csv?sv=2024&sig=abc%3D",
+            "abfs://container@acct.dfs.core.windows.net/x.csv?sv=2024&sig=***",
+        ),
+        (
+            "https://h/x.csv?token=t0k&api_key=k&password=p",
+            "https://h/x.csv?token=***&api_key=***&password=***",
+        ),
+        ("simplecache::s3://k:s@bucket/x.csv", "simplecache::s3://***@bucket/x.csv"),
+        ("memory://user:pw@/x.csv", "memory://***@/x.csv"),
+        ("data/train.csv", "data/train.csv"),
+        ("/tmp/batches/*.parquet", "/tmp/batches/*.parquet"),
+        ("demo://concept?seed=2&rows=4000", "demo://concept?seed=2&rows=4000"),
+        ("sklearn://breast_cancer", "sklearn://breast_cancer"),
+    ],
+)
+def test_redact_location_hides_credentials_and_keeps_the_rest(location: str, shown: str) -> None:
+    assert redact_location(location) == shown
+    assert redact_location(shown) == shown  # idempotent: records may be redacted twice
+
+
+def test_redact_locations_walks_dumped_parameters() -> None:
+    params = {"data": "s3://k:s3cr3t@b/x.csv", "nested": {"refs": ["https://u:pw@h/r.csv"]}, "n": 3}
+    assert redact_locations(params) == {
+        "data": "s3://***@b/x.csv",
+        "nested": {"refs": ["https://u:***@h/r.csv"]},
+        "n": 3,
+    }
+
+
+# --- redact_text ----------------------------------------------------------------------------
+
+SLACK = "https://hooks.slack.com/services/T0AB12CD3/B0EF45GH6/abcdefghijklmnopqrstuvwx"
+
+
+@pytest.mark.parametrize(
+    "printed",
+    [
+        f"Client error '404 Not Found' for url '{SLACK}'",
+        f"'{SLACK}' is not a valid URL.  It could not be resolved.",
+        "Max retries exceeded with url: /services/T0AB12CD3/B0EF45GH6/abcdefghijklmnopqrstuvwx",
+        "posting to https%3A%2F%2Fhooks.slack.com%2Fservices%2FT0AB12CD3%2FB0EF45GH6%2Fabcdefghijklmnopqrstuvwx",
+        "Loaded Slack URL: slack://T0AB12CD3/B0EF45GH6/abcdefghijklmnopqrstuvwx",
+    ],
+)
+def test_redact_text_removes_a_secret_url_in_every_printed_form(printed: str) -> None:
+    safe = redact_text(printed, [SLACK])
+    for part in ("T0AB12CD3", "B0EF45GH6", "abcdefghijklmnopqrstuvwx"):
+        assert part not in safe
+    assert "***" in safe
+
+
+def test_redact_text_keeps_where_a_request_went_and_cuts_unknown_urls() -> None:
+    text = (
+        "Client error '500' for url 'http://127.0.0.1:8080/hook/T0KEN-9f8e7d'\n"
+        "Unparseable URL http://10.1.2.3/services/XYZ987654/abc; s3://k:s@b/x."
+    )
+    safe = redact_text(text, ["http://127.0.0.1:8080/hook/T0KEN-9f8e7d"])
+    assert "for url 'http://127.0.0.1:8080/***'" in safe
+    assert "Unparseable URL http://10.1.2.3/***;" in safe and "XYZ987654" not in safe
+    assert "s3://***@b/x." in safe
+    assert redact_text("see https://prefect.io for help") == "see https://prefect.io for help"
+
+
+def test_redacted_logging_masks_every_record_while_active_and_then_stops(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    seen_in_thread: list[str] = []
+    with redacted_logging([SLACK]):
+        logging.getLogger("apprise").debug("Slack POST URL: %s", SLACK)
+        try:
+            raise ValueError(f"url: {SLACK[len('https://hooks.slack.com') :]}")
+        except ValueError:
+            logging.getLogger("urllib3").exception("send failed")
+        worker = threading.Thread(
+            target=lambda: logging.getLogger("httpx").info("HTTP Request: POST %s", SLACK)
+        )
+        worker.start()
+        worker.join()
+        seen_in_thread.append(caplog.text)
+    logging.getLogger("later").info("unrelated %s", "https://example.org/a/b")
+
+    assert "abcdefghijklmnopqrstuvwx" not in caplog.text
+    assert "Slack POST URL: https://hooks.slack.com/***" in caplog.text
+    assert "HTTP Request: POST https://hooks.slack.com/***" in seen_in_thread[0]
+    assert "unrelated https://example.org/a/b" in caplog.text  # restored afterwards
+    assert logging.getLogRecordFactory() is logging.LogRecord
+
+
+def test_secret_values_of_both_channel_kinds() -> None:
+    webhook = webhook_block(
+        "ml-alerts", "https://hooks.example.com/hook/T0KEN123", allow_private=True
+    )
+    assert "https://hooks.example.com/hook/T0KEN123" in secret_values(webhook)
+    slack = slack_block("ml-team", SLACK)
+    assert SLACK in secret_values(slack)
+
+
+# --- save-time refusal of private destinations -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8080/hook/T0KEN",
+        "http://localhost/hook/T0KEN",
+        "http://10.0.0.7/hook/T0KEN",
+        "http://192.168.1.2/hook/T0KEN",
+        "http://169.254.169.254/latest/meta-data/T0KEN",
+        "http://[::1]:8080/hook/T0KEN",
+        "http://0.0.0.0/hook/T0KEN",
+        "http://240.0.0.1/hook/T0KEN",
+    ],
+)
+def test_a_private_channel_is_refused_when_saved(url: str) -> None:
+    with pytest.raises(ChannelError, match="private, loopback or reserved") as refused:
+        webhook_block("ml-alerts", url)
+    assert "T0KEN" not in str(refused.value)
+    with pytest.raises(ChannelError):
+        slack_block("ml-team", url)
+    assert webhook_block("ml-alerts", url, allow_private=True).allow_private_urls is True
+
+
+def test_a_public_or_unresolvable_host_is_accepted_when_saved() -> None:
+    # No DNS here: a name that does not resolve now is judged again when the block sends.
+    assert webhook_block("ml-alerts", "https://hooks.example.com/x").allow_private_urls is False
+    assert webhook_block("ml-alerts", "https://93.184.215.14/x").allow_private_urls is False
+
+
+@pytest.mark.parametrize("command", ["add-webhook", "add-slack"])
+def test_the_cli_refuses_a_localhost_channel_in_one_line(
+    command: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = f"TOK{uuid4().hex}"
+    monkeypatch.setattr("sys.stdin", io.StringIO(f"http://localhost:9/services/{token}\n"))
+    code = main(["alerts", command, "local-alerts", "-"])
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert code == 2
+    assert err.startswith("mlgov: ") and "\n" not in err and "localhost" in err
+    assert token not in captured.err + captured.out
+
+
+# --- failed sends: a planted token appears nowhere ---------------------------------------------
+
+
+class _Refusing(ThreadingHTTPServer):
+    status: int
+
+
+class _RefusingHandler(BaseHTTPRequestHandler):
+    """A webhook answering with an error status, and a proxy that refuses every tunnel."""
+
+    server: _Refusing
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        self.send_response(self.server.status)
+        self.end_headers()
+        self.wfile.write(b"no")
+
+    def do_CONNECT(self) -> None:
+        self.send_response(self.server.status)
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        return
+
+
+@pytest.fixture
+def refusing_server() -> Iterator[_Refusing]:
+    server = _Refusing(("127.0.0.1", 0), _RefusingHandler)
+    server.status = 404
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _webhook(url: str, *, allow_private: bool) -> Any:
+    from prefect.blocks.notifications import CustomWebhookNotificationBlock
+    from prefect.types import SecretDict
+
+    # Built directly, as the Prefect UI or an older mlgov would have saved it.
+    return CustomWebhookNotificationBlock(
+        name="leak-test",
+        url="{{webhook_url}}",
+        json_data={"subject": "{{subject}}", "body": "{{body}}"},
+        secrets=SecretDict({"webhook_url": url}),
+        allow_private_urls=allow_private,
+        timeout=3,
+    )
+
+
+def _slack(url: str, *, allow_private: bool) -> Any:
+    from prefect.blocks.notifications import SlackWebhook
+    from pydantic import SecretStr
+
+    return SlackWebhook(url=SecretStr(url), allow_private_urls=allow_private)
+
+
+def _slack_url(token: str, host: str = "https://hooks.slack.com") -> str:
+    return f"{host}/services/T{token[:10]}/B{token[10:20]}/{token}"
+
+
+# (block, what the one-line error must still say); `port` is the refusing server's.
+FAILURES: dict[str, Callable[[str, int], tuple[Any, str]]] = {
+    "webhook-http-404": lambda t, port: (
+        _webhook(f"http://127.0.0.1:{port}/hook/{t}?token={t}", allow_private=True),
+        "404",
+    ),
+    "webhook-private-refused": lambda t, port: (
+        _webhook(f"http://127.0.0.1:{port}/hook/{t}", allow_private=False),
+        "private address",
+    ),
+    "webhook-dns-refused": lambda t, port: (
+        _webhook(f"https://nohost.invalid/hook/{t}", allow_private=False),
+        "could not be resolved",
+    ),
+    "webhook-dns-failure": lambda t, port: (
+        _webhook(f"https://user:{t}@nohost.invalid/hook/{t}", allow_private=True),
+        "ConnectError",
+    ),
+    "slack-http-500-at-proxy": lambda t, port: (_slack(_slack_url(t), allow_private=True), "Slack"),
+    "slack-private-refused": lambda t, port: (
+        _slack(_slack_url(t, f"http://127.0.0.1:{port}"), allow_private=False),
+        "private address",
+    ),
+    "slack-dns-refused": lambda t, port: (
+        _slack(_slack_url(t), allow_private=False),
+        "could not be resolved",
+    ),
+    "slack-dns-failure": lambda t, port: (_slack(_slack_url(t), allow_private=True), "Slack"),
+}
+
+
+def _leaks(secret: str, outputs: dict[str, str]) -> dict[str, str]:
+    """Where the secret appears, with the text around it (empty: nowhere)."""
+    found = {}
+    for where, text in outputs.items():
+        at = text.find(secret)
+        if at != -1:
+            found[where] = text[max(0, at - 300) : at + 60]
+    return found
+
+
+def _flush_and_read_logs(flow_run_id: UUID, expect: str, timeout_s: float = 30.0) -> str:
+    """Logs reach the API in the background: flush, then poll until the expected line is there."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+    from prefect.logging.handlers import APILogHandler
+
+    APILogHandler().flush()
+    deadline = time.monotonic() + timeout_s
+    while True:
+        with get_client(sync_client=True) as client:
+            logs = client.read_logs(
+                log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])),
+                limit=200,
+            )
+        text = "\n".join(f"{log.name} {log.message}" for log in logs)
+        if expect in text or time.monotonic() > deadline:
+            return text
+        time.sleep(0.5)
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("prefect_harness")
+@pytest.mark.parametrize("kind", list(FAILURES))
+def test_a_failed_send_leaks_the_channel_url_nowhere(
+    kind: str,
+    mlgov_home: Path,
+    refusing_server: _Refusing,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from prefect import flow
+
+    from mlgov.monitoring_store import MonitoringStore
+    from tasks.alerting import raise_alert
+    from tasks.monitoring import raise_monitoring_alert
+
+    token = f"TOK{uuid4().hex.upper()}"
+    port = int(refusing_server.server_address[1])
+    if kind.startswith("slack-http"):  # Slack is reached through a proxy that answers 500
+        refusing_server.status = 500
+        monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{port}")
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    block, hint = FAILURES[kind](token, port)
+    name = f"leak-{kind}"
+    block.save(name, overwrite=True)
+    channel = f"{block.get_block_type_slug()}/{name}"
+    monkeypatch.setenv("MLGOV_NOTIFICATION_BLOCK", channel)
+    # Debug level everywhere: apprise then logs (and Prefect's eavesdropper keeps) the full URL.
+    caplog.set_level(logging.DEBUG)
+    model = f"leak-{kind}"
+
+    @flow(name="secrets-alert-probe")
+    def probe() -> list[dict[str, Any]]:
+        direct = raise_alert(
+            "model.regression-detected",
+            model,
+            subject=f"[mlgov] {model}: regression",
+            body="v2 is worse",
+            severity="critical",
+            version=2,
+            block_name=channel,
+        )
+        monitored = raise_monitoring_alert(
+            "drift.detected",
+            "drift",
+            model=model,
+            version=2,
+            severity="critical",
+            subject=f"[mlgov] {model}: drift",
+            body="drifted",
+            payload={},
+            cooldown_minutes=0,
+            notify=True,
+        )
+        return [direct.model_dump(mode="json"), monitored.model_dump(mode="json")]
+
+    state = probe(return_state=True)
+    records = state.result()
+    logs = _flush_and_read_logs(state.state_details.flow_run_id, "could not be delivered")
+    with MonitoringStore.from_settings() as store:
+        table = store.notifications(model)
+    out, err = capfd.readouterr()
+
+    for record in records:
+        note = record["notification"]
+        assert note["delivered"] is False and note["attempts"] == 3
+        assert hint in note["error"] and "\n" not in note["error"]
+    assert "could not be delivered" in logs and hint in logs
+    assert len(table) == 1 and table[0]["delivered"] is False and hint in table[0]["detail"]
+    outputs = {
+        "records": json.dumps(records),
+        "prefect logs": logs,
+        "notifications table": json.dumps(table, default=str),
+        "stdout": out,
+        "stderr": err,
+        "logging": caplog.text,
+    }
+    assert _leaks(token, outputs) == {}
+
+
+# --- credentials inside data URLs ----------------------------------------------------------------
+
+
+def _put(url: str, frame: Any) -> None:
+    import fsspec
+
+    with fsspec.open(url, "w") as handle:
+        frame.to_csv(handle, index=False)
+
+
+def _artifacts_text() -> str:
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        return "\n".join(json.dumps(a.data, default=str) for a in client.read_artifacts(limit=200))
+
+
+def _events_text(model: str) -> str:
+    from prefect.client.orchestration import get_client
+    from prefect.events.filters import EventFilter, EventResourceFilter
+
+    flt = EventFilter(resource=EventResourceFilter(id=[f"mlgov.model.{model}"]))
+    with get_client(sync_client=True) as client:
+        events = client.read_events(filter=flt, limit=50).events
+    return "\n".join(e.model_dump_json() for e in events)
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("prefect_harness")
+def test_credentials_in_a_data_url_reach_no_record(
+    mlgov_home: Path,
+    webhook_server: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """fsspec reads `memory://user:pass@/...` as a path, so the credential travels the real way."""
+    from mlgov.demo_data import make_dataset
+    from mlgov.monitoring_store import MonitoringStore
+
+    secret = f"pw{uuid4().hex}"
+    model = "leaky-location"
+    base = f"memory://analyst:{secret}@/{uuid4().hex}"
+    _put(f"{base}/train.csv", make_dataset(600, seed=1).drop(columns=["event_time"]))
+    broken = make_dataset(300, seed=2).drop(columns=["event_time"])
+    broken["plan"] = "no-such-plan"
+    _put(f"{base}/batch.csv", broken)
+    host, port = webhook_server.server_address[:2]
+    monkeypatch.setenv("MLGOV_NOTIFICATION_BLOCK", "")
+    caplog.set_level(logging.INFO)
+
+    command = ["train", "--data", f"{base}/train.csv", "--target", "churned", "--model", model]
+    trained = main([*command, "--epochs", "2", "--json"])
+    train_out = capsys.readouterr()
+    summary = json.loads(train_out.out)
+    assert trained == 0 and summary["verdict"] == "FIRST_CHAMPION"
+
+    webhook_block("leak-data", f"http://{host}:{port}/alerts", allow_private=True).save(
+        "leak-data", overwrite=True
+    )
+    monkeypatch.setenv("MLGOV_NOTIFICATION_BLOCK", "custom-webhook/leak-data")
+    monitored = main(["monitor", "--data", f"{base}/batch.csv", "--model", model, "--json"])
+    monitor_out = capsys.readouterr()
+    batches = json.loads(monitor_out.out)["batches"]
+    assert monitored == 0 and batches[0]["scored"] is False
+    assert batches[0]["location"] == f"memory://***@{base.split('@', 1)[1]}/batch.csv"
+
+    card_md = Path(summary["model_card"]).read_text() if summary.get("model_card") else ""
+    files = "\n".join(
+        Path(p).read_text(errors="replace")
+        for p in summary["reports"].values()
+        if str(p).endswith((".md", ".json"))
+    )
+    with MonitoringStore.from_settings() as store:
+        history = json.dumps([r.model_dump(mode="json") for r in store.history(model)])
+    outputs = {
+        "train --json": train_out.out,
+        "train stderr": train_out.err,
+        "monitor --json": monitor_out.out,
+        "monitor stderr": monitor_out.err,
+        "model card and reports": card_md + files,
+        "artifacts": _artifacts_text(),
+        "events": _events_text(model),
+        "notification received": json.dumps(webhook_server.received),
+        "monitoring history": history,
+        "logging": caplog.text,
+    }
+    assert "memory://***@" in outputs["model card and reports"]
+    assert webhook_server.received and "memory://***@" in outputs["notification received"]
+    assert _leaks(secret, outputs) == {}
