@@ -122,11 +122,11 @@ def check_production_batch(
     }
 
     # 0. Labels given with the batch are checked before anything is scored.
-    new_labels = (
-        prepare_labels(load_table(params.labels)[0], params.id_column, spec, params.labels)
-        if params.labels
-        else None
-    )
+    new_labels = None
+    if params.labels:
+        labels_frame, labels_table = load_table(params.labels)
+        # The recorded location (credentials removed) names the labels in errors and logs.
+        new_labels = prepare_labels(labels_frame, params.id_column, spec, labels_table.location)
 
     # 1. The version's input contract (without the target when labels are not in the batch).
     suite = json.loads(Path(str(model.path("suite.json"))).read_text())
@@ -199,9 +199,7 @@ def check_production_batch(
         when,
         "data-drift",
     )
-    prediction_drift = detect_prediction_drift(
-        model, reference, predictions, params.drift, learner
-    )
+    prediction_drift = detect_prediction_drift(model, reference, predictions, params.drift, learner)
     drifted = drift.corrected_drift if params.decision == "corrected" else drift.dataset_drift
     drifted_columns = (
         drift.significant_columns if params.decision == "corrected" else drift.drifted_columns
@@ -387,10 +385,11 @@ def backfill_labels(params: LabelBackfillParameters) -> tuple[LabelledBatch, ...
     run_dir = settings.work_dir / "labels" / (flow_run.get_id() or "local")
     # An unknown model or a bad labels table stops here, before any batch is touched.
     latest = latest_model_spec(name)
-    label_table, _ = load_table(params.labels)
+    label_table, labels_record = load_table(params.labels)
+    labels_source = labels_record.location  # credentials removed: it names the labels in errors
     tidied = {
         (latest.target, latest.task): prepare_labels(
-            label_table, params.id_column, latest, params.labels
+            label_table, params.id_column, latest, labels_source
         )
     }
     with MonitoringStore.from_settings() as store:
@@ -403,9 +402,9 @@ def backfill_labels(params: LabelBackfillParameters) -> tuple[LabelledBatch, ...
         model = versions[record.version]
         key = (model.spec.target, model.spec.task)
         if key not in tidied:
-            tidied[key] = prepare_labels(label_table, params.id_column, model.spec, params.labels)
+            tidied[key] = prepare_labels(label_table, params.id_column, model.spec, labels_source)
         labelled = collect_labels(
-            str(record.predictions_path), None, tidied[key], model.spec, params.labels
+            str(record.predictions_path), None, tidied[key], model.spec, labels_source
         )
         if labelled is None:
             continue

@@ -724,7 +724,7 @@ def mark_orphaned_runs() -> list[str]:
         TaskRunFilterStateType,
         TaskRunFilterTags,
     )
-    from prefect.client.schemas.objects import StateType
+    from prefect.client.schemas.objects import State, StateType
     from prefect.states import Crashed
 
     active = [StateType.RUNNING, StateType.PENDING]
@@ -753,7 +753,7 @@ def mark_orphaned_runs() -> list[str]:
             ]
             if not pids:
                 continue
-            state = Crashed(
+            state: State[Any] = Crashed(
                 message=f"mlgov process {pids[0]} on {socket.gethostname()} was killed "
                 "before the run finished"
             )

@@ -137,7 +137,8 @@ def read_table(location: str) -> pd.DataFrame:
     if frame.shape[1] == 0:
         raise DataError(f"{shown} has no columns")
     if len(frame) == 0:
-        raise DataError(f"{shown} has a header ({frame.shape[1]} columns) but no rows")
+        names = ", ".join(map(str, frame.columns[:10])) + (", …" if frame.shape[1] > 10 else "")
+        raise DataError(f"{shown} has a header ({names}) but no rows")
     return frame
 
 
@@ -483,9 +484,15 @@ def infer_feature_spec(
     overrides = overrides or FeatureOverrides()
     _refuse_duplicate_names(frame.columns, "the table")
     if target not in frame.columns:
-        raise DataError(
-            f"target column {target!r} not found; columns are: {', '.join(map(str, frame.columns))}"
-        )
+        import difflib
+
+        names = [str(c) for c in frame.columns]
+        close = difflib.get_close_matches(target, names, n=1) or [
+            n for n in names if n.casefold() == target.casefold()
+        ]
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        shown = ", ".join(names[:20]) + (f", … ({len(names) - 20} more)" if len(names) > 20 else "")
+        raise DataError(f"target column {target!r} not found; {hint}columns are: {shown}")
     missing = [
         c
         for c in (
@@ -508,8 +515,9 @@ def infer_feature_spec(
         ) and not pd.api.types.is_bool_dtype(target_values)
         task = "regression" if numeric_target and target_values.nunique() > 20 else "classification"
     classes: tuple[str, ...] | None = None
-    if task == "classification":
-        classes = tuple(sorted(label_strings(target_values).unique()))
+    labels = label_strings(target_values) if task == "classification" else None
+    if labels is not None:
+        classes = tuple(sorted(labels.unique()))
         if len(classes) < 2:
             raise DataError(
                 f"target column {target!r} has a single class {classes[0]!r}; nothing to learn"
@@ -566,8 +574,8 @@ def infer_feature_spec(
     features = [*numeric, *categorical]
     _refuse_target_copies(frame, target, features, task)
     _refuse_non_finite(frame, [*numeric, *([target] if task == "regression" else [])])
-    if task == "classification":
-        _refuse_small_classes(label_strings(target_values), target, overrides.min_class_rows)
+    if labels is not None:
+        _refuse_small_classes(labels, target, overrides.min_class_rows)
     return FeatureSpec(
         target=target,
         task=task,

@@ -229,7 +229,9 @@ def test_startup_timeout_is_one_line_and_leaves_no_server(
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize(
+    "sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT], ids=lambda s: s.name
+)
 def test_killed_train_leaves_no_temporary_server(
     tmp_path: Path, training_csv: Path, sig: signal.Signals
 ) -> None:

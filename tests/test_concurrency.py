@@ -74,7 +74,7 @@ def test_two_simultaneous_trains_both_complete_with_truthful_outcomes(
     ]
     results = [run.communicate(timeout=600) for run in runs]
 
-    for run, (out, err) in zip(runs, results, strict=True):
+    for run, (_out, err) in zip(runs, results, strict=True):
         assert run.returncode == 0, err[-2000:]
     summaries = [json.loads(out) for out, _ in results]
     assert sorted(s["version"] for s in summaries) == [1, 2]

@@ -203,7 +203,11 @@ def _mismatched_glob(d: Path) -> str:
 
 READ_FAILURES = [
     ("empty-csv", lambda d: _write(d / "empty.csv", b""), r"'.*empty\.csv' is empty"),
-    ("header-only", lambda d: _write(d / "h.csv", "a,b,c\n"), r"'.*h\.csv' has a header .*no rows"),
+    (
+        "header-only",
+        lambda d: _write(d / "h.csv", "a,b,c\n"),
+        r"'.*h\.csv' has a header \(a, b, c\) but no rows",
+    ),
     (
         "latin-1",
         lambda d: _latin1_csv(d / "latin1.csv"),
@@ -451,3 +455,9 @@ def test_nested_values_in_a_frame_are_refused() -> None:
     frame = make_dataset(50, seed=2).assign(tags=[["a", "b"]] * 50)
     with pytest.raises(DataError, match=r"nested values.*tags"):
         infer_feature_spec(frame, "churned")
+
+
+def test_a_mistyped_target_gets_a_suggestion() -> None:
+    frame = make_dataset(50, seed=2)
+    with pytest.raises(DataError, match=r"'Churned' not found; did you mean 'churned'\?"):
+        infer_feature_spec(frame, "Churned")

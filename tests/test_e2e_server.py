@@ -4,11 +4,14 @@ A real `prefect server start` (SQLite, then PostgreSQL for both Prefect and the 
 a `process` worker, `prefect deploy --prefect-file deployments/prefect.yaml --all`, runs triggered
 through the API, `mlgov automations apply` reacting to emitted events, a webhook on 127.0.0.1
 receiving notifications, and the server's UI in headless Chromium. Everything is started by the
-fixtures and stopped with them; nothing leaves 127.0.0.1.
+fixtures and stopped with them; nothing leaves 127.0.0.1. The PostgreSQL variant is a team's
+setup: the API requires an auth string (`PREFECT_SERVER_API_AUTH_STRING`), which the worker,
+`prefect deploy`, `mlgov` and this test present as `PREFECT_API_AUTH_STRING`.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -18,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -25,7 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import pytest
 
@@ -62,6 +66,8 @@ class Stack:
     root: Path
     registry_url: str | None
     logs: Callable[[], str]
+    auth: str | None = None
+    """The API's `user:password` when the server requires one."""
 
 
 def _free_port() -> int:
@@ -259,7 +265,7 @@ def _latest_artifact(key: str) -> Any:
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
     """Server, worker and deployments on one backend; the `training` limit and automations."""
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
     backend = request.param
     root = tmp_path_factory.mktemp(f"e2e-{backend}")
@@ -273,15 +279,25 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         port = _free_port()
         api_url = f"http://127.0.0.1:{port}/api"
         env = _environment(root, api_url, port, database_url, registry_url)
+        server_env = dict(env)
+        # The team variant requires authentication: the server checks the string, every client
+        # (worker, deploy, mlgov, this test) presents it.
+        auth = f"mlgov:{uuid4().hex}" if backend == "postgresql" else None
+        if auth:
+            server_env["PREFECT_SERVER_API_AUTH_STRING"] = auth
+            env["PREFECT_API_AUTH_STRING"] = auth
         services = _Services(root / "logs")
         cleanup.callback(services.stop)
         services.start(
             "server",
             [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-            env,
+            server_env,
         )
         _wait_until(lambda: _healthy(api_url), 180, "the Prefect server", services.tails)
-        cleanup.enter_context(temporary_settings(updates={PREFECT_API_URL: api_url}))
+        client_settings: dict[Any, Any] = {PREFECT_API_URL: api_url}
+        if auth:
+            client_settings[PREFECT_API_AUTH_STRING] = auth
+        cleanup.enter_context(temporary_settings(updates=client_settings))
         services.start(
             "worker",
             [str(BIN / "prefect"), "worker", "start", "--pool", POOL, "--type", "process"],
@@ -311,7 +327,7 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
             timeout=300,
         )
         assert deploy.returncode == 0, f"prefect deploy failed:\n{deploy.stdout[-4000:]}"
-        stack = Stack(backend, api_url, env, root, registry_url, services.tails)
+        stack = Stack(backend, api_url, env, root, registry_url, services.tails, auth)
 
         # What an operator sets in the UI: the training deployment's default data (used by the
         # retraining automation), then the concurrency limit and the rules without a channel.
@@ -398,6 +414,44 @@ def test_worker_runs_both_deployments_and_their_artifacts_reach_the_api(stack, r
         assert champion.version == 1 and champion.run_id == str(training.id)
     if stack.backend == "postgresql":
         assert settings.resolved_registry_url.startswith("postgresql+psycopg://")
+
+
+def _api_status(url: str, auth: str | None) -> int:
+    """The HTTP status of a plain POST (no Prefect client), with or without Basic auth."""
+    request = urllib.request.Request(url, data=b"{}", method="POST")
+    request.add_header("Content-Type", "application/json")
+    if auth is not None:
+        request.add_header("Authorization", f"Basic {base64.b64encode(auth.encode()).decode()}")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as refused:
+        return int(refused.code)
+
+
+def test_the_team_server_refuses_clients_without_the_auth_string(stack, runs) -> None:
+    if stack.auth is None:
+        pytest.skip("this variant runs without authentication")
+    flow_runs = f"{stack.api_url}/flow_runs/filter"
+    assert _api_status(flow_runs, None) == 401
+    assert _api_status(flow_runs, "mlgov:wrong") == 401
+    assert _api_status(f"{stack.api_url}/block_documents/filter", None) == 401
+    assert _api_status(flow_runs, stack.auth) == 200
+    # The worker and `mlgov` presented it: the runs completed and the commands answered.
+    assert runs["training"].state.is_completed()
+    assert _mlgov(stack, "automations", "list")["automations"]
+
+    anonymous = {k: v for k, v in stack.env.items() if k != "PREFECT_API_AUTH_STRING"}
+    done = subprocess.run(
+        [str(BIN / "mlgov"), "automations", "list", "--json"],
+        cwd=REPO,
+        env=anonymous,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode != 0 and done.stdout.strip() == ""
+    assert stack.auth.split(":")[1] not in done.stderr
 
 
 def _emit(stack: Stack, *events: tuple[str, str]) -> None:
@@ -495,6 +549,17 @@ def test_ui_shows_the_model_card_and_the_keyed_artifacts(stack, runs) -> None:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1200})
+            if stack.auth:
+                # Without the auth string the UI shows nothing: the API refuses it.
+                page.goto(f"{ui}/runs/flow-run/{runs['training'].id}", wait_until="networkidle")
+                expect(page.get_by_text("Authentication failed.").first).to_be_visible()
+                page.goto(f"{ui}/login", wait_until="networkidle")
+                expect(page.get_by_text("Login", exact=True).first).to_be_visible()
+                page.screenshot(path=f"{shot}-login.png")
+                page.locator("input").first.fill(stack.auth)
+                page.keyboard.press("Enter")
+                page.wait_for_function("() => localStorage.getItem('prefect-password') !== null")
+                page.wait_for_load_state("networkidle")
             page.goto(f"{ui}/runs/flow-run/{runs['training'].id}", wait_until="networkidle")
             expect(page.get_by_text(runs["training"].name, exact=True).first).to_be_visible()
             page.get_by_text("Artifacts", exact=True).click()

@@ -483,9 +483,11 @@ def test_credentials_in_a_data_url_reach_no_record(
         "artifacts": _artifacts_text(),
         "events": _events_text(model),
         "notification received": json.dumps(webhook_server.received),
+        "prefect logs (train)": _flush_and_read_logs(UUID(summary["flow_run_id"]), "Loaded"),
         "monitoring history": history,
         "logging": caplog.text,
     }
     assert "memory://***@" in outputs["model card and reports"]
+    assert "Loaded memory://***@" in outputs["prefect logs (train)"]
     assert webhook_server.received and "memory://***@" in outputs["notification received"]
     assert _leaks(secret, outputs) == {}
