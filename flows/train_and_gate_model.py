@@ -73,7 +73,7 @@ class TrainingParameters(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    data: str = Field(description="Path or fsspec URL of the training table.")
+    data: str = Field(min_length=1, description="Path or fsspec URL of the training table.")
     target: str = Field(description="Column to predict.")
     model_name: ModelName = Field(default="model", description="Registry name of the model.")
     task: Literal["auto", "classification", "regression"] = "auto"
@@ -237,7 +237,7 @@ def train_and_gate_model(params: TrainingParameters) -> TrainingRunSummary:
     verdict = card.card["verdict"]
     outcome = {"verdict": verdict, "drift": card.card.get("drift")}
     for item in alert_items(planned_publications(outcome, registered.alias_moved)):
-        spec = alert_spec(
+        planned = alert_spec(
             item,
             params.model_name,
             registered.version,
@@ -248,14 +248,14 @@ def train_and_gate_model(params: TrainingParameters) -> TrainingRunSummary:
         )
         alerts.append(
             raise_alert(
-                spec.event,
+                planned.event,
                 params.model_name,
-                subject=spec.subject,
-                body=spec.body,
-                severity=spec.severity,
+                subject=planned.subject,
+                body=planned.body,
+                severity=planned.severity,
                 version=registered.version,
-                payload=spec.payload,
-                notify=params.notify and spec.notify,
+                payload=planned.payload,
+                notify=params.notify and planned.notify,
                 block_name=settings.notification_block,
                 prefix=settings.event_prefix,
             )

@@ -163,6 +163,7 @@ def compose_model_card(
         "metrics_table": rows,
         "slices": slice_rows(evaluation.challenger.slices),
         "features": spec.model_dump(mode="json"),
+        "warnings": list(spec.warnings),
         "data": {
             "location": table.location,
             "n_rows": table.n_rows,
@@ -212,6 +213,8 @@ class TrainingRunSummary(BaseModel):
 
     verdict: Verdict
     reasons: tuple[str, ...]
+    warnings: tuple[str, ...] = ()
+    """What the run accepted but a person should look at (e.g. a column named like the target)."""
     model: str
     version: int
     champion_version: int | None
@@ -303,6 +306,7 @@ def summarize_run(
     return TrainingRunSummary(
         verdict=Verdict(c["verdict"]),
         reasons=tuple(c["reasons"]),
+        warnings=tuple(c.get("warnings") or ()),
         model=card.model,
         version=registered.version,
         champion_version=registered.champion_version,

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
@@ -146,7 +147,7 @@ def _run_is_active(run_id: str | None, recorded_at: datetime, now: datetime) -> 
 
     try:
         with get_client(sync_client=True) as client:
-            state = client.read_flow_run(run_id).state
+            state = client.read_flow_run(UUID(run_id)).state
     except Exception:  # unknown to this server, unreachable: nothing would publish it otherwise
         return False
     return state is not None and state.type.value in _ACTIVE_STATES

@@ -159,6 +159,7 @@ def render_model_card(card: Mapping[str, Any]) -> str:
         f"**Verdict: `{card['verdict']}`** — {champion}",
         "",
         *[f"- {reason}" for reason in card["reasons"]],
+        *[f"- **warning:** {warning}" for warning in card.get("warnings") or ()],
         "",
         "## Metrics (challenger vs champion, same rows)",
         "",

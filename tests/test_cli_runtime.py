@@ -325,8 +325,9 @@ def test_next_command_marks_a_killed_run_crashed(
 
 
 @pytest.mark.slow
-def test_sigterm_records_the_run_as_crashed(
-    background: tuple[Path, dict[str, Any]], training_csv: Path
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=lambda s: s.name)
+def test_interrupt_records_the_run_as_crashed(
+    background: tuple[Path, dict[str, Any]], training_csv: Path, sig: signal.Signals
 ) -> None:
     home, started = background
     run = _Running(
@@ -334,8 +335,8 @@ def test_sigterm_records_the_run_as_crashed(
         _env(home),
     )
     run.wait_for("Beginning flow run")
-    run.proc.send_signal(signal.SIGTERM)
-    assert run.finish() == 143
-    assert run.lines[-1].startswith("mlgov: stopped by SIGTERM")
-    [terminated] = _read_runs(started["url"], run.proc.pid)
-    assert terminated.state.type.value == "CRASHED"
+    run.proc.send_signal(sig)
+    assert run.finish() == 128 + sig
+    assert run.lines[-1].startswith(f"mlgov: stopped by {sig.name}")
+    [interrupted] = _read_runs(started["url"], run.proc.pid)
+    assert interrupted.state.type.value == "CRASHED"

@@ -27,6 +27,7 @@ def _render_run(summary: dict[str, Any]) -> str:
         f"{summary['model']} v{summary['version']}: {summary['verdict']} "
         f"(champion: v{summary['champion_version']})",
         *[f"  - {r}" for r in summary["reasons"]],
+        *[f"  ! warning: {w}" for w in summary.get("warnings") or ()],
     ]
     sets = [("new holdout", summary["metrics"])]
     if summary.get("metrics_champion_holdout"):
