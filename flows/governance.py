@@ -17,7 +17,7 @@ from prefect.runtime import flow_run
 from prefect.states import Failed, State
 from pydantic import BaseModel, ConfigDict, Field
 
-from mlgov.registry import ModelName, parse_model_ref
+from mlgov.registry import ModelName, ModelRef, parse_model_ref
 from mlgov.settings import get_settings
 from tasks.alerting import Severity, raise_alert
 from tasks.governance import (
@@ -118,7 +118,7 @@ class CloneParameters(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    ref: str
+    ref: ModelRef
     to_registry: str = Field(min_length=1)
     to_store: str = Field(min_length=1)
     reason: str = Field(default="copy to another registry", min_length=1)

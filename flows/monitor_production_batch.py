@@ -16,7 +16,7 @@ from prefect.runtime import flow_run
 from pydantic import BaseModel, ConfigDict, Field
 
 from mlgov.monitoring_store import BatchRecord
-from mlgov.registry import parse_model_ref
+from mlgov.registry import ModelName, ModelRef, parse_model_ref
 from mlgov.settings import get_settings
 from tasks.alerting import AlertRecord
 from tasks.data import load_table
@@ -73,7 +73,7 @@ class MonitoringParameters(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     data: str = Field(description="Path, URL or glob of the batch(es).")
-    model: str = Field(description="NAME, NAME@ALIAS or NAME:VERSION.")
+    model: ModelRef = Field(description="NAME, NAME@ALIAS or NAME:VERSION.")
     labels: str | None = None
     id_column: str | None = None
     batch_time: datetime | None = None
@@ -352,7 +352,7 @@ class LabelBackfillParameters(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    model: str
+    model: ModelName
     labels: str
     id_column: str
     performance: PerformancePolicy = PerformancePolicy()

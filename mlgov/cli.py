@@ -13,6 +13,7 @@ import contextlib
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from mlgov import runtime
 from mlgov.commands import models, monitor, ops, server, train
@@ -33,8 +34,15 @@ def _quiet_environment() -> None:
         os.environ.setdefault(key, value)
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """Usage mistakes end like every other failure: one line, exit 2 (`--help` shows the usage)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise CommandError(f"{self.prog}: {message} (see {self.prog} --help)", EXIT_USAGE)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _OneLineParser(
         prog="mlgov",
         description="Governed training and monitoring of fastai models, run by Prefect.",
     )
@@ -66,6 +74,9 @@ def _expected_failure(exc: BaseException) -> tuple[str, int] | None:
         first = exc.errors()[0]  # type: ignore[attr-defined]
         where = ".".join(str(p) for p in first["loc"])
         return f"invalid parameter {where}: {first['msg']}".replace(" : ", ": "), EXIT_USAGE
+    invalid_reference = _known_class("mlgov.registry", "InvalidReferenceError")
+    if invalid_reference is not None and isinstance(exc, invalid_reference):
+        return str(exc), EXIT_USAGE
     data_validation = _known_class("flows.train_and_gate_model", "DataValidationError")
     if data_validation is not None and isinstance(exc, data_validation):
         return f"data validation failed: {exc}", EXIT_FAILED
@@ -130,7 +141,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except CommandError as exc:
+        return _fail(str(exc), exc.code)
     _quiet_environment()
     debug = bool(os.environ.get(DEBUG_ENV))
     with runtime.interrupts(), runtime.console(runtime.verbose_requested(args.verbose)):

@@ -82,7 +82,11 @@ class IntegrityError(RegistryError):
     """A stored file is missing or its size / SHA-256 differs from what was registered."""
 
 
-class InvalidModelNameError(RegistryError):
+class InvalidReferenceError(RegistryError):
+    """A model name, alias or `NAME:VERSION` reference that is malformed (a usage error)."""
+
+
+class InvalidModelNameError(InvalidReferenceError):
     """A model name that could escape the store prefix or collide after case folding."""
 
 
@@ -296,12 +300,24 @@ def _model_name_field(name: str) -> str:
 
 
 ModelName = Annotated[str, AfterValidator(_model_name_field)]
+
+
+def _model_ref_field(ref: str) -> str:
+    try:
+        parse_model_ref(ref)
+    except InvalidReferenceError as exc:
+        raise ValueError(str(exc)) from exc
+    return ref
+
+
+ModelRef = Annotated[str, AfterValidator(_model_ref_field)]
+"""`NAME`, `NAME@ALIAS` or `NAME:VERSION`, checked when the parameters are (before any run)."""
 """A model name as a pydantic field: a bad name is a validation error, not a crash mid-run."""
 
 
 def _validate_alias(alias: str) -> str:
     if not isinstance(alias, str) or not _NAME_RE.fullmatch(alias) or ".." in alias:
-        raise RegistryError(
+        raise InvalidReferenceError(
             f"invalid alias {alias!r}: use 1-64 lowercase letters, digits, '.', '_' or '-', "
             "starting with a letter or digit"
         )
@@ -320,14 +336,14 @@ def _validate_file_name(file_name: str) -> str:
 def parse_model_ref(ref: str) -> tuple[str, int | None, str | None]:
     """Split ``name``, ``name@alias`` or ``name:3`` into ``(name, version, alias)``."""
     if not isinstance(ref, str):
-        raise RegistryError(f"invalid model reference {ref!r}: expected a string")
+        raise InvalidReferenceError(f"invalid model reference {ref!r}: expected a string")
     if "@" in ref:
         name, _, alias = ref.partition("@")
         return validate_model_name(name), None, _validate_alias(alias)
     if ":" in ref:
         name, _, version_text = ref.partition(":")
         if not version_text.isascii() or not version_text.isdigit() or int(version_text) < 1:
-            raise RegistryError(
+            raise InvalidReferenceError(
                 f"invalid model reference {ref!r}: the version after ':' must be a number >= 1"
             )
         return validate_model_name(name), int(version_text), None

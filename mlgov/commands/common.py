@@ -36,15 +36,30 @@ def api_ready() -> None:
 
 
 def load_config(path: str | None) -> dict[str, Any]:
+    """A YAML or JSON file of parameters; any problem reading it is a usage error in one line."""
     if not path:
         return {}
-    text = Path(path).read_text()
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CommandError(f"config file {path}: {exc.strerror or exc}", EXIT_USAGE) from exc
+    except UnicodeDecodeError as exc:
+        raise CommandError(f"config file {path} is not UTF-8 text", EXIT_USAGE) from exc
     if path.endswith((".yaml", ".yml")):
         import yaml
 
-        loaded = yaml.safe_load(text) or {}
+        try:
+            loaded = yaml.safe_load(text) or {}
+        except yaml.YAMLError as exc:
+            first = " ".join(str(exc).split())
+            raise CommandError(
+                f"config file {path} is not valid YAML: {first}", EXIT_USAGE
+            ) from exc
     else:
-        loaded = json.loads(text)
+        try:
+            loaded = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise CommandError(f"config file {path} is not valid JSON: {exc}", EXIT_USAGE) from exc
     if not isinstance(loaded, dict):
         raise CommandError(f"config file {path} must hold a mapping of parameters", EXIT_USAGE)
     return loaded

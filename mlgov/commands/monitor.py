@@ -58,9 +58,9 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     except ValidationError as exc:
         raise CommandError(f"invalid parameter: {exc.errors()[0]['msg']}", EXIT_USAGE) from exc
     try:
-        summary = run_flow(
-            monitor_production_batch, params, warm=MONITORING_LIBRARIES
-        ).model_dump(mode="json")
+        summary = run_flow(monitor_production_batch, params, warm=MONITORING_LIBRARIES).model_dump(
+            mode="json"
+        )
     except (DataError, RegistryError, FileNotFoundError, ValueError) as exc:
         raise CommandError(str(exc)) from exc
     for batch in summary["batches"]:
