@@ -68,7 +68,7 @@ def _known_class(module: str, name: str) -> type[BaseException] | None:
 def _expected_failure(exc: BaseException) -> tuple[str, int] | None:
     """The one line and exit code for errors a user can act on; None for a bug."""
     if isinstance(exc, runtime.RuntimeFailure):
-        return str(exc), EXIT_FAILED
+        return str(exc), exc.code
     validation = _known_class("pydantic", "ValidationError")
     if validation is not None and isinstance(exc, validation):
         first = exc.errors()[0]  # type: ignore[attr-defined]

@@ -54,6 +54,10 @@ ApiSource = Literal["PREFECT_API_URL", "background server", "temporary server"]
 class RuntimeFailure(Exception):
     """The command could not get a Prefect API; the message is the one line the user sees."""
 
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
 
 class Interrupted(KeyboardInterrupt):
     """SIGINT or SIGTERM: raised like Ctrl-C, so Prefect's engine records the run as crashed."""
@@ -596,7 +600,8 @@ def prefect_api(allow_private: bool = True) -> Iterator[ApiSession]:
         elif not allow_private:
             raise RuntimeFailure(
                 "this needs a running Prefect server: run `mlgov server start` (or "
-                "`prefect server start` and export PREFECT_API_URL=http://127.0.0.1:4200/api)"
+                "`prefect server start` and export PREFECT_API_URL=http://127.0.0.1:4200/api)",
+                code=2,  # a usage error: this command is for a long-lived server
             )
         else:
             server = PrivateServer()

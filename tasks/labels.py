@@ -59,7 +59,10 @@ def label_strings(values: pd.Series) -> pd.Series:
         other = present & ~integral
         out[other] = [label_text(v) for v in numbers[other]]
         return pd.Series(out, index=values.index, name=values.name, dtype=object)
-    if pd.api.types.is_object_dtype(dtype) and pd.api.types.infer_dtype(values, skipna=True) == "string":
+    if (
+        pd.api.types.is_object_dtype(dtype)
+        and pd.api.types.infer_dtype(values, skipna=True) == "string"
+    ):
         return values.where(values.notna(), np.nan).astype(object)
     rendered = [label_text(v) for v in values.to_numpy(dtype=object)]
     return pd.Series(

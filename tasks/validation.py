@@ -707,9 +707,10 @@ def _describe(
             unexpected_count=count,
             unexpected_percent=percent,
         )
-    if kind == "expect_column_values_to_be_between" and (config.get("meta") or {}).get(
-        "rule"
-    ) == "finite":
+    if (
+        kind == "expect_column_values_to_be_between"
+        and (config.get("meta") or {}).get("rule") == "finite"
+    ):
         what = "infinite (±inf)"
     elif kind == "expect_column_values_to_be_between":
         what = f"outside {_bounds(kwargs.get('min_value'), kwargs.get('max_value'))}"
