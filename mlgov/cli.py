@@ -26,11 +26,7 @@ HEAVY_MODULES = ("torch", "great_expectations", "evidently")
 
 def _quiet_environment() -> None:
     """No telemetry from any library: this may run where nothing outside is reachable."""
-    for key, value in {
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "GX_ANALYTICS_ENABLED": "false",
-        "DO_NOT_TRACK": "1",
-    }.items():
+    for key, value in runtime.QUIET_ENVIRONMENT.items():
         os.environ.setdefault(key, value)
 
 
@@ -146,6 +142,13 @@ def _main(argv: Sequence[str] | None) -> int:
     except CommandError as exc:
         return _fail(str(exc), exc.code)
     _quiet_environment()
+    if argv is None and getattr(args, "prefect_api", None):
+        # The command itself (not a caller's `main(argv)`): a warm runner skips the imports.
+        from mlgov import runner
+
+        delegated = runner.run_through_runner(sys.argv[1:])
+        if delegated is not None:
+            return delegated
     debug = bool(os.environ.get(DEBUG_ENV))
     with runtime.interrupts(), runtime.console(runtime.verbose_requested(args.verbose)):
         try:

@@ -28,7 +28,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from types import FrameType
 from typing import IO, TYPE_CHECKING, Any, Literal
@@ -49,6 +49,12 @@ _QUIET_LEVEL = "CRITICAL"
 _CONSOLE_LEVEL_ENV = "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"
 
 ApiSource = Literal["PREFECT_API_URL", "background server", "temporary server"]
+# No telemetry from any library: this may run where nothing outside is reachable.
+QUIET_ENVIRONMENT = {
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "GX_ANALYTICS_ENABLED": "false",
+    "DO_NOT_TRACK": "1",
+}
 
 
 class RuntimeFailure(Exception):
@@ -341,6 +347,8 @@ class ServerState:
     ui_url: str | None
     log: str
     started_at: str
+    runner_pid: int | None = None  # the warm runner (`mlgov/runner.py`) started with it
+    runner_socket: str | None = None
 
 
 def read_state() -> ServerState | None:
@@ -378,6 +386,8 @@ def _is_our_server(pid: int) -> bool:
 
 
 def background_status() -> dict[str, Any]:
+    from mlgov import runner
+
     state = read_state()
     if state is None:
         return {"running": False, "healthy": False, "state_file": str(state_file())}
@@ -387,15 +397,31 @@ def background_status() -> dict[str, Any]:
         "running": alive,
         "healthy": alive and is_healthy(state.url),
         "state_file": str(state_file()),
+        "runner": runner.describe(state.runner_pid, state.runner_socket),
     }
 
 
 def start_background_server(port: int | None, ui: bool) -> dict[str, Any]:
-    """Start a detached server (own session, survives this command) and wait until it answers."""
+    """Start a detached server (own session, survives this command) and wait until it answers.
+
+    The warm runner starts with it (its imports overlap the server's boot); a runner that is
+    gone or runs older code is replaced even when the server is already running.
+    """
+    from mlgov import runner
+
     status = background_status()
     if status["healthy"]:
+        state = read_state()
+        described = status["runner"]
+        if state is not None and (not described.get("answering") or described.get("stale")):
+            runner.stop(state.runner_pid, state.runner_socket)
+            runner_pid, socket_path = runner.spawn()
+            state = replace(state, runner_pid=runner_pid, runner_socket=str(socket_path))
+            _write_state(state)
+            runner.wait_ready(runner_pid, socket_path, startup_timeout_s())
+            return {**background_status(), "outcome": "already running (runner restarted)"}
         return {**status, "outcome": "already running"}
-    if status["running"]:
+    if status.get("runner_pid") or status["running"]:
         stop_background_server()
     chosen = free_port(port if port is not None else 4200)
     if port is not None and chosen != port:
@@ -412,6 +438,7 @@ def start_background_server(port: int | None, ui: bool) -> dict[str, Any]:
             start_new_session=True,
             close_fds=True,
         )
+    runner_pid, socket_path = runner.spawn()
     base = f"http://127.0.0.1:{chosen}"
     state = ServerState(
         pid=process.pid,
@@ -420,6 +447,8 @@ def start_background_server(port: int | None, ui: bool) -> dict[str, Any]:
         ui_url=base if ui else None,
         log=str(log),
         started_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        runner_pid=runner_pid,
+        runner_socket=str(socket_path),
     )
     _write_state(state)
     timeout = startup_timeout_s()
@@ -434,13 +463,19 @@ def start_background_server(port: int | None, ui: bool) -> dict[str, Any]:
             )
             raise RuntimeFailure(f"the background Prefect server {why}; see {log}")
         time.sleep(0.2)
+    # Not a failure when it does not come up: commands then run in-process (see its log).
+    runner.wait_ready(runner_pid, socket_path, timeout)
     return {**background_status(), "outcome": "started"}
 
 
 def stop_background_server() -> dict[str, Any]:
+    from mlgov import runner
+
     state = read_state()
     if state is None:
         return {"outcome": "not running", "state_file": str(state_file())}
+    # The runner first: its children record their runs as crashed through the server.
+    runner.stop(state.runner_pid, state.runner_socket)
     outcome = "stale state removed"
     if _is_our_server(state.pid):
         with contextlib.suppress(ProcessLookupError):

@@ -232,10 +232,15 @@ def paired_bootstrap(
             fn = METRIC_FUNCTIONS[m]
             diffs[m][b] = fn(yb, challenger[idx]) - fn(yb, champion[idx])
     tail = (1.0 - confidence) / 2.0 * 100.0
-    return {
-        m: (float(np.nanpercentile(d, tail)), float(np.nanpercentile(d, 100.0 - tail)))
-        for m, d in diffs.items()
-    }
+    return {m: _interval(d, tail) for m, d in diffs.items()}
+
+
+def _interval(differences: np.ndarray, tail: float) -> tuple[float, float]:
+    """Percentile interval over the resamples where the metric is defined (NaN when none is)."""
+    defined = differences[~np.isnan(differences)]
+    if defined.size == 0:
+        return float("nan"), float("nan")
+    return float(np.percentile(defined, tail)), float(np.percentile(defined, 100.0 - tail))
 
 
 def constant_baseline(y: np.ndarray, task: TaskKind, n_classes: int) -> np.ndarray:

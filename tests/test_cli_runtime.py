@@ -1,13 +1,16 @@
 """The CLI's runtime: which Prefect API a command uses, how it ends when killed, what it prints.
 
 Signals and orphans can only be observed from outside, so these tests run `mlgov` as a subprocess
-against a private PREFECT_HOME and find its children with psutil.
+against a private PREFECT_HOME and find its children with psutil. Tests of the in-process path set
+MLGOV_RUNNER=0 (the background server's warm runner would run the command otherwise); the runner's
+own tests find its children through psutil and its log.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -20,7 +23,7 @@ from typing import Any
 import psutil
 import pytest
 
-from mlgov import runtime
+from mlgov import runner, runtime
 from mlgov.cli import main
 from mlgov.demo_data import make_dataset
 
@@ -145,9 +148,11 @@ def background(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path,
             [*MLGOV, "server", "stop", "--json"], env=env, capture_output=True, text=True
         )
         assert stopped.returncode == 0 and json.loads(stopped.stdout)["outcome"] == "stopped"
-        assert not psutil.pid_exists(status["pid"]) or (
-            psutil.Process(status["pid"]).status() == psutil.STATUS_ZOMBIE
-        )
+        for pid in (status["pid"], status["runner_pid"]):
+            assert not psutil.pid_exists(pid) or (
+                psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+            )
+        assert not Path(status["runner_socket"]).exists()
 
 
 # --- fast: the one-line contract of main() -----------------------------------------------------
@@ -266,7 +271,7 @@ def test_background_server_round_trip_and_quiet_success(
     background: tuple[Path, dict[str, Any]], training_csv: Path
 ) -> None:
     home, started = background
-    env = _env(home)
+    env = _env(home, MLGOV_RUNNER="0")
     assert started["outcome"] == "started" and started["healthy"] is True
     assert Path(started["state_file"]).parent == home / "prefect"
 
@@ -304,7 +309,7 @@ def test_next_command_marks_a_killed_run_crashed(
     background: tuple[Path, dict[str, Any]], training_csv: Path
 ) -> None:
     home, started = background
-    env = _env(home)
+    env = _env(home, MLGOV_RUNNER="0")
     killed = _Running(
         ["-v", "train", "--data", str(training_csv), "--target", "churned", "--model", "kk"], env
     )
@@ -332,7 +337,7 @@ def test_interrupt_records_the_run_as_crashed(
     home, started = background
     run = _Running(
         ["-v", "train", "--data", str(training_csv), "--target", "churned", "--model", "st"],
-        _env(home),
+        _env(home, MLGOV_RUNNER="0"),
     )
     run.wait_for("Beginning flow run")
     run.proc.send_signal(sig)
@@ -340,3 +345,175 @@ def test_interrupt_records_the_run_as_crashed(
     assert run.lines[-1].startswith(f"mlgov: stopped by {sig.name}")
     [interrupted] = _read_runs(started["url"], run.proc.pid)
     assert interrupted.state.type.value == "CRASHED"
+
+
+# --- the warm runner of `mlgov server start` ------------------------------------------------------
+
+
+def _runner_request(env: dict[str, str], cwd: Path) -> dict[str, Any]:
+    return {
+        "op": "run",
+        "argv": ["automations", "list"],
+        "cwd": str(cwd),
+        "env": env,
+        "executable": sys.executable,
+        "root": str(Path(runner.__file__).resolve().parent.parent),
+    }
+
+
+def test_runner_refuses_what_could_run_differently(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "prefect"))
+    watched = tmp_path / "watched.py"
+    watched.write_text("x = 1\n")
+    warm = runner.Runner(tmp_path / "r.sock")
+    warm.sources = {str(watched): runner._stat_key(watched)}
+    env = dict(os.environ)
+    assert warm.refusal(_runner_request(env, tmp_path), [0, 1, 2]) is None
+
+    changed = {
+        **env,
+        "PREFECT_LOGGING_LEVEL": "DEBUG" if env.get("PREFECT_LOGGING_LEVEL") != "DEBUG" else "INFO",
+    }
+    assert warm.refusal(_runner_request(changed, tmp_path), [0, 1, 2]) == (
+        "environment differs: PREFECT_LOGGING_LEVEL"
+    )
+    # MLGOV_* settings are read when used: the child applies them itself.
+    assert warm.refusal(_runner_request({**env, "MLGOV_HOME": "/x"}, tmp_path), [0, 1, 2]) is None
+
+    (tmp_path / "prefect.toml").write_text("[logging]\nlevel = 'DEBUG'\n")
+    assert "Prefect settings in" in (warm.refusal(_runner_request(env, tmp_path), [0, 1, 2]) or "")
+    (tmp_path / "prefect.toml").unlink()
+
+    os.utime(watched, ns=(time.time_ns(), time.time_ns() + 10**9))
+    assert (warm.refusal(_runner_request(env, tmp_path), [0, 1, 2]) or "").startswith(
+        "code changed since the runner started"
+    )
+
+
+def _runner_children(home: Path) -> dict[int, str]:
+    """Children the runner forked so far, from its log: pid -> the command line."""
+    log = (home / "prefect" / runner.LOG_FILE_NAME).read_text()
+    return {int(pid): argv for pid, argv in re.findall(r"child (\d+): mlgov (.*)", log)}
+
+
+def _child_for(home: Path, before: dict[int, str], fragment: str) -> int:
+    new = {pid: argv for pid, argv in _runner_children(home).items() if pid not in before}
+    matching = [pid for pid, argv in new.items() if fragment in argv]
+    assert len(matching) == 1, f"the runner did not run {fragment!r}: {new}"
+    return matching[0]
+
+
+@pytest.mark.slow
+def test_runner_runs_commands_like_in_process(
+    background: tuple[Path, dict[str, Any]], training_csv: Path, tmp_path: Path
+) -> None:
+    home, started = background
+    env = _env(home)
+    assert started["runner"]["answering"] is True and started["runner"]["stale"] is False
+    before = _runner_children(home)
+
+    train = subprocess.run(
+        [
+            *MLGOV,
+            *("train", "--data", str(training_csv), "--target", "churned", "--model", "rn"),
+            *("--epochs", "2", "--json"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert train.returncode == 0 and train.stderr == "", train.stderr
+    assert json.loads(train.stdout)["verdict"] == "FIRST_CHAMPION"
+    child = _child_for(home, before, "--model rn")
+    # The run belongs to the forked child (its pid tag), and it completed.
+    assert [r.state.type.value for r in _read_runs(started["url"], child)] == ["COMPLETED"]
+
+    verify = [*MLGOV, "models", "verify", "rn", "--json"]
+    warm = subprocess.run(verify, env=env, capture_output=True, text=True, timeout=300)
+    cold = subprocess.run(
+        verify, env=_env(home, MLGOV_RUNNER="0"), capture_output=True, text=True, timeout=300
+    )
+    assert (warm.returncode, warm.stdout, warm.stderr) == (
+        cold.returncode,
+        cold.stdout,
+        cold.stderr,
+    )
+    assert warm.returncode == 0 and json.loads(warm.stdout)["ok"] is True
+    _child_for(home, before, "models verify rn")  # the first one went through the runner
+
+    missing = tmp_path / "missing.csv"
+    bad = subprocess.run(
+        [*MLGOV, "train", "--data", str(missing), "--target", "churned", "--model", "rn"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert bad.returncode == 1 and bad.stdout == ""
+    assert bad.stderr.count("\n") == 1 and bad.stderr.startswith("mlgov: "), bad.stderr
+    assert str(missing) in bad.stderr or "missing.csv" in bad.stderr
+    _child_for(home, before, str(missing))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=lambda s: s.name)
+def test_caller_stopped_stops_the_runner_child(
+    background: tuple[Path, dict[str, Any]], training_csv: Path, sig: signal.Signals
+) -> None:
+    home, started = background
+    run = _Running(
+        ["-v", "train", "--data", str(training_csv), "--target", "churned", "--model", "rk"],
+        _env(home),
+    )
+    run.wait_for("Beginning flow run")
+    [child] = psutil.Process(started["runner_pid"]).children()
+    assert child.pid != run.proc.pid
+
+    run.proc.send_signal(sig)
+    code = run.finish()
+    assert _wait_gone([child], timeout=60) == [], "the runner's child outlived its caller"
+    if sig == signal.SIGTERM:
+        assert code == 128 + sig
+        assert run.lines[-1] == (
+            "mlgov: stopped by SIGTERM; a flow run in progress was recorded as crashed"
+        )
+    else:
+        assert code == -signal.SIGKILL
+    [crashed] = _read_runs(started["url"], child.pid)
+    assert crashed.state.type.value == "CRASHED"
+    assert psutil.Process(started["runner_pid"]).children() == []
+
+
+@pytest.mark.slow
+def test_edited_code_is_never_run_by_a_stale_runner(
+    background: tuple[Path, dict[str, Any]],
+) -> None:
+    home, _ = background
+    env = _env(home)
+    source = Path(runner.__file__)  # imported by the runner, so watched
+    original = source.stat()
+    before = _runner_children(home)
+    try:
+        os.utime(source, ns=(original.st_atime_ns, original.st_mtime_ns + 10**9))
+        status = subprocess.run(
+            [*MLGOV, "server", "status", "--json"], env=env, capture_output=True, text=True
+        )
+        assert json.loads(status.stdout)["runner"]["stale"] is True
+        listed = subprocess.run(
+            [*MLGOV, "automations", "list", "--json"], env=env, capture_output=True, text=True
+        )
+        assert listed.returncode == 0 and listed.stderr == "", listed.stderr
+        assert json.loads(listed.stdout) == {"automations": []}
+        assert _runner_children(home) == before  # it ran in-process
+        log = (home / "prefect" / runner.LOG_FILE_NAME).read_text()
+        assert f"code changed since the runner started: {source}" in log
+    finally:
+        os.utime(source, ns=(original.st_atime_ns, original.st_mtime_ns))
+    again = subprocess.run(
+        [*MLGOV, "automations", "list", "--json"], env=env, capture_output=True, text=True
+    )
+    assert again.returncode == 0 and again.stdout == listed.stdout
+    _child_for(home, before, "automations list")

@@ -21,6 +21,7 @@ from tasks.contract import infer_model_contract
 from tasks.data import (
     DataError,
     FeatureOverrides,
+    PreparedData,
     SplitConfig,
     infer_feature_spec,
     prepare_frame,
@@ -157,7 +158,12 @@ def test_the_saved_contract_describes_data_as_it_arrives(tmp_path: Path, kind: s
     frame["churned"] = frame["churned"].astype(object if kind == "bool" else frame["churned"].dtype)
     frame.loc[7, "churned"] = None  # a row without a label is not trained on
     spec = infer_feature_spec(frame, "churned", None, FeatureOverrides(categorical=("code",)))
-    data = flow(name="split-for-contract")(split_dataset)(frame, spec, SplitConfig(seed=3))
+
+    @flow(name="split-for-contract")
+    def split() -> PreparedData:
+        return split_dataset(frame, spec, SplitConfig(seed=3))
+
+    data = split()
     assert len(data.raw_train) == len(data.train)
     assert data.raw_train["churned"].notna().all()
     # Row for row the same training rows, once raw and once in training's encoding.

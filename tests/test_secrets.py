@@ -331,10 +331,13 @@ def test_a_failed_send_leaks_the_channel_url_nowhere(
 ) -> None:
     from prefect import flow
 
+    import tasks.alerting
     from mlgov.monitoring_store import MonitoringStore
     from tasks.alerting import raise_alert
     from tasks.monitoring import raise_monitoring_alert
 
+    # The three attempts still happen; only the back-off between them is skipped (6 s a case).
+    monkeypatch.setattr(tasks.alerting.time, "sleep", lambda _s: None)
     token = f"TOK{uuid4().hex.upper()}"
     port = int(refusing_server.server_address[1])
     if kind.startswith("slack-http"):  # Slack is reached through a proxy that answers 500

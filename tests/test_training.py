@@ -205,6 +205,8 @@ def test_bad_inputs_are_rejected_with_reasons(
     ],
     ids=["target-overflows-float32", "infinite-feature"],
 )
+# The inputs are broken on purpose (validation would refuse them): numpy warns while casting them.
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
 def test_a_non_finite_loss_stops_training_with_its_epoch(
     frames: dict[str, pd.DataFrame], tmp_path: Path, spec: FeatureSpec, damage
 ) -> None:

@@ -1,7 +1,8 @@
 """`mlgov server start|stop|status`: one local Prefect server reused by every later command.
 
 Without it each ad-hoc command boots (and stops) a private temporary server, which costs seconds
-per command; with it, commands find the server through `$PREFECT_HOME/mlgov-server.json`.
+per command; with it, commands find the server through `$PREFECT_HOME/mlgov-server.json`. A warm
+runner (`mlgov/runner.py`) starts and stops with it, so commands skip importing their libraries.
 """
 
 from __future__ import annotations
@@ -25,8 +26,24 @@ def _render(status: dict[str, Any]) -> str:
     if status.get("ui_url"):
         lines.append(f"  UI:  {status['ui_url']}")
     lines.append(f"  log: {status['log']}")
+    lines.append(_render_runner(status.get("runner") or {}))
     lines.append("  later mlgov commands use it; stop it with `mlgov server stop`")
     return "\n".join(lines)
+
+
+def _render_runner(runner: dict[str, Any]) -> str:
+    if not runner.get("running"):
+        return "  warm runner: not running (commands import their libraries themselves)"
+    if not runner.get("answering"):
+        return (
+            f"  warm runner: pid {runner['pid']} NOT answering (warming up?); log: {runner['log']}"
+        )
+    if runner.get("stale"):
+        return (
+            f"  warm runner: pid {runner['pid']} runs older code, unused until "
+            "`mlgov server start` replaces it"
+        )
+    return f"  warm runner: pid {runner['pid']} at {runner['socket']} ({runner['running_commands']} running)"
 
 
 def cmd_server_start(args: argparse.Namespace) -> int:
