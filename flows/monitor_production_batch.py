@@ -37,6 +37,7 @@ from tasks.monitoring import (
     raise_monitoring_alert,
     record_batch,
     score_batch,
+    unknown_columns,
     update_batch_performance,
 )
 from tasks.performance import PerformancePolicy, resolve_metric
@@ -133,6 +134,14 @@ def check_production_batch(
     if spec.target not in frame.columns:
         suite = suite_without_columns(suite, [spec.target])
     validation = validate_dataset(frame, suite)
+    extra_columns = unknown_columns(frame.columns, spec, params.id_column)
+    if extra_columns:
+        get_run_logger().info(
+            "Batch %s has columns the contract of v%d does not know (not used): %s",
+            batch_id,
+            model.version,
+            ", ".join(extra_columns),
+        )
     if not validation.success:
         publish_validation_failure(
             model.name, table.location, validation.to_markdown(), validation.headline()
@@ -180,6 +189,7 @@ def check_production_batch(
             severity=record.severity,
             consecutive_drifted=streak,
             alerts=tuple(alerts),
+            unknown_columns=extra_columns,
         )
 
     # 2. Predict (row ids kept for labels that arrive later); 3. data and prediction drift.
@@ -303,6 +313,7 @@ def check_production_batch(
         severity=record.severity,
         consecutive_drifted=streak,
         reports=reports,
+        unknown_columns=extra_columns,
         alerts=tuple(alerts),
     )
 

@@ -78,6 +78,15 @@ def expand_batches(location: str, now: datetime | None = None) -> list[str]:
     return found
 
 
+def unknown_columns(
+    columns: Sequence[Any], spec: FeatureSpec, id_column: str | None
+) -> tuple[str, ...]:
+    """Columns of a batch the model's contract does not know: never used, but worth a note
+    (a new field upstream, or a feature the next model may want)."""
+    known = {*spec.features, spec.target, spec.time_column, id_column}
+    return tuple(str(c) for c in columns if c not in known)
+
+
 def batch_identity(location: str, fingerprint: str) -> str:
     """Stable per content: re-running the same batch replaces its record instead of adding one."""
     stem = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(location.split("?")[0]).name).strip("-") or "batch"
@@ -254,6 +263,8 @@ class BatchOutcome(BaseModel):
     metrics: dict[str, float] | None = None
     performance: PerformanceCheck | None = None
     reports: dict[str, str] = {}
+    unknown_columns: tuple[str, ...] = ()
+    """Columns in the batch that the version's contract does not know (ignored by the model)."""
 
 
 def alert_with_cooldown(

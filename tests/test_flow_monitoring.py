@@ -93,11 +93,14 @@ def test_no_drift_batch_is_quiet_and_covariate_shift_is_flagged_with_its_columns
     (only,) = quiet.batches
     assert only.scored and only.dataset_drift is False and only.severity == "ok"
     assert only.prediction_drift is False and only.alerts == ()
+    assert only.unknown_columns == ()  # the id column is named, so it is known
 
-    shifted = monitor_production_batch(
-        _params(_batch(tmp_path, "shifted", seed=22, day=2, scenario="covariate"))
-    )
+    shifted_path = _batch(tmp_path, "shifted", seed=22, day=2, scenario="covariate")
+    with_new_field = pd.read_parquet(shifted_path).assign(upsell_offer="none")
+    with_new_field.to_parquet(shifted_path, index=False)
+    shifted = monitor_production_batch(_params(shifted_path))
     (batch,) = shifted.batches
+    assert batch.unknown_columns == ("upsell_offer",)  # noted, not used
     assert batch.dataset_drift is True
     assert {"age", "monthly_charges", "plan"} <= set(batch.drifted_columns)
     assert not {"region", "payment_method", "support_calls"} & set(batch.drifted_columns)

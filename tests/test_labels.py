@@ -332,3 +332,15 @@ def test_labels_for_an_unknown_model_exit_1_and_create_nothing(
     err = capfd.readouterr().err.strip().splitlines()
     assert code == 1 and len(err) == 1 and "ghost" in err[0]
     assert not home.exists()
+
+
+def test_columns_the_contract_does_not_know_are_named() -> None:
+    from tasks.features import FeatureSpec
+    from tasks.monitoring import unknown_columns
+
+    spec = FeatureSpec(
+        target="y", task="classification", numeric=("a",), categorical=("b",), time_column="t"
+    )
+    columns = ["id", "a", "b", "t", "y", "new", 7]
+    assert unknown_columns(columns, spec, "id") == ("new", "7")
+    assert unknown_columns(columns, spec, None) == ("id", "new", "7")

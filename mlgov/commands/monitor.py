@@ -23,10 +23,13 @@ MONITORING_LIBRARIES = ("great_expectations", "fastai.tabular.learner", "evident
 def _render(summary: dict[str, Any]) -> str:
     lines = [f"{summary['model']} v{summary['version']}: {len(summary['batches'])} batch(es)"]
     for b in summary["batches"]:
+        extra = b.get("unknown_columns") or ()
+        note = [f"    note: columns the contract does not know (not used): {', '.join(extra)}"]
         if not b["scored"]:
             lines.append(
                 f"  {b['batch_id']}: NOT SCORED, contract broken — {b['validation_headline']}"
             )
+            lines += note if extra else []
             continue
         drift = "drift" if b["dataset_drift"] else "no drift"
         cols = f" ({', '.join(b['drifted_columns'])})" if b["drifted_columns"] else ""
@@ -36,6 +39,7 @@ def _render(summary: dict[str, Any]) -> str:
             p = b["performance"]
             perf = f"; {p['metric']} {fmt(p['current'])} vs {fmt(p['baseline'])}{' DEGRADED' if p['degraded'] else ''}"
         lines.append(f"  {b['batch_id']}: {b['severity'].upper()} — {drift}{cols}; {pred}{perf}")
+        lines += note if extra else []
         lines += [alert_line(alert, "    ") for alert in b["alerts"]]
     lines.append(f"  trend: Prefect artifact `{summary['trend_artifact']}`")
     return "\n".join(lines)
