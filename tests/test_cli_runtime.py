@@ -187,19 +187,25 @@ def test_sigterm_raises_like_ctrl_c_inside_interrupts() -> None:
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # restored
 
 
-def test_api_url_from_the_active_profile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    if "prefect.context" in sys.modules:
-        pytest.skip("Prefect is loaded in this process: its live settings win")
+def test_api_url_from_the_active_profile(tmp_path: Path) -> None:
+    """Read without importing Prefect: checked in a fresh process, where Prefect is not loaded."""
     (tmp_path / "profiles.toml").write_text(
         'active = "team"\n[profiles.team]\nPREFECT_API_URL = "http://10.0.0.5:4200/api"\n'
     )
-    monkeypatch.setenv("PREFECT_HOME", str(tmp_path))
-    monkeypatch.delenv("PREFECT_API_URL", raising=False)
-    monkeypatch.delenv("PREFECT_PROFILE", raising=False)
-    monkeypatch.delenv("PREFECT_PROFILES_PATH", raising=False)
-    assert runtime.configured_api_url() == "http://10.0.0.5:4200/api"
-    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")
-    assert runtime.configured_api_url() == "http://127.0.0.1:9/api"
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"PREFECT_API_URL", "PREFECT_PROFILE", "PREFECT_PROFILES_PATH"}
+    }
+    env["PREFECT_HOME"] = str(tmp_path)
+    probe = (
+        "import sys; from mlgov import runtime; print(runtime.configured_api_url());"
+        "print('prefect.context' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True
+    )
+    assert done.stdout.split() == ["http://10.0.0.5:4200/api", "False"]
 
 
 def test_server_status_without_server_exits_3(tmp_path: Path) -> None:
