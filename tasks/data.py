@@ -133,7 +133,6 @@ def read_table(location: str) -> pd.DataFrame:
         raise
     except Exception as exc:
         raise _read_error(location, exc) from exc
-    _refuse_duplicate_names(frame.columns, shown)
     if frame.shape[1] == 0:
         raise DataError(f"{shown} has no columns")
     if len(frame) == 0:
@@ -176,7 +175,6 @@ def _read_glob(location: str) -> pd.DataFrame:
             raise
         except Exception as exc:
             raise _read_error(name, exc) from exc
-        _refuse_duplicate_names(frame.columns, shown)
         if frames and list(frame.columns) != list(frames[0].columns):
             first = display_location(names[0])
             raise DataError(
