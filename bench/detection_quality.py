@@ -42,10 +42,10 @@ import numpy as np
 import pandas as pd
 
 from mlgov.demo_data import Scenario, demo_feature_spec, make_dataset
+from mlgov.domain.features import FeatureSpec
 from tasks.data import SplitConfig, prepare_frame, split_frame, take_rows
 from tasks.drift import DriftConfig, compute_column_drift
 from tasks.evaluation import score_predictions, true_values
-from tasks.features import FeatureSpec
 from tasks.performance import PerformanceCheck, PerformancePolicy, check_performance
 from tasks.training import TrainingConfig, load_model, predict, train_tabular
 

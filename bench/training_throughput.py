@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tasks.features import FeatureSpec
+from mlgov.domain.features import FeatureSpec
 from tasks.training import TrainingConfig, train_tabular
 
 N_NUMERIC = 17

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tasks.features import FeatureSpec
+from mlgov.domain.features import FeatureSpec
 from tasks.validation import infer_suite, validate_frame
 
 N_NUMERIC = 17

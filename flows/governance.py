@@ -17,6 +17,7 @@ from prefect.runtime import flow_run
 from prefect.states import Failed, State
 from pydantic import BaseModel, ConfigDict, Field
 
+from mlgov.domain.catalogue import MODEL_CARD_ARTIFACT
 from mlgov.registry import ModelName, ModelRef, parse_model_ref
 from mlgov.settings import get_settings
 from tasks.alerting import Severity, raise_alert
@@ -41,7 +42,7 @@ from tasks.publication import (
     read_version_outcome,
     republish_model_card,
 )
-from tasks.registration import MODEL_CARD_ARTIFACT, mark_published
+from tasks.registration import mark_published
 
 
 class PromoteParameters(BaseModel):

@@ -13,6 +13,7 @@ from prefect.runtime import flow_run
 from pydantic import BaseModel, ConfigDict, Field
 
 from flows.governance import await_approval, republish_pending
+from mlgov.domain.catalogue import MODEL_CARD_ARTIFACT
 from mlgov.registry import ModelName
 from mlgov.settings import get_settings
 from tasks.alerting import AlertRecord, raise_alert
@@ -31,7 +32,6 @@ from tasks.model_card import (
 )
 from tasks.publication import alert_items, alert_spec, with_champion_changed
 from tasks.registration import (
-    MODEL_CARD_ARTIFACT,
     discard_work_copies,
     find_champion,
     mark_published,

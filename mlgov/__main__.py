@@ -2,6 +2,6 @@
 
 import sys
 
-from mlgov.cli import main
+from deployments.cli.main import main
 
 sys.exit(main())

@@ -11,7 +11,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from tasks.features import FeatureSpec, TaskKind
+from mlgov.domain.features import FeatureSpec, TaskKind
 
 Scenario = Literal["none", "covariate", "concept", "broken"]
 SCENARIOS: tuple[Scenario, ...] = ("none", "covariate", "concept", "broken")

@@ -10,7 +10,7 @@ import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from tasks.features import FeatureSpec
+from mlgov.domain.features import FeatureSpec
 from tasks.validation import SuiteInferenceConfig, infer_suite, load_suite_file, merge_suites
 
 

@@ -13,9 +13,9 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from mlgov.domain.features import FeatureSpec, TaskKind
+from mlgov.domain.labels import label_strings
 from mlgov.redaction import redact_location, redact_text
-from tasks.features import FeatureSpec, TaskKind
-from tasks.labels import label_strings
 
 SKLEARN_SCHEME = "sklearn://"
 DEMO_SCHEME = "demo://"

@@ -12,11 +12,11 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, ConfigDict
 
-from tasks.features import FeatureSpec, TaskKind
+from mlgov.domain.features import FeatureSpec, TaskKind
 
 if TYPE_CHECKING:
     from tasks.registration import ChampionArtifacts
-from tasks.labels import label_strings
+from mlgov.domain.labels import label_strings
 
 CLASSIFICATION_METRICS = ("accuracy", "f1", "roc_auc", "log_loss")
 REGRESSION_METRICS = ("rmse", "mae", "r2")

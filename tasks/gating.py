@@ -3,32 +3,17 @@
 from __future__ import annotations
 
 import math
-from enum import StrEnum
 from typing import Literal
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, ConfigDict, Field
 
+from mlgov.domain.features import TaskKind
+from mlgov.domain.verdicts import Verdict
 from tasks.evaluation import HIGHER_IS_BETTER, MetricComparison
-from tasks.features import TaskKind
 
 UNBOUNDED_METRICS = frozenset({"rmse", "mae", "log_loss"})
-
-
-class Verdict(StrEnum):
-    FIRST_CHAMPION = "FIRST_CHAMPION"
-    PROMOTED = "PROMOTED"
-    KEPT_CHAMPION = "KEPT_CHAMPION"
-    REJECTED_REGRESSION = "REJECTED_REGRESSION"
-    REJECTED_THRESHOLD = "REJECTED_THRESHOLD"
-    # Set at registration, not by the gate: another run moved the champion after this run's
-    # gate compared with the old one, so this version was registered without promotion.
-    CHAMPION_CHANGED = "CHAMPION_CHANGED"
-
-    @property
-    def moves_champion(self) -> bool:
-        return self in (Verdict.FIRST_CHAMPION, Verdict.PROMOTED)
 
 
 class GatePolicy(BaseModel):

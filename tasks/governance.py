@@ -18,6 +18,8 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, ConfigDict, computed_field
 
+from mlgov.domain.catalogue import CHAMPION, HOLDOUT_FILE, MODEL_FILE
+from mlgov.domain.features import FeatureSpec
 from mlgov.registry import (
     AliasConflictError,
     Decision,
@@ -31,16 +33,8 @@ from mlgov.registry import (
 )
 from tasks.alerting import emit_governance_event
 from tasks.evaluation import score_predictions, true_values
-from tasks.features import FeatureSpec
 from tasks.model_card import ModelCard
-from tasks.registration import (
-    CHAMPION,
-    HOLDOUT_FILE,
-    MODEL_FILE,
-    RegisteredVersion,
-    champion_changed_note,
-    open_registry,
-)
+from tasks.registration import RegisteredVersion, champion_changed_note, open_registry
 from tasks.reporting import artifact_key
 from tasks.training import load_model, predict
 

@@ -18,22 +18,23 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, ConfigDict
 
-from mlgov.redaction import redact_locations
-from tasks.alerting import AlertRecord
-from tasks.data import LoadedTable, PreparedData
-from tasks.drift import DriftSummary
-from tasks.evaluation import MetricComparison, ModelEvaluation
-from tasks.features import FeatureSpec
-from tasks.gating import GateDecision, Verdict
-from tasks.registration import (
+from mlgov.domain.catalogue import (
     CARD_FILE,
     CARD_JSON_FILE,
     HOLDOUT_FILE,
     MODEL_FILE,
     REFERENCE_FILE,
     SUITE_FILE,
-    RegisteredVersion,
 )
+from mlgov.domain.features import FeatureSpec
+from mlgov.domain.verdicts import Verdict
+from mlgov.redaction import redact_locations
+from tasks.alerting import AlertRecord
+from tasks.data import LoadedTable, PreparedData
+from tasks.drift import DriftSummary
+from tasks.evaluation import MetricComparison, ModelEvaluation
+from tasks.gating import GateDecision
+from tasks.registration import RegisteredVersion
 from tasks.reporting import (
     code_version,
     comparison_rows,

@@ -20,6 +20,8 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, ConfigDict
 
+from mlgov.domain.features import FeatureSpec
+from mlgov.domain.labels import label_strings
 from mlgov.monitoring_store import BatchRecord, MonitoringStore, classify_severity, condition_key
 from mlgov.redaction import redact_location
 from mlgov.settings import get_settings
@@ -32,8 +34,6 @@ from tasks.alerting import (
 from tasks.data import DataError
 from tasks.drift import DriftConfig, DriftSummary, build_drift_report, compute_column_drift
 from tasks.evaluation import score_predictions, true_values
-from tasks.features import FeatureSpec
-from tasks.labels import label_strings
 from tasks.performance import PerformanceCheck, PerformancePolicy, check_performance
 from tasks.registration import ChampionArtifacts
 from tasks.reporting import artifact_key

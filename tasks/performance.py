@@ -15,8 +15,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mlgov.domain.features import TaskKind
 from tasks.evaluation import HIGHER_IS_BETTER, metric_names
-from tasks.features import TaskKind
 
 PerformanceMetric = Literal["auto", "accuracy", "f1", "roc_auc", "log_loss", "rmse", "mae", "r2"]
 # Threshold-free and sensitive to ranking errors (classification); in target units (regression).

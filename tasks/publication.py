@@ -19,16 +19,16 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, ConfigDict
 
-from mlgov.registry import ModelRegistry, PendingPublication, RegistryError
-from tasks.alerting import Severity
-from tasks.registration import (
+from mlgov.domain.catalogue import (
     CARD_JSON_FILE,
     CHAMPION,
     DRIFT_EVENT,
     PROMOTED_EVENT,
     REGRESSION_EVENT,
-    open_registry,
 )
+from mlgov.registry import ModelRegistry, PendingPublication, RegistryError
+from tasks.alerting import Severity
+from tasks.registration import open_registry
 from tasks.reporting import publish_model_card
 
 CURVE_FILE = "training_curve.png"
@@ -124,7 +124,7 @@ def alert_spec(
 
 def with_champion_changed(card: dict[str, Any], note: str) -> dict[str, Any]:
     """The card of a version registered unpromoted because another run moved the champion."""
-    from tasks.gating import Verdict
+    from mlgov.domain.verdicts import Verdict
 
     if card.get("verdict") == Verdict.CHAMPION_CHANGED.value:
         return card

@@ -13,27 +13,20 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, ConfigDict
 
+from mlgov.domain.catalogue import (
+    CHAMPION,
+    DRIFT_EVENT,
+    MODEL_CARD_ARTIFACT,
+    MODEL_FILE,
+    PROMOTED_EVENT,
+    REFERENCE_FILE,
+    REGRESSION_EVENT,
+    WORK_FILES,
+)
+from mlgov.domain.features import FeatureSpec
 from mlgov.registry import IntegrityError, ModelRegistry, ModelVersion, PromotionRequest
 from mlgov.settings import get_settings
-from tasks.features import FeatureSpec
 
-CHAMPION = "champion"
-MODEL_FILE = "model.pkl"
-SUITE_FILE = "suite.json"
-REFERENCE_FILE = "reference.parquet"
-HOLDOUT_FILE = "holdout.parquet"
-CARD_FILE = "model_card.md"
-CARD_JSON_FILE = "model_card.json"
-
-
-# The files a run needs locally; the model itself is never copied (see `load_verified_model`).
-WORK_FILES = (SUITE_FILE, REFERENCE_FILE, HOLDOUT_FILE)
-
-# What a registering run still has to publish, recorded with the version (see `planned_publications`).
-PROMOTED_EVENT = "event:model.promoted"
-REGRESSION_EVENT = "event:model.regression-detected"
-DRIFT_EVENT = "event:drift.detected"
-MODEL_CARD_ARTIFACT = "artifact:model-card"
 _REJECTED = ("REJECTED_REGRESSION", "REJECTED_THRESHOLD")
 
 
@@ -170,7 +163,7 @@ def register_and_maybe_promote(
     champion meanwhile, this version is registered unpromoted and its stored metadata says so
     (verdict CHAMPION_CHANGED, the gate's verdict kept as `gate_verdict`).
     """
-    from tasks.gating import Verdict
+    from mlgov.domain.verdicts import Verdict
 
     def on_conflict(current: int | None) -> tuple[Mapping[str, Any], Sequence[str]]:
         note = champion_changed_note(current, expected_champion)

@@ -25,9 +25,9 @@ from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt
 
+from mlgov.domain.features import FeatureSpec
+from mlgov.domain.labels import label_strings
 from tasks.data import DataError
-from tasks.features import FeatureSpec
-from tasks.labels import label_strings
 
 if TYPE_CHECKING:
     import torch

@@ -26,7 +26,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, ConfigDict, Field
 
-from tasks.features import FeatureSpec
+from mlgov.domain.features import FeatureSpec
 
 logger = logging.getLogger(__name__)
 

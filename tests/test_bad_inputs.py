@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlgov.cli import main
+from deployments.cli.main import main
 from mlgov.demo_data import make_dataset
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]

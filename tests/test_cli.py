@@ -8,13 +8,13 @@ import sys
 
 import pytest
 
-from mlgov.cli import main
+from deployments.cli.main import main
 from mlgov.demo_data import make_dataset
 
 
 def test_help_imports_no_heavy_library() -> None:
     probe = (
-        "import sys; from mlgov.cli import build_parser; build_parser();"
+        "import sys; from deployments.cli.main import build_parser; build_parser();"
         "heavy = [m for m in ('prefect', 'fastai', 'torch', 'great_expectations', 'evidently', 'pandas')"
         " if m in sys.modules]; print(','.join(heavy))"
     )

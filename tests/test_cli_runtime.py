@@ -23,8 +23,8 @@ from typing import Any
 import psutil
 import pytest
 
-from mlgov import runner, runtime
-from mlgov.cli import main
+from deployments.cli import runner, runtime
+from deployments.cli.main import main
 from mlgov.demo_data import make_dataset
 
 MLGOV = [sys.executable, "-m", "mlgov"]
@@ -161,7 +161,7 @@ def background(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path,
 def test_unexpected_exception_is_one_line_with_hint(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, mlgov_home: Path
 ) -> None:
-    from mlgov.commands import models
+    from deployments.cli.commands import models
 
     def broken(args: object) -> int:
         raise KeyError("boom")
@@ -199,7 +199,7 @@ def test_api_url_from_the_active_profile(tmp_path: Path) -> None:
     }
     env["PREFECT_HOME"] = str(tmp_path)
     probe = (
-        "import sys; from mlgov import runtime; print(runtime.configured_api_url());"
+        "import sys; from deployments.cli import runtime; print(runtime.configured_api_url());"
         "print('prefect.context' in sys.modules)"
     )
     done = subprocess.run(

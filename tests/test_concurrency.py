@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from mlgov.domain.catalogue import CHAMPION
 from mlgov.registry import ModelRegistry
 from mlgov.settings import MLGovSettings
-from tasks.registration import CHAMPION
 
 pytestmark = [pytest.mark.slow]
 

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from mlgov.demo_data import demo_feature_spec, load_sklearn_table, make_dataset
+from mlgov.domain.features import FeatureSpec
 from tasks.data import (
     DataError,
     FeatureOverrides,
@@ -24,7 +25,6 @@ from tasks.data import (
     read_table,
     split_frame,
 )
-from tasks.features import FeatureSpec
 
 
 def test_generator_is_seeded_and_scenarios_differ() -> None:

@@ -30,8 +30,8 @@ from deployments.automations import (
     build_automations,
 )
 from deployments.channels import ChannelError, slack_block, webhook_block
+from deployments.cli.main import main
 from deployments.serve import PREFECT_FILE, DeploymentSpec, build_deployments, load_flow, load_specs
-from mlgov.cli import main
 from mlgov.registry import RegistryError
 
 

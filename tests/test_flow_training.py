@@ -14,9 +14,9 @@ import pytest
 
 from flows.train_and_gate_model import DataValidationError, TrainingParameters, train_and_gate_model
 from mlgov.demo_data import make_dataset
+from mlgov.domain.verdicts import Verdict
 from mlgov.registry import ModelRegistry
 from mlgov.settings import get_settings
-from tasks.gating import Verdict
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from mlgov.domain.verdicts import Verdict
 from tasks.evaluation import (
     compare_predictions,
     constant_baseline,
@@ -12,7 +13,7 @@ from tasks.evaluation import (
     paired_bootstrap,
     score_predictions,
 )
-from tasks.gating import GatePolicy, Verdict, decide
+from tasks.gating import GatePolicy, decide
 
 
 def _probabilities(y: np.ndarray, skill: float, rng: np.random.Generator) -> np.ndarray:

@@ -20,9 +20,10 @@ from uuid import UUID, uuid4
 
 import pytest
 
+from deployments.cli.main import main
 from flows.train_and_gate_model import TrainingParameters, train_and_gate_model
-from mlgov.cli import main
 from mlgov.demo_data import make_dataset
+from mlgov.domain.catalogue import CHAMPION
 from mlgov.registry import ModelNotFoundError, ModelRegistry, RegistryError
 from mlgov.settings import get_settings
 from tasks.governance import (
@@ -34,7 +35,7 @@ from tasks.governance import (
     plan_rollback,
     settle_approval,
 )
-from tasks.registration import CHAMPION, RegisteredVersion
+from tasks.registration import RegisteredVersion
 
 MODEL = "churn-gov"
 ROWS = 2500
@@ -632,11 +633,8 @@ def test_artifact_keys_are_injective_and_keep_todays_keys() -> None:
 
 
 def test_a_champion_changed_during_the_run_is_registered_truthfully(registry, tmp_path) -> None:
-    from tasks.registration import (
-        MODEL_CARD_ARTIFACT,
-        PROMOTED_EVENT,
-        register_and_maybe_promote,
-    )
+    from mlgov.domain.catalogue import MODEL_CARD_ARTIFACT, PROMOTED_EVENT
+    from tasks.registration import register_and_maybe_promote
 
     source = tmp_path / "files"
     source.mkdir()

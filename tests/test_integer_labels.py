@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from deployments.cli.main import main
 from flows.monitor_production_batch import (
     LabelBackfillParameters,
     MonitoringParameters,
@@ -21,12 +22,11 @@ from flows.monitor_production_batch import (
     monitor_production_batch,
 )
 from flows.train_and_gate_model import TrainingParameters, train_and_gate_model
-from mlgov.cli import main
+from mlgov.domain.labels import label_strings
+from mlgov.domain.verdicts import Verdict
 from mlgov.monitoring_store import MonitoringStore
 from tasks.data import DataError
 from tasks.evaluation import encode_labels, score_predictions
-from tasks.gating import Verdict
-from tasks.labels import label_strings
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
 

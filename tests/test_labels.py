@@ -14,7 +14,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlgov.cli import main
+from deployments.cli.main import main
+from mlgov.domain.features import FeatureSpec
+from mlgov.domain.labels import label_strings, label_text
 from mlgov.monitoring_store import BatchRecord, MonitoringStore
 from mlgov.registry import ModelNotFoundError, ModelRegistry
 from tasks.contract import infer_model_contract
@@ -28,8 +30,6 @@ from tasks.data import (
     split_dataset,
 )
 from tasks.evaluation import encode_labels, score_predictions
-from tasks.features import FeatureSpec
-from tasks.labels import label_strings, label_text
 from tasks.monitoring import (
     ID_COLUMN,
     LABEL_COLUMN,
@@ -335,7 +335,7 @@ def test_labels_for_an_unknown_model_exit_1_and_create_nothing(
 
 
 def test_columns_the_contract_does_not_know_are_named() -> None:
-    from tasks.features import FeatureSpec
+    from mlgov.domain.features import FeatureSpec
     from tasks.monitoring import unknown_columns
 
     spec = FeatureSpec(

@@ -22,7 +22,7 @@ from uuid import UUID, uuid4
 import pytest
 
 from deployments.channels import ChannelError, slack_block, webhook_block
-from mlgov.cli import main
+from deployments.cli.main import main
 from mlgov.redaction import (
     redact_location,
     redact_locations,

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from tasks.features import FeatureSpec
+from mlgov.domain.features import FeatureSpec
 from tasks.training import (
     EpochRecord,
     TrainingConfig,
@@ -111,7 +111,7 @@ def test_cli_passes_zero_epochs_through_to_be_refused(
     epochs: str, tmp_path: Path, mlgov_home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """`--epochs 0` used to be dropped (falsy) and 20 epochs trained; now the config refuses it."""
-    from mlgov.cli import main
+    from deployments.cli.main import main
 
     data = tmp_path / "d.csv"
     make_frame(50, 1).to_csv(data, index=False)

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tasks.features import FeatureSpec
+from mlgov.domain.features import FeatureSpec
 from tasks.validation import (
     SuiteInferenceConfig,
     ValidationSummary,

@@ -2,7 +2,7 @@
 
 Without it each ad-hoc command boots (and stops) a private temporary server, which costs seconds
 per command; with it, commands find the server through `$PREFECT_HOME/mlgov-server.json`. A warm
-runner (`mlgov/runner.py`) starts and stops with it, so commands skip importing their libraries.
+runner (`deployments/cli/runner.py`) starts and stops with it, so commands skip importing their libraries.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from mlgov import runtime
-from mlgov.commands.common import EXIT_OK, CommandError, emit
+from deployments.cli import runtime
+from deployments.cli.commands.common import EXIT_OK, CommandError, emit
 
 EXIT_NOT_RUNNING = 3
 

@@ -26,9 +26,9 @@ class CommandError(Exception):
 def api_ready() -> None:
     """Before a command's first direct Prefect API call: the server answers, crashes are marked.
 
-    Flow calls go through `mlgov.runtime.run_flow`, which does the same.
+    Flow calls go through `deployments.cli.runtime.run_flow`, which does the same.
     """
-    from mlgov import runtime
+    from deployments.cli import runtime
 
     session = runtime.current()
     if session is not None:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from mlgov.commands.common import (
+from deployments.cli.commands.common import (
     EXIT_FAILED,
     EXIT_OK,
     EXIT_USAGE,
@@ -23,7 +23,7 @@ from mlgov.commands.common import (
     fmt,
     hide_expected_tracebacks,
 )
-from mlgov.runtime import run_flow
+from deployments.cli.runtime import run_flow
 
 
 def _registry() -> Any:
@@ -205,8 +205,8 @@ def _parse_time(text: str) -> datetime:
 
 
 def cmd_models_history(args: argparse.Namespace) -> int:
+    from mlgov.domain.catalogue import CHAMPION
     from mlgov.registry import as_utc
-    from tasks.registration import CHAMPION
 
     with _registry() as registry:
         _require_model(registry, args.name)

@@ -347,7 +347,7 @@ class ServerState:
     ui_url: str | None
     log: str
     started_at: str
-    runner_pid: int | None = None  # the warm runner (`mlgov/runner.py`) started with it
+    runner_pid: int | None = None  # the warm runner (`deployments/cli/runner.py`) started with it
     runner_socket: str | None = None
 
 
@@ -386,7 +386,7 @@ def _is_our_server(pid: int) -> bool:
 
 
 def background_status() -> dict[str, Any]:
-    from mlgov import runner
+    from deployments.cli import runner
 
     state = read_state()
     if state is None:
@@ -407,7 +407,7 @@ def start_background_server(port: int | None, ui: bool) -> dict[str, Any]:
     The warm runner starts with it (its imports overlap the server's boot); a runner that is
     gone or runs older code is replaced even when the server is already running.
     """
-    from mlgov import runner
+    from deployments.cli import runner
 
     status = background_status()
     if status["healthy"]:
@@ -469,7 +469,7 @@ def start_background_server(port: int | None, ui: bool) -> dict[str, Any]:
 
 
 def stop_background_server() -> dict[str, Any]:
-    from mlgov import runner
+    from deployments.cli import runner
 
     state = read_state()
     if state is None:

@@ -1,9 +1,9 @@
 """`mlgov`: ad-hoc runs for people and scripts.
 
 Heavy libraries (Prefect, fastai, Great Expectations, Evidently) are imported inside the commands
-that need them, so `mlgov --help` answers at once. Each command group lives in `mlgov/commands/`.
+that need them, so `mlgov --help` answers at once. Each command group lives in `deployments/cli/commands/`.
 Where a command's flows get their Prefect API, what the console shows and how an interrupted
-command ends is `mlgov/runtime.py`.
+command ends is `deployments/cli/runtime.py`.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from mlgov import runtime
-from mlgov.commands import models, monitor, ops, server, train
-from mlgov.commands.common import EXIT_FAILED, EXIT_USAGE, CommandError
+from deployments.cli import runtime
+from deployments.cli.commands import models, monitor, ops, server, train
+from deployments.cli.commands.common import EXIT_FAILED, EXIT_USAGE, CommandError
 
 DEBUG_ENV = "MLGOV_DEBUG"
 # Libraries whose interpreter teardown is slow enough to skip (see `_exit_now`).
@@ -144,7 +144,7 @@ def _main(argv: Sequence[str] | None) -> int:
     _quiet_environment()
     if argv is None and getattr(args, "prefect_api", None):
         # The command itself (not a caller's `main(argv)`): a warm runner skips the imports.
-        from mlgov import runner
+        from deployments.cli import runner
 
         delegated = runner.run_through_runner(sys.argv[1:])
         if delegated is not None:

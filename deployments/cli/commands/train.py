@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from mlgov.commands.common import (
+from deployments.cli.commands.common import (
     EXIT_OK,
     EXIT_USAGE,
     CommandError,
@@ -17,7 +17,7 @@ from mlgov.commands.common import (
     hide_expected_tracebacks,
     load_config,
 )
-from mlgov.runtime import run_flow
+from deployments.cli.runtime import run_flow
 
 TRAINING_LIBRARIES = ("great_expectations", "fastai.tabular.learner")
 

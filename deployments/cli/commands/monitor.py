@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from mlgov.commands.common import (
+from deployments.cli.commands.common import (
     EXIT_OK,
     EXIT_USAGE,
     CommandError,
@@ -14,7 +14,7 @@ from mlgov.commands.common import (
     fmt,
     hide_expected_tracebacks,
 )
-from mlgov.runtime import run_flow
+from deployments.cli.runtime import run_flow
 
 EXIT_INVALID_BATCH = 3
 MONITORING_LIBRARIES = ("great_expectations", "fastai.tabular.learner", "evidently.presets")

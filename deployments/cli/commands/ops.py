@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mlgov.commands.common import EXIT_OK, EXIT_USAGE, CommandError, api_ready, emit
+from deployments.cli.commands.common import EXIT_OK, EXIT_USAGE, CommandError, api_ready, emit
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

@@ -1,10 +1,10 @@
 """A warm pre-forking runner: commands skip importing Prefect, fastai, GX and Evidently.
 
-`mlgov server start` also starts this runner (`python -m mlgov.runner`, its own session). It
+`mlgov server start` also starts this runner (`python -m deployments.cli.runner`, its own session). It
 imports the libraries the commands load lazily, once, without starting a thread, a client or an
 event loop, then listens on a Unix socket (`$PREFECT_HOME/mlgov-runner.sock`, mode 0600). A
 command that needs the Prefect API sends it its argv, cwd, environment and stdin/stdout/stderr
-(`SCM_RIGHTS`); the runner forks, the child becomes that command (`mlgov.cli.main(argv)`) on the
+(`SCM_RIGHTS`); the runner forks, the child becomes that command (`deployments.cli.main.main(argv)`) on the
 caller's terminal or pipes, and its exit code goes back to the caller, which exits with it.
 
 The caller uses the runner only when the result cannot differ from running in-process; otherwise
@@ -19,7 +19,7 @@ it runs in-process, silently (see `Runner.refusal`):
 
 Signals: the caller forwards SIGINT/SIGTERM/SIGHUP to the child. When the caller dies, even by
 SIGKILL, the runner sees its socket close and SIGTERMs the child, whose flow run then ends Crashed
-(`mlgov.runtime.interrupts`); flow runs carry the child's `mlgov-pid:` tag, so the next command's
+(`deployments.cli.runtime.interrupts`); flow runs carry the child's `mlgov-pid:` tag, so the next command's
 orphan sweep still applies. Children die with the runner (`PR_SET_PDEATHSIG`).
 """
 
@@ -42,14 +42,14 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from mlgov import runtime
+from deployments.cli import runtime
 
 SOCKET_NAME = "mlgov-runner.sock"
 LOG_FILE_NAME = "mlgov-runner.log"
 DISABLE_ENV = "MLGOV_RUNNER"  # "0": never use the runner
 # What the commands import lazily; importing it here is the point of the runner.
 WARM_MODULES = (
-    "mlgov.cli",
+    "deployments.cli.main",
     "flows.train_and_gate_model",
     "flows.monitor_production_batch",
     "flows.governance",
@@ -479,7 +479,7 @@ class Runner:
         if "numpy" in sys.modules:  # a fresh process seeds NumPy's global generator itself
             sys.modules["numpy"].random.seed()
 
-        from mlgov.cli import main
+        from deployments.cli.main import main
 
         code = main(list(request["argv"]))
         import atexit
@@ -727,7 +727,7 @@ def ping(path: Path | None = None, timeout: float = 2.0) -> dict[str, Any] | Non
 
 
 # ---------------------------------------------------------------------------------------------
-# The caller's side (`mlgov.cli.main`)
+# The caller's side (`deployments.cli.main.main`)
 # ---------------------------------------------------------------------------------------------
 
 
@@ -850,7 +850,7 @@ def spawn() -> tuple[int, Path]:
         env.setdefault(key, value)
     with open(log, "ab") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "mlgov.runner", str(path)],
+            [sys.executable, "-m", "deployments.cli.runner", str(path)],
             env=env,
             cwd=str(log.parent),  # a neutral cwd: no project's Prefect settings are read
             stdin=subprocess.DEVNULL,
@@ -888,7 +888,7 @@ def is_runner(pid: int) -> bool:
         return True  # not Linux
     except OSError:
         return False
-    if b"mlgov.runner" not in args:
+    if b"deployments.cli.runner" not in args:
         return False
     with contextlib.suppress(ChildProcessError, OSError):  # our own child: collect a zombie
         if os.waitpid(pid, os.WNOHANG)[0] == pid:

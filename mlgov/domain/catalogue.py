@@ -1,0 +1,36 @@
+"""Names shared by flows, tasks, automations and tests: aliases, files of a version, events.
+
+One catalogue, so a renamed file or event is renamed everywhere at once.
+"""
+
+from __future__ import annotations
+
+CHAMPION = "champion"
+MODEL_FILE = "model.pkl"
+SUITE_FILE = "suite.json"
+REFERENCE_FILE = "reference.parquet"
+HOLDOUT_FILE = "holdout.parquet"
+CARD_FILE = "model_card.md"
+CARD_JSON_FILE = "model_card.json"
+
+
+# The files a run needs locally; the model itself is never copied (see `load_verified_model`).
+WORK_FILES = (SUITE_FILE, REFERENCE_FILE, HOLDOUT_FILE)
+
+# What a registering run still has to publish, recorded with the version (see `planned_publications`).
+PROMOTED_EVENT = "event:model.promoted"
+REGRESSION_EVENT = "event:model.regression-detected"
+DRIFT_EVENT = "event:drift.detected"
+MODEL_CARD_ARTIFACT = "artifact:model-card"
+
+# Events, emitted as `<event_prefix>.<name>` (prefix `mlgov` by default) about a model resource.
+EVENT_PROMOTED = "model.promoted"
+EVENT_REGRESSION = "model.regression-detected"
+EVENT_PERFORMANCE_DEGRADED = "model.performance-degraded"
+EVENT_DRIFT = "drift.detected"
+EVENT_VALIDATION_FAILED = "data.validation-failed"
+EVENT_ROLLED_BACK = "model.rolled-back"
+EVENT_VERIFIED = "model.verified"
+EVENT_INTEGRITY_FAILED = "model.integrity-failed"
+EVENT_CLONED = "model.cloned"
+EVENT_APPROVAL_REQUESTED = "model.approval-requested"
