@@ -114,7 +114,7 @@ class FileRecord(BaseModel):
     size: int
 
 
-class ModelVersion(BaseModel):
+class VersionRecord(BaseModel):
     """An immutable registered version; ``aliases`` reflects the pointers at read time."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -646,8 +646,8 @@ class ModelRegistry(IndexClient):
         return {version: tuple(aliases) for version, aliases in found.items()}
 
     @staticmethod
-    def _to_model_version(values: Mapping[Any, Any], aliases: tuple[str, ...]) -> ModelVersion:
-        return ModelVersion(
+    def _to_model_version(values: Mapping[Any, Any], aliases: tuple[str, ...]) -> VersionRecord:
+        return VersionRecord(
             name=values["name"],
             version=values["version"],
             created_at=as_utc(values["created_at"]),
@@ -787,7 +787,7 @@ class ModelRegistry(IndexClient):
         promote: PromotionRequest | None = None,
         pending: Sequence[str] = (),
         on_alias_conflict: ConflictHandler | None = None,
-    ) -> ModelVersion:
+    ) -> VersionRecord:
         """Upload and verify the files, then allocate the next version number atomically.
 
         The number is allocated in the final insert only, so a failed upload never burns one.
@@ -844,7 +844,7 @@ class ModelRegistry(IndexClient):
         promote: PromotionRequest | None = None,
         pending: tuple[str, ...] = (),
         on_alias_conflict: ConflictHandler | None = None,
-    ) -> ModelVersion:
+    ) -> VersionRecord:
         for attempt in range(1, _MAX_ATTEMPTS + 1):
             try:
                 with self._transaction(write=True) as conn:
@@ -956,7 +956,7 @@ class ModelRegistry(IndexClient):
             rows = conn.execute(select(_versions.c.name).distinct().order_by(_versions.c.name))
             return [row.name for row in rows]
 
-    def list_versions(self, name: str) -> list[ModelVersion]:
+    def list_versions(self, name: str) -> list[VersionRecord]:
         """All versions of ``name`` in ascending order; empty for an unknown model."""
         validate_model_name(name)
         with self._transaction(write=False) as conn:
@@ -968,7 +968,7 @@ class ModelRegistry(IndexClient):
                 self._to_model_version(row._mapping, aliases.get(row.version, ())) for row in rows
             ]
 
-    def get(self, name: str, version: int | None = None, alias: str | None = None) -> ModelVersion:
+    def get(self, name: str, version: int | None = None, alias: str | None = None) -> VersionRecord:
         """One version by number or alias; the latest when neither is given."""
         validate_model_name(name)
         if version is not None and alias is not None:
@@ -994,12 +994,12 @@ class ModelRegistry(IndexClient):
             aliases = self._aliases_by_version(conn, name)
             return self._to_model_version(row._mapping, aliases.get(row.version, ()))
 
-    def resolve(self, ref: str) -> ModelVersion:
+    def resolve(self, ref: str) -> VersionRecord:
         """The version a ``name``, ``name@alias`` or ``name:3`` reference points to."""
         name, version, alias = parse_model_ref(ref)
         return self.get(name, version=version, alias=alias)
 
-    def find_alias(self, name: str, alias: str) -> ModelVersion | None:
+    def find_alias(self, name: str, alias: str) -> VersionRecord | None:
         """The version holding ``alias``, or None when it is unset (e.g. no champion yet)."""
         try:
             return self.get(name, alias=alias)
@@ -1233,7 +1233,7 @@ class ModelRegistry(IndexClient):
             ]
 
     def fetch(
-        self, mv: ModelVersion, dest_dir: Path, *, only: Sequence[str] | None = None
+        self, mv: VersionRecord, dest_dir: Path, *, only: Sequence[str] | None = None
     ) -> dict[str, Path]:
         """Copy the files of ``mv`` (all, or those named in ``only``) into ``dest_dir``,
         verifying size and SHA-256 of each.
@@ -1267,7 +1267,7 @@ class ModelRegistry(IndexClient):
             fetched[record.name] = target
         return fetched
 
-    def read_bytes(self, mv: ModelVersion, file_name: str) -> bytes:
+    def read_bytes(self, mv: VersionRecord, file_name: str) -> bytes:
         """The verified content of one small file (e.g. a JSON sidecar) of ``mv``."""
         record = mv.file(file_name)
         path = self._store_path(mv.location, record.name)
@@ -1283,7 +1283,7 @@ class ModelRegistry(IndexClient):
             raise IntegrityError(f"{mv.ref}: {problem}")
         return data
 
-    def verify(self, mv: ModelVersion) -> list[str]:
+    def verify(self, mv: VersionRecord) -> list[str]:
         """Every problem with the stored files of ``mv``; empty when all are intact."""
         return [
             f"{mv.ref}: {problem}"
@@ -1292,8 +1292,8 @@ class ModelRegistry(IndexClient):
         ]
 
     def clone(
-        self, mv: ModelVersion, target: ModelRegistry, *, actor: str = "clone"
-    ) -> ModelVersion:
+        self, mv: VersionRecord, target: ModelRegistry, *, actor: str = "clone"
+    ) -> VersionRecord:
         """Copy a verified version into ``target`` (e.g. staging -> production registry).
 
         Aliases are not copied: promotion in the target is its own governance decision.

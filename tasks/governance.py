@@ -26,8 +26,8 @@ from mlgov.registry import (
     ExpectedVersion,
     ModelNotFoundError,
     ModelRegistry,
-    ModelVersion,
     RegistryError,
+    VersionRecord,
     non_persistent_reason,
     safe_url,
 )
@@ -115,20 +115,20 @@ def champion_version(registry: ModelRegistry, name: str) -> int | None:
     return None if found is None else found.version
 
 
-def _select_version(registry: ModelRegistry, name: str, version: int | None) -> ModelVersion:
+def _select_version(registry: ModelRegistry, name: str, version: int | None) -> VersionRecord:
     """The version asked for; without a number, the champion (what serves), else the latest."""
     if version is not None:
         return registry.get(name, version=version)
     return registry.find_alias(name, CHAMPION) or registry.get(name)
 
 
-def _load_verified(registry: ModelRegistry, mv: ModelVersion) -> Any:
+def _load_verified(registry: ModelRegistry, mv: VersionRecord) -> Any:
     """Unpickle model.pkl from bytes whose checksum was confirmed on this very read."""
     return load_model(io.BytesIO(registry.read_bytes(mv, MODEL_FILE)))
 
 
 def _rescore_problem(
-    registry: ModelRegistry, mv: ModelVersion, model: Any, tolerance: float
+    registry: ModelRegistry, mv: VersionRecord, model: Any, tolerance: float
 ) -> tuple[str | None, str | None]:
     """Score the version's own stored holdout; (check done, problem) against the recorded metric."""
     metric = mv.metadata.get("primary_metric")

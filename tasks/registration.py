@@ -24,7 +24,7 @@ from mlgov.domain.catalogue import (
     WORK_FILES,
 )
 from mlgov.domain.features import FeatureSpec
-from mlgov.registry import IntegrityError, ModelRegistry, ModelVersion, PromotionRequest
+from mlgov.registry import IntegrityError, ModelRegistry, PromotionRequest, VersionRecord
 from mlgov.settings import get_settings
 
 _REJECTED = ("REJECTED_REGRESSION", "REJECTED_THRESHOLD")
@@ -70,7 +70,7 @@ def open_registry() -> ModelRegistry:
     return ModelRegistry.from_settings(get_settings())
 
 
-def version_artifacts(registry: ModelRegistry, mv: ModelVersion, dest: Path) -> ChampionArtifacts:
+def version_artifacts(registry: ModelRegistry, mv: VersionRecord, dest: Path) -> ChampionArtifacts:
     """Fetch a version's data files, every checksum verified, and what its metadata says about it."""
     work_dir = dest / f"{mv.name}-v{mv.version}"
     wanted = [name for name in WORK_FILES if name in {f.name for f in mv.files}]
@@ -186,7 +186,7 @@ def register_and_maybe_promote(
         if promote
         else None
     )
-    version: ModelVersion = registry.register(
+    version: VersionRecord = registry.register(
         name,
         files,
         metadata,

@@ -25,9 +25,9 @@ from mlgov.registry import (
     InvalidModelNameError,
     ModelNotFoundError,
     ModelRegistry,
-    ModelVersion,
     PromotionRequest,
     RegistryError,
+    VersionRecord,
     non_persistent_reason,
     parse_model_ref,
     validate_model_name,
@@ -535,7 +535,7 @@ def test_from_settings_creates_tables_on_first_use(
     assert (tmp_path / "home" / "store" / mv.location / "weights.bin").is_file()
     settings = MLGovSettings(home=tmp_path / "home")
     with ModelRegistry.from_settings(settings) as again:
-        assert isinstance(again.get("churn"), ModelVersion)
+        assert isinstance(again.get("churn"), VersionRecord)
         assert again.get("churn") == mv
 
 
