@@ -25,7 +25,7 @@ test: $(STAMP)
 	$(PY) -m pytest
 
 test-fast: $(STAMP)
-	$(PY) -m pytest -m "not slow"
+	$(PY) -m pytest -m unit
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check flows tasks mlgov deployments tests bench

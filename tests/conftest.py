@@ -17,6 +17,25 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 
 
+_LAYERS = frozenset({"unit", "flow", "e2e"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Give each test its tier: explicit marker, else `flow` when it needs the Prefect server.
+
+    A test marked `unit` that asks for the server is a mistake in the marking, not a slow test.
+    """
+    for item in items:
+        layers = {mark.name for mark in item.iter_markers()} & _LAYERS
+        uses_server = "prefect_harness" in getattr(item, "fixturenames", ())
+        if len(layers) > 1:
+            raise pytest.UsageError(f"{item.nodeid}: more than one of {sorted(_LAYERS)}")
+        if "unit" in layers and uses_server:
+            raise pytest.UsageError(f"{item.nodeid}: a unit test cannot use the Prefect server")
+        if not layers:
+            item.add_marker(pytest.mark.flow if uses_server else pytest.mark.unit)
+
+
 @pytest.fixture
 def mlgov_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "mlgov-home"

@@ -22,7 +22,7 @@ import pytest
 from deployments.cli.main import main
 from mlgov.demo_data import make_dataset
 
-pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
+pytestmark = [pytest.mark.flow, pytest.mark.usefixtures("prefect_harness")]
 
 MODEL = "matrix"
 

@@ -40,7 +40,7 @@ def test_unknown_model_exits_1_with_one_line(
     assert code == 1 and err.startswith("mlgov: ") and "\n" not in err
 
 
-@pytest.mark.slow
+@pytest.mark.flow
 @pytest.mark.usefixtures("prefect_harness")
 def test_train_json_then_registry_listing(
     capsys: pytest.CaptureFixture[str], mlgov_home, tmp_path
@@ -97,7 +97,7 @@ def test_train_json_then_registry_listing(
     assert captured.err.strip().splitlines()[-1].startswith("mlgov: data validation failed: ")
 
 
-@pytest.mark.slow
+@pytest.mark.flow
 @pytest.mark.usefixtures("prefect_harness")
 def test_demo_smoke(capsys: pytest.CaptureFixture[str], mlgov_home) -> None:
     """What the README's first command runs, on fewer rows and epochs."""

@@ -219,7 +219,7 @@ def test_server_status_without_server_exits_3(tmp_path: Path) -> None:
 # --- slow: real servers and real flow runs ------------------------------------------------------
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_startup_timeout_is_one_line_and_leaves_no_server(
     tmp_path: Path, training_csv: Path
 ) -> None:
@@ -239,7 +239,7 @@ def test_startup_timeout_is_one_line_and_leaves_no_server(
     assert _wait_gone(_servers_of(tmp_path), timeout=15) == []
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     "sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT], ids=lambda s: s.name
 )
@@ -272,7 +272,7 @@ def test_killed_train_leaves_no_temporary_server(
         )
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_background_server_round_trip_and_quiet_success(
     background: tuple[Path, dict[str, Any]], training_csv: Path
 ) -> None:
@@ -310,7 +310,7 @@ def test_background_server_round_trip_and_quiet_success(
     assert {r.state.type.value for r in runs} == {"COMPLETED"}
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_next_command_marks_a_killed_run_crashed(
     background: tuple[Path, dict[str, Any]], training_csv: Path
 ) -> None:
@@ -335,7 +335,7 @@ def test_next_command_marks_a_killed_run_crashed(
     assert f"mlgov process {killed.proc.pid}" in (crashed.state.message or "")
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=lambda s: s.name)
 def test_interrupt_records_the_run_as_crashed(
     background: tuple[Path, dict[str, Any]], training_csv: Path, sig: signal.Signals
@@ -411,7 +411,7 @@ def _child_for(home: Path, before: dict[int, str], fragment: str) -> int:
     return matching[0]
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_runner_runs_commands_like_in_process(
     background: tuple[Path, dict[str, Any]], training_csv: Path, tmp_path: Path
 ) -> None:
@@ -464,7 +464,7 @@ def test_runner_runs_commands_like_in_process(
     _child_for(home, before, str(missing))
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=lambda s: s.name)
 def test_caller_stopped_stops_the_runner_child(
     background: tuple[Path, dict[str, Any]], training_csv: Path, sig: signal.Signals
@@ -493,7 +493,7 @@ def test_caller_stopped_stops_the_runner_child(
     assert psutil.Process(started["runner_pid"]).children() == []
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_edited_code_is_never_run_by_a_stale_runner(
     background: tuple[Path, dict[str, Any]],
 ) -> None:

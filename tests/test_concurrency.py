@@ -15,7 +15,7 @@ from mlgov.domain.catalogue import CHAMPION
 from mlgov.registry import ModelRegistry
 from mlgov.settings import MLGovSettings
 
-pytestmark = [pytest.mark.slow]
+pytestmark = [pytest.mark.e2e]
 
 MODEL = "churn-race"
 PROMOTING = {"FIRST_CHAMPION", "PROMOTED"}

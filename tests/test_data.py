@@ -340,7 +340,7 @@ def test_only_transient_read_errors_are_retried() -> None:
     assert not _retry_transient_only(load_table, None, Failed(data=KeyError("bug")))
 
 
-@pytest.mark.slow
+@pytest.mark.flow
 def test_an_empty_csv_is_read_once_not_three_times(prefect_harness: None, tmp_path: Path) -> None:
     from prefect import flow, get_client
 

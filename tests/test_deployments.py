@@ -330,7 +330,7 @@ def test_serve_refuses_to_run_on_a_temporary_server(capsys, monkeypatch) -> None
 # --- against a (temporary) Prefect server ------------------------------------------------------
 
 
-@pytest.mark.slow
+@pytest.mark.flow
 @pytest.mark.usefixtures("prefect_harness")
 def test_apply_is_idempotent_and_removes_duplicates(specs, webhook_server) -> None:
     from prefect.automations import AutomationCore

@@ -293,7 +293,7 @@ def test_report_on_a_large_batch_is_sampled_and_small(tmp_path: Path) -> None:
     assert summary.report_disagreements == ()  # the sampled report tells the same story
 
 
-@pytest.mark.slow
+@pytest.mark.flow
 @pytest.mark.usefixtures("prefect_harness")
 def test_detect_drift_task_in_a_flow(tmp_path: Path) -> None:
     from prefect import flow

@@ -35,7 +35,7 @@ import pytest
 
 from mlgov.demo_data import make_dataset
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

@@ -22,7 +22,7 @@ from flows.train_and_gate_model import TrainingParameters, train_and_gate_model
 from mlgov.demo_data import make_dataset
 from mlgov.monitoring_store import MonitoringStore
 
-pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
+pytestmark = [pytest.mark.flow, pytest.mark.usefixtures("prefect_harness")]
 
 MODEL = "churn-monitored"
 

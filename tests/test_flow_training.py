@@ -18,7 +18,7 @@ from mlgov.domain.verdicts import Verdict
 from mlgov.registry import ModelRegistry
 from mlgov.settings import get_settings
 
-pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
+pytestmark = [pytest.mark.flow, pytest.mark.usefixtures("prefect_harness")]
 
 ROWS = 2500
 TRAINING = {"epochs": 6, "batch_size": 128}

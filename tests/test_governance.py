@@ -289,7 +289,7 @@ def _events(name: str, model: str, timeout_s: float = 30.0, **payload: Any) -> l
         time.sleep(0.5)
 
 
-@pytest.mark.slow
+@pytest.mark.flow
 def test_promote_verifies_then_moves_the_champion_and_audits(home) -> None:
     from flows.governance import PromoteParameters, promote_model
 
@@ -310,7 +310,7 @@ def test_promote_verifies_then_moves_the_champion_and_audits(home) -> None:
     assert _events("mlgov.model.promoted", MODEL, reason="promote: drift is the new normal")
 
 
-@pytest.mark.slow
+@pytest.mark.flow
 def test_rollback_restores_the_previous_champion_after_rescoring_it(home) -> None:
     from flows.governance import (
         PromoteParameters,
@@ -333,7 +333,7 @@ def test_rollback_restores_the_previous_champion_after_rescoring_it(home) -> Non
     assert _events("mlgov.model.rolled-back", MODEL, reason="rollback: complaints")
 
 
-@pytest.mark.slow
+@pytest.mark.flow
 def test_rollback_is_refused_when_the_previous_champion_was_tampered(home) -> None:
     from prefect.exceptions import FailedRun
 
@@ -360,7 +360,7 @@ def test_rollback_is_refused_when_the_previous_champion_was_tampered(home) -> No
     assert _events("mlgov.model.rollback-refused", MODEL, reason="tampered target")
 
 
-@pytest.mark.slow
+@pytest.mark.flow
 def test_rollback_is_refused_when_the_holdout_score_differs_from_the_record(home, tmp_path) -> None:
     from flows.governance import RollbackParameters, rollback_model
 
@@ -383,7 +383,7 @@ def test_rollback_is_refused_when_the_holdout_score_differs_from_the_record(home
         assert registry.find_alias(MODEL, CHAMPION).version == 2
 
 
-@pytest.mark.slow
+@pytest.mark.flow
 def test_verify_detects_tampering(home) -> None:
     from flows.governance import VerifyParameters, verify_model
 
@@ -398,7 +398,7 @@ def test_verify_detects_tampering(home) -> None:
     assert _events("mlgov.model.integrity-failed", MODEL, version=2)
 
 
-@pytest.mark.slow
+@pytest.mark.flow
 def test_clone_into_a_second_registry_is_verified_byte_for_byte(home, tmp_path) -> None:
     from flows.governance import CloneParameters, clone_model
 
@@ -428,7 +428,7 @@ def test_clone_into_a_second_registry_is_verified_byte_for_byte(home, tmp_path) 
 # -- CLI ------------------------------------------------------------------------------------
 
 
-@pytest.mark.slow
+@pytest.mark.flow
 def test_cli_history_shows_the_ledger_and_the_champion_at_a_time(home, capsys) -> None:
     with _registry() as registry:
         _promote(registry, MODEL, 2, "manual override")
@@ -452,7 +452,7 @@ def test_cli_history_shows_the_ledger_and_the_champion_at_a_time(home, capsys) -
     assert human.startswith(f"{MODEL}: champion v2") and "manual override" in human
 
 
-@pytest.mark.slow
+@pytest.mark.flow
 def test_cli_verify_and_promote(home, capsys) -> None:
     assert main(["models", "verify", f"{MODEL}:2", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["ok"] is True
@@ -547,7 +547,7 @@ def _finish(thread: threading.Thread, outcome: dict[str, Any]) -> Any:
     return outcome["summary"]
 
 
-@pytest.mark.slow
+@pytest.mark.flow
 @pytest.mark.parametrize("approve", [True, False], ids=["approved", "rejected"])
 def test_approval_gates_the_alias_move(mlgov_home, prefect_harness, tmp_path, approve) -> None:
     model = f"churn-approval-{'yes' if approve else 'no'}"
@@ -584,7 +584,7 @@ def test_approval_gates_the_alias_move(mlgov_home, prefect_harness, tmp_path, ap
         assert _events("mlgov.model.approval-rejected", model, reason="checked the slices")
 
 
-@pytest.mark.slow
+@pytest.mark.flow
 def test_approval_timeout_keeps_the_champion_and_completes(
     mlgov_home, prefect_harness, tmp_path
 ) -> None:
@@ -707,7 +707,7 @@ def _card_artifact_descriptions(model: str) -> list[str]:
     return [str(a.description) for a in found]
 
 
-@pytest.mark.slow
+@pytest.mark.flow
 def test_models_show_reports_what_a_killed_run_left_and_repair_publishes_it(home, capsys) -> None:
     version = _register_without_publishing(2, run_id=str(uuid4()))
 
@@ -730,7 +730,7 @@ def test_models_show_reports_what_a_killed_run_left_and_repair_publishes_it(home
     assert "nothing left unpublished" in capsys.readouterr().out
 
 
-@pytest.mark.slow
+@pytest.mark.flow
 def test_the_next_train_publishes_what_a_killed_run_left(home, tmp_path) -> None:
     version = _register_without_publishing(2, run_id=str(uuid4()))
 

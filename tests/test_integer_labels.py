@@ -28,7 +28,7 @@ from mlgov.monitoring_store import MonitoringStore
 from tasks.data import DataError
 from tasks.evaluation import encode_labels, score_predictions
 
-pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
+pytestmark = [pytest.mark.flow, pytest.mark.usefixtures("prefect_harness")]
 
 ROWS = 600
 

@@ -148,7 +148,7 @@ def test_a_missing_value_does_not_turn_integer_labels_into_decimals() -> None:
 
 
 @pytest.mark.usefixtures("prefect_harness")
-@pytest.mark.slow
+@pytest.mark.flow
 @pytest.mark.parametrize("kind", ["int", "bool", "str"])
 def test_the_saved_contract_describes_data_as_it_arrives(tmp_path: Path, kind: str) -> None:
     """The contract comes from the raw training rows: the same file (CSV or Parquet) passes."""

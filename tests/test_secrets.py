@@ -332,7 +332,7 @@ def _flush_and_read_logs(flow_run_id: UUID, expect: str, timeout_s: float = 30.0
         time.sleep(0.5)
 
 
-@pytest.mark.slow
+@pytest.mark.flow
 @pytest.mark.usefixtures("prefect_harness")
 @pytest.mark.parametrize("kind", list(FAILURES))
 def test_a_failed_send_leaks_the_channel_url_nowhere(
@@ -442,7 +442,7 @@ def _events_text(model: str) -> str:
     return "\n".join(e.model_dump_json() for e in events)
 
 
-@pytest.mark.slow
+@pytest.mark.flow
 @pytest.mark.usefixtures("prefect_harness")
 def test_credentials_in_a_data_url_reach_no_record(
     mlgov_home: Path,

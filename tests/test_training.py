@@ -153,7 +153,7 @@ def test_tensorboard_missing_is_a_clear_error(
         train_tabular(frame, frame, CLASS_SPEC, config, tmp_path)
 
 
-@pytest.mark.slow
+@pytest.mark.flow
 def test_tensorboard_logs_each_epoch(tmp_path: Path) -> None:
     pytest.importorskip("tensorboard", reason="optional extra mlgov[tensorboard]")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -228,7 +228,7 @@ def test_a_non_finite_loss_stops_training_with_its_epoch(
 # --- trained models ---------------------------------------------------------------------------
 
 
-@pytest.mark.slow
+@pytest.mark.flow
 def test_classifier_beats_majority_class(
     classifier: TrainingResult, frames: dict[str, pd.DataFrame]
 ) -> None:
@@ -245,7 +245,7 @@ def test_classifier_beats_majority_class(
     assert classifier.device == "cpu" and classifier.mixed_precision is False
 
 
-@pytest.mark.slow
+@pytest.mark.flow
 def test_exported_learner_scores_like_the_best_epoch(
     classifier: TrainingResult, frames: dict[str, pd.DataFrame]
 ) -> None:
@@ -259,7 +259,7 @@ def test_exported_learner_scores_like_the_best_epoch(
     assert classifier.best_valid_loss == min(r.valid_loss for r in classifier.history)
 
 
-@pytest.mark.slow
+@pytest.mark.flow
 def test_result_files_live_in_the_work_dir(classifier: TrainingResult) -> None:
     model_path, curve_path = Path(classifier.model_path), Path(str(classifier.curve_path))
     assert model_path.name == "model.pkl" and model_path.stat().st_size > 0
@@ -274,7 +274,7 @@ def test_result_files_live_in_the_work_dir(classifier: TrainingResult) -> None:
     assert [r.epoch for r in classifier.history] == list(range(1, classifier.epochs_run + 1))
 
 
-@pytest.mark.slow
+@pytest.mark.flow
 def test_predict_copes_with_production_quirks(
     classifier: TrainingResult, frames: dict[str, pd.DataFrame]
 ) -> None:
@@ -299,7 +299,7 @@ def test_predict_copes_with_production_quirks(
     assert predict(model, batch.head(0), CLASS_SPEC).shape == (0, 2)
 
 
-@pytest.mark.slow
+@pytest.mark.flow
 def test_regressor_beats_predicting_the_mean(
     frames: dict[str, pd.DataFrame], tmp_path: Path
 ) -> None:
@@ -315,7 +315,7 @@ def test_regressor_beats_predicting_the_mean(
     assert best.metrics["rmse"] == pytest.approx(math.sqrt(best.valid_loss), rel=1e-4)
 
 
-@pytest.mark.slow
+@pytest.mark.flow
 def test_early_stopping_fires_on_a_flat_signal_and_keeps_the_best_weights(tmp_path: Path) -> None:
     train, valid = make_frame(1500, 11, signal=False), make_frame(500, 12, signal=False)
     config = TrainingConfig(epochs=40, batch_size=64, patience=3, device="cpu")
@@ -335,7 +335,7 @@ def test_early_stopping_fires_on_a_flat_signal_and_keeps_the_best_weights(tmp_pa
     assert (tmp_path / "models" / "best-epoch.pth").exists()
 
 
-@pytest.mark.slow
+@pytest.mark.flow
 def test_training_is_reproducible_with_integer_labels(tmp_path: Path) -> None:
     train, valid = make_frame(800, 21), make_frame(200, 22)
     for frame in (train, valid):
@@ -358,7 +358,7 @@ def test_training_is_reproducible_with_integer_labels(tmp_path: Path) -> None:
     assert probs.shape == (len(valid), 2)
 
 
-@pytest.mark.slow
+@pytest.mark.flow
 def test_training_is_silent_and_reports_each_epoch(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
 ) -> None:
@@ -386,7 +386,7 @@ def test_training_is_silent_and_reports_each_epoch(
     assert not any(cwd.iterdir())  # nothing written outside the work dir
 
 
-@pytest.mark.slow
+@pytest.mark.flow
 def test_train_model_task_shows_progress(prefect_harness: None, tmp_path: Path) -> None:
     from prefect import flow
     from prefect.artifacts import Artifact

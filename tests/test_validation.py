@@ -422,7 +422,7 @@ def test_markdown_lists_each_failure_with_reason_and_examples(
     assert validate_frame(batch, suite).to_markdown().count("|") == 0
 
 
-@pytest.mark.slow
+@pytest.mark.flow
 def test_prefect_task_logs_the_headline(
     suite: dict[str, Any], batch: pd.DataFrame, caplog: pytest.LogCaptureFixture
 ) -> None:
