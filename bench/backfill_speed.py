@@ -45,7 +45,7 @@ def main() -> None:
 
         from flows.monitor_production_batch import MonitoringParameters, monitor_production_batch
         from flows.train_and_gate_model import TrainingParameters, train_and_gate_model
-        from mlgov.demo_data import make_dataset
+        from mlgov.data.demo import make_dataset
 
         loads = 0
         original = fastai.learner.load_learner

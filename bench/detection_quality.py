@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlgov.demo_data import Scenario, demo_feature_spec, make_dataset
+from mlgov.data.demo import Scenario, demo_feature_spec, make_dataset
 from mlgov.domain.features import FeatureSpec
 from tasks.data import SplitConfig, prepare_frame, split_frame, take_rows
 from tasks.drift import DriftConfig, compute_column_drift

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from mlgov.demo_data import demo_feature_spec, make_dataset
+from mlgov.data.demo import demo_feature_spec, make_dataset
 from tasks.drift import (
     DriftConfig,
     build_drift_report,

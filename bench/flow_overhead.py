@@ -96,7 +96,7 @@ def main() -> None:
     os.environ["PREFECT_API_URL"] = api_url
     try:
         from flows.train_and_gate_model import TrainingParameters, train_and_gate_model
-        from mlgov.demo_data import make_dataset
+        from mlgov.data.demo import make_dataset
 
         rows = []
         for run, (scenario, seed) in enumerate((("none", 1), ("covariate", 2)), start=1):

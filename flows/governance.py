@@ -18,8 +18,8 @@ from prefect.states import Failed, State
 from pydantic import BaseModel, ConfigDict, Field
 
 from mlgov.domain.catalogue import MODEL_CARD_ARTIFACT
-from mlgov.registry import ModelName, ModelRef, parse_model_ref
 from mlgov.settings import get_settings
+from mlgov.storage.registry import ModelName, ModelRef, parse_model_ref
 from tasks.alerting import Severity, raise_alert
 from tasks.governance import (
     ApprovalDecision,

@@ -15,9 +15,9 @@ from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 from pydantic import BaseModel, ConfigDict, Field
 
-from mlgov.monitoring_store import BatchRecord
-from mlgov.registry import ModelName, ModelRef, parse_model_ref
 from mlgov.settings import get_settings
+from mlgov.storage.monitoring_store import BatchRecord
+from mlgov.storage.registry import ModelName, ModelRef, parse_model_ref
 from tasks.alerting import AlertRecord
 from tasks.data import load_table
 from tasks.drift import DriftConfig
@@ -389,7 +389,7 @@ class LabelledBatch(BaseModel):
 @flow(name="backfill-labels")
 def backfill_labels(params: LabelBackfillParameters) -> tuple[LabelledBatch, ...]:
     """Labels days later: every past batch whose rows they cover gets its performance."""
-    from mlgov.monitoring_store import MonitoringStore
+    from mlgov.storage.monitoring_store import MonitoringStore
 
     settings = get_settings()
     name = parse_model_ref(params.model)[0]

@@ -14,8 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from flows.governance import await_approval, republish_pending
 from mlgov.domain.catalogue import MODEL_CARD_ARTIFACT
-from mlgov.registry import ModelName
 from mlgov.settings import get_settings
+from mlgov.storage.registry import ModelName
 from tasks.alerting import AlertRecord, raise_alert
 from tasks.contract import build_input_contract, infer_model_contract
 from tasks.data import FeatureOverrides, SplitConfig, describe_features, load_table, split_dataset

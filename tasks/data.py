@@ -361,7 +361,7 @@ def _parse_timestamps(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _read_sklearn(location: str) -> pd.DataFrame:
-    from mlgov.demo_data import SKLEARN_TABLES, load_sklearn_table
+    from mlgov.data.demo import SKLEARN_TABLES, load_sklearn_table
 
     name = location.removeprefix(SKLEARN_SCHEME)
     if name not in SKLEARN_TABLES:
@@ -377,7 +377,7 @@ def _read_demo(location: str) -> pd.DataFrame:
     """`demo://SCENARIO?rows=N&seed=N&task=classification|regression`, every option checked."""
     from urllib.parse import parse_qs, urlparse
 
-    from mlgov.demo_data import SCENARIOS, make_dataset
+    from mlgov.data.demo import SCENARIOS, make_dataset
 
     shown = display_location(location)
     parsed = urlparse(location)

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, computed_field
 
 from mlgov.domain.catalogue import CHAMPION, HOLDOUT_FILE, MODEL_FILE
 from mlgov.domain.features import FeatureSpec
-from mlgov.registry import (
+from mlgov.storage.registry import (
     AliasConflictError,
     Decision,
     ExpectedVersion,

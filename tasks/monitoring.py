@@ -22,9 +22,14 @@ from pydantic import BaseModel, ConfigDict
 
 from mlgov.domain.features import FeatureSpec
 from mlgov.domain.labels import label_strings
-from mlgov.monitoring_store import BatchRecord, MonitoringStore, classify_severity, condition_key
 from mlgov.redaction import redact_location
 from mlgov.settings import get_settings
+from mlgov.storage.monitoring_store import (
+    BatchRecord,
+    MonitoringStore,
+    classify_severity,
+    condition_key,
+)
 from tasks.alerting import (
     AlertRecord,
     NotificationOutcome,

@@ -26,7 +26,7 @@ from mlgov.domain.catalogue import (
     PROMOTED_EVENT,
     REGRESSION_EVENT,
 )
-from mlgov.registry import ModelRegistry, PendingPublication, RegistryError
+from mlgov.storage.registry import ModelRegistry, PendingPublication, RegistryError
 from tasks.alerting import Severity
 from tasks.registration import open_registry
 from tasks.reporting import publish_model_card

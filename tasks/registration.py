@@ -24,8 +24,8 @@ from mlgov.domain.catalogue import (
     WORK_FILES,
 )
 from mlgov.domain.features import FeatureSpec
-from mlgov.registry import IntegrityError, ModelRegistry, PromotionRequest, VersionRecord
 from mlgov.settings import get_settings
+from mlgov.storage.registry import IntegrityError, ModelRegistry, PromotionRequest, VersionRecord
 
 _REJECTED = ("REJECTED_REGRESSION", "REJECTED_THRESHOLD")
 
@@ -228,7 +228,7 @@ def load_model_version(ref: str, dest: Path) -> ChampionArtifacts:
     """`NAME` (the champion), `NAME@ALIAS` or `NAME:VERSION`, fetched with checksums verified."""
     from prefect import get_run_logger
 
-    from mlgov.registry import parse_model_ref
+    from mlgov.storage.registry import parse_model_ref
 
     name, version, alias = parse_model_ref(ref)
     with open_registry() as registry:

@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 
 from deployments.cli.main import main
-from mlgov.demo_data import make_dataset
+from mlgov.data.demo import make_dataset
 
 pytestmark = [pytest.mark.flow, pytest.mark.usefixtures("prefect_harness")]
 

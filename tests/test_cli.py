@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from deployments.cli.main import main
-from mlgov.demo_data import make_dataset
+from mlgov.data.demo import make_dataset
 
 
 def test_help_imports_no_heavy_library() -> None:

@@ -25,7 +25,7 @@ import pytest
 
 from deployments.cli import runner, runtime
 from deployments.cli.main import main
-from mlgov.demo_data import make_dataset
+from mlgov.data.demo import make_dataset
 
 MLGOV = [sys.executable, "-m", "mlgov"]
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from mlgov.domain.catalogue import CHAMPION
-from mlgov.registry import ModelRegistry
 from mlgov.settings import MLGovSettings
+from mlgov.storage.registry import ModelRegistry
 
 pytestmark = [pytest.mark.e2e]
 
@@ -44,7 +44,7 @@ def test_two_simultaneous_trains_both_complete_with_truthful_outcomes(
 ) -> None:
     from prefect.settings import PREFECT_API_URL
 
-    from mlgov.demo_data import make_dataset
+    from mlgov.data.demo import make_dataset
 
     data = tmp_path / "batch.parquet"
     make_dataset(1500, seed=1, scenario="none").to_parquet(data, index=False)  # type: ignore[arg-type]

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlgov.demo_data import demo_feature_spec, load_sklearn_table, make_dataset
+from mlgov.data.demo import demo_feature_spec, load_sklearn_table, make_dataset
 from mlgov.domain.features import FeatureSpec
 from tasks.data import (
     DataError,

@@ -32,7 +32,7 @@ from deployments.automations import (
 from deployments.channels import ChannelError, slack_block, webhook_block
 from deployments.cli.main import main
 from deployments.serve import PREFECT_FILE, DeploymentSpec, build_deployments, load_flow, load_specs
-from mlgov.registry import RegistryError
+from mlgov.storage.registry import RegistryError
 
 
 def _parameter_model(spec: DeploymentSpec) -> type[BaseModel]:

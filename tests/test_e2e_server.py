@@ -33,7 +33,7 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from mlgov.demo_data import make_dataset
+from mlgov.data.demo import make_dataset
 
 pytestmark = pytest.mark.e2e
 
@@ -380,8 +380,8 @@ def runs(stack: Stack) -> dict[str, Any]:
 def test_worker_runs_both_deployments_and_their_artifacts_reach_the_api(stack, runs) -> None:
     from prefect.events.filters import EventFilter, EventNameFilter, EventRelatedFilter
 
-    from mlgov.registry import ModelRegistry
     from mlgov.settings import MLGovSettings
+    from mlgov.storage.registry import ModelRegistry
 
     training, monitoring = runs["training"], runs["monitoring"]
     assert training.deployment_id == _deployment_id(TRAINING)

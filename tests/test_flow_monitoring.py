@@ -19,8 +19,8 @@ from flows.monitor_production_batch import (
     monitor_production_batch,
 )
 from flows.train_and_gate_model import TrainingParameters, train_and_gate_model
-from mlgov.demo_data import make_dataset
-from mlgov.monitoring_store import MonitoringStore
+from mlgov.data.demo import make_dataset
+from mlgov.storage.monitoring_store import MonitoringStore
 
 pytestmark = [pytest.mark.flow, pytest.mark.usefixtures("prefect_harness")]
 

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from flows.train_and_gate_model import DataValidationError, TrainingParameters, train_and_gate_model
-from mlgov.demo_data import make_dataset
+from mlgov.data.demo import make_dataset
 from mlgov.domain.verdicts import Verdict
-from mlgov.registry import ModelRegistry
 from mlgov.settings import get_settings
+from mlgov.storage.registry import ModelRegistry
 
 pytestmark = [pytest.mark.flow, pytest.mark.usefixtures("prefect_harness")]
 

@@ -22,10 +22,10 @@ import pytest
 
 from deployments.cli.main import main
 from flows.train_and_gate_model import TrainingParameters, train_and_gate_model
-from mlgov.demo_data import make_dataset
+from mlgov.data.demo import make_dataset
 from mlgov.domain.catalogue import CHAMPION
-from mlgov.registry import ModelNotFoundError, ModelRegistry, RegistryError
 from mlgov.settings import get_settings
+from mlgov.storage.registry import ModelNotFoundError, ModelRegistry, RegistryError
 from tasks.governance import (
     ApprovalDecision,
     approval_note,

@@ -24,7 +24,7 @@ from flows.monitor_production_batch import (
 from flows.train_and_gate_model import TrainingParameters, train_and_gate_model
 from mlgov.domain.labels import label_strings
 from mlgov.domain.verdicts import Verdict
-from mlgov.monitoring_store import MonitoringStore
+from mlgov.storage.monitoring_store import MonitoringStore
 from tasks.data import DataError
 from tasks.evaluation import encode_labels, score_predictions
 

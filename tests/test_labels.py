@@ -17,8 +17,8 @@ import pytest
 from deployments.cli.main import main
 from mlgov.domain.features import FeatureSpec
 from mlgov.domain.labels import label_strings, label_text
-from mlgov.monitoring_store import BatchRecord, MonitoringStore
-from mlgov.registry import ModelNotFoundError, ModelRegistry
+from mlgov.storage.monitoring_store import BatchRecord, MonitoringStore
+from mlgov.storage.registry import ModelNotFoundError, ModelRegistry
 from tasks.contract import infer_model_contract
 from tasks.data import (
     DataError,

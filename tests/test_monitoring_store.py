@@ -12,7 +12,7 @@ import pytest
 from pydantic import ValidationError
 from sqlalchemy import create_engine, inspect
 
-from mlgov.monitoring_store import (
+from mlgov.storage.monitoring_store import (
     BatchNotFoundError,
     BatchRecord,
     MonitoringStore,
@@ -20,7 +20,7 @@ from mlgov.monitoring_store import (
     classify_severity,
     condition_key,
 )
-from mlgov.registry import InvalidModelNameError, ModelRegistry, RegistryError
+from mlgov.storage.registry import InvalidModelNameError, ModelRegistry, RegistryError
 
 T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 

@@ -19,7 +19,8 @@ import pytest
 from fsspec.implementations.memory import MemoryFileSystem
 from pydantic import ValidationError
 
-from mlgov.registry import (
+from mlgov.settings import MLGovSettings
+from mlgov.storage.registry import (
     AliasConflictError,
     IntegrityError,
     InvalidModelNameError,
@@ -32,7 +33,6 @@ from mlgov.registry import (
     parse_model_ref,
     validate_model_name,
 )
-from mlgov.settings import MLGovSettings
 
 METADATA: dict[str, Any] = {
     "metrics": {"accuracy": 0.91, "f1": 0.88},

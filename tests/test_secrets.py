@@ -345,7 +345,7 @@ def test_a_failed_send_leaks_the_channel_url_nowhere(
 ) -> None:
     from prefect import flow
 
-    from mlgov.monitoring_store import MonitoringStore
+    from mlgov.storage.monitoring_store import MonitoringStore
     from tasks.alerting import raise_alert
     from tasks.monitoring import raise_monitoring_alert
 
@@ -452,8 +452,8 @@ def test_credentials_in_a_data_url_reach_no_record(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """fsspec reads `memory://user:pass@/...` as a path, so the credential travels the real way."""
-    from mlgov.demo_data import make_dataset
-    from mlgov.monitoring_store import MonitoringStore
+    from mlgov.data.demo import make_dataset
+    from mlgov.storage.monitoring_store import MonitoringStore
 
     secret = f"pw{uuid4().hex}"
     model = "leaky-location"

@@ -91,8 +91,8 @@ WARM_MODULES = (
     "evidently.sdk.local",
     "evidently.ui.service.managers.datasets",
     "torch.utils.serialization",
-    "mlgov.registry",
-    "mlgov.monitoring_store",
+    "mlgov.storage.registry",
+    "mlgov.storage.monitoring_store",
     "deployments.automations",
     "deployments.channels",
 )

@@ -49,7 +49,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from flows.monitor_production_batch import MonitoringParameters, monitor_production_batch
-    from mlgov.registry import RegistryError
+    from mlgov.storage.registry import RegistryError
     from tasks.data import DataError
 
     hide_expected_tracebacks(DataError, RegistryError, FileNotFoundError, ValueError)
@@ -83,7 +83,7 @@ def cmd_labels_add(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from flows.monitor_production_batch import LabelBackfillParameters, backfill_labels
-    from mlgov.registry import ModelRegistry, RegistryError, parse_model_ref
+    from mlgov.storage.registry import ModelRegistry, RegistryError, parse_model_ref
     from tasks.data import DataError
 
     hide_expected_tracebacks(DataError, RegistryError, FileNotFoundError, ValueError)

@@ -58,7 +58,7 @@ def _run_training(params_data: dict[str, Any]) -> dict[str, Any]:
         TrainingParameters,
         train_and_gate_model,
     )
-    from mlgov.registry import RegistryError
+    from mlgov.storage.registry import RegistryError
     from tasks.data import DataError
 
     hide_expected_tracebacks(DataError, DataValidationError, RegistryError, FileNotFoundError)
@@ -96,7 +96,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from mlgov.demo_data import CLASSIFICATION_TARGET, make_dataset
+    from mlgov.data.demo import CLASSIFICATION_TARGET, make_dataset
     from mlgov.settings import get_settings
 
     demo_dir = get_settings().resolved_home / "demo"

@@ -41,7 +41,8 @@ from sqlalchemy import (
 )
 from sqlalchemy import exc as sa_exc
 
-from mlgov.registry import (
+from mlgov.settings import MLGovSettings, get_settings
+from mlgov.storage.registry import (
     IndexClient,
     ModelName,
     RegistryError,
@@ -54,7 +55,6 @@ from mlgov.registry import (
     safe_url,
     validate_model_name,
 )
-from mlgov.settings import MLGovSettings, get_settings
 
 logger = logging.getLogger(__name__)
 
