@@ -31,6 +31,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check flows tasks mlgov deployments tests bench
 	$(VENV)/bin/ruff format --check flows tasks mlgov deployments tests bench
 	$(VENV)/bin/mypy flows tasks mlgov deployments
+	$(VENV)/bin/lint-imports
 
 bench: $(STAMP)
 	$(PY) bench/training_throughput.py

@@ -42,12 +42,16 @@ import numpy as np
 import pandas as pd
 
 from mlgov.data.demo import Scenario, demo_feature_spec, make_dataset
+from mlgov.data.features import prepare_frame
+from mlgov.data.split import SplitConfig, split_frame, take_rows
 from mlgov.domain.features import FeatureSpec
-from tasks.data import SplitConfig, prepare_frame, split_frame, take_rows
-from tasks.drift import DriftConfig, compute_column_drift
-from tasks.evaluation import score_predictions, true_values
-from tasks.performance import PerformanceCheck, PerformancePolicy, check_performance
-from tasks.training import TrainingConfig, load_model, predict, train_tabular
+from mlgov.drift.config import DriftConfig
+from mlgov.drift.statistics import compute_column_drift
+from mlgov.evaluation.metrics import score_predictions, true_values
+from mlgov.performance import PerformanceCheck, PerformancePolicy, check_performance
+from mlgov.training.config import TrainingConfig
+from mlgov.training.fit import train_tabular
+from mlgov.training.inference import load_model, predict
 
 FALSE_ALARM_TARGET = 0.05
 DETECTION_TARGET = 0.95

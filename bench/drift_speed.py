@@ -29,12 +29,9 @@ import pandas as pd
 from scipy import stats
 
 from mlgov.data.demo import demo_feature_spec, make_dataset
-from tasks.drift import (
-    DriftConfig,
-    build_drift_report,
-    compute_column_drift,
-    evidently_column_verdicts,
-)
+from mlgov.drift.config import DriftConfig
+from mlgov.drift.report import ReportTarget, build_drift_report, evidently_column_verdicts
+from mlgov.drift.statistics import compute_column_drift
 
 N_NUMERIC = 17
 N_CATEGORICAL = 8
@@ -148,11 +145,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         out_dir = Path(tmp)
         started = time.perf_counter()
-        build_drift_report(reference[:2000], current[:2000], numeric, categorical, out_dir / "warm")
+        warm = ReportTarget(out_dir=out_dir / "warm")
+        build_drift_report(reference[:2000], current[:2000], numeric, categorical, warm)
         warmup_s = time.perf_counter() - started
 
         started = time.perf_counter()
-        summary = build_drift_report(reference, current, numeric, categorical, out_dir, config)
+        target = ReportTarget(out_dir=out_dir)
+        summary = build_drift_report(reference, current, numeric, categorical, target, config)
         ours_s = time.perf_counter() - started
         html_mb = Path(summary.html_path or "").stat().st_size / 1e6
         decisions_s = compute_column_drift(reference, current, numeric, categorical, config).seconds

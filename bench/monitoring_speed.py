@@ -23,10 +23,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from drift_speed import baseline as scipy_drift
 from validation_speed import TARGET, bench_spec, make_frame, pandas_check
 
-from tasks.data import prepare_frame
-from tasks.drift import DriftConfig, build_drift_report
-from tasks.training import TrainingConfig, load_model, predict, train_tabular
-from tasks.validation import infer_suite, suite_without_columns, validate_frame
+from mlgov.data.features import prepare_frame
+from mlgov.drift.config import DriftConfig
+from mlgov.drift.report import ReportTarget, build_drift_report
+from mlgov.training.config import TrainingConfig
+from mlgov.training.fit import train_tabular
+from mlgov.training.inference import load_model, predict
+from mlgov.validation.execution import validate_frame
+from mlgov.validation.inference import infer_suite
+from mlgov.validation.suites import suite_without_columns
 
 
 def _timed(fn):  # type: ignore[no-untyped-def]
@@ -60,7 +65,13 @@ def main() -> None:
     numeric, categorical = list(spec.numeric), list(spec.categorical)
     # Warm the libraries' imports once, as a long-running worker would have them loaded.
     validate_frame(batch.head(1000), suite)
-    build_drift_report(reference.head(2000), batch.head(2000), numeric, categorical, work / "warm")
+    build_drift_report(
+        reference.head(2000),
+        batch.head(2000),
+        numeric,
+        categorical,
+        ReportTarget(out_dir=work / "warm"),
+    )
 
     t_validate, summary = _timed(lambda: validate_frame(batch, suite))
     t_validate_pandas, failed = _timed(lambda: pandas_check(batch, suite))
@@ -73,9 +84,8 @@ def main() -> None:
             batch,
             numeric,
             categorical,
-            work / "report",
+            ReportTarget(out_dir=work / "report", html_budget_mb=10.0),
             DriftConfig(),
-            html_budget_mb=10.0,
         )
     )
     t_drift_scipy, _ = _timed(lambda: scipy_drift(reference, batch, numeric, categorical))

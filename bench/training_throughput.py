@@ -4,7 +4,7 @@ All three train the same fastai `TabularModel` (same embeddings and layers) on t
 preprocessed data (TabularPandas: Categorify, FillMissing, Normalize), for the same epochs and
 batch size, with a one-cycle schedule, AdamW-style decay and a validation pass per epoch:
 
-- ours: `tasks.training.train_tabular` (fastai Learner fed by in-memory tensor batches);
+- ours: `mlgov.training.fit.train_tabular` (fastai Learner fed by in-memory tensor batches);
 - baseline: a plain PyTorch loop (tensors in memory, manual shuffling, AdamW, OneCycleLR);
 - stock fastai: `tabular_learner(...).fit_one_cycle` on its own `TabularDataLoaders`.
 
@@ -31,7 +31,8 @@ import numpy as np
 import pandas as pd
 
 from mlgov.domain.features import FeatureSpec
-from tasks.training import TrainingConfig, train_tabular
+from mlgov.training.config import TrainingConfig
+from mlgov.training.fit import train_tabular
 
 N_NUMERIC = 17
 N_CATEGORICAL = 8

@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 
 from mlgov.domain.features import FeatureSpec
-from tasks.validation import infer_suite, validate_frame
+from mlgov.validation.execution import validate_frame
+from mlgov.validation.inference import infer_suite
 
 N_NUMERIC = 17
 N_CATEGORICAL = 7  # plus the string target: 8 string columns, 25 columns in all

@@ -1,6 +1,7 @@
 """validate → train → evaluate → gate → drift → register → report → alert.
 
-The flow holds the decisions (stop on bad data, promote or not, whom to alert); the tasks do the work.
+The flow holds the decisions (stop on bad data, promote or not, whom to alert); the tasks do the
+work and `mlgov.alerts` words the alerts.
 """
 
 from __future__ import annotations
@@ -8,40 +9,64 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
+import pandas as pd
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 from pydantic import BaseModel, ConfigDict, Field
 
-from flows.governance import await_approval, republish_pending
-from mlgov.domain.catalogue import MODEL_CARD_ARTIFACT
+from flows.approval import await_approval
+from flows.governance import republish_pending
+from mlgov.alerts.publication import alert_spec
+from mlgov.alerts.records import AlertRecord
+from mlgov.alerts.training import validation_failed
+from mlgov.data.features import FeatureOverrides
+from mlgov.data.lineage import LoadedTable
+from mlgov.data.split import SplitConfig
+from mlgov.domain.catalogue import CURVE_FILE, MODEL_CARD_ARTIFACT
+from mlgov.domain.features import FeatureSpec
+from mlgov.domain.names import ModelName
+from mlgov.drift.config import DriftConfig, DriftSummary
+from mlgov.drift.decision import DriftDecisionRule, decide_drift
+from mlgov.evaluation.evaluate import EvaluationSettings
+from mlgov.gate import GateDecision, GatePolicy
+from mlgov.governance import approval_note
+from mlgov.model_card import ModelCard
+from mlgov.publication import alert_items
+from mlgov.registration import (
+    ChampionArtifacts,
+    RegisteredVersion,
+    discard_work_copies,
+    planned_publications,
+)
+from mlgov.reporting import link_name
 from mlgov.settings import get_settings
-from mlgov.storage.registry import ModelName
-from tasks.alerting import AlertRecord, raise_alert
-from tasks.contract import build_input_contract, infer_model_contract
-from tasks.data import FeatureOverrides, SplitConfig, describe_features, load_table, split_dataset
-from tasks.drift import DriftConfig, detect_drift
-from tasks.evaluation import evaluate_models
-from tasks.gating import GatePolicy, compare_with_champion
-from tasks.governance import approval_note, record_approval, with_reason
-from tasks.model_card import (
-    ModelCard,
+from mlgov.training.config import TrainingConfig
+from mlgov.training_run import (
+    TrainingRunRecord,
     TrainingRunSummary,
-    compose_model_card,
-    stage_version_files,
+    VersionContents,
     summarize_run,
 )
-from tasks.publication import alert_items, alert_spec, with_champion_changed
+from mlgov.validation.contract import ContractSources, InputContract
+from mlgov.validation.explanation import ValidationSummary
+from mlgov.validation.inference import SuiteInferenceConfig
+from tasks.alerting import send_alert
+from tasks.contract import build_input_contract, infer_model_contract
+from tasks.data import describe_features, load_table, split_dataset
+from tasks.drift import detect_drift
+from tasks.evaluation import evaluate_models
+from tasks.gating import compare_with_champion
+from tasks.governance import record_approval
+from tasks.model_card import compose_model_card, stage_version_files
 from tasks.registration import (
-    discard_work_copies,
     find_champion,
     mark_published,
-    planned_publications,
     read_reference_sample,
     register_challenger,
 )
 from tasks.reporting import publish_model_card, publish_validation_failure
-from tasks.training import TrainingConfig, train_model
-from tasks.validation import SuiteInferenceConfig, validate_dataset
+from tasks.training import train_model
+from tasks.validation import validate_dataset
 
 
 class DataValidationError(RuntimeError):
@@ -62,6 +87,8 @@ class TrainingParameters(BaseModel):
         split: How the holdout and early-stopping rows are cut.
         training: fastai training settings.
         gate: Promotion policy.
+        decision: `corrected` controls for testing many columns (and ignores tiny effects);
+            `evidently` uses Evidently's share-of-drifted-columns rule.
         drift: Drift test settings.
         suite_inference: How the input contract is inferred.
         slice_columns: Categorical columns whose categories get their own metrics.
@@ -83,6 +110,7 @@ class TrainingParameters(BaseModel):
     split: SplitConfig = SplitConfig()
     training: TrainingConfig = TrainingConfig()
     gate: GatePolicy = GatePolicy()
+    decision: DriftDecisionRule = "corrected"
     drift: DriftConfig = DriftConfig()
     suite_inference: SuiteInferenceConfig = SuiteInferenceConfig()
     slice_columns: tuple[str, ...] = ()
@@ -91,16 +119,23 @@ class TrainingParameters(BaseModel):
     require_approval: bool = False
     approval_timeout_s: int = Field(default=3600, ge=1)
 
+    def evaluation_settings(self) -> EvaluationSettings:
+        """Slices and the bootstrap the gate's comparison is computed with."""
+        return EvaluationSettings(
+            slice_columns=self.slice_columns,
+            n_resamples=self.gate.bootstrap_resamples,
+            confidence=self.gate.confidence,
+            seed=self.training.seed,
+        )
+
 
 @flow(name="train-and-gate-model", log_prints=False)
 def train_and_gate_model(params: TrainingParameters) -> TrainingRunSummary:
     """Retrain, check against the champion on the same data, register, and alert on regressions."""
-    log = get_run_logger()
     settings = get_settings()
     run_id = flow_run.get_id()
     run_dir = settings.work_dir / params.model_name / (run_id or "local")
     report_dir = settings.reports_dir / params.model_name / (run_id or "local")
-    alerts: list[AlertRecord] = []
 
     # 1. Load and validate: bad data never reaches training.
     frame, table = load_table(params.data)
@@ -108,37 +143,19 @@ def train_and_gate_model(params: TrainingParameters) -> TrainingRunSummary:
         frame, params.target, None if params.task == "auto" else params.task, params.features
     )
     champion = find_champion(params.model_name, run_dir)
-    reference = load_table(params.reference_data)[0] if params.reference_data else None
-    suite, suite_source = build_input_contract(
-        frame,
-        spec,
-        params.suite_inference,
-        champion.path("suite.json") if champion else None,
-        reference,
-        params.user_suite,
+    contract = build_input_contract(
+        ContractSources(
+            frame=frame,
+            spec=spec,
+            config=params.suite_inference,
+            reference=load_table(params.reference_data)[0] if params.reference_data else None,
+            champion_suite=champion.suite if champion else None,
+            user_suite=params.user_suite,
+        )
     )
-    validation = validate_dataset(frame, suite)
+    validation = validate_dataset(frame, contract.suite)
     if not validation.success:
-        publish_validation_failure(
-            params.model_name, table.location, validation.to_markdown(), validation.headline()
-        )
-        raise_alert(
-            "data.validation-failed",
-            params.model_name,
-            subject=f"[mlgov] {params.model_name}: data validation failed",
-            body=f"{validation.headline()}\nData: {table.location}\nContract: {suite_source}",
-            severity="critical",
-            payload={
-                "data": table.location,
-                "failed": validation.n_failed,
-                "headline": validation.headline(),
-            },
-            notify=params.notify,
-            block_name=settings.notification_block,
-            prefix=settings.event_prefix,
-        )
-        discard_work_copies(champion)
-        raise DataValidationError(validation.headline())
+        _stop_on_bad_data(params, table, validation, contract, champion)
 
     # 2. Train on the split; the holdout is never seen.
     data = split_dataset(frame, spec, params.split)
@@ -150,28 +167,16 @@ def train_and_gate_model(params: TrainingParameters) -> TrainingRunSummary:
         spec,
         Path(training.model_path),
         champion,  # its model is unpickled from the store's bytes as they are verified
-        champion.spec if champion else None,
-        champion.path("holdout.parquet") if champion else None,
-        params.slice_columns,
-        params.gate.bootstrap_resamples,
-        params.gate.confidence,
-        params.training.seed,
+        params.evaluation_settings(),
     )
     decision = compare_with_champion(
         params.gate, spec.task, evaluation.new_holdout, evaluation.champion_holdout
     )
 
-    # 5. Drift between the champion's training data and the new training data.
-    drift = None
-    if champion is not None:
-        drift = detect_drift(
-            read_reference_sample(champion),
-            data.train,
-            [c for c in spec.numeric if c in champion.spec.numeric],
-            [c for c in spec.categorical if c in champion.spec.categorical],
-            report_dir,
-            params.drift,
-        )
+    # 5. Drift between the champion's training data and the new training data, decided by the
+    #    same configured rule as monitoring.
+    drift = _drift_from_champion(champion, data.train, spec, report_dir, params.drift)
+    drift_decision = None if drift is None else decide_drift(drift, params.decision)
     discard_work_copies(champion)  # the champion's local data copies are no longer needed
 
     # 6. Register every challenger; move the champion alias only on the gate's say-so.
@@ -179,97 +184,152 @@ def train_and_gate_model(params: TrainingParameters) -> TrainingRunSummary:
     republish_pending(
         params.model_name, notify=params.notify, skip_active_runs=True, exclude_run=run_id
     )
-    model_suite = infer_model_contract(data.raw_train, spec, params.suite_inference)
     card = compose_model_card(
-        params,
-        params.model_name,
-        spec,
-        table,
-        data.strategy,
-        validation,
-        suite_source,
-        training,
-        evaluation,
-        decision,
-        drift,
-        champion.version if champion else None,
-        run_id,
+        TrainingRunRecord(
+            model=params.model_name,
+            params=params.model_dump(mode="json"),
+            spec=spec,
+            table=table,
+            split_strategy=data.strategy,
+            validation=validation,
+            contract=contract,
+            training=training,
+            evaluation=evaluation,
+            decision=decision,
+            drift=drift,
+            drift_decision=drift_decision,
+            parent_champion=champion.version if champion else None,
+            flow_run_id=run_id,
+        )
     )
-    files = stage_version_files(
+    contents = VersionContents(
+        card=card,
+        training=training,
+        model_suite=infer_model_contract(data.raw_train, spec, params.suite_inference),
+        data=data,
+        reference_rows=params.reference_sample_rows,
+        seed=params.training.seed,
+        drift=drift,
+    )
+    files = stage_version_files(report_dir, contents)
+    registered, card = _register(params, card, files, decision, champion, run_id)
+
+    # 7. Alert on what people must act on, then publish the card with the alerts' outcomes.
+    return _announce(params, card, decision, registered, files)
+
+
+def _drift_from_champion(
+    champion: ChampionArtifacts | None,
+    train: pd.DataFrame,
+    spec: FeatureSpec,
+    report_dir: Path,
+    config: DriftConfig,
+) -> DriftSummary | None:
+    """Compare the champion's stored training sample with this run's, on the columns both use."""
+    if champion is None:
+        return None
+    return detect_drift(
+        read_reference_sample(champion),
+        train,
+        [c for c in spec.numeric if c in champion.spec.numeric],
+        [c for c in spec.categorical if c in champion.spec.categorical],
         report_dir,
-        card,
-        training,
-        model_suite,
-        data,
-        params.reference_sample_rows,
-        params.training.seed,
+        config,
     )
+
+
+def _stop_on_bad_data(
+    params: TrainingParameters,
+    table: LoadedTable,
+    validation: ValidationSummary,
+    contract: InputContract,
+    champion: ChampionArtifacts | None,
+) -> None:
+    """Bad data: report where the data owner looks, alert, and end the run before training."""
+    publish_validation_failure(
+        params.model_name, table.location, validation.to_markdown(), validation.headline()
+    )
+    alert = validation_failed(params.model_name, table.location, validation, contract.source)
+    send_alert(alert, params.model_name, version=None, notify=params.notify)
+    discard_work_copies(champion)
+    raise DataValidationError(validation.headline())
+
+
+def _register(
+    params: TrainingParameters,
+    card: ModelCard,
+    files: dict[str, Path],
+    decision: GateDecision,
+    champion: ChampionArtifacts | None,
+    run_id: str | None,
+) -> tuple[RegisteredVersion, ModelCard]:
+    """Register the challenger; promote on the gate's verdict, after a reviewer's if required."""
+    expected = champion.version if champion else None
+    gate_reason = "; ".join(decision.reasons)
     needs_approval = params.require_approval and decision.verdict.moves_champion
     registered = register_challenger(
         params.model_name,
         files,
         card.metadata,
         promote=decision.verdict.moves_champion and not needs_approval,
-        expected_champion=champion.version if champion else None,
-        reason="; ".join(decision.reasons),
+        expected_champion=expected,
+        reason=gate_reason,
         run_id=run_id,
     )
     if needs_approval:
-        # 6b. A reviewer answers a form in the UI; rejection or timeout keeps the champion.
+        # A reviewer answers a form in the UI; rejection or timeout keeps the champion.
         approval = await_approval(
             params.model_name, registered.version, params.approval_timeout_s, notify=params.notify
         )
         registered = record_approval(
             registered,
             approval,
-            expected_champion=champion.version if champion else None,
-            gate_reason="; ".join(decision.reasons),
+            expected_champion=expected,
+            gate_reason=gate_reason,
             run_id=run_id,
-            prefix=settings.event_prefix,
+            prefix=get_settings().event_prefix,
         )
-        card = with_reason(card, approval_note(approval, registered.champion_version))
-
-    # 7. Alert on what people must act on, then publish the card with the alerts' outcomes.
-    #    Each item leaves the version's pending list (recorded at registration) once it is out.
+        card = card.with_reason(approval_note(approval, registered.champion_version))
     if registered.outcome_note:
         # Another run moved the champion after our gate: registered, truthfully, unpromoted.
-        card = ModelCard(card=with_champion_changed(card.card, registered.outcome_note))
-    verdict = card.card["verdict"]
-    outcome = {"verdict": verdict, "drift": card.card.get("drift")}
-    for item in alert_items(planned_publications(outcome, registered.alias_moved)):
-        planned = alert_spec(
+        card = card.with_champion_changed(registered.outcome_note)
+    return registered, card
+
+
+def _announce(
+    params: TrainingParameters,
+    card: ModelCard,
+    decision: GateDecision,
+    registered: RegisteredVersion,
+    files: dict[str, Path],
+) -> TrainingRunSummary:
+    """Send the alerts the registration calls for, then publish the card with their outcomes.
+
+    Each item leaves the version's pending list (recorded at registration) once it is out.
+    """
+    name, version = params.model_name, registered.version
+    alerts: list[AlertRecord] = []
+    for item in alert_items(planned_publications(card.metadata, registered.alias_moved)):
+        alert = alert_spec(
             item,
-            params.model_name,
-            registered.version,
+            name,
+            version,
             verdict=decision.verdict.value,
             reasons=decision.reasons,
             champion_version=registered.champion_version,
-            drift=card.card.get("drift"),
+            drift=card.metadata["drift"],
         )
-        alerts.append(
-            raise_alert(
-                planned.event,
-                params.model_name,
-                subject=planned.subject,
-                body=planned.body,
-                severity=planned.severity,
-                version=registered.version,
-                payload=planned.payload,
-                notify=params.notify and planned.notify,
-                block_name=settings.notification_block,
-                prefix=settings.event_prefix,
-            )
-        )
-    mark_published(params.model_name, registered.version, alert_items(registered.pending))
+        alerts.append(send_alert(alert, name, version=version, notify=params.notify))
+    mark_published(name, version, alert_items(registered.pending))
     artifacts = publish_model_card(
-        card.with_registration(registered, alerts),
-        Path(training.curve_path) if training.curve_path else None,
+        card.with_registration(version, registered.champion_version, alerts),
+        files.get(CURVE_FILE),
         {
-            name.replace("_", "-").replace(".", "-"): path.resolve().as_uri()
-            for name, path in files.items()
-            if name.endswith((".html", ".md"))
+            link_name(file): path.resolve().as_uri()
+            for file, path in files.items()
+            if file.endswith((".html", ".md"))
         },
     )
-    mark_published(params.model_name, registered.version, [MODEL_CARD_ARTIFACT])
-    log.info("%s v%d: %s", params.model_name, registered.version, verdict)
+    mark_published(name, version, [MODEL_CARD_ARTIFACT])
+    get_run_logger().info("%s v%d: %s", name, version, card.verdict.value)
     return summarize_run(card, registered, alerts, artifacts, files)

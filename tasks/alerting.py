@@ -1,72 +1,28 @@
 """Governance events and notifications: every decision is an event; alerts go through a block.
 
 Events are what Prefect automations act on; notifications are what people read. A failing channel
-is retried, then recorded: it never costs the verdict or the model.
+is retried, then recorded: it never costs the verdict or the model. The records, the resource
+dictionaries and the retry loop are Prefect-free and live in `mlgov.alerts`.
 """
 
 from __future__ import annotations
 
-import logging
-import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import nullcontext
-from typing import Any, Literal
+from typing import Any
 
-from prefect import task
+from prefect import get_run_logger, task
+from prefect.blocks.abstract import NotificationBlock, NotificationError
+from prefect.blocks.core import Block
 from prefect.cache_policies import NO_CACHE
-from pydantic import BaseModel, ConfigDict
+from prefect.events import emit_event
 
-logger = logging.getLogger(__name__)
-
-Severity = Literal["info", "warning", "critical"]
-
-
-class NotificationOutcome(BaseModel):
-    """What happened to one alert: sent, not configured, or failed after retries (with why)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    channel: str | None
-    delivered: bool
-    attempts: int
-    error: str | None = None
-
-
-class AlertRecord(BaseModel):
-    """An event emitted and the notification that went with it, kept in the run summary."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    event: str
-    event_id: str | None
-    severity: Severity
-    subject: str
-    notification: NotificationOutcome | None = None
-
-
-def model_resource(model: str, version: int | None = None, prefix: str = "mlgov") -> dict[str, str]:
-    """The Prefect resource that names a model (automations match on `prefect.resource.id`)."""
-    resource = {
-        "prefect.resource.id": f"{prefix}.model.{model}",
-        "prefect.resource.name": model,
-        "prefect.resource.role": "model",
-    }
-    if version is not None:
-        resource["mlgov.version"] = str(version)
-    return resource
-
-
-def event_resource(
-    model: str, version: int | None, payload: Mapping[str, Any] | None, prefix: str = "mlgov"
-) -> dict[str, str]:
-    """The model as an event's resource, labelled with the severity when there is one.
-
-    Automation triggers match resource labels, not payloads: `critical` must be visible there.
-    """
-    resource = model_resource(model, version, prefix)
-    if payload and "severity" in payload:
-        resource["mlgov.severity"] = str(payload["severity"])
-    return resource
+from mlgov.alerts.delivery import DeliveryError, deliver_with_retries, failure_text, logged_problems
+from mlgov.alerts.records import Alert, AlertRecord, NotificationOutcome
+from mlgov.alerts.resources import event_resource
+from mlgov.domain.verdicts import AlertSeverity
+from mlgov.redaction import redacted_logging, secret_values
+from mlgov.settings import get_settings
 
 
 def emit_governance_event(
@@ -78,8 +34,6 @@ def emit_governance_event(
     prefix: str = "mlgov",
 ) -> str | None:
     """Emit `<prefix>.<name>` about a model; returns the event id (None when events are disabled)."""
-    from prefect.events import emit_event
-
     event = emit_event(
         event=f"{prefix}.{name}",
         resource=event_resource(model, version, payload, prefix),
@@ -98,59 +52,53 @@ def send_notification(
 ) -> NotificationOutcome:
     """Notify through a saved Prefect notification block (`block-type-slug/name`), with retries.
 
-    A channel's URL is its credential, and every library on the way prints it when a send fails
-    (httpx's status error, Prefect's private-address refusal, apprise's and urllib3's logs). So
-    the error is redacted with every secret of the block before it is logged or returned, and
-    log records made during the send are redacted too: what leaves this function is safe to
-    store, show and send on.
+    The block is loaded again on each attempt: a failed load (the API was briefly unreachable)
+    is retried like a failed send.
     """
     if not block_name:
         return NotificationOutcome(
             channel=None, delivered=False, attempts=0, error="no channel configured"
         )
-    error: str | None = None
-    for attempt in range(1, attempts + 1):
-        try:
-            _deliver(block_name, subject, body)
-            return NotificationOutcome(channel=block_name, delivered=True, attempts=attempt)
-        except _DeliveryError as exc:  # any channel failure is recorded, never raised
-            error = exc.safe_text
-        logger.warning(
-            "notification via %s failed (attempt %d/%d): %s",
-            block_name,
-            attempt,
-            attempts,
-            error,
-        )
-        if attempt < attempts:
-            time.sleep(backoff_s * 2 ** (attempt - 1))
-    return NotificationOutcome(channel=block_name, delivered=False, attempts=attempts, error=error)
+    return notify_through(
+        lambda: Block.load(block_name),
+        block_name,
+        subject,
+        body,
+        attempts=attempts,
+        backoff_s=backoff_s,
+    )
 
 
-class _DeliveryError(Exception):
-    """A failed send whose text has been redacted with the block's secrets."""
+def notify_through(
+    load_block: Callable[[], Any],
+    channel: str,
+    subject: str,
+    body: str,
+    *,
+    attempts: int = 3,
+    backoff_s: float = 1.0,
+) -> NotificationOutcome:
+    """Send through the block `load_block` returns, retried; the outcome's error is redacted."""
+    return deliver_with_retries(
+        channel,
+        lambda: _deliver(load_block, subject, body),
+        attempts=attempts,
+        backoff_s=backoff_s,
+    )
 
-    def __init__(self, safe_text: str) -> None:
-        super().__init__(safe_text)
-        self.safe_text = safe_text
 
+def _deliver(load_block: Callable[[], Any], subject: str, body: str) -> None:
+    """Load the block and send once; raises `DeliveryError` with a redacted one-line reason.
 
-_MAX_ERROR_CHARS = 500
-
-
-def _deliver(block_name: str, subject: str, body: str) -> None:
-    """Load the block and send once; raises `_DeliveryError` with a redacted one-line reason."""
-    from prefect.blocks.abstract import NotificationBlock, NotificationError
-    from prefect.blocks.core import Block
-
-    from mlgov.redaction import redact_text, redacted_logging, secret_values
-
+    Every library on the way prints the URL when a send fails (httpx's status error, Prefect's
+    private-address refusal, apprise's and urllib3's logs). Loading alone can log it (apprise:
+    "Unparseable URL ..."), so URLs are cut down before the secrets are known, then the secrets
+    themselves are masked in every log record made during the send.
+    """
     secrets: tuple[str, ...] = ()
-    # Loading alone can log the URL (apprise: "Unparseable URL ..."): URLs are cut down
-    # before the secrets are known, then the secrets themselves are masked during the send.
     with redacted_logging():
         try:
-            block: Any = Block.load(block_name, _sync=True)  # type: ignore[call-arg]
+            block = load_block()
             secrets = secret_values(block)
             # Without `raise_on_failure`, apprise-based blocks (Slack) report a failed send as
             # a success.
@@ -158,19 +106,11 @@ def _deliver(block_name: str, subject: str, body: str) -> None:
                 block.raise_on_failure() if isinstance(block, NotificationBlock) else nullcontext()
             )
             with redacted_logging(secrets), failing_loudly:
-                block.notify(body=body, subject=subject, _sync=True)
+                block.notify(body=body, subject=subject)
         except Exception as exc:
-            reason = (_problems(exc.log) if isinstance(exc, NotificationError) else "") or str(exc)
-            text = " ".join(f"{type(exc).__name__}: {reason}".split())
-            raise _DeliveryError(redact_text(text, secrets)[:_MAX_ERROR_CHARS]) from None
-
-
-def _problems(log: str) -> str:
-    """The warning and error lines of what apprise logged during a failed send (debug lines
-    would crowd out the reason)."""
-    lines = log.splitlines()
-    problems = [line for line in lines if line.startswith(("[WARNING]", "[ERROR]", "[CRITICAL]"))]
-    return " ".join(problems or lines)
+            logged = logged_problems(exc.log) if isinstance(exc, NotificationError) else ""
+            text = failure_text(type(exc).__name__, logged or str(exc), secrets)
+            raise DeliveryError(text) from None
 
 
 @task(name="raise-alert", cache_policy=NO_CACHE)
@@ -180,7 +120,7 @@ def raise_alert(
     subject: str,
     body: str,
     *,
-    severity: Severity,
+    severity: AlertSeverity,
     version: int | None = None,
     payload: Mapping[str, Any] | None = None,
     notify: bool = True,
@@ -188,8 +128,6 @@ def raise_alert(
     prefix: str = "mlgov",
 ) -> AlertRecord:
     """Emit the event, then notify; both outcomes are returned for the run summary."""
-    from prefect import get_run_logger
-
     log = get_run_logger()
     event_id = emit_governance_event(
         event,
@@ -210,4 +148,24 @@ def raise_alert(
         severity=severity,
         subject=subject,
         notification=outcome,
+    )
+
+
+def send_alert(alert: Alert, model: str, *, version: int | None, notify: bool) -> AlertRecord:
+    """Raise a worded `Alert` through the configured channel and event prefix (from a flow body).
+
+    `notify` is the run's switch; the alert's own `notify` says whether it is worth telling people.
+    """
+    settings = get_settings()
+    return raise_alert(
+        alert.event,
+        model,
+        subject=alert.subject,
+        body=alert.body,
+        severity=alert.severity,
+        version=version,
+        payload=alert.payload,
+        notify=notify and alert.notify,
+        block_name=settings.notification_block,
+        prefix=settings.event_prefix,
     )

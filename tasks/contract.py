@@ -1,72 +1,27 @@
-"""The input contract: which expectations data must meet before a model may learn from it."""
+"""The input contract as Prefect tasks: which expectations data must meet before a model may
+learn from it, and the contract saved with each new version."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from mlgov.domain.features import FeatureSpec
-from tasks.validation import SuiteInferenceConfig, infer_suite, load_suite_file, merge_suites
-
-
-def choose_contract(
-    frame: pd.DataFrame,
-    spec: FeatureSpec,
-    config: SuiteInferenceConfig,
-    *,
-    champion_suite: Path | None,
-    reference: pd.DataFrame | None,
-    user_suite: str | None,
-) -> tuple[dict[str, Any], str]:
-    """The suite to check new data against, and where it came from.
-
-    An explicit reference table wins; otherwise the champion's saved suite (its input contract);
-    for a first model, the suite is inferred from the data itself, so only the user's
-    expectations and basic sanity can fail.
-    """
-    if reference is not None:
-        suite, source = (
-            infer_suite(reference, spec, config, name="reference"),
-            "inferred from reference data",
-        )
-    elif champion_suite is not None:
-        suite, source = json.loads(champion_suite.read_text()), "champion's input contract"
-    else:
-        suite, source = infer_suite(frame, spec, config, name="inferred"), "inferred from this data"
-    if user_suite:
-        suite = merge_suites(suite, load_suite_file(user_suite))
-        source += " + user expectations"
-    return suite, source
+from mlgov.validation.contract import ContractSources, InputContract, choose_contract
+from mlgov.validation.inference import SuiteInferenceConfig, infer_suite
 
 
 @task(name="build-input-contract", cache_policy=NO_CACHE)
-def build_input_contract(
-    frame: pd.DataFrame,
-    spec: FeatureSpec,
-    config: SuiteInferenceConfig,
-    champion_suite: Path | None,
-    reference: pd.DataFrame | None,
-    user_suite: str | None,
-) -> tuple[dict[str, Any], str]:
-    from prefect import get_run_logger
-
-    suite, source = choose_contract(
-        frame,
-        spec,
-        config,
-        champion_suite=champion_suite,
-        reference=reference,
-        user_suite=user_suite,
-    )
+def build_input_contract(sources: ContractSources) -> InputContract:
+    """The contract this run's data is validated against, with its source logged."""
+    contract = choose_contract(sources)
     get_run_logger().info(
-        "Validating against %d expectations (%s)", len(suite.get("expectations", [])), source
+        "Validating against %d expectations (%s)", contract.n_expectations, contract.source
     )
-    return suite, source
+    return contract
 
 
 @task(name="infer-model-contract", cache_policy=NO_CACHE)

@@ -24,8 +24,11 @@ from deployments.cli.main import main
 from flows.train_and_gate_model import TrainingParameters, train_and_gate_model
 from mlgov.data.demo import make_dataset
 from mlgov.domain.catalogue import CHAMPION
+from mlgov.domain.errors import RegistryError
+from mlgov.registration import RegisteredVersion
 from mlgov.settings import get_settings
-from mlgov.storage.registry import ModelNotFoundError, ModelRegistry, RegistryError
+from mlgov.storage.errors import ModelNotFoundError
+from mlgov.storage.registry import ModelRegistry
 from tasks.governance import (
     ApprovalDecision,
     approval_note,
@@ -35,7 +38,6 @@ from tasks.governance import (
     plan_rollback,
     settle_approval,
 )
-from tasks.registration import RegisteredVersion
 
 MODEL = "churn-gov"
 ROWS = 2500
@@ -611,7 +613,7 @@ def test_artifact_keys_are_injective_and_keep_todays_keys() -> None:
     import itertools
     import re
 
-    from tasks.reporting import artifact_key
+    from mlgov.reporting import artifact_key
 
     assert artifact_key("churn-demo", "model-card") == "churn-demo-model-card"
     assert artifact_key("m2", "metrics") == "m2-metrics"
@@ -634,7 +636,7 @@ def test_artifact_keys_are_injective_and_keep_todays_keys() -> None:
 
 def test_a_champion_changed_during_the_run_is_registered_truthfully(registry, tmp_path) -> None:
     from mlgov.domain.catalogue import MODEL_CARD_ARTIFACT, PROMOTED_EVENT
-    from tasks.registration import register_and_maybe_promote
+    from mlgov.registration import register_and_maybe_promote
 
     source = tmp_path / "files"
     source.mkdir()
@@ -678,7 +680,7 @@ def test_clone_to_a_memory_store_is_refused_in_one_line(registry, tmp_path, caps
 
 def _register_without_publishing(version_from: int, run_id: str) -> int:
     """What a run killed right after registration leaves: a version, its pending publications."""
-    from tasks.registration import register_and_maybe_promote
+    from mlgov.registration import register_and_maybe_promote
 
     with _registry() as registry:
         source = registry.get(MODEL, version=version_from)

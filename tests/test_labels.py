@@ -15,21 +15,22 @@ import pandas as pd
 import pytest
 
 from deployments.cli.main import main
+from mlgov.data.errors import DataError
+from mlgov.data.features import FeatureOverrides, infer_feature_spec, prepare_frame
+from mlgov.data.split import PreparedData, SplitConfig
 from mlgov.domain.features import FeatureSpec
 from mlgov.domain.labels import label_strings, label_text
-from mlgov.storage.monitoring_store import BatchRecord, MonitoringStore
-from mlgov.storage.registry import ModelNotFoundError, ModelRegistry
+from mlgov.evaluation.metrics import encode_labels, score_predictions
+from mlgov.performance import PerformancePolicy
+from mlgov.registration import ChampionArtifacts
+from mlgov.storage.errors import ModelNotFoundError
+from mlgov.storage.monitoring_schema import BatchRecord
+from mlgov.storage.monitoring_store import MonitoringStore
+from mlgov.storage.registry import ModelRegistry
+from mlgov.validation.execution import validate_frame
+from mlgov.validation.inference import SuiteInferenceConfig
 from tasks.contract import infer_model_contract
-from tasks.data import (
-    DataError,
-    FeatureOverrides,
-    PreparedData,
-    SplitConfig,
-    infer_feature_spec,
-    prepare_frame,
-    split_dataset,
-)
-from tasks.evaluation import encode_labels, score_predictions
+from tasks.data import split_dataset
 from tasks.monitoring import (
     ID_COLUMN,
     LABEL_COLUMN,
@@ -39,9 +40,6 @@ from tasks.monitoring import (
     tidy_labels,
     update_batch_performance,
 )
-from tasks.performance import PerformancePolicy
-from tasks.registration import ChampionArtifacts
-from tasks.validation import SuiteInferenceConfig, validate_frame
 
 SPEC = FeatureSpec(target="churned", task="classification", numeric=("x",), classes=("0", "1"))
 

@@ -70,15 +70,15 @@ def _expected_failure(exc: BaseException) -> tuple[str, int] | None:
         first = exc.errors()[0]  # type: ignore[attr-defined]
         where = ".".join(str(p) for p in first["loc"])
         return f"invalid parameter {where}: {first['msg']}".replace(" : ", ": "), EXIT_USAGE
-    invalid_reference = _known_class("mlgov.storage.registry", "InvalidReferenceError")
+    invalid_reference = _known_class("mlgov.domain.names", "InvalidReferenceError")
     if invalid_reference is not None and isinstance(exc, invalid_reference):
         return str(exc), EXIT_USAGE
     data_validation = _known_class("flows.train_and_gate_model", "DataValidationError")
     if data_validation is not None and isinstance(exc, data_validation):
         return f"data validation failed: {exc}", EXIT_FAILED
     expected = [
-        _known_class("tasks.data", "DataError"),
-        _known_class("mlgov.storage.registry", "RegistryError"),
+        _known_class("mlgov.data.errors", "DataError"),
+        _known_class("mlgov.domain.errors", "RegistryError"),
         FileNotFoundError,
     ]
     if any(cls is not None and isinstance(exc, cls) for cls in expected):

@@ -148,7 +148,7 @@ def log_path() -> Path:
 
 def _checkout_root() -> Path:
     """The folder holding `mlgov/`, `flows/` and `tasks/` of the code that runs."""
-    return Path(__file__).resolve().parent.parent
+    return Path(__file__).resolve().parents[2]
 
 
 def import_time_environment(env: Mapping[str, str]) -> dict[str, str]:

@@ -12,6 +12,11 @@ REFERENCE_FILE = "reference.parquet"
 HOLDOUT_FILE = "holdout.parquet"
 CARD_FILE = "model_card.md"
 CARD_JSON_FILE = "model_card.json"
+CURVE_FILE = "training_curve.png"
+EVALUATION_FILE = "evaluation.json"
+HISTORY_FILE = "training_history.csv"
+# The global concurrency limit that keeps two trainings off one machine.
+TRAINING_CONCURRENCY_LIMIT = "training"
 
 
 # The files a run needs locally; the model itself is never copied (see `load_verified_model`).
@@ -34,3 +39,8 @@ EVENT_VERIFIED = "model.verified"
 EVENT_INTEGRITY_FAILED = "model.integrity-failed"
 EVENT_CLONED = "model.cloned"
 EVENT_APPROVAL_REQUESTED = "model.approval-requested"
+EVENT_APPROVAL_REJECTED = "model.approval-rejected"
+EVENT_APPROVAL_TIMED_OUT = "model.approval-timed-out"
+EVENT_PROMOTE_REFUSED = "model.promote-refused"
+EVENT_ROLLBACK_REFUSED = "model.rollback-refused"
+EVENT_CLONE_REFUSED = "model.clone-refused"

@@ -24,6 +24,7 @@ from deployments.cli.commands.common import (
     hide_expected_tracebacks,
 )
 from deployments.cli.runtime import run_flow
+from mlgov.domain.catalogue import CHAMPION
 
 
 def _registry() -> Any:
@@ -53,7 +54,7 @@ def cmd_models_list(args: argparse.Namespace) -> int:
             models = []
             for name in registry.list_models():
                 versions = registry.list_versions(name)
-                champion = registry.find_alias(name, "champion")
+                champion = registry.find_alias(name, CHAMPION)
                 models.append(
                     {
                         "model": name,
@@ -133,7 +134,7 @@ def _run_flow(flow_fn: Callable[[Any], Any], params_cls: type, **values: Any) ->
     from prefect.exceptions import FailedRun
     from pydantic import ValidationError
 
-    from mlgov.storage.registry import RegistryError
+    from mlgov.domain.errors import RegistryError
 
     hide_expected_tracebacks(RegistryError)
     try:
@@ -205,8 +206,7 @@ def _parse_time(text: str) -> datetime:
 
 
 def cmd_models_history(args: argparse.Namespace) -> int:
-    from mlgov.domain.catalogue import CHAMPION
-    from mlgov.storage.registry import as_utc
+    from mlgov.storage.sql import as_utc
 
     with _registry() as registry:
         _require_model(registry, args.name)
@@ -256,7 +256,7 @@ def cmd_models_history(args: argparse.Namespace) -> int:
 
 def cmd_models_verify(args: argparse.Namespace) -> int:
     from flows.governance import VerifyParameters, verify_model
-    from mlgov.storage.registry import parse_model_ref
+    from mlgov.domain.names import parse_model_ref
 
     name, version, alias = parse_model_ref(args.ref)
     with _registry() as registry:
@@ -282,7 +282,7 @@ def cmd_models_verify(args: argparse.Namespace) -> int:
 
 def cmd_models_clone(args: argparse.Namespace) -> int:
     from flows.governance import CloneParameters, clone_model
-    from mlgov.storage.registry import non_persistent_reason
+    from mlgov.storage.persistence import non_persistent_reason
 
     volatile = non_persistent_reason(args.to_registry, args.to_store)
     if volatile is not None:

@@ -49,10 +49,10 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from flows.monitor_production_batch import MonitoringParameters, monitor_production_batch
-    from mlgov.storage.registry import RegistryError
-    from tasks.data import DataError
+    from mlgov.data.errors import DataError
+    from mlgov.domain.errors import RegistryError
 
-    hide_expected_tracebacks(DataError, RegistryError, FileNotFoundError, ValueError)
+    hide_expected_tracebacks(DataError, RegistryError)
     if args.labels and not args.id_column:
         raise CommandError("--labels needs --id-column to join labels to predictions", EXIT_USAGE)
     try:
@@ -65,7 +65,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
         summary = run_flow(monitor_production_batch, params, warm=MONITORING_LIBRARIES).model_dump(
             mode="json"
         )
-    except (DataError, RegistryError, FileNotFoundError, ValueError) as exc:
+    except (DataError, RegistryError) as exc:  # the project's own errors only: a bug shows
         raise CommandError(str(exc)) from exc
     for batch in summary["batches"]:
         batch["validation_headline"] = _headline(batch["validation"])
@@ -83,10 +83,12 @@ def cmd_labels_add(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from flows.monitor_production_batch import LabelBackfillParameters, backfill_labels
-    from mlgov.storage.registry import ModelRegistry, RegistryError, parse_model_ref
-    from tasks.data import DataError
+    from mlgov.data.errors import DataError
+    from mlgov.domain.errors import RegistryError
+    from mlgov.domain.names import parse_model_ref
+    from mlgov.storage.registry import ModelRegistry
 
-    hide_expected_tracebacks(DataError, RegistryError, FileNotFoundError, ValueError)
+    hide_expected_tracebacks(DataError, RegistryError)
     try:
         params = LabelBackfillParameters(
             model=args.model, labels=args.labels, id_column=args.id_column
@@ -98,7 +100,7 @@ def cmd_labels_add(args: argparse.Namespace) -> int:
         with ModelRegistry.from_settings() as registry:
             registry.get(parse_model_ref(params.model)[0])
         results = run_flow(backfill_labels, params)
-    except (DataError, RegistryError, FileNotFoundError, ValueError) as exc:
+    except (DataError, RegistryError) as exc:  # the project's own errors only: a bug shows
         raise CommandError(str(exc)) from exc
     payload = {"model": args.model, "batches": [r.model_dump(mode="json") for r in results]}
 

@@ -58,8 +58,8 @@ def _run_training(params_data: dict[str, Any]) -> dict[str, Any]:
         TrainingParameters,
         train_and_gate_model,
     )
-    from mlgov.storage.registry import RegistryError
-    from tasks.data import DataError
+    from mlgov.data.errors import DataError
+    from mlgov.domain.errors import RegistryError
 
     hide_expected_tracebacks(DataError, DataValidationError, RegistryError, FileNotFoundError)
     try:

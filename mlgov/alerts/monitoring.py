@@ -1,0 +1,79 @@
+"""The words of monitoring's alerts: a broken contract, drift, a performance drop.
+
+The monitoring flows decide whether a batch calls for an alert; these functions say what it reads
+like. Each alert names its cool-down condition: the same condition at the same severity notifies
+at most once per window (`condition_key`), while its event is emitted every time.
+"""
+
+from __future__ import annotations
+
+from mlgov.alerts.records import Alert
+from mlgov.domain.catalogue import EVENT_DRIFT, EVENT_PERFORMANCE_DEGRADED, EVENT_VALIDATION_FAILED
+from mlgov.monitoring.grading import BatchFindings, DriftSeverity, GradedBatch
+from mlgov.performance import PerformanceCheck
+
+
+class MonitoringAlert(Alert):
+    """An alert with the condition its cool-down is kept under (`validation`, `drift`, ...)."""
+
+    condition: str
+
+
+def contract_broken(findings: BatchFindings) -> MonitoringAlert:
+    """The batch broke the version's input contract: it was not scored."""
+    headline = findings.validation.headline()
+    return MonitoringAlert(
+        event=EVENT_VALIDATION_FAILED,
+        condition="validation",
+        severity="critical",
+        subject=f"[mlgov] {findings.model}: production batch {findings.batch_id} broke the "
+        "input contract",
+        body=f"{headline}\nBatch: {findings.location}\nNot scored.",
+        payload={
+            "batch": findings.batch_id,
+            "data": findings.location,
+            "failed": findings.validation.n_failed,
+        },
+    )
+
+
+def drift_detected(
+    findings: BatchFindings, graded: GradedBatch, severity: DriftSeverity
+) -> MonitoringAlert:
+    """The batch drifted; `severity` rises to critical once drift has persisted."""
+    columns = graded.record.drifted_columns
+    streak = graded.consecutive_drifted
+    return MonitoringAlert(
+        event=EVENT_DRIFT,
+        condition="drift",
+        severity=severity,
+        subject=f"[mlgov] {findings.model}: {severity} drift in batch {findings.batch_id}",
+        body=f"Drifted columns: {', '.join(columns)}; {streak} drifted batch(es) in a row.",
+        payload={
+            "batch": findings.batch_id,
+            "drifted_columns": list(columns),
+            "consecutive_drifted": streak,
+            "prediction_drift": graded.record.prediction_drift,
+        },
+    )
+
+
+def performance_degraded(
+    model: str, version: int, batch_id: str, performance: PerformanceCheck, *, late: bool = False
+) -> MonitoringAlert:
+    """Labelled rows scored worse than the holdout by more than the policy allows."""
+    when = " (late labels)" if late else ""
+    return MonitoringAlert(
+        event=EVENT_PERFORMANCE_DEGRADED,
+        condition="performance",
+        severity="critical",
+        subject=f"[mlgov] {model} v{version}: performance degraded in batch {batch_id}{when}",
+        body=performance.reason,
+        payload={
+            "batch": batch_id,
+            "metric": performance.metric,
+            "current": performance.current,
+            "baseline": performance.baseline,
+            "drop": performance.drop,
+        },
+    )

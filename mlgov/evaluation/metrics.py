@@ -1,0 +1,129 @@
+"""Held-out metrics written once: one function per metric, scored on class indices or values.
+
+Every metric takes `(y, predictions)` where `y` holds class indices (classification, predictions
+are the probability matrix) or values (regression), so the bootstrap can rescore any resample.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from mlgov.domain.features import FeatureSpec, TaskKind
+from mlgov.domain.labels import label_strings
+
+CLASSIFICATION_METRICS = ("accuracy", "f1", "roc_auc", "log_loss")
+REGRESSION_METRICS = ("rmse", "mae", "r2")
+HIGHER_IS_BETTER = {
+    "accuracy": True,
+    "f1": True,
+    "roc_auc": True,
+    "log_loss": False,
+    "rmse": False,
+    "mae": False,
+    "r2": True,
+}
+
+MetricFn = Callable[[np.ndarray, np.ndarray], float]
+
+
+def metric_names(task: TaskKind) -> tuple[str, ...]:
+    """The metrics reported (and gated on) for a kind of task."""
+    return CLASSIFICATION_METRICS if task == "classification" else REGRESSION_METRICS
+
+
+def encode_labels(labels: Sequence[str] | np.ndarray, classes: Sequence[str]) -> np.ndarray:
+    """Class labels as column indices of the probability matrix; unknown labels are an error."""
+    lookup = {c: i for i, c in enumerate(classes)}
+    # The canonical label text (mlgov.domain.labels): 1, 1.0 and "1" are the same class.
+    values = label_strings(pd.Series(np.asarray(labels))).to_numpy(dtype=object)
+    unknown = sorted({str(v) for v in set(values) - set(lookup)})
+    if unknown:
+        raise ValueError(f"labels not seen in training: {', '.join(unknown[:5])}")
+    return np.fromiter((lookup[v] for v in values), dtype=np.int64, count=len(values))
+
+
+def _accuracy(y: np.ndarray, proba: np.ndarray) -> float:
+    return float(np.mean(proba.argmax(axis=1) == y))
+
+
+def _f1(y: np.ndarray, proba: np.ndarray) -> float:
+    """Binary: F1 of the last class (e.g. 'yes'); multiclass: macro F1."""
+    pred = proba.argmax(axis=1)
+    n_classes = proba.shape[1]
+    positives = [n_classes - 1] if n_classes == 2 else range(n_classes)
+    scores = []
+    for c in positives:
+        tp = np.sum((pred == c) & (y == c))
+        fp = np.sum((pred == c) & (y != c))
+        fn = np.sum((pred != c) & (y == c))
+        denom = 2 * tp + fp + fn
+        scores.append(0.0 if denom == 0 else 2 * tp / denom)
+    return float(np.mean(scores))
+
+
+def _binary_auc(positive: np.ndarray, score: np.ndarray) -> float:
+    """Mann–Whitney AUC with tie-aware ranks; NaN when only one class is present."""
+    n_pos = int(positive.sum())
+    n_neg = len(positive) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    order = np.argsort(score, kind="mergesort")
+    sorted_scores = score[order]
+    ranks = np.empty(len(score), dtype=np.float64)
+    boundaries = np.flatnonzero(np.diff(sorted_scores)) + 1
+    starts = np.concatenate(([0], boundaries))
+    ends = np.concatenate((boundaries, [len(score)]))
+    average = (starts + ends + 1) / 2.0
+    ranks[order] = np.repeat(average, ends - starts)
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
+def _roc_auc(y: np.ndarray, proba: np.ndarray) -> float:
+    if proba.shape[1] == 2:
+        return _binary_auc(y == 1, proba[:, 1])
+    aucs = [_binary_auc(y == c, proba[:, c]) for c in range(proba.shape[1])]
+    return float(np.nanmean(aucs)) if not np.all(np.isnan(aucs)) else float("nan")
+
+
+def _log_loss(y: np.ndarray, proba: np.ndarray) -> float:
+    p = np.clip(proba[np.arange(len(y)), y], 1e-15, 1.0)
+    return float(-np.mean(np.log(p)))
+
+
+def _rmse(y: np.ndarray, pred: np.ndarray) -> float:
+    return float(np.sqrt(np.mean((pred - y) ** 2)))
+
+
+def _mae(y: np.ndarray, pred: np.ndarray) -> float:
+    return float(np.mean(np.abs(pred - y)))
+
+
+def _r2(y: np.ndarray, pred: np.ndarray) -> float:
+    total = np.sum((y - y.mean()) ** 2)
+    return float("nan") if total == 0 else float(1.0 - np.sum((y - pred) ** 2) / total)
+
+
+METRIC_FUNCTIONS: dict[str, MetricFn] = {
+    "accuracy": _accuracy,
+    "f1": _f1,
+    "roc_auc": _roc_auc,
+    "log_loss": _log_loss,
+    "rmse": _rmse,
+    "mae": _mae,
+    "r2": _r2,
+}
+
+
+def score_predictions(y: np.ndarray, predictions: np.ndarray, task: TaskKind) -> dict[str, float]:
+    """Every metric of the task kind; `y` holds class indices (classification) or values."""
+    return {name: METRIC_FUNCTIONS[name](y, predictions) for name in metric_names(task)}
+
+
+def true_values(frame: pd.DataFrame, spec: FeatureSpec) -> np.ndarray:
+    """The target as the metrics read it: class indices in `spec.classes` order, or floats."""
+    if spec.task == "classification":
+        return encode_labels(frame[spec.target].to_numpy(), spec.classes or ())
+    return frame[spec.target].to_numpy(dtype=np.float64)

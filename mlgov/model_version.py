@@ -1,0 +1,131 @@
+"""A registered model version as one run uses it: a handle passed whole, loading what it needs once.
+
+The handle wraps the version as a run fetched it (`ChampionArtifacts`: identity, feature spec,
+holdout metrics, input contract, the model file's recorded digest and the local, checksum-verified
+copies of its data files). The learner, the reference sample and the model's predictions on that
+sample are read lazily, at most once per run: every copy of a handle shares one cache, so a handle
+handed to child flows (Prefect re-creates pydantic parameters, private attributes included) loads
+the model once for a whole backfill. The learner is unpickled only from the bytes just read from
+the store and hashed (`read_verified_model`), never from a local copy.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, PrivateAttr
+
+from mlgov.data.errors import DataError
+from mlgov.domain.catalogue import REFERENCE_FILE, SUITE_FILE
+from mlgov.domain.features import FeatureSpec
+from mlgov.registration import ChampionArtifacts, discard_work_copies, read_verified_model
+from mlgov.storage.registry import ModelRegistry
+
+
+class _Loaded:
+    """What a handle has read so far; one instance shared by every copy of the handle.
+
+    A deep copy shares it too (it is a cache of read-only things); a pickled handle arrives
+    empty and loads again from the store, so a learner never travels inside a pickle.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.learner: Any | None = None
+        self.reference: pd.DataFrame | None = None
+        self.reference_predictions: np.ndarray | None = None
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _Loaded:
+        return self
+
+    def __eq__(self, other: object) -> bool:
+        """What a handle has loaded never makes two handles of one version differ."""
+        return isinstance(other, _Loaded)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __reduce__(self) -> tuple[type[_Loaded], tuple[()]]:
+        return (_Loaded, ())
+
+
+class ModelVersion(BaseModel):
+    """One registered version, its verified local files, and what it loads at most once per run."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    artifacts: ChampionArtifacts
+    """The version as fetched for this run: identity, spec, holdout metrics, the model file's
+    recorded digest and the local, checksum-verified copies of its data files."""
+    _loaded: _Loaded = PrivateAttr(default_factory=_Loaded)
+
+    @property
+    def name(self) -> str:
+        return self.artifacts.name
+
+    @property
+    def version(self) -> int:
+        return self.artifacts.version
+
+    @property
+    def spec(self) -> FeatureSpec:
+        return self.artifacts.spec
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        """The version's holdout metrics: the baseline production performance is compared with."""
+        return self.artifacts.metrics
+
+    @property
+    def learner_loaded(self) -> bool:
+        return self._loaded.learner is not None
+
+    def learner(self) -> Any:
+        """The version's learner, unpickled once per run from bytes verified on that read."""
+        loaded = self._loaded
+        with loaded.lock:
+            if loaded.learner is None:
+                with ModelRegistry.from_settings() as registry:
+                    loaded.learner = read_verified_model(registry, self.artifacts)
+            return loaded.learner
+
+    @property
+    def suite(self) -> dict[str, Any]:
+        """The version's input contract (a GX suite as JSON), read when its files were fetched."""
+        if self.artifacts.suite is None:
+            raise DataError(f"{self.name} v{self.version} has no {SUITE_FILE}")
+        return self.artifacts.suite
+
+    def reference(self) -> pd.DataFrame:
+        """The version's stored training sample: the baseline every drift check compares with."""
+        loaded = self._loaded
+        with loaded.lock:
+            if loaded.reference is None:
+                loaded.reference = pd.read_parquet(self._required(REFERENCE_FILE))
+            return loaded.reference
+
+    def reference_predictions(self) -> np.ndarray:
+        """The version's predictions on its reference sample, computed once per run."""
+        from mlgov.data.features import prepare_frame
+        from mlgov.training.inference import predict  # fastai: only when a model is used
+
+        reference, learner = self.reference(), self.learner()
+        loaded = self._loaded
+        with loaded.lock:
+            if loaded.reference_predictions is None:
+                prepared = prepare_frame(reference, self.spec, require_target=False)
+                loaded.reference_predictions = predict(learner, prepared, self.spec)
+            return loaded.reference_predictions
+
+    def discard_work_copies(self) -> None:
+        """Delete the run's local copies of the version's files once the run is done with them."""
+        discard_work_copies(self.artifacts)
+
+    def _required(self, file_name: str) -> Path:
+        path = self.artifacts.path(file_name)
+        if path is None:
+            raise DataError(f"{self.name} v{self.version} has no {file_name}")
+        return path

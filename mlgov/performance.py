@@ -1,0 +1,129 @@
+"""Has a deployed model's quality dropped on labelled production data, compared with its holdout?
+
+Drift tests only see the inputs; when the relationship between inputs and target changes
+(concept drift) the inputs look unchanged and only the labels reveal it. This check compares one
+metric of a labelled batch with the metric the model version scored on its holdout at training
+time, oriented so that a positive drop always means worse, and refuses to decide on too few
+labels or an undefined metric rather than raise a false alarm.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from mlgov.domain.features import TaskKind
+from mlgov.evaluation.metrics import HIGHER_IS_BETTER, metric_names
+
+PerformanceMetric = Literal["auto", "accuracy", "f1", "roc_auc", "log_loss", "rmse", "mae", "r2"]
+# Threshold-free and sensitive to ranking errors (classification); in target units (regression).
+AUTO_METRIC: dict[TaskKind, str] = {"classification": "roc_auc", "regression": "rmse"}
+
+
+class PerformancePolicy(BaseModel):
+    """Which metric is watched and how much worse than the holdout it may get."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+    metric: PerformanceMetric = "auto"
+    """`auto`: roc_auc for classification, rmse for regression."""
+    max_drop: float = Field(default=0.05, ge=0)
+    """Tolerated drop versus the version's holdout metric (metric units, or a fraction of it)."""
+    mode: Literal["absolute", "relative"] = "absolute"
+    """`relative`: the tolerance is `max_drop` × |holdout metric| (e.g. 0.1 = 10% worse)."""
+    min_labelled: int = Field(default=50, ge=1)
+    """With fewer labelled rows the batch metric is too noisy: no decision is made."""
+
+
+class PerformanceCheck(BaseModel):
+    """The verdict on one labelled batch, with the figures that led to it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    metric: str
+    baseline: float
+    """The metric on the model version's holdout (NaN when unknown)."""
+    current: float
+    """The metric on this batch (NaN when undefined, e.g. AUC on a single class)."""
+    drop: float
+    """How much worse the batch is, in metric units: > 0 worse, < 0 better, whatever the metric."""
+    tolerance: float
+    """The largest drop accepted, in metric units."""
+    degraded: bool
+    n_labelled: int
+    decided: bool
+    """False when there were too few labels or a metric was undefined; then `degraded` is False."""
+    reason: str
+
+
+def resolve_metric(task: TaskKind, metric: PerformanceMetric) -> str:
+    """The metric actually watched; one that does not fit the task kind is a configuration error."""
+    name = AUTO_METRIC[task] if metric == "auto" else metric
+    if name not in metric_names(task):
+        choices = ", ".join(metric_names(task))
+        raise ValueError(f"metric {name!r} does not apply to {task}; choose one of {choices}")
+    return name
+
+
+def _as_float(metrics: Mapping[str, float], name: str) -> float:
+    value = metrics.get(name)
+    return math.nan if value is None else float(value)
+
+
+def check_performance(
+    current: Mapping[str, float],
+    baseline: Mapping[str, float],
+    task: TaskKind,
+    n_labelled: int,
+    policy: PerformancePolicy = PerformancePolicy(),  # noqa: B008 - frozen model, safe as a default
+) -> PerformanceCheck:
+    """Compare a labelled batch's metric with the holdout's; degraded when it dropped too far."""
+    name = resolve_metric(task, policy.metric)
+    now, then = _as_float(current, name), _as_float(baseline, name)
+    sign = 1.0 if HIGHER_IS_BETTER[name] else -1.0
+    drop = sign * (then - now)
+    tolerance = policy.max_drop * abs(then) if policy.mode == "relative" else policy.max_drop
+    allowed = (
+        f"{policy.max_drop:.0%} of the baseline = {tolerance:.4g}"
+        if policy.mode == "relative"
+        else f"{tolerance:.4g}"
+    )
+
+    def verdict(decided: bool, degraded: bool, reason: str) -> PerformanceCheck:
+        return PerformanceCheck(
+            metric=name,
+            baseline=then,
+            current=now,
+            drop=drop,
+            tolerance=tolerance,
+            degraded=degraded,
+            n_labelled=n_labelled,
+            decided=decided,
+            reason=reason,
+        )
+
+    if n_labelled < policy.min_labelled:
+        return verdict(
+            False,
+            False,
+            f"only {n_labelled} labelled rows (at least {policy.min_labelled} needed): no decision",
+        )
+    if math.isnan(then):
+        return verdict(False, False, f"the holdout {name} is unknown: nothing to compare with")
+    if math.isnan(now):
+        return verdict(
+            False,
+            False,
+            f"{name} is undefined on this batch (e.g. a single class among the labels): "
+            "no decision",
+        )
+    direction = "higher" if HIGHER_IS_BETTER[name] else "lower"
+    figures = f"{name} {now:.4g} vs holdout {then:.4g} ({direction} is better)"
+    if drop > tolerance:
+        return verdict(True, True, f"{figures}: worse by {drop:.4g}, more than {allowed}")
+    if drop > 0:
+        return verdict(True, False, f"{figures}: worse by {drop:.4g}, within {allowed}")
+    return verdict(True, False, f"{figures}: no worse than the holdout")

@@ -1,0 +1,225 @@
+"""Registering a challenger and reading back a version: the registry work of a training run.
+
+Every challenger becomes a version; the champion alias moves only on the gate's say-so, in the
+same transaction, and what the run still has to publish is recorded there too. No Prefect here:
+the tasks in `tasks/registration.py` wrap these functions.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from mlgov.domain.catalogue import (
+    CHAMPION,
+    DRIFT_EVENT,
+    MODEL_CARD_ARTIFACT,
+    MODEL_FILE,
+    PROMOTED_EVENT,
+    REGRESSION_EVENT,
+    SUITE_FILE,
+    WORK_FILES,
+)
+from mlgov.domain.features import FeatureSpec
+from mlgov.domain.verdicts import Verdict
+from mlgov.storage.errors import IntegrityError
+from mlgov.storage.records import PromotionRequest, VersionRecord
+from mlgov.storage.registry import ModelRegistry
+
+_REJECTED = (Verdict.REJECTED_REGRESSION.value, Verdict.REJECTED_THRESHOLD.value)
+
+
+class ChampionArtifacts(BaseModel):
+    """A version's verified local data files (contract, samples) and its model's recorded digest.
+
+    The model file is not among the files: it is read from the store, hashed and unpickled from
+    those same bytes each time it is loaded.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    version: int
+    spec: FeatureSpec
+    files: dict[str, str]
+    metrics: dict[str, float]
+    model_sha256: str
+    work_dir: str | None = None
+    suite: dict[str, Any] | None = None
+    """The version's stored input contract, read once with the verified files."""
+
+    def path(self, file_name: str) -> Path | None:
+        found = self.files.get(file_name)
+        return None if found is None else Path(found)
+
+
+class RegisteredVersion(BaseModel):
+    """What registration did: the version, whether the alias moved, and why not if it should have."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    version: int
+    location: str
+    champion_version: int | None
+    alias_moved: bool
+    outcome_note: str | None = None
+    pending: tuple[str, ...] = ()
+
+
+def version_artifacts(registry: ModelRegistry, mv: VersionRecord, dest: Path) -> ChampionArtifacts:
+    """Fetch a version's data files, every checksum verified, and what its metadata says about it."""
+    work_dir = dest / f"{mv.name}-v{mv.version}"
+    wanted = [name for name in WORK_FILES if name in {f.name for f in mv.files}]
+    files = registry.fetch(mv, work_dir, only=wanted)
+    suite = files.get(SUITE_FILE)
+    return ChampionArtifacts(
+        name=mv.name,
+        version=mv.version,
+        spec=FeatureSpec.model_validate(mv.metadata["features"]),
+        files={k: str(v) for k, v in files.items()},
+        metrics={k: float(v) for k, v in mv.metadata.get("metrics", {}).items() if v is not None},
+        model_sha256=mv.file(MODEL_FILE).sha256,
+        work_dir=str(work_dir),
+        suite=None if suite is None else json.loads(Path(suite).read_text(encoding="utf-8")),
+    )
+
+
+def champion_artifacts(registry: ModelRegistry, name: str, dest: Path) -> ChampionArtifacts | None:
+    """Fetch and verify the champion's files; None when the model has no champion yet."""
+    current = registry.find_alias(name, CHAMPION)
+    return None if current is None else version_artifacts(registry, current, dest)
+
+
+def read_verified_model(registry: ModelRegistry, artifacts: ChampionArtifacts) -> Any:
+    """Unpickle the version's model from the bytes just read and hashed, never from a copy.
+
+    The digest must also be the one recorded when the version was fetched for this run.
+    """
+    mv = registry.get(artifacts.name, version=artifacts.version)
+    if mv.file(MODEL_FILE).sha256 != artifacts.model_sha256:
+        raise IntegrityError(
+            f"{mv.ref}: the recorded digest of {MODEL_FILE} changed during the run; not loading it"
+        )
+    from mlgov.training.inference import load_model  # fastai: only when a model is loaded
+
+    return load_model(io.BytesIO(registry.read_bytes(mv, MODEL_FILE)))
+
+
+def discard_work_copies(artifacts: ChampionArtifacts | None) -> None:
+    """Delete a run's local copies of a version's files once the run no longer needs them."""
+    if artifacts is not None and artifacts.work_dir:
+        shutil.rmtree(artifacts.work_dir, ignore_errors=True)
+
+
+def drift_detected(drift: Mapping[str, Any] | None) -> bool:
+    """Whether a version's drift digest calls for the drift alert.
+
+    The configured rule's `decision` says so; versions registered before the rule was
+    configurable carry none and alerted on Evidently's `dataset_drift`.
+    """
+    if not drift:
+        return False
+    decision = drift.get("decision")
+    return bool(decision["drifted"] if decision else drift.get("dataset_drift"))
+
+
+def planned_publications(metadata: Mapping[str, Any], alias_moved: bool) -> tuple[str, ...]:
+    """What a run publishes after registering a version: its alerts' events, then the card.
+
+    Recorded in the registration transaction and cleared once published, so a killed run leaves
+    a visible list of what is missing (`mlgov models show`) for the next run or `repair`.
+    """
+    items: list[str] = []
+    if alias_moved:
+        items.append(PROMOTED_EVENT)
+    elif metadata.get("verdict") in _REJECTED:
+        items.append(REGRESSION_EVENT)
+    if drift_detected(metadata.get("drift")):
+        items.append(DRIFT_EVENT)
+    items.append(MODEL_CARD_ARTIFACT)
+    return tuple(items)
+
+
+def champion_changed_note(current: int | None, expected: int | None) -> str:
+    """Why a version the gate would have promoted is not champion: another run got there first."""
+    compared = f"v{expected}" if expected is not None else "no champion"
+    if current is None:
+        return (
+            f"champion changed during the run: the champion alias was unset by another "
+            f"operation (the gate compared with {compared}); this version was registered "
+            "without promotion"
+        )
+    return (
+        f"champion changed during the run: v{current} was promoted by another run (the gate "
+        f"compared with {compared}); this version was registered without promotion"
+    )
+
+
+def register_and_maybe_promote(
+    registry: ModelRegistry,
+    name: str,
+    files: Mapping[str, Path],
+    metadata: Mapping[str, Any],
+    *,
+    promote: bool,
+    expected_champion: int | None,
+    reason: str,
+    run_id: str | None,
+) -> RegisteredVersion:
+    """Every challenger becomes a version; the alias moves only if the gate said so.
+
+    The version, the alias move (a compare-and-set against the champion the gate compared with)
+    and what remains to publish are written in one transaction. When another run moved the
+    champion meanwhile, this version is registered unpromoted and its stored metadata says so
+    (verdict CHAMPION_CHANGED, the gate's verdict kept as `gate_verdict`).
+    """
+
+    def on_conflict(current: int | None) -> tuple[Mapping[str, Any], Sequence[str]]:
+        note = champion_changed_note(current, expected_champion)
+        changed = {
+            **metadata,
+            "verdict": Verdict.CHAMPION_CHANGED.value,
+            "gate_verdict": metadata.get("verdict"),
+            "reasons": [note, *metadata.get("reasons", [])],
+            "champion_at_registration": current,
+        }
+        return changed, planned_publications(changed, alias_moved=False)
+
+    request = (
+        PromotionRequest(
+            alias=CHAMPION,
+            expected_current=expected_champion,
+            actor=f"flow-run:{run_id}" if run_id else "mlgov",
+            reason=reason,
+        )
+        if promote
+        else None
+    )
+    version = registry.register(
+        name,
+        files,
+        metadata,
+        run_id=run_id,
+        promote=request,
+        pending=planned_publications(metadata, alias_moved=promote),
+        on_alias_conflict=on_conflict,
+    )
+    moved = CHAMPION in version.aliases
+    champion = registry.find_alias(name, CHAMPION)
+    pending = tuple(p.item for p in registry.pending_publications(name, version.version))
+    return RegisteredVersion(
+        name=name,
+        version=version.version,
+        location=version.location,
+        champion_version=None if champion is None else champion.version,
+        alias_moved=moved,
+        outcome_note=version.metadata["reasons"][0] if promote and not moved else None,
+        pending=pending,
+    )

@@ -1,0 +1,159 @@
+"""A monitored batch's record, the monitoring tables and how one maps to the other.
+
+Lists and dicts of a batch are stored as JSON text so that any SQL database holds them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+from mlgov.domain.names import ModelName
+from mlgov.domain.verdicts import Severity
+from mlgov.storage.sql import as_utc
+
+MAX_BATCH_ID: Final = 255
+MAX_CONDITION: Final = 128
+MAX_NOTIFICATION_SEVERITY: Final = 16
+
+
+class BatchRecord(BaseModel):
+    """What one production batch showed, and the severity decided from it.
+
+    Non-finite drift scores (``share_drifted``, ``prediction_drift_score``) are stored as None:
+    they carry no verdict, and SQLite would silently turn NaN into NULL anyway.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model: ModelName
+    version: int = Field(ge=1)
+    batch_id: str = Field(min_length=1, max_length=MAX_BATCH_ID)
+    batch_time: datetime
+    recorded_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    n_rows: int = Field(ge=0)
+    validation_success: bool
+    validation_failed: int = Field(ge=0)
+    validation_headline: str
+    scored: bool
+    dataset_drift: bool | None
+    share_drifted: float | None = Field(ge=0.0, le=1.0)
+    drifted_columns: tuple[str, ...] = ()
+    column_scores: dict[str, float] = Field(default_factory=dict)
+    prediction_drift: bool | None = None
+    prediction_drift_score: float | None = None
+    metrics: dict[str, float] | None = None
+    n_labelled: int = Field(default=0, ge=0)
+    predictions_path: str | None = None
+    report_paths: dict[str, str] = Field(default_factory=dict)
+    severity: Severity
+    flow_run_id: str | None = None
+
+    @field_validator("batch_time", "recorded_at")
+    @classmethod
+    def _to_utc(cls, value: datetime) -> datetime:
+        return as_utc(value)
+
+    @field_validator("share_drifted", "prediction_drift_score", mode="before")
+    @classmethod
+    def _finite_or_none(cls, value: Any) -> Any:
+        if isinstance(value, int | float) and not math.isfinite(value):
+            return None
+        return value
+
+
+SCHEMA = MetaData()
+
+batches = Table(
+    "mlgov_monitoring_batches",
+    SCHEMA,
+    Column("model", String(64), primary_key=True),
+    Column("batch_id", String(MAX_BATCH_ID), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("batch_time", DateTime(timezone=True), nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("n_rows", Integer, nullable=False),
+    Column("validation_success", Boolean, nullable=False),
+    Column("validation_failed", Integer, nullable=False),
+    Column("validation_headline", Text, nullable=False),
+    Column("scored", Boolean, nullable=False),
+    Column("dataset_drift", Boolean, nullable=True),
+    Column("share_drifted", Float, nullable=True),
+    Column("drifted_columns_json", Text, nullable=False),
+    Column("column_scores_json", Text, nullable=False),
+    Column("prediction_drift", Boolean, nullable=True),
+    Column("prediction_drift_score", Float, nullable=True),
+    Column("metrics_json", Text, nullable=True),
+    Column("n_labelled", Integer, nullable=False),
+    Column("predictions_path", Text, nullable=True),
+    Column("report_paths_json", Text, nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("flow_run_id", String(128), nullable=True),
+    CheckConstraint(
+        "severity IN ('ok', 'warning', 'critical')", name="ck_mlgov_monitoring_batches_severity"
+    ),
+    Index("ix_mlgov_monitoring_batches_time", "model", "batch_time"),
+)
+
+notifications = Table(
+    "mlgov_monitoring_notifications",
+    SCHEMA,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model", String(64), nullable=False),
+    Column("condition", String(MAX_CONDITION), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("severity", String(MAX_NOTIFICATION_SEVERITY), nullable=False),
+    Column("delivered", Boolean, nullable=False),
+    Column("detail", Text, nullable=False),
+    Index("ix_mlgov_monitoring_notifications_key", "model", "condition", "at"),
+)
+
+BATCH_ORDER: Final = (batches.c.batch_time, batches.c.recorded_at, batches.c.batch_id)
+
+
+def to_json(value: Any) -> str:
+    """JSON text of a stored list or dict; NaN scores (an AUC on one class) round-trip."""
+    return json.dumps(value, sort_keys=True)
+
+
+def batch_values(record: BatchRecord) -> dict[str, Any]:
+    """The ``batches`` row of ``record``."""
+    values = record.model_dump(
+        exclude={"drifted_columns", "column_scores", "metrics", "report_paths"}
+    )
+    values["drifted_columns_json"] = to_json(list(record.drifted_columns))
+    values["column_scores_json"] = to_json(record.column_scores)
+    values["metrics_json"] = None if record.metrics is None else to_json(record.metrics)
+    values["report_paths_json"] = to_json(record.report_paths)
+    return values
+
+
+def batch_record(values: Mapping[Any, Any]) -> BatchRecord:
+    """The record of a ``batches`` row."""
+    fields = {key: value for key, value in values.items() if not key.endswith("_json")}
+    metrics_json = values["metrics_json"]
+    return BatchRecord(
+        **fields,
+        drifted_columns=tuple(json.loads(values["drifted_columns_json"])),
+        column_scores=json.loads(values["column_scores_json"]),
+        metrics=None if metrics_json is None else json.loads(metrics_json),
+        report_paths=json.loads(values["report_paths_json"]),
+    )

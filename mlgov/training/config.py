@@ -1,0 +1,109 @@
+"""What a training run is asked to do and what it returns: frozen, documented records.
+
+No fastai here: flows and the CLI read these types without paying for fastai's import.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt
+
+from mlgov.data.errors import DataError
+
+
+class TrainingDivergedError(DataError):
+    """The loss became NaN or infinite: training stops at once with the epoch, in one line.
+
+    Without this, fastai would go on with NaN weights and the best-epoch checkpoint would never
+    be written, ending in a misleading "No such file ... best-epoch.pth".
+    """
+
+
+class TrainingConfig(BaseModel):
+    """How to train the tabular network: one-cycle schedule, early stopping, hardware."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+    epochs: int = Field(default=20, ge=1, le=500)
+    """Maximum number of passes over the training data (early stopping may end sooner)."""
+    lr_max: float = Field(default=3e-3, gt=0, le=1)
+    """Peak learning rate of the one-cycle schedule."""
+    batch_size: int = Field(default=256, ge=8, le=65536)
+    """Rows per training batch."""
+    layers: tuple[PositiveInt, ...] = (200, 100)
+    """Widths of the hidden layers of the network."""
+    pct_start: float = Field(default=0.25, gt=0, lt=1)
+    """Fraction of the epochs spent raising the learning rate (warm-up)."""
+    patience: int = Field(default=3, ge=1)
+    """Epochs without improvement of the validation loss before stopping, counted after warm-up."""
+    min_delta: float = Field(default=0.0, ge=0)
+    """Smallest decrease of the validation loss that counts as an improvement for early stopping."""
+    weight_decay: float = Field(default=0.01, ge=0)
+    """Decoupled weight decay (AdamW style), not applied to biases and batch-norm parameters."""
+    seed: int = 42
+    """Seed for weight initialisation and shuffling: same data and seed give the same model."""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """`auto` uses a CUDA GPU when one is available, else the CPU; `cuda` fails without a GPU."""
+    mixed_precision: bool = True
+    """Train in bfloat16/float16 mixed precision (GPU only; ignored on the CPU)."""
+    tensorboard: bool = False
+    """Write TensorBoard logs under the work folder (needs the optional `tensorboard` extra)."""
+
+    @property
+    def warmup_epochs(self) -> int:
+        """Epochs of the one-cycle warm-up, during which early stopping never fires."""
+        return math.ceil(self.pct_start * self.epochs)
+
+
+class EpochRecord(BaseModel):
+    """What one epoch achieved, as shown in the live progress and the training curve."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    epoch: int
+    """1-based epoch number."""
+    train_loss: float
+    """Mean training loss over the epoch's batches."""
+    valid_loss: float
+    metrics: dict[str, float]
+    """`accuracy` for classification, `rmse` (target units) for regression."""
+    seconds: float
+    lr: float
+    """Learning rate at the end of the epoch."""
+
+
+class TrainingResult(BaseModel):
+    """A finished training run: where the model is and how it got there."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model_path: str
+    """The exported fastai learner (weights of the best epoch plus preprocessing)."""
+    history: tuple[EpochRecord, ...]
+    best_epoch: int
+    """1-based epoch whose weights were exported."""
+    best_valid_loss: float
+    stopped_early: bool
+    epochs_run: int
+    device: str
+    mixed_precision: bool
+    seconds: float
+    curve_path: str | None
+
+
+def resolve_device(config: TrainingConfig) -> str:
+    """Pick the device before any work starts, so a missing GPU fails fast and clearly."""
+    if config.device == "cpu":
+        return "cpu"
+    import torch  # only here: `cpu` runs and the config's readers never pay for torch
+
+    available = torch.cuda.is_available()
+    if config.device == "cuda" and not available:
+        raise RuntimeError(
+            "TrainingConfig.device='cuda' but no CUDA GPU is usable here "
+            f"(torch {torch.__version__}, built for CUDA {torch.version.cuda}); "
+            "use device='auto' or device='cpu'."
+        )
+    return "cuda" if available else "cpu"

@@ -1,0 +1,277 @@
+"""A training run's outcome: composed into the model card, written as the version's files, summed up.
+
+`TrainingRunRecord` bundles what the run found out (so the card is built from one typed object,
+not a dozen arguments); `VersionContents` is what a version is made of before the registry
+uploads and hashes it; `TrainingRunSummary` is what the flow returns and the CLI prints.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict
+
+from mlgov.alerts.records import AlertRecord
+from mlgov.data.lineage import LoadedTable
+from mlgov.data.split import PreparedData
+from mlgov.domain.catalogue import (
+    CARD_FILE,
+    CARD_JSON_FILE,
+    CURVE_FILE,
+    EVALUATION_FILE,
+    HISTORY_FILE,
+    HOLDOUT_FILE,
+    MODEL_FILE,
+    REFERENCE_FILE,
+    SUITE_FILE,
+)
+from mlgov.domain.features import FeatureSpec
+from mlgov.domain.verdicts import Verdict
+from mlgov.drift.config import DriftSummary
+from mlgov.drift.decision import DriftDecision
+from mlgov.evaluation.comparison import MetricComparison
+from mlgov.evaluation.evaluate import ModelEvaluation
+from mlgov.gate import GateDecision
+from mlgov.model_card import (
+    CardData,
+    CardDrift,
+    CardDriftColumn,
+    CardTraining,
+    MetricSummary,
+    ModelCard,
+    render_model_card,
+)
+from mlgov.redaction import redact_locations
+from mlgov.registration import RegisteredVersion
+from mlgov.reporting import code_version, comparison_rows, package_versions, slice_rows
+from mlgov.training.config import TrainingResult
+from mlgov.validation.contract import InputContract
+from mlgov.validation.explanation import ValidationSummary
+
+_FROZEN = ConfigDict(frozen=True, extra="forbid")
+
+
+class TrainingRunRecord(BaseModel):
+    """What one training run found out, bundled: the card is composed from this one object."""
+
+    model_config = _FROZEN
+
+    model: str
+    params: dict[str, Any]
+    """The run's parameters as JSON (data locations are redacted when the card is composed)."""
+    spec: FeatureSpec
+    table: LoadedTable
+    split_strategy: str
+    validation: ValidationSummary
+    contract: InputContract
+    training: TrainingResult
+    evaluation: ModelEvaluation
+    decision: GateDecision
+    drift: DriftSummary | None = None
+    drift_decision: DriftDecision | None = None
+    parent_champion: int | None = None
+    flow_run_id: str | None = None
+
+
+def _metric_map(comparisons: Sequence[MetricComparison]) -> dict[str, MetricSummary]:
+    return {
+        c.metric: MetricSummary(
+            challenger=c.challenger,
+            champion=c.champion,
+            difference=c.difference,
+            ci_low=c.ci_low,
+            ci_high=c.ci_high,
+        )
+        for c in comparisons
+    }
+
+
+def _card_drift(drift: DriftSummary, decision: DriftDecision | None) -> CardDrift:
+    return CardDrift(
+        dataset_drift=drift.dataset_drift,
+        corrected_drift=drift.corrected_drift,
+        share_drifted=drift.share_drifted,
+        drifted_columns=drift.drifted_columns,
+        report_sample_rows=drift.report_sample_rows,
+        columns=[
+            CardDriftColumn(
+                column=c.column,
+                method=c.method,
+                score=round(c.score, 6),
+                threshold=c.threshold,
+                drifted=c.drifted,
+            )
+            for c in drift.columns
+        ],
+        decision=decision,
+    )
+
+
+def compose_card(run: TrainingRunRecord) -> ModelCard:
+    """The card of a challenger before registration (the registry assigns its number later)."""
+    # Data locations in the parameters lose their credentials before anything records them.
+    safe_params = redact_locations(run.params)
+    evaluation, training = run.evaluation, run.training
+    rows = comparison_rows(evaluation.new_holdout, "new-holdout")
+    if evaluation.champion_holdout is not None:
+        rows += comparison_rows(evaluation.champion_holdout, "champion-holdout")
+    seed = (safe_params.get("training") or {}).get("seed")
+    return ModelCard(
+        model=run.model,
+        verdict=run.decision.verdict,
+        reasons=[*run.decision.reasons, *evaluation.notes],
+        primary_metric=run.decision.primary_metric,
+        metrics={c.metric: c.challenger for c in evaluation.new_holdout},
+        metrics_new_holdout=_metric_map(evaluation.new_holdout),
+        metrics_champion_holdout=None
+        if evaluation.champion_holdout is None
+        else _metric_map(evaluation.champion_holdout),
+        metrics_table=rows,
+        slices=slice_rows(evaluation.challenger.slices),
+        features=run.spec,
+        warnings=list(run.spec.warnings),
+        data=CardData(
+            location=run.table.location,
+            n_rows=run.table.n_rows,
+            n_columns=run.table.n_columns,
+            fingerprint=run.table.fingerprint,
+            split=run.split_strategy,
+        ),
+        validation=f"passed {run.validation.n_expectations} expectations ({run.contract.source})",
+        training=CardTraining.model_validate(
+            training.model_dump(mode="json", exclude={"history", "model_path", "curve_path"})
+            | {"history": [h.model_dump(mode="json") for h in training.history]}
+        ),
+        drift=None if run.drift is None else _card_drift(run.drift, run.drift_decision),
+        parent_champion=run.parent_champion,
+        flow_run_id=run.flow_run_id,
+        seed=seed if isinstance(seed, int) else None,
+        code=code_version(),
+        packages=package_versions(),
+        params=safe_params,
+        params_json=json.dumps(safe_params, indent=2, ensure_ascii=False),
+    )
+
+
+class VersionContents(BaseModel):
+    """What a version is made of, before it is written: the files follow from these."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+
+    card: ModelCard
+    training: TrainingResult
+    model_suite: dict[str, Any]
+    """The contract inferred from the raw training rows: what the next run validates against."""
+    data: PreparedData
+    reference_rows: int
+    """Rows of training data kept for later drift checks (a seeded sample when there are more)."""
+    seed: int
+    drift: DriftSummary | None = None
+    """Its report files join the version."""
+
+
+def write_version_files(out_dir: Path, contents: VersionContents) -> dict[str, Path]:
+    """Everything a version is made of, on local disk, ready for the registry to upload and hash."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    card, training = contents.card, contents.training
+    files: dict[str, Path] = {}
+
+    def put(name: str, write: Any = None) -> Path:
+        path = out_dir / name
+        if write is not None:
+            write(path)
+        files[name] = path
+        return path
+
+    shutil.copyfile(training.model_path, put(MODEL_FILE))
+    put(SUITE_FILE).write_text(json.dumps(contents.model_suite, indent=2, sort_keys=True))
+    train = contents.data.train
+    sample = (
+        train.sample(n=min(contents.reference_rows, len(train)), random_state=contents.seed)
+        if len(train)
+        else train
+    )
+    sample.to_parquet(put(REFERENCE_FILE), index=False)
+    contents.data.holdout.to_parquet(put(HOLDOUT_FILE), index=False)
+    put(CARD_JSON_FILE).write_text(card.to_json())
+    put(CARD_FILE).write_text(render_model_card(card))
+    put(EVALUATION_FILE).write_text(json.dumps(card.evaluation_report(), indent=2, sort_keys=True))
+    pd.DataFrame([h.model_dump() for h in training.history]).to_csv(put(HISTORY_FILE), index=False)
+    if training.curve_path:
+        files[CURVE_FILE] = Path(training.curve_path)
+    for report in _drift_reports(contents.drift):
+        files[report.name] = report
+    return files
+
+
+def _drift_reports(drift: DriftSummary | None) -> list[Path]:
+    """The drift step's own report files (HTML, Evidently JSON, summary JSON), by name."""
+    if drift is None:
+        return []
+    paths = (drift.html_path, drift.evidently_json_path, drift.json_path)
+    return sorted((Path(p) for p in paths if p), key=lambda path: path.name)
+
+
+class TrainingRunSummary(BaseModel):
+    """What a run decided and where everything it produced lives (the CLI prints it as JSON)."""
+
+    model_config = _FROZEN
+
+    verdict: Verdict
+    reasons: tuple[str, ...]
+    warnings: tuple[str, ...] = ()
+    """What the run accepted but a person should look at (e.g. a column named like the target)."""
+    model: str
+    version: int
+    champion_version: int | None
+    previous_champion: int | None
+    primary_metric: str
+    metrics: dict[str, dict[str, float | None]]
+    metrics_champion_holdout: dict[str, dict[str, float | None]] | None
+    data_fingerprint: str
+    dataset_drift: bool | None
+    drifted_columns: tuple[str, ...]
+    reports: dict[str, str]
+    model_card: str
+    artifacts: dict[str, str]
+    alerts: tuple[AlertRecord, ...]
+    flow_run_id: str | None
+
+
+def summarize_run(
+    card: ModelCard,
+    registered: RegisteredVersion,
+    alerts: Sequence[AlertRecord],
+    artifacts: dict[str, str],
+    files: dict[str, Path],
+) -> TrainingRunSummary:
+    """The run's answer: the card's verdict and metrics, where the version and its files are."""
+    holdout = card.metrics_champion_holdout
+    return TrainingRunSummary(
+        verdict=card.verdict,
+        reasons=tuple(card.reasons),
+        warnings=tuple(card.warnings),
+        model=card.model,
+        version=registered.version,
+        champion_version=registered.champion_version,
+        previous_champion=card.parent_champion,
+        primary_metric=card.primary_metric,
+        metrics={k: m.model_dump() for k, m in card.metrics_new_holdout.items()},
+        metrics_champion_holdout=None
+        if holdout is None
+        else {k: m.model_dump() for k, m in holdout.items()},
+        data_fingerprint=card.data.fingerprint,
+        # Drift as the configured rule decided it, as monitoring reports it.
+        dataset_drift=None if card.drift is None else card.drift.drifted,
+        drifted_columns=tuple(card.drift.decided_columns) if card.drift else (),
+        reports={name: str(path) for name, path in files.items()},
+        model_card=str(files[CARD_FILE]),
+        artifacts=artifacts,
+        alerts=tuple(alerts),
+        flow_run_id=card.flow_run_id,
+    )

@@ -1,0 +1,269 @@
+"""Why a batch failed its contract, in words a data owner can act on.
+
+GX results are turned into small frozen records whose reasons name the column, the rule and
+example bad values, so a failed gate explains itself in the Prefect UI and in alerts.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+from mlgov.validation.suites import json_safe
+
+MAX_EXAMPLES = 5
+
+
+class FailedExpectation(BaseModel):
+    """One broken rule of the input contract, readable without Great Expectations at hand."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    expectation: str
+    column: str | None
+    kwargs: dict[str, Any]
+    observed: str
+    unexpected_count: int | None = None
+    unexpected_percent: float | None = None
+    examples: tuple[str, ...] = ()
+    reason: str
+
+
+class ValidationSummary(BaseModel):
+    """What the gate saw: small enough to cross task boundaries and to render as an artifact."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    success: bool
+    n_rows: int
+    n_expectations: int
+    n_failed: int
+    failures: tuple[FailedExpectation, ...] = ()
+    suite_name: str
+    seconds: float
+
+    def headline(self) -> str:
+        """One line; a missing column's knock-on errors are counted, not listed."""
+        if self.success:
+            return f"all {self.n_expectations} expectations passed on {self.n_rows:,} rows"
+        missing = {f.column for f in self.failures if f.expectation == "expect_column_to_exist"}
+        # Missing columns first: they are the failures a data owner must fix before any other.
+        primary = sorted(
+            (
+                f
+                for f in self.failures
+                if f.expectation == "expect_column_to_exist" or f.column not in missing
+            ),
+            key=lambda f: f.expectation != "expect_column_to_exist",
+        )
+        shown = "; ".join(f.reason for f in primary[:3])
+        rest = self.n_failed - min(len(primary), 3)
+        more = f"; and {rest} more" if rest else ""
+        return f"{self.n_failed} of {self.n_expectations} expectations failed: {shown}{more}"
+
+    def to_markdown(self) -> str:
+        """The verdict and one table row per failure, for the Prefect artifact."""
+        status = "passed" if self.success else "FAILED"
+        lines = [
+            f"## Data validation {status}: suite `{self.suite_name}`",
+            "",
+            f"{self.n_rows:,} rows, {self.n_expectations} expectations, {self.n_failed} failed "
+            f"({self.seconds:.2f} s).",
+        ]
+        if self.failures:
+            lines += [
+                "",
+                "| # | column | expectation | reason | examples |",
+                "|---|---|---|---|---|",
+            ]
+            for number, failure in enumerate(self.failures, start=1):
+                cells = (
+                    str(number),
+                    f"`{failure.column}`" if failure.column is not None else "(table)",
+                    f"`{failure.expectation}`",
+                    failure.reason,
+                    ", ".join(failure.examples),
+                )
+                lines.append("| " + " | ".join(_markdown_cell(c) for c in cells) + " |")
+        return "\n".join(lines) + "\n"
+
+
+def exception_message(result: Any) -> str | None:
+    """The error GX folded into a result: a raised exception must never read as a plain miss."""
+    info = result.exception_info or {}
+    candidates = [info] if "raised_exception" in info else list(info.values())
+    for candidate in candidates:
+        if isinstance(candidate, Mapping) and candidate.get("raised_exception"):
+            return str(candidate.get("exception_message") or "unknown error")
+    return None
+
+
+def failure(
+    config: Mapping[str, Any],
+    *,
+    observed: str,
+    reason: str,
+    unexpected_count: int | None = None,
+    unexpected_percent: float | None = None,
+    examples: Sequence[str] = (),
+) -> FailedExpectation:
+    """The record of one failed expectation; its column is lifted out of the kwargs."""
+    kwargs = dict(config.get("kwargs") or {})
+    column = kwargs.pop("column", None)
+    return FailedExpectation(
+        expectation=str(config.get("type", "?")),
+        column=str(column) if column is not None else None,
+        kwargs=json_safe(kwargs),
+        observed=observed,
+        unexpected_count=unexpected_count,
+        unexpected_percent=unexpected_percent,
+        examples=tuple(examples),
+        reason=reason,
+    )
+
+
+def describe(
+    config: Mapping[str, Any], result: Any, *, present: Iterable[Any]
+) -> FailedExpectation:
+    """Explain one failed GX result; `present` are the batch's columns (to name a missing one)."""
+    kind = str(config["type"])
+    kwargs = config.get("kwargs") or {}
+    column = kwargs.get("column")
+    subject = f"column {column!r}" if column is not None else "table"
+    error = exception_message(result)
+    if error is not None:
+        why = " (the column is missing)" if column is not None and column not in present else ""
+        return failure(
+            config, observed="error", reason=f"{subject}: {kind} could not run{why}: {error}"
+        )
+    details = result.result or {}
+    family = (config.get("meta") or {}).get("family")
+    if kind == "expect_column_to_exist":
+        return failure(config, observed="missing", reason=f"column {column!r} is missing")
+    if kind == "expect_table_row_count_to_be_between":
+        observed = details.get("observed_value")
+        band = _bounds(kwargs.get("min_value"), kwargs.get("max_value"))
+        return failure(
+            config,
+            observed=f"{observed} rows",
+            reason=f"table has {_number(observed)} rows, expected {band}",
+        )
+    if "unexpected_count" not in details:
+        observed = details.get("observed_value")
+        if kind == "expect_column_values_to_be_in_type_list":
+            expected = f"a {family} dtype" if family else _short_list(kwargs.get("type_list"))
+            reason = f"{subject}: dtype {observed} is not {expected}"
+        else:
+            reason = f"{subject}: {kind} failed, observed {observed} ({_kwargs_text(kwargs)})"
+        return failure(config, observed=str(observed), reason=reason)
+    return _describe_values(config, details, subject)
+
+
+def _describe_values(
+    config: Mapping[str, Any], details: Mapping[str, Any], subject: str
+) -> FailedExpectation:
+    """Explain a value-level failure: how many values broke the rule, and a few of them."""
+    kind = str(config["type"])
+    kwargs = config.get("kwargs") or {}
+    family = (config.get("meta") or {}).get("family")
+    count = int(details.get("unexpected_count") or 0)
+    percent = float(details.get("unexpected_percent") or 0.0)
+    share = f"{_number(count)} value{'' if count == 1 else 's'} ({percent:.3g}%)"
+    if kind == "expect_column_values_to_not_be_null":
+        allowed = (1.0 - float(kwargs.get("mostly", 1.0))) * 100
+        return failure(
+            config,
+            observed=f"{percent:.3g}% null",
+            reason=f"{subject}: {share} null, more than the allowed {allowed:.3g}%",
+            unexpected_count=count,
+            unexpected_percent=percent,
+        )
+    if (
+        kind == "expect_column_values_to_be_between"
+        and (config.get("meta") or {}).get("rule") == "finite"
+    ):
+        what = "infinite (±inf)"
+    elif kind == "expect_column_values_to_be_between":
+        what = f"outside {_bounds(kwargs.get('min_value'), kwargs.get('max_value'))}"
+    elif kind == "expect_column_values_to_be_in_set":
+        what = f"not in the {len(kwargs.get('value_set') or [])} known categories"
+    elif kind == "expect_column_values_to_be_in_type_list":
+        what = f"not {family}" if family else f"not of type {_short_list(kwargs.get('type_list'))}"
+    else:
+        what = f"failing {kind} ({_kwargs_text(kwargs)})"
+    mostly = kwargs.get("mostly")
+    allowance = f" (allowed {(1 - float(mostly)) * 100:.3g}%)" if mostly not in (None, 1) else ""
+    examples = _examples(details)
+    shown = f", e.g. {', '.join(_quoted(v) for v in examples)}" if examples else ""
+    return failure(
+        config,
+        observed=f"{share} unexpected",
+        reason=f"{subject}: {share} {what}{allowance}{shown}",
+        unexpected_count=count,
+        unexpected_percent=percent,
+        examples=[_plain(v) for v in examples],
+    )
+
+
+def _examples(details: Mapping[str, Any]) -> list[Any]:
+    """Up to five distinct bad values, in the order GX reported them."""
+    counted = details.get("partial_unexpected_counts")
+    if counted:
+        raw = [c["value"] for c in counted]
+    else:
+        raw = list(details.get("partial_unexpected_list") or [])
+    values: list[Any] = []
+    seen: set[str] = set()
+    for value in raw:
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            continue
+        if _plain(value) not in seen:
+            seen.add(_plain(value))
+            values.append(value)
+    return values[:MAX_EXAMPLES]
+
+
+def _plain(value: Any) -> str:
+    return value if isinstance(value, str) else _number(value)
+
+
+def _quoted(value: Any) -> str:
+    return repr(value) if isinstance(value, str) else _number(value)
+
+
+def _number(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        return str(value)
+    number = float(value)
+    if math.isfinite(number) and number.is_integer() and abs(number) < 1e15:
+        return f"{int(value):,}"
+    return f"{float(value):.6g}"
+
+
+def _bounds(low: Any, high: Any) -> str:
+    if low is None:
+        return f"at most {_number(high)}"
+    if high is None:
+        return f"at least {_number(low)}"
+    return f"[{_number(low)}, {_number(high)}]"
+
+
+def _short_list(values: Any, limit: int = 6) -> str:
+    items = [str(v) for v in (values or [])]
+    return ", ".join(items[:limit]) + (", …" if len(items) > limit else "")
+
+
+def _kwargs_text(kwargs: Mapping[str, Any]) -> str:
+    return ", ".join(
+        f"{k}={_short_list(v) if isinstance(v, list) else v}"
+        for k, v in kwargs.items()
+        if k != "column"
+    )
+
+
+def _markdown_cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")

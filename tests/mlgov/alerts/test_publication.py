@@ -1,0 +1,52 @@
+"""The alerts a registration publishes: the same words at run time and on repair."""
+
+from __future__ import annotations
+
+import pytest
+
+from mlgov.alerts.publication import alert_spec
+from mlgov.alerts.records import Alert
+from mlgov.domain.catalogue import DRIFT_EVENT, PROMOTED_EVENT, REGRESSION_EVENT
+
+
+def _spec(item: str, **drift: object) -> Alert:
+    return alert_spec(
+        item,
+        "churn",
+        3,
+        verdict="REJECTED_REGRESSION",
+        reasons=["roc_auc worse", "log_loss worse"],
+        champion_version=2,
+        drift=drift or None,
+    )
+
+
+def test_each_pending_event_item_has_its_alert() -> None:
+    promoted = _spec(PROMOTED_EVENT)
+    assert (promoted.event, promoted.severity, promoted.notify) == ("model.promoted", "info", False)
+    assert promoted.subject == "[mlgov] churn v3 is the new champion"
+    assert promoted.body == "roc_auc worse\nlog_loss worse"
+
+    rejected = _spec(REGRESSION_EVENT)
+    assert (rejected.event, rejected.severity, rejected.notify) == (
+        "model.regression-detected",
+        "warning",
+        True,
+    )
+    assert rejected.subject == "[mlgov] churn v3 rejected: REJECTED_REGRESSION"
+    assert rejected.body.endswith("\nChampion stays v2.")
+    assert rejected.payload == {
+        "verdict": "REJECTED_REGRESSION",
+        "reasons": ["roc_auc worse", "log_loss worse"],
+    }
+
+    drifted = _spec(DRIFT_EVENT, drifted_columns=["age", "plan"], share_drifted=0.25)
+    assert (drifted.event, drifted.severity) == ("drift.detected", "warning")
+    assert drifted.body == "Drifted columns: age, plan (25%)."
+    assert drifted.payload == {"drifted_columns": ["age", "plan"], "share_drifted": 0.25}
+    assert _spec(DRIFT_EVENT).payload == {"drifted_columns": [], "share_drifted": 0.0}
+
+
+def test_an_item_that_is_not_an_alert_is_refused() -> None:
+    with pytest.raises(ValueError, match="is not an alert item"):
+        _spec("artifact:model-card")

@@ -1,0 +1,197 @@
+"""The gate's verdict table: promote, keep, reject, always with reasons from the interval."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import pytest
+
+from mlgov.domain.verdicts import Verdict
+from mlgov.evaluation.comparison import MetricComparison, compare_predictions
+from mlgov.gate import GatePolicy, decide
+
+
+def _probabilities(y: np.ndarray, skill: float, rng: np.random.Generator) -> np.ndarray:
+    """Binary probabilities whose ranking quality grows with `skill`."""
+    score = skill * (y * 2 - 1) + rng.normal(0, 1, len(y))
+    p = 1 / (1 + np.exp(-score))
+    return np.column_stack([1 - p, p])
+
+
+@pytest.fixture
+def holdout() -> np.ndarray:
+    return np.random.default_rng(0).integers(0, 2, 2000)
+
+
+def _comparisons(
+    holdout: np.ndarray, challenger_skill: float, champion_skill: float | None
+) -> tuple[MetricComparison, ...]:
+    rng = np.random.default_rng(7)
+    challenger = _probabilities(holdout, challenger_skill, rng)
+    champion = None if champion_skill is None else _probabilities(holdout, champion_skill, rng)
+    return compare_predictions(holdout, challenger, champion, "classification", n_resamples=300)
+
+
+@pytest.mark.parametrize(
+    ("challenger", "champion", "policy", "verdict"),
+    [
+        (1.0, None, GatePolicy(), Verdict.FIRST_CHAMPION),
+        (0.05, None, GatePolicy(min_value=0.7), Verdict.REJECTED_THRESHOLD),
+        (1.6, 1.0, GatePolicy(), Verdict.PROMOTED),
+        (0.4, 1.5, GatePolicy(), Verdict.REJECTED_REGRESSION),
+        (0.97, 1.0, GatePolicy(max_regression=0.0), Verdict.KEPT_CHAMPION),
+        (0.4, 1.5, GatePolicy(max_regression=0.9, regression_mode="relative"), Verdict.PROMOTED),
+    ],
+)
+def test_verdict_table(holdout, challenger, champion, policy, verdict) -> None:
+    decision = decide(policy, "classification", _comparisons(holdout, challenger, champion))
+    assert decision.verdict is verdict
+    assert decision.reasons and all(isinstance(r, str) and r for r in decision.reasons)
+    if champion is not None and verdict is not Verdict.REJECTED_THRESHOLD:
+        (only,) = decision.sets
+        assert only.ci_low <= only.advantage <= only.ci_high
+        assert "interval" in decision.reasons[0]
+
+
+def test_regression_on_the_champions_holdout_rejects_even_when_new_holdout_improves(
+    holdout,
+) -> None:
+    improved = _comparisons(holdout, 1.6, 1.0)
+    regressed = _comparisons(holdout, 0.3, 1.5)
+    decision = decide(GatePolicy(), "classification", improved, {"champion-holdout": regressed})
+    assert decision.verdict is Verdict.REJECTED_REGRESSION
+    assert any("champion-holdout" in r for r in decision.reasons)
+
+
+def test_tolerance_is_relative_for_metrics_in_target_units() -> None:
+    auto = GatePolicy()
+    assert auto.relative_for("rmse") and auto.relative_for("log_loss")
+    assert not auto.relative_for("roc_auc") and not auto.relative_for("r2")
+    assert GatePolicy(regression_mode="absolute").relative_for("rmse") is False
+    y = np.random.default_rng(5).normal(100.0, 30.0, 500)
+    same = y + np.random.default_rng(6).normal(0, 10.0, 500)
+    slightly_worse = same * 1.01  # 1% worse in RMSE terms: inside a 2% relative tolerance
+    decision = decide(
+        GatePolicy(primary_metric="rmse"),
+        "regression",
+        compare_predictions(y, slightly_worse, same, "regression", n_resamples=300),
+    )
+    assert decision.verdict is not Verdict.REJECTED_REGRESSION
+    assert decision.sets[0].tolerance == pytest.approx(0.02 * _rmse(y, same))
+
+
+def _rmse(y: np.ndarray, pred: np.ndarray) -> float:
+    return float(np.sqrt(np.mean((pred - y) ** 2)))
+
+
+def test_lower_is_better_metrics_are_oriented(holdout) -> None:
+    decision = decide(
+        GatePolicy(primary_metric="log_loss"), "classification", _comparisons(holdout, 1.6, 1.0)
+    )
+    assert decision.verdict is Verdict.PROMOTED
+    assert decision.sets[0].advantage > 0
+
+
+# --- a first champion must beat a constant prediction ------------------------------------------
+
+
+@pytest.mark.parametrize("metric", ["auto", "accuracy", "log_loss"])
+def test_a_first_model_no_better_than_a_constant_is_rejected(
+    holdout: np.ndarray, metric: Literal["auto", "accuracy", "log_loss"]
+) -> None:
+    policy = GatePolicy(primary_metric=metric)
+    decision = decide(policy, "classification", _comparisons(holdout, 0.0, None))
+    assert decision.verdict is Verdict.REJECTED_THRESHOLD
+    (reason,) = decision.reasons
+    assert "does not beat a constant prediction" in reason and "95% interval" in reason
+    assert "require_beats_baseline" in reason
+    allowed = decide(
+        policy.model_copy(update={"require_beats_baseline": False}),
+        "classification",
+        _comparisons(holdout, 0.0, None),
+    )
+    assert allowed.verdict is Verdict.FIRST_CHAMPION
+
+
+def test_a_skilled_first_model_says_it_beats_the_baseline(holdout: np.ndarray) -> None:
+    decision = decide(GatePolicy(), "classification", _comparisons(holdout, 1.0, None))
+    assert decision.verdict is Verdict.FIRST_CHAMPION
+    assert "beats a constant prediction with 95% confidence" in decision.reasons[0]
+    assert decision.reasons[0].startswith("no champion yet; challenger roc_auc")
+
+
+def test_first_regression_model_must_beat_the_mean() -> None:
+    rng = np.random.default_rng(9)
+    y = rng.normal(100.0, 30.0, 600)
+    noise = rng.normal(0, 30.0, 600)
+    useless = np.full(600, 100.0) + noise * 0.2  # no information about y
+    useful = y + noise * 0.3
+    policy = GatePolicy(primary_metric="rmse", bootstrap_resamples=300)
+    rejected = decide(
+        policy, "regression", compare_predictions(y, useless, None, "regression", n_resamples=300)
+    )
+    assert rejected.verdict is Verdict.REJECTED_THRESHOLD
+    assert "rmse" in rejected.reasons[0] and "constant baseline" in rejected.reasons[0]
+    accepted = decide(
+        policy, "regression", compare_predictions(y, useful, None, "regression", n_resamples=300)
+    )
+    assert accepted.verdict is Verdict.FIRST_CHAMPION
+
+
+def test_an_undefined_metric_cannot_show_a_first_model_beats_the_baseline() -> None:
+    one_class = np.ones(200, dtype=np.int64)  # ROC AUC is undefined with a single class present
+    proba = _probabilities(one_class, 1.0, np.random.default_rng(3))
+    decision = decide(
+        GatePolicy(),
+        "classification",
+        compare_predictions(one_class, proba, None, "classification", n_resamples=200),
+    )
+    assert decision.verdict is Verdict.REJECTED_THRESHOLD
+    assert "undefined" in decision.reasons[0]
+
+
+# --- hand-built comparisons: the rule itself, without a bootstrap -------------------------------
+
+
+def _rmse_comparison(challenger: float, champion: float | None) -> MetricComparison:
+    return MetricComparison(
+        metric="rmse",
+        challenger=challenger,
+        champion=champion,
+        difference=None if champion is None else challenger - champion,
+        ci_low=None if champion is None else challenger - champion - 0.1,
+        ci_high=None if champion is None else challenger - champion + 0.1,
+        higher_is_better=False,
+    )
+
+
+def test_primary_metric_follows_the_task_kind_unless_set() -> None:
+    assert GatePolicy().metric_for("classification") == "roc_auc"
+    assert GatePolicy().metric_for("regression") == "rmse"
+    assert GatePolicy(primary_metric="f1").metric_for("classification") == "f1"
+
+
+def test_min_value_is_a_ceiling_for_lower_is_better_metrics() -> None:
+    policy = GatePolicy(primary_metric="rmse", min_value=5.0)
+    rejected = decide(policy, "regression", (_rmse_comparison(6.0, None),))
+    assert rejected.verdict is Verdict.REJECTED_THRESHOLD
+    assert rejected.reasons == (
+        "challenger rmse 6.0000 is above the maximum 5 required by the policy",
+    )
+    assert decide(policy, "regression", (_rmse_comparison(4.0, None),)).verdict is (
+        Verdict.FIRST_CHAMPION
+    )
+    undefined = decide(policy, "regression", (_rmse_comparison(float("nan"), None),))
+    assert undefined.verdict is Verdict.REJECTED_THRESHOLD
+
+
+def test_oriented_advantage_and_relative_tolerance_from_the_champion() -> None:
+    # rmse 9.0 vs 10.0: better by 1.0; interval of the difference [-1.1, -0.9] flips to [0.9, 1.1].
+    decision = decide(GatePolicy(), "regression", (_rmse_comparison(9.0, 10.0),))
+    assert decision.verdict is Verdict.PROMOTED
+    (only,) = decision.sets
+    assert only.advantage == pytest.approx(1.0)
+    assert (only.ci_low, only.ci_high) == pytest.approx((0.9, 1.1))
+    assert only.tolerance == pytest.approx(0.2)  # 2% of the champion's 10.0
+    assert only.non_inferior and not only.regressed

@@ -1,0 +1,157 @@
+"""The ModelVersion handle: loaded once per run, from verified bytes, shared by every copy.
+
+Unit tier: a registry on disk holds a version whose "model" is a few bytes; fastai's loader and
+the predictor are replaced by counting fakes, so what is checked is how often and from what the
+handle loads, not what a learner does.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import pickle
+import sys
+import types
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlgov.data.errors import DataError
+from mlgov.domain.catalogue import MODEL_FILE, REFERENCE_FILE, SUITE_FILE
+from mlgov.domain.features import FeatureSpec
+from mlgov.model_version import ModelVersion
+from mlgov.registration import version_artifacts
+from mlgov.storage.errors import IntegrityError
+from mlgov.storage.registry import ModelRegistry
+
+SPEC = FeatureSpec(target="y", task="classification", numeric=("x",), classes=("0", "1"))
+SUITE = {
+    "name": "m",
+    "expectations": [{"type": "expect_column_to_exist", "kwargs": {"column": "x"}}],
+}
+MODEL_BYTES = b"not really a pickle"
+
+
+class _Fakes:
+    def __init__(self) -> None:
+        self.loaded: list[bytes] = []
+        self.predicted: list[int] = []
+        self.learner = object()
+
+    def load_model(self, source: Any) -> object:
+        self.loaded.append(source.read())
+        return self.learner
+
+    def predict(self, model: Any, frame: pd.DataFrame, spec: FeatureSpec) -> np.ndarray:
+        assert model is self.learner
+        self.predicted.append(len(frame))
+        return np.column_stack([np.full(len(frame), 0.3), np.full(len(frame), 0.7)])
+
+
+@pytest.fixture
+def fakes(monkeypatch: pytest.MonkeyPatch) -> Iterator[_Fakes]:
+    """`mlgov.training.inference` without fastai: counts loads and predictions."""
+    found = _Fakes()
+    module = types.ModuleType("mlgov.training.inference")
+    module.load_model = found.load_model  # type: ignore[attr-defined]
+    module.predict = found.predict  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "mlgov.training.inference", module)
+    yield found
+
+
+def _register(tmp_path: Path, *, reference: bool = True) -> ModelRegistry:
+    source = tmp_path / "source"
+    source.mkdir()
+    (source / MODEL_FILE).write_bytes(MODEL_BYTES)
+    (source / SUITE_FILE).write_text(json.dumps(SUITE))
+    files = {MODEL_FILE: source / MODEL_FILE, SUITE_FILE: source / SUITE_FILE}
+    if reference:
+        pd.DataFrame({"x": [0.1, 0.2, 0.3], "y": [0, 1, 0]}).to_parquet(source / REFERENCE_FILE)
+        files[REFERENCE_FILE] = source / REFERENCE_FILE
+    registry = ModelRegistry.from_settings()
+    registry.register(
+        "m", files, {"features": SPEC.model_dump(mode="json"), "metrics": {"roc_auc": 0.8}}
+    )
+    return registry
+
+
+@pytest.fixture
+def handle(mlgov_home: Path, tmp_path: Path) -> Iterator[ModelVersion]:
+    with _register(tmp_path) as registry:
+        fetched = version_artifacts(registry, registry.get("m", version=1), tmp_path / "work")
+    yield ModelVersion(artifacts=fetched)
+
+
+def test_the_handle_reads_the_version_as_fetched(handle: ModelVersion) -> None:
+    assert (handle.name, handle.version) == ("m", 1)
+    assert handle.spec == SPEC and handle.metrics == {"roc_auc": 0.8}
+    assert handle.suite == SUITE
+    assert not handle.learner_loaded
+
+
+def test_the_learner_is_loaded_once_from_the_stored_bytes(
+    handle: ModelVersion, fakes: _Fakes
+) -> None:
+    first = handle.learner()
+    assert handle.learner() is first is fakes.learner
+    assert fakes.loaded == [MODEL_BYTES] and handle.learner_loaded
+
+
+def test_every_copy_of_a_handle_shares_what_was_loaded(handle: ModelVersion, fakes: _Fakes) -> None:
+    """Prefect hands child flows copies (`model_construct` + private attributes, deep copies)."""
+    copies = [
+        handle.model_copy(),
+        copy.deepcopy(handle),
+        ModelVersion.model_validate(handle),
+        ModelVersion(artifacts=handle.artifacts),  # a new handle: a new run's cache
+    ]
+    copies[0].learner()
+    assert copies[1].learner_loaded and handle.learner_loaded and copies[2].learner_loaded
+    copies[1].learner()
+    copies[2].learner()
+    assert len(fakes.loaded) == 1
+    assert not copies[3].learner_loaded
+
+
+def test_a_pickled_handle_arrives_without_its_learner(handle: ModelVersion, fakes: _Fakes) -> None:
+    handle.learner()
+    revived = pickle.loads(pickle.dumps(handle))
+    assert revived == handle and not revived.learner_loaded
+
+
+def test_reference_predictions_are_computed_once_per_version(
+    handle: ModelVersion, fakes: _Fakes
+) -> None:
+    first = handle.reference_predictions()
+    again = handle.model_copy().reference_predictions()
+    assert again is first and first.shape == (3, 2)
+    assert fakes.predicted == [3] and len(fakes.loaded) == 1
+    assert handle.reference() is handle.reference() and len(handle.reference()) == 3
+
+
+def test_a_digest_changed_since_the_fetch_is_refused(handle: ModelVersion, fakes: _Fakes) -> None:
+    swapped = ModelVersion(artifacts=handle.artifacts.model_copy(update={"model_sha256": "0" * 64}))
+    with pytest.raises(IntegrityError, match="changed during the run"):
+        swapped.learner()
+    assert fakes.loaded == [] and not swapped.learner_loaded
+
+
+def test_missing_files_are_named(mlgov_home: Path, tmp_path: Path) -> None:
+    with _register(tmp_path, reference=False) as registry:
+        fetched = version_artifacts(registry, registry.get("m"), tmp_path / "work")
+    handle = ModelVersion(artifacts=fetched.model_copy(update={"suite": None}))
+    with pytest.raises(DataError, match=r"^m v1 has no reference\.parquet$"):
+        handle.reference()
+    with pytest.raises(DataError, match=r"^m v1 has no suite\.json$"):
+        handle.suite  # noqa: B018 - the property raises
+
+
+def test_discarding_work_copies_removes_the_local_files(handle: ModelVersion) -> None:
+    work_dir = Path(str(handle.artifacts.work_dir))
+    assert work_dir.exists()
+    handle.discard_work_copies()
+    assert not work_dir.exists()

@@ -1,0 +1,193 @@
+"""Registration planning and the registry work of a training run (a real SQLite registry)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mlgov.domain.catalogue import (
+    CHAMPION,
+    DRIFT_EVENT,
+    HOLDOUT_FILE,
+    MODEL_CARD_ARTIFACT,
+    MODEL_FILE,
+    PROMOTED_EVENT,
+    REFERENCE_FILE,
+    REGRESSION_EVENT,
+    SUITE_FILE,
+)
+from mlgov.registration import (
+    champion_artifacts,
+    champion_changed_note,
+    discard_work_copies,
+    drift_detected,
+    planned_publications,
+    read_verified_model,
+    register_and_maybe_promote,
+    version_artifacts,
+)
+from mlgov.storage.errors import IntegrityError
+from mlgov.storage.registry import ModelRegistry
+
+pytestmark = pytest.mark.unit
+
+FEATURES = {"target": "y", "task": "classification", "numeric": ["x"], "classes": ["0", "1"]}
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Iterator[ModelRegistry]:
+    with ModelRegistry(f"sqlite:///{tmp_path / 'index.db'}", str(tmp_path / "store")) as reg:
+        yield reg
+
+
+def _files(tmp_path: Path) -> dict[str, Path]:
+    source = tmp_path / "files"
+    source.mkdir(exist_ok=True)
+    contents = {
+        MODEL_FILE: b"not really a model",
+        SUITE_FILE: json.dumps({"name": "s", "expectations": []}).encode(),
+        REFERENCE_FILE: b"reference",
+        HOLDOUT_FILE: b"holdout",
+        "notes.txt": b"not fetched for a run",
+    }
+    for name, data in contents.items():
+        (source / name).write_bytes(data)
+    return {name: source / name for name in contents}
+
+
+def _metadata(verdict: str, drift: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "verdict": verdict,
+        "reasons": ["because"],
+        "features": FEATURES,
+        "metrics": {"roc_auc": 0.8, "log_loss": None},
+        "drift": drift,
+    }
+
+
+@pytest.mark.parametrize(
+    ("verdict", "moved", "drift", "expected"),
+    [
+        ("FIRST_CHAMPION", True, None, (PROMOTED_EVENT, MODEL_CARD_ARTIFACT)),
+        ("KEPT_CHAMPION", False, None, (MODEL_CARD_ARTIFACT,)),
+        ("REJECTED_REGRESSION", False, None, (REGRESSION_EVENT, MODEL_CARD_ARTIFACT)),
+        ("REJECTED_THRESHOLD", False, None, (REGRESSION_EVENT, MODEL_CARD_ARTIFACT)),
+        # Registered unpromoted because another run moved the champion: no regression alert.
+        ("CHAMPION_CHANGED", False, None, (MODEL_CARD_ARTIFACT,)),
+        (
+            "PROMOTED",
+            True,
+            {"dataset_drift": True},
+            (PROMOTED_EVENT, DRIFT_EVENT, MODEL_CARD_ARTIFACT),
+        ),
+        # The configured rule decides, not Evidently's share rule...
+        (
+            "KEPT_CHAMPION",
+            False,
+            {
+                "dataset_drift": True,
+                "decision": {"drifted": False, "columns": [], "rule": "corrected"},
+            },
+            (MODEL_CARD_ARTIFACT,),
+        ),
+        (
+            "KEPT_CHAMPION",
+            False,
+            {
+                "dataset_drift": False,
+                "decision": {"drifted": True, "columns": ["x"], "rule": "corrected"},
+            },
+            (DRIFT_EVENT, MODEL_CARD_ARTIFACT),
+        ),
+    ],
+)
+def test_planned_publications_list_the_alerts_then_the_card(
+    verdict: str, moved: bool, drift: dict[str, Any] | None, expected: tuple[str, ...]
+) -> None:
+    assert planned_publications(_metadata(verdict, drift), alias_moved=moved) == expected
+
+
+def test_drift_detected_reads_the_decision_else_evidentlys_rule() -> None:
+    assert not drift_detected(None) and not drift_detected({})
+    assert drift_detected({"dataset_drift": True})  # a version stored before the decision
+    assert not drift_detected({"dataset_drift": True, "decision": {"drifted": False}})
+
+
+def test_champion_changed_note_names_both_versions() -> None:
+    assert champion_changed_note(3, 2).startswith(
+        "champion changed during the run: v3 was promoted by another run (the gate compared "
+        "with v2)"
+    )
+    unset = champion_changed_note(None, None)
+    assert "alias was unset by another operation" in unset and "with no champion" in unset
+    assert unset.endswith("this version was registered without promotion")
+
+
+def test_an_unpromoted_challenger_is_registered_with_its_pending_items(
+    registry: ModelRegistry, tmp_path: Path
+) -> None:
+    meta = _metadata("REJECTED_REGRESSION", {"dataset_drift": True})
+    registered = register_and_maybe_promote(
+        registry,
+        "m",
+        _files(tmp_path),
+        meta,
+        promote=False,
+        expected_champion=None,
+        reason="r",
+        run_id="run-1",
+    )
+    assert (registered.version, registered.alias_moved, registered.outcome_note) == (1, False, None)
+    assert registered.champion_version is None
+    assert set(registered.pending) == {REGRESSION_EVENT, DRIFT_EVENT, MODEL_CARD_ARTIFACT}
+    assert registry.find_alias("m", CHAMPION) is None
+
+
+def test_version_artifacts_fetch_the_work_files_verified_and_read_the_suite(
+    registry: ModelRegistry, tmp_path: Path
+) -> None:
+    register_and_maybe_promote(
+        registry,
+        "m",
+        _files(tmp_path),
+        _metadata("FIRST_CHAMPION"),
+        promote=True,
+        expected_champion=None,
+        reason="r",
+        run_id=None,
+    )
+    champion = champion_artifacts(registry, "m", tmp_path / "work")
+    assert champion is not None and (champion.name, champion.version) == ("m", 1)
+    assert set(champion.files) == {SUITE_FILE, REFERENCE_FILE, HOLDOUT_FILE}  # never the model
+    assert champion.suite == {"name": "s", "expectations": []}
+    assert champion.metrics == {"roc_auc": 0.8}
+    assert champion.spec.numeric == ("x",)
+    assert champion.path(HOLDOUT_FILE) is not None and champion.path("missing") is None
+    assert champion_artifacts(registry, "other", tmp_path / "work") is None
+
+    discard_work_copies(champion)
+    assert champion.work_dir is not None and not Path(champion.work_dir).exists()
+    discard_work_copies(None)  # nothing to do
+
+
+def test_a_model_whose_digest_changed_during_the_run_is_not_loaded(
+    registry: ModelRegistry, tmp_path: Path
+) -> None:
+    register_and_maybe_promote(
+        registry,
+        "m",
+        _files(tmp_path),
+        _metadata("FIRST_CHAMPION"),
+        promote=True,
+        expected_champion=None,
+        reason="r",
+        run_id=None,
+    )
+    fetched = version_artifacts(registry, registry.get("m", version=1), tmp_path / "work")
+    tampered = fetched.model_copy(update={"model_sha256": "0" * 64})
+    with pytest.raises(IntegrityError, match="changed during the run"):
+        read_verified_model(registry, tampered)

@@ -1,0 +1,49 @@
+"""The training configuration refuses what it cannot train, and the device is chosen up front."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from pydantic import ValidationError
+
+from mlgov.data.errors import DataError
+from mlgov.training.config import TrainingConfig, TrainingDivergedError, resolve_device
+
+
+def test_config_is_strict_and_documented(fast: TrainingConfig) -> None:
+    with pytest.raises(ValidationError):
+        TrainingConfig(epochs=0)
+    with pytest.raises(ValidationError):
+        TrainingConfig(learning_rate=0.1)  # type: ignore[call-arg]
+    with pytest.raises(ValidationError):
+        TrainingConfig(layers=(100, 0))
+    with pytest.raises(ValidationError):
+        fast.epochs = 3
+    properties = TrainingConfig.model_json_schema()["properties"]
+    assert all(p.get("description") for p in properties.values())
+    assert TrainingConfig.model_validate({"layers": [64, 32]}).layers == (64, 32)
+
+
+@pytest.mark.parametrize(
+    ("epochs", "pct_start", "warmup"), [(20, 0.25, 5), (40, 0.25, 10), (3, 0.25, 1), (7, 0.3, 3)]
+)
+def test_warmup_epochs_round_up(epochs: int, pct_start: float, warmup: int) -> None:
+    assert TrainingConfig(epochs=epochs, pct_start=pct_start).warmup_epochs == warmup
+
+
+def test_resolve_device() -> None:
+    assert resolve_device(TrainingConfig(device="cpu")) == "cpu"
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert resolve_device(TrainingConfig()) == expected
+
+
+def test_resolve_device_refuses_cuda_without_a_gpu() -> None:
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    with pytest.raises(RuntimeError, match="device='cuda' but no CUDA GPU"):
+        resolve_device(TrainingConfig(device="cuda"))
+
+
+def test_divergence_is_a_data_error() -> None:
+    """The CLI ends a `DataError` in one line: a diverged training must end the same way."""
+    assert issubclass(TrainingDivergedError, DataError)

@@ -1,0 +1,145 @@
+"""fastai internals that `mlgov.training.loaders` relies on, pinned to the version it was written for.
+
+The optimizer/loader swap (`fit_setup`) sets Learner attributes and feeds fastai loaders of its
+own, which fastai's docs do not promise. What it relies on, as of fastai 2.8.12:
+
+1. `Learner` keeps `dls`, `opt_func`, `splitter`, `wd` and `opt` as plain attributes, and
+   `create_opt` builds the optimizer as `opt_func(splitter(model), lr=lr)` when `opt` is None;
+2. `Learner.fit` applies `wd` to the optimizer only when it is not None (so `wd=None` keeps
+   the per-group decay of our torch AdamW);
+3. `OptimWrapper(opt=<built torch optimizer>)` wraps it, exposing fastai's `hypers`;
+4. `DataLoaders(loader, loader, path=, device=)` accepts any object with `to`, and the training
+   loop reads only `len`, iteration and `device` from it (no `n_inp`: a batch of three tensors is
+   two inputs and one target);
+5. `norm_bias_params(model)` lists the bias and normalisation parameters.
+
+When a test here fails, re-check the swap in `mlgov/training/loaders.py` against the new fastai
+before changing the pin.
+"""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from mlgov.training.config import TrainingConfig
+from mlgov.training.loaders import TensorLoader, fit_setup
+from mlgov.training.quiet import quiet_fastai
+
+with quiet_fastai():  # fastai's import calls the deprecated torch.jit.script
+    from fastai import __version__ as fastai_version
+    from fastai.data.core import DataLoaders
+    from fastai.learner import Learner
+    from fastai.optimizer import OptimWrapper
+    from fastai.torch_core import norm_bias_params
+
+PINNED = "2.8.12"
+RECHECK = (
+    f"fastai {fastai_version} differs from the pinned {PINNED} (or its internals changed): "
+    "re-check the optimizer/loader swap in mlgov/training/loaders.py (fit_setup, adamw, "
+    "TensorLoader), then update the pin in tests/mlgov/training/test_fastai_compat.py"
+)
+
+
+def _source(function: object) -> str:
+    return " ".join(inspect.getsource(function).split())  # type: ignore[arg-type]
+
+
+def test_fastai_is_the_pinned_version() -> None:
+    assert fastai_version == PINNED, RECHECK
+
+
+def test_learner_keeps_the_swapped_attributes() -> None:
+    parameters = inspect.signature(Learner.__init__).parameters
+    assert {"dls", "opt_func", "splitter", "wd"} <= parameters.keys(), RECHECK
+    create_opt = _source(Learner.create_opt)
+    assert "self.opt = self.opt_func(self.splitter(self.model), lr=self.lr)" in create_opt, RECHECK
+
+
+def test_fit_applies_weight_decay_only_when_set() -> None:
+    fit = _source(Learner.fit)
+    assert "if wd is None: wd = self.wd" in fit, RECHECK
+    assert "if wd is not None: self.opt.set_hypers(wd=wd)" in fit, RECHECK
+    assert "if reset_opt or not self.opt: self.create_opt()" in fit, RECHECK
+
+
+def test_optim_wrapper_wraps_a_built_torch_optimizer() -> None:
+    model = torch.nn.Linear(2, 1)
+    wrapper = OptimWrapper(opt=torch.optim.AdamW(model.parameters(), lr=0.1))
+    assert wrapper.hypers[0]["lr"] == 0.1, RECHECK
+    wrapper.set_hyper("lr", 0.2)
+    assert wrapper.opt.param_groups[0]["lr"] == 0.2, RECHECK
+
+
+def test_dataloaders_take_our_loader() -> None:
+    tensors = (torch.zeros(4, 1, dtype=torch.int64), torch.zeros(4, 2), torch.zeros(4, 1))
+    train, valid = TensorLoader(tensors, 2, shuffle=True), TensorLoader(tensors, 4, shuffle=False)
+    dls = DataLoaders(train, valid, path=Path("."), device=torch.device("cpu"))
+    assert dls.train is train and dls.valid is valid, RECHECK
+    assert dls.device == torch.device("cpu"), RECHECK
+    assert getattr(dls, "n_inp", None) is None, RECHECK  # batches split as (x_cat, x_cont), y
+
+
+def test_norm_bias_params_lists_biases_and_normalisation() -> None:
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4))
+    listed = {id(p) for p in norm_bias_params(model)}
+    assert listed == {id(model[0].bias), id(model[1].weight), id(model[1].bias)}, RECHECK
+
+
+@pytest.mark.flow
+def test_one_epoch_through_the_swap(tmp_path: Path) -> None:
+    """The whole swap on a real TabularLearner: our loaders and optimizer train, then go away."""
+    from fastai.tabular.core import Categorify, Normalize, TabularPandas
+    from fastai.tabular.learner import tabular_learner
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {"c": rng.choice(["a", "b"], 64), "x": rng.normal(size=64), "y": rng.normal(size=64)}
+    )
+    to = TabularPandas(
+        frame,
+        procs=[Categorify, Normalize],
+        cat_names=["c"],
+        cont_names=["x"],
+        y_names="y",
+        splits=(list(range(48)), list(range(48, 64))),
+    )
+    learn = tabular_learner(to.dataloaders(bs=16, path=tmp_path), layers=[4], path=tmp_path)
+    tensors = to.train
+    fast = DataLoaders(
+        TensorLoader(
+            (
+                torch.from_numpy(tensors.cats.to_numpy(dtype=np.int64)),
+                torch.from_numpy(tensors.conts.to_numpy(dtype=np.float32)),
+                torch.from_numpy(tensors.ys.to_numpy(dtype=np.float32)),
+            ),
+            16,
+            shuffle=True,
+        ),
+        TensorLoader(
+            (
+                torch.from_numpy(to.valid.cats.to_numpy(dtype=np.int64)),
+                torch.from_numpy(to.valid.conts.to_numpy(dtype=np.float32)),
+                torch.from_numpy(to.valid.ys.to_numpy(dtype=np.float32)),
+            ),
+            16,
+            shuffle=False,
+        ),
+        path=tmp_path,
+        device=torch.device("cpu"),
+    )
+    original = learn.dls, learn.opt_func, learn.splitter, learn.wd
+    weight_decay = TrainingConfig().weight_decay
+    with fit_setup(learn, fast, weight_decay), learn.no_logging(), learn.no_bar():
+        learn.fit(1, lr=1e-3)
+        opt = learn.opt.opt
+        assert isinstance(opt, torch.optim.AdamW), RECHECK
+        assert [g["weight_decay"] for g in opt.param_groups] == [weight_decay, 0.0], RECHECK
+        assert learn.dls is fast and len(learn.recorder.values) == 1, RECHECK
+    assert (learn.dls, learn.opt_func, learn.splitter, learn.wd) == original, RECHECK
+    assert learn.opt is None, RECHECK  # the exported learner pickles no optimizer of ours

@@ -1,0 +1,242 @@
+"""Model tier: fastai training on tiny seeded frames (real fastai, no mocks).
+
+The trained-model tests take seconds each: they are `flow` tier, the input refusals `unit`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import sys
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from mlgov.domain.features import FeatureSpec
+from mlgov.training.config import TrainingConfig, TrainingDivergedError, TrainingResult
+from mlgov.training.fit import train_tabular
+from mlgov.training.inference import load_model, predict
+
+FrameMaker = Callable[..., pd.DataFrame]
+LogLoss = Callable[[np.ndarray, pd.Series, tuple[str, ...]], float]
+
+
+# --- refusals, before any training ------------------------------------------------------------
+
+
+def test_cuda_without_gpu_is_a_clear_error(
+    tmp_path: Path, make_frame: FrameMaker, class_spec: FeatureSpec
+) -> None:
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    frame = make_frame(50, 0)
+    with pytest.raises(RuntimeError, match="device='cuda' but no CUDA GPU"):
+        train_tabular(frame, frame, class_spec, TrainingConfig(device="cuda"), tmp_path)
+    assert not any(tmp_path.iterdir())
+
+
+def test_tensorboard_missing_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make_frame: FrameMaker, class_spec: FeatureSpec
+) -> None:
+    # Simulate an install without the optional extra: the import then fails as it would there.
+    monkeypatch.setitem(sys.modules, "tensorboard", None)
+    monkeypatch.delitem(sys.modules, "torch.utils.tensorboard", raising=False)
+    frame = make_frame(50, 0)
+    config = TrainingConfig(device="cpu", tensorboard=True)
+    with pytest.raises(RuntimeError, match=r"mlgov\[tensorboard\]"):
+        train_tabular(frame, frame, class_spec, config, tmp_path)
+
+
+def test_bad_inputs_are_rejected_with_reasons(
+    frames: dict[str, pd.DataFrame],
+    tmp_path: Path,
+    class_spec: FeatureSpec,
+    reg_spec: FeatureSpec,
+    fast: TrainingConfig,
+) -> None:
+    train = frames["train"].head(200)
+    with pytest.raises(ValueError, match=r"missing feature or target columns: \[.score.\]"):
+        train_tabular(train.drop(columns="score"), train, class_spec, fast, tmp_path)
+    odd = train.assign(churned=train["churned"].where(train.index > 5, "maybe"))
+    with pytest.raises(ValueError, match="labels outside"):
+        train_tabular(train, odd, class_spec, fast, tmp_path)
+    with pytest.raises(ValueError, match="missing values"):
+        train_tabular(train.assign(value=np.nan), train, reg_spec, fast, tmp_path)
+    with pytest.raises(
+        ValueError, match="need at least 2 training and 1 validation rows, got 1/200"
+    ):
+        train_tabular(train.head(1), train, class_spec, fast, tmp_path)
+
+
+@pytest.mark.flow
+@pytest.mark.parametrize(
+    ("task", "damage"),
+    [
+        # A regression target beyond float32's range: finite as read, infinite to the network.
+        ("regression", lambda d: d.assign(value=d["value"] * 1e37)),
+        # ±inf in a feature: the normalisation statistics, then every input, become NaN.
+        ("classification", lambda d: d.assign(score=d["score"].where(d.index % 50 > 0, np.inf))),
+    ],
+    ids=["target-overflows-float32", "infinite-feature"],
+)
+# The inputs are broken on purpose (validation would refuse them): numpy warns while casting them.
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_a_non_finite_loss_stops_training_with_its_epoch(
+    frames: dict[str, pd.DataFrame],
+    tmp_path: Path,
+    task: str,
+    damage: Callable[[pd.DataFrame], pd.DataFrame],
+    class_spec: FeatureSpec,
+    reg_spec: FeatureSpec,
+) -> None:
+    spec = reg_spec if task == "regression" else class_spec
+    train, valid = damage(frames["train"].head(400)), damage(frames["valid"].head(100))
+    config = TrainingConfig(epochs=3, batch_size=128, device="cpu")
+    with pytest.raises(TrainingDivergedError) as caught:
+        train_tabular(train, valid, spec, config, tmp_path)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert re.fullmatch(
+        r"(training|validation) loss became (NaN|infinite) at epoch 1 \(non-finite inputs or a "
+        r"learning rate too high\)",
+        message,
+    ), message
+    assert "best-epoch" not in message
+    assert not (tmp_path / "model.pkl").exists()
+
+
+# --- trained models ---------------------------------------------------------------------------
+
+
+@pytest.mark.flow
+def test_exported_learner_scores_like_the_best_epoch(
+    classifier: TrainingResult,
+    frames: dict[str, pd.DataFrame],
+    class_spec: FeatureSpec,
+    log_loss: LogLoss,
+) -> None:
+    valid = frames["valid"]
+    model = load_model(Path(classifier.model_path))
+    recomputed = log_loss(predict(model, valid, class_spec), valid["churned"], ("no", "yes"))
+    assert recomputed == pytest.approx(classifier.best_valid_loss, rel=1e-5)
+    best = classifier.history[classifier.best_epoch - 1]
+    assert best.epoch == classifier.best_epoch
+    assert best.valid_loss == classifier.best_valid_loss
+    assert classifier.best_valid_loss == min(r.valid_loss for r in classifier.history)
+
+
+@pytest.mark.flow
+def test_result_files_live_in_the_work_dir(
+    classifier: TrainingResult, fast: TrainingConfig
+) -> None:
+    model_path, curve_path = Path(classifier.model_path), Path(str(classifier.curve_path))
+    assert model_path.name == "model.pkl" and model_path.stat().st_size > 0
+    assert curve_path.parent == model_path.parent
+    assert curve_path.read_bytes()[:4] == b"\x89PNG"
+    assert sorted(p.name for p in model_path.parent.iterdir()) == [
+        "model.pkl",
+        "models",  # SaveModelCallback's best-epoch checkpoint
+        "training_curve.png",
+    ]
+    assert classifier.epochs_run == len(classifier.history) <= fast.epochs
+    assert [r.epoch for r in classifier.history] == list(range(1, classifier.epochs_run + 1))
+
+
+@pytest.mark.flow
+def test_regressor_beats_predicting_the_mean(
+    frames: dict[str, pd.DataFrame], tmp_path: Path, reg_spec: FeatureSpec, fast: TrainingConfig
+) -> None:
+    result = train_tabular(frames["train"], frames["valid"], reg_spec, fast, tmp_path)
+    holdout = frames["holdout"]
+    predictions = predict(load_model(Path(result.model_path)), holdout, reg_spec)
+    assert predictions.shape == (len(holdout),)
+    rmse = float(np.sqrt(np.mean((predictions - holdout["value"]) ** 2)))
+    mean_rmse = float(np.sqrt(np.mean((frames["train"]["value"].mean() - holdout["value"]) ** 2)))
+    assert rmse < 0.5 * mean_rmse, (rmse, mean_rmse)
+    assert result.history[-1].metrics.keys() == {"rmse"}
+    best = result.history[result.best_epoch - 1]
+    assert best.metrics["rmse"] == pytest.approx(math.sqrt(best.valid_loss), rel=1e-4)
+
+
+@pytest.mark.flow
+def test_early_stopping_fires_on_a_flat_signal_and_keeps_the_best_weights(
+    tmp_path: Path, make_frame: FrameMaker, class_spec: FeatureSpec, log_loss: LogLoss
+) -> None:
+    train, valid = make_frame(1500, 11, signal=False), make_frame(500, 12, signal=False)
+    config = TrainingConfig(epochs=40, batch_size=64, patience=3, device="cpu")
+    result = train_tabular(train, valid, class_spec, config, tmp_path)
+
+    warmup = math.ceil(config.pct_start * config.epochs)
+    assert result.stopped_early
+    assert result.epochs_run < config.epochs
+    assert result.epochs_run >= warmup + config.patience  # never stopped during the warm-up
+    assert result.best_epoch < result.epochs_run  # the last epochs were worse...
+    model = load_model(Path(result.model_path))
+    recomputed = log_loss(predict(model, valid, class_spec), valid["churned"], ("no", "yes"))
+    # ...and the exported weights are the best epoch's, not the last one's.
+    assert recomputed == pytest.approx(result.best_valid_loss, rel=1e-5)
+    assert result.history[-1].valid_loss > result.best_valid_loss
+    # fastai's SaveModelCallback kept the best epoch inside work_dir, never in the current folder.
+    assert (tmp_path / "models" / "best-epoch.pth").exists()
+
+
+@pytest.mark.flow
+def test_training_is_reproducible_with_integer_labels(
+    tmp_path: Path, make_frame: FrameMaker, class_spec: FeatureSpec
+) -> None:
+    train, valid = make_frame(800, 21), make_frame(200, 22)
+    for frame in (train, valid):
+        frame["churned"] = (frame["churned"] == "yes").astype(int)
+    spec = class_spec.model_copy(update={"classes": ("0", "1")})
+    config = TrainingConfig(epochs=5, batch_size=64, device="cpu", seed=7)
+    first = train_tabular(train, valid, spec, config, tmp_path / "a")
+    second = train_tabular(train, valid, spec, config, tmp_path / "b")
+
+    def figures(result: TrainingResult) -> list[list[float]]:
+        return [[r.train_loss, r.valid_loss, r.lr, *r.metrics.values()] for r in result.history]
+
+    np.testing.assert_allclose(figures(first), figures(second), rtol=1e-6, atol=1e-7)
+    assert first.best_epoch == second.best_epoch
+    other_seed = train_tabular(
+        train, valid, spec, config.model_copy(update={"seed": 8}), tmp_path / "c"
+    )
+    assert figures(other_seed) != figures(first)
+    probs = predict(load_model(Path(first.model_path)), valid, spec)
+    assert probs.shape == (len(valid), 2)
+
+
+@pytest.mark.flow
+def test_training_is_silent_and_reports_each_epoch(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+    make_frame: FrameMaker,
+    class_spec: FeatureSpec,
+) -> None:
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    train, valid = make_frame(600, 31), make_frame(200, 32)
+    seen: list[tuple[int, int]] = []
+    config = TrainingConfig(epochs=4, batch_size=64, device="cpu")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = train_tabular(
+            train,
+            valid,
+            class_spec,
+            config,
+            tmp_path / "work",
+            on_epoch=lambda record, planned: seen.append((record.epoch, planned)),
+        )
+        predict(load_model(Path(result.model_path)), valid, class_spec)
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""
+    assert [str(w.message) for w in caught] == []
+    assert seen == [(1, 4), (2, 4), (3, 4), (4, 4)]
+    assert not any(cwd.iterdir())  # nothing written outside the work dir
