@@ -18,7 +18,6 @@ from pydantic import BaseModel, ConfigDict
 
 from mlgov.domain.catalogue import CARD_JSON_FILE, CHAMPION
 from mlgov.domain.errors import RegistryError
-from mlgov.domain.verdicts import Verdict
 from mlgov.model_card import ModelCard
 from mlgov.storage.records import PendingPublication
 from mlgov.storage.registry import ModelRegistry
@@ -95,17 +94,6 @@ def may_still_be_publishing(run_id: str | None, recorded_at: datetime, now: date
     without asking: nothing else would ever publish it.
     """
     return run_id is not None and now - recorded_at <= ACTIVE_RUN_GRACE
-
-
-def with_champion_changed(card: dict[str, Any], note: str) -> dict[str, Any]:
-    """The card of a version registered unpromoted because another run moved the champion."""
-    if card.get("verdict") == Verdict.CHAMPION_CHANGED.value:
-        return card
-    return card | {
-        "verdict": Verdict.CHAMPION_CHANGED.value,
-        "gate_verdict": card.get("verdict"),
-        "reasons": [note, *card.get("reasons", [])],
-    }
 
 
 def republished_card(registry: ModelRegistry, name: str, version: int) -> ModelCard:

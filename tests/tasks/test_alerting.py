@@ -64,13 +64,17 @@ def flaky_server() -> Iterator[_Flaky]:
 def _channel(server: _Flaky, token: str) -> Any:
     """A webhook block as saved by `mlgov alerts add-webhook`, with the token in path and query."""
     port = int(server.server_address[1])
-    return CustomWebhookNotificationBlock(
-        name="retry-test",
-        url="{{webhook_url}}",
-        json_data={"subject": "{{subject}}", "body": "{{body}}"},
-        secrets=SecretDict({"webhook_url": f"http://127.0.0.1:{port}/hook/{token}?token={token}"}),
-        allow_private_urls=True,
-        timeout=3,
+    return CustomWebhookNotificationBlock.model_validate(
+        {
+            "name": "retry-test",
+            "url": "{{webhook_url}}",
+            "json_data": {"subject": "{{subject}}", "body": "{{body}}"},
+            "secrets": SecretDict(
+                {"webhook_url": f"http://127.0.0.1:{port}/hook/{token}?token={token}"}
+            ),
+            "allow_private_urls": True,
+            "timeout": 3,
+        }
     )
 
 

@@ -114,7 +114,8 @@ def test_a_rejection_is_recorded_emitted_and_keeps_the_champion(mlgov_home: Path
     assert key == f"{model}-governance"
     with ModelRegistry.from_settings() as registry:
         assert [d.decision for d in registry.decisions(model)] == ["rejected"]
-        assert registry.find_alias(model, CHAMPION).version == 1
+        champion = registry.find_alias(model, CHAMPION)
+        assert champion is not None and champion.version == 1
     events = _events("mlgov.model.approval-rejected", model)
     assert events and events[0].payload["reason"] == "too risky"
     assert events[0].resource.get("mlgov.version") == "2"

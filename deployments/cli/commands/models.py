@@ -124,7 +124,10 @@ def _actor(explicit: str | None) -> str:
 
 
 def _require_model(registry: Any, name: str) -> None:
-    """Fail before any flow run starts: a typo should cost milliseconds, not a server start."""
+    """Fail before any flow run starts: a typo should cost milliseconds, not a server start.
+
+    The commands import their flow only after this check, for the same reason.
+    """
     if not registry.list_versions(name):
         raise CommandError(f"model {name!r} is not registered")
 
@@ -162,10 +165,10 @@ def _render_move(m: dict[str, Any]) -> str:
 
 
 def cmd_models_promote(args: argparse.Namespace) -> int:
-    from flows.governance import PromoteParameters, promote_model
-
     with _registry() as registry:
         registry.get(args.name, version=args.version)
+    from flows.governance import PromoteParameters, promote_model
+
     move = _run_flow(
         promote_model,
         PromoteParameters,
@@ -179,10 +182,10 @@ def cmd_models_promote(args: argparse.Namespace) -> int:
 
 
 def cmd_models_rollback(args: argparse.Namespace) -> int:
-    from flows.governance import RollbackParameters, rollback_model
-
     with _registry() as registry:
         _require_model(registry, args.name)
+    from flows.governance import RollbackParameters, rollback_model
+
     move = _run_flow(
         rollback_model,
         RollbackParameters,
@@ -255,7 +258,6 @@ def cmd_models_history(args: argparse.Namespace) -> int:
 
 
 def cmd_models_verify(args: argparse.Namespace) -> int:
-    from flows.governance import VerifyParameters, verify_model
     from mlgov.domain.names import parse_model_ref
 
     name, version, alias = parse_model_ref(args.ref)
@@ -264,6 +266,8 @@ def cmd_models_verify(args: argparse.Namespace) -> int:
             _require_model(registry, name)
         else:
             version = registry.resolve(args.ref).version
+    from flows.governance import VerifyParameters, verify_model
+
     check = _run_flow(verify_model, VerifyParameters, model=name, version=version)
 
     def human(c: dict[str, Any]) -> str:
@@ -281,7 +285,6 @@ def cmd_models_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_models_clone(args: argparse.Namespace) -> int:
-    from flows.governance import CloneParameters, clone_model
     from mlgov.storage.persistence import non_persistent_reason
 
     volatile = non_persistent_reason(args.to_registry, args.to_store)
@@ -289,6 +292,8 @@ def cmd_models_clone(args: argparse.Namespace) -> int:
         raise CommandError(f"refusing to clone {args.ref}: {volatile}")
     with _registry() as registry:
         mv = registry.resolve(args.ref)
+    from flows.governance import CloneParameters, clone_model
+
     record = _run_flow(
         clone_model,
         CloneParameters,
@@ -309,8 +314,6 @@ def cmd_models_clone(args: argparse.Namespace) -> int:
 
 
 def cmd_models_repair(args: argparse.Namespace) -> int:
-    from flows.governance import RepairParameters, repair_model
-
     with _registry() as registry:
         _require_model(registry, args.name)
         if not registry.pending_publications(args.name):
@@ -322,6 +325,8 @@ def cmd_models_repair(args: argparse.Namespace) -> int:
             }
             emit(record, args.json, lambda r: f"{r['model']}: nothing left unpublished")
             return EXIT_OK
+    from flows.governance import RepairParameters, repair_model
+
     record = _run_flow(repair_model, RepairParameters, model=args.name)
 
     def human(r: dict[str, Any]) -> str:

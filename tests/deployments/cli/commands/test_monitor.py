@@ -27,6 +27,7 @@ def _monitor_args(**changes: object) -> argparse.Namespace:
     return argparse.Namespace(**values)
 
 
+@pytest.mark.usefixtures("prefect_harness")  # the command needs an API: the session's server
 def test_labels_for_an_unknown_model_exit_1_and_create_nothing(
     tmp_path: Path, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -1,17 +1,21 @@
-"""Monitoring tier: production batches against a registered model, under a real Prefect server.
+"""Monitoring flows: production batches against a registered model, under a real Prefect server.
 
 One small model is trained per module; each test then monitors batches built by the demo
 generator and asserts on the returned records, the history table, events and a real webhook.
+No test depends on what another left in the monitoring history.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
+from prefect import flow
 
+import mlgov.model_version
 from flows.monitor_production_batch import (
     LabelBackfillParameters,
     MonitoringParameters,
@@ -20,6 +24,9 @@ from flows.monitor_production_batch import (
 )
 from flows.train_and_gate_model import TrainingParameters, train_and_gate_model
 from mlgov.data.demo import make_dataset
+from mlgov.domain.features import FeatureSpec
+from mlgov.model_version import ModelVersion
+from mlgov.registration import ChampionArtifacts
 from mlgov.storage.monitoring_store import MonitoringStore
 
 pytestmark = [pytest.mark.flow, pytest.mark.usefixtures("prefect_harness")]
@@ -59,6 +66,20 @@ def monitored_home(
 def env(monitored_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("MLGOV_HOME", str(monitored_home))
     return monitored_home
+
+
+@pytest.fixture
+def model_loads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The versions whose learner was unpickled (from verified bytes), one entry per load."""
+    loads: list[int] = []
+    original = mlgov.model_version.read_verified_model
+
+    def counting(registry: Any, artifacts: Any) -> Any:
+        loads.append(artifacts.version)
+        return original(registry, artifacts)
+
+    monkeypatch.setattr(mlgov.model_version, "read_verified_model", counting)
+    return loads
 
 
 def _batch(
@@ -178,13 +199,17 @@ def _use_webhook(server, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_cool_down_mutes_repeats_and_persistence_escalates(
-    env, tmp_path, webhook_server, monkeypatch
+    env, tmp_path, webhook_server, monkeypatch, model_loads
 ) -> None:
     _use_webhook(webhook_server, monkeypatch)
+    # A calm day first: the streak below starts here, whatever other tests left in the history.
+    (calm,) = monitor_production_batch(_params(_batch(tmp_path, "calm", seed=40, day=10))).batches
+    assert calm.dataset_drift is False and calm.consecutive_drifted == 0
     folder = tmp_path / "daily"
     folder.mkdir()
     for day in (11, 12, 13):
         _batch(folder, f"2026-10-{day}", seed=30 + day, day=day, scenario="covariate")
+    model_loads.clear()
 
     summary = monitor_production_batch(
         _params(folder / "2026-10-*.parquet", persistence=3, cooldown_minutes=60)
@@ -200,3 +225,52 @@ def test_cool_down_mutes_repeats_and_persistence_escalates(
     assert sum("warning drift" in s for s in subjects) == 1
     assert sum("critical drift" in s for s in subjects) == 1
     assert summary.severity == "critical" and summary.trend_artifact == f"{MODEL}-monitoring"
+    # One handle for the run: the learner is unpickled once for the three batches.
+    assert model_loads == [1]
+
+
+def test_the_handle_crosses_into_child_flows_with_its_learner(monkeypatch) -> None:
+    """Prefect re-creates pydantic parameters of a child flow: the cache must come along."""
+    learner = object()
+    loads: list[int] = []
+
+    def fake_read(registry: Any, artifacts: Any) -> object:
+        loads.append(artifacts.version)
+        return learner
+
+    monkeypatch.setattr(mlgov.model_version, "read_verified_model", fake_read)
+    monkeypatch.setattr(mlgov.model_version.ModelRegistry, "from_settings", lambda: _NoRegistry())
+    handle = ModelVersion(
+        artifacts=ChampionArtifacts(
+            name="m",
+            version=7,
+            spec=FeatureSpec(target="y", task="regression", numeric=("x",)),
+            files={},
+            metrics={},
+            model_sha256="0" * 64,
+        )
+    )
+
+    @flow(name="handle-child")
+    def child(model: ModelVersion) -> bool:
+        already = model.learner_loaded
+        assert model.learner() is learner
+        return already
+
+    @flow(name="handle-parent")
+    def parent(model: ModelVersion) -> list[bool]:
+        return [child(model) for _ in range(3)]
+
+    # Loaded by the first child, seen by the next ones and by the caller: one load in all.
+    assert parent(handle) == [False, True, True]
+    assert loads == [7] and handle.learner() is learner
+
+
+class _NoRegistry:
+    """Stands in for the registry the handle opens around a (faked) verified read."""
+
+    def __enter__(self) -> _NoRegistry:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None

@@ -47,7 +47,7 @@ def test_two_simultaneous_trains_both_complete_with_truthful_outcomes(
     from mlgov.data.demo import make_dataset
 
     data = tmp_path / "batch.parquet"
-    make_dataset(1500, seed=1, scenario="none").to_parquet(data, index=False)  # type: ignore[arg-type]
+    make_dataset(1500, seed=1, scenario="none").to_parquet(data, index=False)
     home = tmp_path / "mlgov-home"
     env = {
         key: value
@@ -65,7 +65,7 @@ def test_two_simultaneous_trains_both_complete_with_truthful_outcomes(
         subprocess.Popen(
             _train_command(data),
             env=env,
-            cwd=Path(__file__).resolve().parents[1],
+            cwd=Path(__file__).resolve().parents[2],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
