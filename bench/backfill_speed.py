@@ -3,8 +3,8 @@
 Trains a champion on a generated demo table, writes 30 daily batches (the last ten drifting), and
 runs the monitoring flow once over their glob against a real `prefect server start`, as
 `mlgov monitor --data 'batches/*.parquet'` does. Model loads are counted at fastai's
-`load_learner` as `mlgov.training.inference` calls it, the one place a registered model is
-deserialised. Baseline in the same run: one
+`load_learner`, the one place a registered model is deserialised (`mlgov.training.inference`
+looks it up when it loads). Baseline in the same run: one
 batch monitored on its own (the per-batch cost a scheduler pays when it runs one batch a day).
 
     python bench/backfill_speed.py [--batches 30] [--rows 2000]
@@ -42,20 +42,21 @@ def main() -> None:
         }
     )
     try:
-        import mlgov.training.inference as inference
+        import fastai.learner
+
         from flows.monitor_production_batch import MonitoringParameters, monitor_production_batch
         from flows.train_and_gate_model import TrainingParameters, train_and_gate_model
         from mlgov.data.demo import make_dataset
 
         loads = 0
-        original = inference.load_learner
+        original = fastai.learner.load_learner
 
         def counting_load(*a, **k):  # type: ignore[no-untyped-def]
             nonlocal loads
             loads += 1
             return original(*a, **k)
 
-        inference.load_learner = counting_load
+        fastai.learner.load_learner = counting_load  # type: ignore[assignment]
 
         train = work / "train.csv"
         make_dataset(args.rows, seed=0).to_csv(train, index=False)

@@ -154,14 +154,14 @@ class ModelRegistry(AliasLedger):
         location, records = self._files.upload(name, files)
         files_json = json.dumps([record.model_dump() for record in records])
         new = _NewVersion(
-            name,
-            location,
-            files_json,
-            metadata_json,
-            run_id,
-            promote,
-            tuple(pending),
-            on_alias_conflict,
+            name=name,
+            location=location,
+            files_json=files_json,
+            metadata_json=metadata_json,
+            run_id=run_id,
+            promote=promote,
+            pending=tuple(pending),
+            on_alias_conflict=on_alias_conflict,
         )
         try:
             # A concurrent writer may take this number (databases without up-front locks).

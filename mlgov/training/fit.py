@@ -75,11 +75,15 @@ def tabular_pandas(
 
 
 def build_learner(
-    to: TabularPandas, spec: FeatureSpec, config: TrainingConfig, work_dir: Path
+    to: TabularPandas, classes: list[str] | None, config: TrainingConfig, work_dir: Path
 ) -> TabularLearner:
-    """A TabularLearner on CPU TabularPandas loaders: the form that gets exported."""
+    """A TabularLearner on CPU TabularPandas loaders: the form that gets exported.
+
+    The output width is given, not left to fastai's `get_c`: that reads `dls.c`, which a
+    feature column named `c` would answer.
+    """
     y_range = None
-    if spec.task == "regression":
+    if classes is None:
         # A sigmoid range in target units: the network's raw outputs start near 0, targets may be
         # in the thousands.
         y = to.train.ys.to_numpy(dtype=np.float64)
@@ -87,11 +91,16 @@ def build_learner(
         margin = 0.05 * (hi - lo) or 1.0
         y_range = (lo - margin, hi + margin)
     # A fresh rmse: fastai's module-level one is a shared object that accumulates predictions.
-    metric = accuracy if spec.task == "classification" else AccumMetric(rmse.func, name="rmse")
+    metric = accuracy if classes is not None else AccumMetric(rmse.func, name="rmse")
     tab_dls = to.dataloaders(bs=config.batch_size, path=work_dir, device="cpu")
     set_seed(config.seed, reproducible=True)
     learn = tabular_learner(
-        tab_dls, layers=list(config.layers), y_range=y_range, metrics=[metric], path=work_dir
+        tab_dls,
+        layers=list(config.layers),
+        n_out=1 if classes is None else len(classes),
+        y_range=y_range,
+        metrics=[metric],
+        path=work_dir,
     )
     learn.remove_cb(ProgressCallback)
     return learn
@@ -172,10 +181,9 @@ def train_tabular(
         if config.tensorboard:
             listeners.append(stack.enter_context(tensorboard_epochs(work_dir / "tensorboard")))
         classification = spec.task == "classification"
-        to = tabular_pandas(
-            train, valid, spec, class_labels(train, spec) if classification else None
-        )
-        learn = build_learner(to, spec, config, work_dir)
+        classes = class_labels(train, spec) if classification else None
+        to = tabular_pandas(train, valid, spec, classes)
+        learn = build_learner(to, classes, config, work_dir)
         mixed_precision = device == "cuda" and config.mixed_precision
         if mixed_precision:
             learn = learn.to_bf16() if torch.cuda.is_bf16_supported() else learn.to_fp16()

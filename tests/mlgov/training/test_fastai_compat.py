@@ -94,22 +94,28 @@ def test_norm_bias_params_lists_biases_and_normalisation() -> None:
 @pytest.mark.flow
 def test_one_epoch_through_the_swap(tmp_path: Path) -> None:
     """The whole swap on a real TabularLearner: our loaders and optimizer train, then go away."""
+    from fastai.callback.progress import ProgressCallback
+    from fastai.data.block import RegressionBlock
     from fastai.tabular.core import Categorify, Normalize, TabularPandas
     from fastai.tabular.learner import tabular_learner
 
     rng = np.random.default_rng(0)
     frame = pd.DataFrame(
-        {"c": rng.choice(["a", "b"], 64), "x": rng.normal(size=64), "y": rng.normal(size=64)}
+        {"cat": rng.choice(["a", "b"], 64), "x": rng.normal(size=64), "y": rng.normal(size=64)}
     )
     to = TabularPandas(
         frame,
         procs=[Categorify, Normalize],
-        cat_names=["c"],
+        cat_names=["cat"],
         cont_names=["x"],
         y_names="y",
+        y_block=RegressionBlock(),
         splits=(list(range(48)), list(range(48, 64))),
     )
-    learn = tabular_learner(to.dataloaders(bs=16, path=tmp_path), layers=[4], path=tmp_path)
+    learn = tabular_learner(
+        to.dataloaders(bs=16, path=tmp_path), layers=[4], n_out=1, path=tmp_path
+    )
+    learn.remove_cb(ProgressCallback)
     tensors = to.train
     fast = DataLoaders(
         TensorLoader(
@@ -135,7 +141,7 @@ def test_one_epoch_through_the_swap(tmp_path: Path) -> None:
     )
     original = learn.dls, learn.opt_func, learn.splitter, learn.wd
     weight_decay = TrainingConfig().weight_decay
-    with fit_setup(learn, fast, weight_decay), learn.no_logging(), learn.no_bar():
+    with fit_setup(learn, fast, weight_decay), learn.no_logging():
         learn.fit(1, lr=1e-3)
         opt = learn.opt.opt
         assert isinstance(opt, torch.optim.AdamW), RECHECK

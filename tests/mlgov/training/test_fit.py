@@ -240,3 +240,18 @@ def test_training_is_silent_and_reports_each_epoch(
     assert [str(w.message) for w in caught] == []
     assert seen == [(1, 4), (2, 4), (3, 4), (4, 4)]
     assert not any(cwd.iterdir())  # nothing written outside the work dir
+
+
+@pytest.mark.flow
+def test_a_feature_named_like_a_fastai_attribute_trains(
+    tmp_path: Path, make_frame: FrameMaker, class_spec: FeatureSpec
+) -> None:
+    """fastai's `get_c` reads `dls.c`, which a column named `c` answers: the width is explicit."""
+    train, valid = (
+        make_frame(n, seed).rename(columns={"plan": "c"}) for n, seed in ((200, 51), (50, 52))
+    )
+    spec = class_spec.model_copy(update={"categorical": ("c", "region")})
+    config = TrainingConfig(epochs=1, batch_size=64, device="cpu")
+    result = train_tabular(train, valid, spec, config, tmp_path)
+    probs = predict(load_model(Path(result.model_path)), valid, spec)
+    assert probs.shape == (len(valid), 2)
