@@ -39,6 +39,7 @@ with quiet_fastai():  # fastai's import calls the deprecated torch.jit.script
     from fastai.callback.schedule import fit_one_cycle  # noqa: F401  (adds Learner.fit_one_cycle)
     from fastai.callback.tracker import SaveModelCallback
     from fastai.data.block import CategoryBlock, RegressionBlock
+    from fastai.data.core import DataLoaders
     from fastai.metrics import AccumMetric, accuracy, rmse
     from fastai.tabular.core import Categorify, FillMissing, Normalize, TabularPandas
     from fastai.tabular.learner import TabularLearner, tabular_learner
@@ -116,7 +117,7 @@ def _check_inputs(train: pd.DataFrame, valid: pd.DataFrame, spec: FeatureSpec) -
 
 
 def _fit(
-    learn: TabularLearner, config: TrainingConfig, fast_dls: Any, recorder: EpochRecorder
+    learn: TabularLearner, config: TrainingConfig, fast_dls: DataLoaders, recorder: EpochRecorder
 ) -> None:
     """Run the one-cycle fit; the best epoch's weights are loaded back when it ends."""
     callbacks = [
