@@ -3,21 +3,26 @@
 Heavy libraries (Prefect, fastai, Great Expectations, Evidently) are imported inside the commands
 that need them, so `mlgov --help` answers at once. Each command group lives in `deployments/cli/commands/`.
 Where a command's flows get their Prefect API, what the console shows and how an interrupted
-command ends is `deployments/cli/runtime.py`.
+command ends is `deployments/cli/runtime/`; the warm runner it may hand a command to is
+`deployments/cli/runner/`.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from deployments.cli import runtime
 from deployments.cli.commands import models, monitor, ops, server, train
 from deployments.cli.commands.common import EXIT_FAILED, EXIT_USAGE, CommandError
+from deployments.cli.runtime.console import console, verbose_requested
+from deployments.cli.runtime.interrupts import Interrupted, interrupts
+from deployments.cli.runtime.session import prefect_api
+from deployments.cli.runtime.settings import QUIET_ENVIRONMENT, RuntimeFailure
+from deployments.cli.runtime.shutdown import flush_before_exit
 
 DEBUG_ENV = "MLGOV_DEBUG"
 # Libraries whose interpreter teardown is slow enough to skip (see `_exit_now`).
@@ -26,7 +31,7 @@ HEAVY_MODULES = ("torch", "great_expectations", "evidently")
 
 def _quiet_environment() -> None:
     """No telemetry from any library: this may run where nothing outside is reachable."""
-    for key, value in runtime.QUIET_ENVIRONMENT.items():
+    for key, value in QUIET_ENVIRONMENT.items():
         os.environ.setdefault(key, value)
 
 
@@ -63,7 +68,7 @@ def _known_class(module: str, name: str) -> type[BaseException] | None:
 
 def _expected_failure(exc: BaseException) -> tuple[str, int] | None:
     """The one line and exit code for errors a user can act on; None for a bug."""
-    if isinstance(exc, runtime.RuntimeFailure):
+    if isinstance(exc, RuntimeFailure):
         return str(exc), exc.code
     validation = _known_class("pydantic", "ValidationError")
     if validation is not None and isinstance(exc, validation):
@@ -87,7 +92,7 @@ def _expected_failure(exc: BaseException) -> tuple[str, int] | None:
 
 
 def _interrupt_signal(exc: BaseException) -> int | None:
-    if isinstance(exc, runtime.Interrupted):
+    if isinstance(exc, Interrupted):
         return exc.signum
     if isinstance(exc, KeyboardInterrupt):
         return 2  # SIGINT
@@ -101,7 +106,7 @@ def _run(args: argparse.Namespace) -> int:
     needs_api = getattr(args, "prefect_api", None)
     if not needs_api:
         return int(args.func(args))
-    with runtime.prefect_api(allow_private=needs_api != "server-only"):
+    with prefect_api(allow_private=needs_api != "server-only"):
         return int(args.func(args))
 
 
@@ -116,16 +121,8 @@ def _exit_now(code: int) -> None:
     Everything a run writes is on disk when its flow returns; the exit handlers (Prefect's log
     and event workers, logging) still run first, and the streams are flushed.
     """
-    import atexit
-
-    run_exit_handlers = getattr(atexit, "_run_exitfuncs", None)
-    if run_exit_handlers is None:
-        return
-    run_exit_handlers()
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(Exception):
-            stream.flush()
-    os._exit(code)
+    if flush_before_exit():
+        os._exit(code)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -144,13 +141,14 @@ def _main(argv: Sequence[str] | None) -> int:
     _quiet_environment()
     if argv is None and getattr(args, "prefect_api", None):
         # The command itself (not a caller's `main(argv)`): a warm runner skips the imports.
-        from deployments.cli import runner
+        # Imported only here, so `--help` and in-process calls never load the runner's modules.
+        from deployments.cli.runner.client import run_through_runner
 
-        delegated = runner.run_through_runner(sys.argv[1:])
+        delegated = run_through_runner(sys.argv[1:])
         if delegated is not None:
             return delegated
     debug = bool(os.environ.get(DEBUG_ENV))
-    with runtime.interrupts(), runtime.console(runtime.verbose_requested(args.verbose)):
+    with interrupts(), console(verbose_requested(args.verbose)):
         try:
             return _run(args)
         except CommandError as exc:
@@ -158,8 +156,6 @@ def _main(argv: Sequence[str] | None) -> int:
         except BaseException as exc:
             signum = _interrupt_signal(exc)
             if signum is not None:
-                import signal
-
                 name = signal.Signals(signum).name
                 return _fail(
                     f"stopped by {name}; a flow run in progress was recorded as crashed",

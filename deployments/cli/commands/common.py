@@ -26,11 +26,11 @@ class CommandError(Exception):
 def api_ready() -> None:
     """Before a command's first direct Prefect API call: the server answers, crashes are marked.
 
-    Flow calls go through `deployments.cli.runtime.run_flow`, which does the same.
+    Flow calls go through `deployments.cli.runtime.session.run_flow`, which does the same.
     """
-    from deployments.cli import runtime
+    from deployments.cli.runtime.session import current
 
-    session = runtime.current()
+    session = current()
     if session is not None:
         session.ready()
 

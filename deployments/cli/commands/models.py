@@ -1,40 +1,37 @@
 """`mlgov models ...`: inspect and govern the model registry.
 
 Reading (`list`, `show`, `history`) queries the registry directly; operations that change or
-vouch for it (`promote`, `rollback`, `verify`, `clone`) run the governance flows, so each one is a
-Prefect flow run with its artifact and event.
+vouch for it (`promote`, `rollback`, `verify`, `clone`, `repair`) run the governance flows (see
+`model_operations`), so each one is a Prefect flow run with its artifact and event.
 """
 
 from __future__ import annotations
 
 import argparse
-import getpass
-import os
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from deployments.cli.commands.common import (
-    EXIT_FAILED,
     EXIT_OK,
     EXIT_USAGE,
     CommandError,
     emit,
     fmt,
-    hide_expected_tracebacks,
 )
-from deployments.cli.runtime import run_flow
+from deployments.cli.commands.model_operations import (
+    cmd_models_clone,
+    cmd_models_promote,
+    cmd_models_repair,
+    cmd_models_rollback,
+    cmd_models_verify,
+    open_registry,
+    require_model,
+)
 from mlgov.domain.catalogue import CHAMPION
 
 
-def _registry() -> Any:
-    from mlgov.storage.registry import ModelRegistry
-
-    return ModelRegistry.from_settings()
-
-
 def cmd_models_list(args: argparse.Namespace) -> int:
-    with _registry() as registry:
+    with open_registry() as registry:
         if args.name:
             versions = [v.summary() for v in registry.list_versions(args.name)]
             payload: dict[str, Any] = {"model": args.name, "versions": versions}
@@ -53,13 +50,13 @@ def cmd_models_list(args: argparse.Namespace) -> int:
         else:
             models = []
             for name in registry.list_models():
-                versions = registry.list_versions(name)
+                registered = registry.list_versions(name)
                 champion = registry.find_alias(name, CHAMPION)
                 models.append(
                     {
                         "model": name,
-                        "versions": len(versions),
-                        "latest": versions[-1].version if versions else None,
+                        "versions": len(registered),
+                        "latest": registered[-1].version if registered else None,
                         "champion": None if champion is None else champion.version,
                     }
                 )
@@ -79,7 +76,7 @@ def cmd_models_list(args: argparse.Namespace) -> int:
 
 
 def cmd_models_show(args: argparse.Namespace) -> int:
-    with _registry() as registry:
+    with open_registry() as registry:
         mv = registry.resolve(args.ref)
         pending = registry.pending_publications(mv.name, mv.version)
     # What the registering run did not publish (it was killed, or is still running).
@@ -113,92 +110,6 @@ def cmd_models_show(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _actor(explicit: str | None) -> str:
-    """Who ran the command, for the ledger: `--actor`, else `cli:<login name>`."""
-    if explicit:
-        return explicit
-    try:
-        return f"cli:{os.environ.get('USER') or getpass.getuser()}"
-    except (OSError, KeyError):
-        return "cli"
-
-
-def _require_model(registry: Any, name: str) -> None:
-    """Fail before any flow run starts: a typo should cost milliseconds, not a server start.
-
-    The commands import their flow only after this check, for the same reason.
-    """
-    if not registry.list_versions(name):
-        raise CommandError(f"model {name!r} is not registered")
-
-
-def _run_flow(flow_fn: Callable[[Any], Any], params_cls: type, **values: Any) -> dict[str, Any]:
-    """Validate the parameters, run the flow ad hoc, and turn a refusal into one line."""
-    from prefect.exceptions import FailedRun
-    from pydantic import ValidationError
-
-    from mlgov.domain.errors import RegistryError
-
-    hide_expected_tracebacks(RegistryError)
-    try:
-        params = params_cls(**values)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "parameters"
-        raise CommandError(f"invalid {where}: {first['msg']}", EXIT_USAGE) from exc
-    try:
-        result = run_flow(flow_fn, params)
-    except FailedRun as exc:
-        raise CommandError(str(exc)) from exc
-    return dict(result.model_dump(mode="json"))
-
-
-def _render_move(m: dict[str, Any]) -> str:
-    before = "–" if m["previous_version"] is None else f"v{m['previous_version']}"
-    return "\n".join(
-        [
-            f"{m['model']}: champion {before} -> v{m['version']} ({m['operation']} by {m['actor']})",
-            f"  reason: {m['reason']}",
-            *[f"  verified: {c}" for c in m["checks"]],
-        ]
-    )
-
-
-def cmd_models_promote(args: argparse.Namespace) -> int:
-    with _registry() as registry:
-        registry.get(args.name, version=args.version)
-    from flows.governance import PromoteParameters, promote_model
-
-    move = _run_flow(
-        promote_model,
-        PromoteParameters,
-        model=args.name,
-        version=args.version,
-        reason=args.reason,
-        actor=_actor(args.actor),
-    )
-    emit(move, args.json, _render_move)
-    return EXIT_OK
-
-
-def cmd_models_rollback(args: argparse.Namespace) -> int:
-    with _registry() as registry:
-        _require_model(registry, args.name)
-    from flows.governance import RollbackParameters, rollback_model
-
-    move = _run_flow(
-        rollback_model,
-        RollbackParameters,
-        model=args.name,
-        reason=args.reason,
-        to_version=args.to,
-        tolerance=args.tolerance,
-        actor=_actor(args.actor),
-    )
-    emit(move, args.json, _render_move)
-    return EXIT_OK
-
-
 def _parse_time(text: str) -> datetime:
     try:
         return datetime.fromisoformat(text)
@@ -211,8 +122,8 @@ def _parse_time(text: str) -> datetime:
 def cmd_models_history(args: argparse.Namespace) -> int:
     from mlgov.storage.sql import as_utc
 
-    with _registry() as registry:
-        _require_model(registry, args.name)
+    with open_registry() as registry:
+        require_model(registry, args.name)
         if args.at:
             when = as_utc(_parse_time(args.at))
             payload: dict[str, Any] = {
@@ -255,89 +166,6 @@ def cmd_models_history(args: argparse.Namespace) -> int:
 
     emit(payload, args.json, human)
     return EXIT_OK
-
-
-def cmd_models_verify(args: argparse.Namespace) -> int:
-    from mlgov.domain.names import parse_model_ref
-
-    name, version, alias = parse_model_ref(args.ref)
-    with _registry() as registry:
-        if version is None and alias is None:
-            _require_model(registry, name)
-        else:
-            version = registry.resolve(args.ref).version
-    from flows.governance import VerifyParameters, verify_model
-
-    check = _run_flow(verify_model, VerifyParameters, model=name, version=version)
-
-    def human(c: dict[str, Any]) -> str:
-        status = "intact" if c["ok"] else "PROBLEMS"
-        return "\n".join(
-            [
-                f"{c['model']} v{c['version']}: {status}",
-                *[f"  verified: {done}" for done in c["checks"]],
-                *[f"  problem: {problem}" for problem in c["problems"]],
-            ]
-        )
-
-    emit(check, args.json, human)
-    return EXIT_OK if check["ok"] else EXIT_FAILED
-
-
-def cmd_models_clone(args: argparse.Namespace) -> int:
-    from mlgov.storage.persistence import non_persistent_reason
-
-    volatile = non_persistent_reason(args.to_registry, args.to_store)
-    if volatile is not None:
-        raise CommandError(f"refusing to clone {args.ref}: {volatile}")
-    with _registry() as registry:
-        mv = registry.resolve(args.ref)
-    from flows.governance import CloneParameters, clone_model
-
-    record = _run_flow(
-        clone_model,
-        CloneParameters,
-        ref=mv.ref,
-        to_registry=args.to_registry,
-        to_store=args.to_store,
-        actor=_actor(args.actor),
-    )
-
-    def human(r: dict[str, Any]) -> str:
-        return (
-            f"{r['source_ref']} -> {r['target_ref']} in {r['target_registry']} "
-            f"(store {r['target_store']}): {r['files']} files verified byte for byte"
-        )
-
-    emit(record, args.json, human)
-    return EXIT_OK
-
-
-def cmd_models_repair(args: argparse.Namespace) -> int:
-    with _registry() as registry:
-        _require_model(registry, args.name)
-        if not registry.pending_publications(args.name):
-            record: dict[str, Any] = {
-                "model": args.name,
-                "published": {},
-                "skipped": {},
-                "problems": [],
-            }
-            emit(record, args.json, lambda r: f"{r['model']}: nothing left unpublished")
-            return EXIT_OK
-    from flows.governance import RepairParameters, repair_model
-
-    record = _run_flow(repair_model, RepairParameters, model=args.name)
-
-    def human(r: dict[str, Any]) -> str:
-        lines = [f"{r['model']}: republished {len(r['published'])} version(s)"]
-        lines += [f"  v{v}: {', '.join(items)}" for v, items in r["published"].items()]
-        lines += [f"  v{v}: skipped: {why}" for v, why in r["skipped"].items()]
-        lines += [f"  problem: {p}" for p in r["problems"]]
-        return "\n".join(lines)
-
-    emit(record, args.json, human)
-    return EXIT_FAILED if record["problems"] else EXIT_OK
 
 
 def register(sub: argparse._SubParsersAction) -> None:

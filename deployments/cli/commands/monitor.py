@@ -14,7 +14,7 @@ from deployments.cli.commands.common import (
     fmt,
     hide_expected_tracebacks,
 )
-from deployments.cli.runtime import run_flow
+from deployments.cli.runtime.session import run_flow
 
 EXIT_INVALID_BATCH = 3
 MONITORING_LIBRARIES = ("great_expectations", "fastai.tabular.learner", "evidently.presets")

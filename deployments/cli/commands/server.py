@@ -2,7 +2,7 @@
 
 Without it each ad-hoc command boots (and stops) a private temporary server, which costs seconds
 per command; with it, commands find the server through `$PREFECT_HOME/mlgov-server.json`. A warm
-runner (`deployments/cli/runner.py`) starts and stops with it, so commands skip importing their libraries.
+runner (`deployments/cli/runner/`) starts and stops with it, so commands skip importing their libraries.
 """
 
 from __future__ import annotations
@@ -10,8 +10,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from deployments.cli import runtime
 from deployments.cli.commands.common import EXIT_OK, CommandError, emit
+from deployments.cli.runtime.background import (
+    background_status,
+    start_background_server,
+    stop_background_server,
+)
+from deployments.cli.runtime.settings import RuntimeFailure
 
 EXIT_NOT_RUNNING = 3
 
@@ -48,15 +53,15 @@ def _render_runner(runner: dict[str, Any]) -> str:
 
 def cmd_server_start(args: argparse.Namespace) -> int:
     try:
-        status = runtime.start_background_server(args.port, ui=not args.no_ui)
-    except runtime.RuntimeFailure as exc:
+        status = start_background_server(args.port, ui=not args.no_ui)
+    except RuntimeFailure as exc:
         raise CommandError(str(exc)) from exc
     emit(status, args.json, _render)
     return EXIT_OK
 
 
 def cmd_server_stop(args: argparse.Namespace) -> int:
-    result = runtime.stop_background_server()
+    result = stop_background_server()
 
     def human(r: dict[str, Any]) -> str:
         if r["outcome"] == "not running":
@@ -68,7 +73,7 @@ def cmd_server_stop(args: argparse.Namespace) -> int:
 
 
 def cmd_server_status(args: argparse.Namespace) -> int:
-    status = runtime.background_status()
+    status = background_status()
     emit(status, args.json, _render)
     return EXIT_OK if status["healthy"] else EXIT_NOT_RUNNING
 

@@ -17,7 +17,7 @@ from deployments.cli.commands.common import (
     hide_expected_tracebacks,
     load_config,
 )
-from deployments.cli.runtime import run_flow
+from deployments.cli.runtime.session import run_flow
 
 TRAINING_LIBRARIES = ("great_expectations", "fastai.tabular.learner")
 

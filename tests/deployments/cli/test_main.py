@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -12,18 +13,42 @@ from deployments.cli.main import main
 from mlgov.data.demo import make_dataset
 
 
+@pytest.mark.e2e
 def test_help_imports_no_heavy_library() -> None:
     probe = (
         "import sys; from deployments.cli.main import build_parser; build_parser();"
         "heavy = [m for m in ('prefect', 'fastai', 'torch', 'great_expectations', 'evidently', 'pandas')"
-        " if m in sys.modules]; print(','.join(heavy))"
+        " if m in sys.modules]; print(','.join(heavy));"
+        "print(sorted(m for m in sys.modules if m.startswith('deployments.cli.runner')))"
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == ""
+    heavy, runner_modules = out.stdout.splitlines()
+    assert heavy == ""
+    assert runner_modules == "[]"  # the runner's modules load only when a command uses it
     helped = subprocess.run(
         [sys.executable, "-m", "mlgov", "--help"], capture_output=True, text=True
     )
     assert helped.returncode == 0 and "train" in helped.stdout and "monitor" in helped.stdout
+
+
+def test_unexpected_exception_is_one_line_with_hint(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, mlgov_home: Path
+) -> None:
+    from deployments.cli.commands import models
+
+    def broken(args: object) -> int:
+        raise KeyError("boom")
+
+    monkeypatch.setattr(models, "cmd_models_list", broken)
+    monkeypatch.delenv("MLGOV_DEBUG", raising=False)
+    code = main(["models", "list"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err == "mlgov: internal error: KeyError: 'boom' (MLGOV_DEBUG=1 shows the traceback)\n"
+
+    monkeypatch.setenv("MLGOV_DEBUG", "1")
+    with pytest.raises(KeyError):
+        main(["models", "list"])
 
 
 def test_bad_arguments_exit_2_with_one_line(capsys: pytest.CaptureFixture[str], mlgov_home) -> None:

@@ -1,0 +1,24 @@
+"""Ending a command's process without the interpreter's slow teardown of torch, GX and Evidently."""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import sys
+
+
+def flush_before_exit() -> bool:
+    """Run the exit handlers (Prefect's log and event workers flush there) and flush the streams.
+
+    False when this interpreter cannot run them early: the caller then exits normally.
+    """
+    # Python has no public way to run the atexit handlers without finalizing the interpreter
+    # (`sys.exit` would also run the teardown this skips), so the CPython function is used.
+    run_exit_handlers = getattr(atexit, "_run_exitfuncs", None)
+    if run_exit_handlers is None:
+        return False
+    run_exit_handlers()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    return True

@@ -1,0 +1,74 @@
+"""The caller's side: when it hands a command to the runner, and how the child's end comes back."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+from deployments.cli.runner import client
+from deployments.cli.runner.client import Forwarder, run_through_runner, wait_for_exit
+from deployments.cli.runner.wire import Lines
+
+
+@pytest.fixture
+def pair() -> Iterator[tuple[socket.socket, socket.socket]]:
+    ours, theirs = socket.socketpair()
+    try:
+        yield ours, theirs
+    finally:
+        ours.close()
+        theirs.close()
+
+
+@pytest.mark.parametrize(("sent", "code"), [(0, 0), (3, 3), (-15, 143), (-9, 137)])
+def test_exit_code_as_a_shell_reports_it(
+    pair: tuple[socket.socket, socket.socket], sent: int, code: int
+) -> None:
+    ours, theirs = pair
+    theirs.sendall(b'{"started": 1}\n' + json.dumps({"exit": sent}).encode() + b"\n")
+    assert wait_for_exit(Lines(ours)) == code
+
+
+def test_runner_gone_mid_command_is_one_line(
+    pair: tuple[socket.socket, socket.socket], capsys: pytest.CaptureFixture[str]
+) -> None:
+    ours, theirs = pair
+    theirs.sendall(b'{"started": 1}\n')
+    theirs.close()
+    assert wait_for_exit(Lines(ours)) == 1
+    assert capsys.readouterr().err == "mlgov: the mlgov runner stopped before the command ended\n"
+
+
+def test_signals_before_the_child_starts_are_sent_once_it_does(
+    pair: tuple[socket.socket, socket.socket],
+) -> None:
+    ours, theirs = pair
+    forwarder = Forwarder()
+    forwarder.send(15)
+    forwarder.send(2)
+    forwarder.attach(ours)
+    forwarder.send(1)
+    theirs.settimeout(5)
+    lines = Lines(theirs)
+    assert [lines.next(), lines.next(), lines.next()] == [
+        {"signal": 15},
+        {"signal": 2},
+        {"signal": 1},
+    ]
+    assert forwarder.pending == []
+
+
+def test_runs_in_process_when_the_runner_is_off_or_elsewhere(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(client.DISABLE_ENV, "0")
+    assert run_through_runner(["models", "list"]) is None
+    monkeypatch.delenv(client.DISABLE_ENV)
+    monkeypatch.setattr(client, "configured_api_url", lambda: "http://10.0.0.5:4200/api")
+    assert run_through_runner(["models", "list"]) is None
+    monkeypatch.setattr(client, "configured_api_url", lambda: None)
+    monkeypatch.setattr(client, "read_state", lambda: None)
+    assert run_through_runner(["models", "list"]) is None
