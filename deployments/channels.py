@@ -38,7 +38,8 @@ class SavedChannel(BaseModel):
     allow_private: bool
 
 
-def _check(name: str, url: str, *, allow_private: bool) -> None:
+def check_channel(name: str, url: str, *, allow_private: bool) -> None:
+    """Refuse a bad name or URL before anything is saved (or a server is started to save it)."""
     if not _BLOCK_NAME.match(name):
         raise ChannelError(
             f"channel name {name!r}: use lowercase letters, digits and dashes (e.g. ml-alerts)"
@@ -120,7 +121,7 @@ def webhook_block(
     from prefect.blocks.notifications import CustomWebhookNotificationBlock
     from prefect.types import SecretDict
 
-    _check(name, url, allow_private=allow_private)
+    check_channel(name, url, allow_private=allow_private)
     return CustomWebhookNotificationBlock(
         name=name,
         url="{{" + _URL_SECRET + "}}",
@@ -140,7 +141,7 @@ def slack_block(name: str, url: str) -> SlackWebhook:
     """
     from prefect.blocks.notifications import SlackWebhook
 
-    _check(name, url, allow_private=False)
+    check_channel(name, url, allow_private=False)
     with warnings.catch_warnings():  # apprise, loaded by the block, imports deprecated `imghdr`
         warnings.simplefilter("ignore", DeprecationWarning)
         return SlackWebhook(url=SecretStr(url), allow_private_urls=False)

@@ -54,7 +54,7 @@ def test_a_public_or_unresolvable_host_is_accepted_when_saved() -> None:
     assert webhook_block("ml-alerts", "https://93.184.215.14/x").allow_private_urls is False
 
 
-@pytest.mark.e2e  # the command starts a temporary Prefect server before it refuses the URL
+@pytest.mark.unit  # the URL is refused before any Prefect server is needed
 @pytest.mark.parametrize("command", ["add-webhook", "add-slack"])
 def test_the_cli_refuses_a_localhost_channel_in_one_line(
     command: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch

@@ -92,11 +92,13 @@ def _render_channel(channel: dict[str, Any]) -> str:
 
 
 def cmd_alerts_add_webhook(args: argparse.Namespace) -> int:
-    from deployments.channels import ChannelError, save_webhook_channel
+    from deployments.channels import ChannelError, check_channel, save_webhook_channel
 
     try:
+        url = _url(args.url)
+        check_channel(args.name, url, allow_private=args.allow_private)
         api_ready()
-        channel = save_webhook_channel(args.name, _url(args.url), allow_private=args.allow_private)
+        channel = save_webhook_channel(args.name, url, allow_private=args.allow_private)
     except ChannelError as exc:
         raise CommandError(str(exc), EXIT_USAGE) from exc
     emit(channel.model_dump(mode="json"), args.json, _render_channel)
@@ -104,11 +106,13 @@ def cmd_alerts_add_webhook(args: argparse.Namespace) -> int:
 
 
 def cmd_alerts_add_slack(args: argparse.Namespace) -> int:
-    from deployments.channels import ChannelError, save_slack_channel
+    from deployments.channels import ChannelError, check_channel, save_slack_channel
 
     try:
+        url = _url(args.url)
+        check_channel(args.name, url, allow_private=False)
         api_ready()
-        channel = save_slack_channel(args.name, _url(args.url))
+        channel = save_slack_channel(args.name, url)
     except ChannelError as exc:
         raise CommandError(str(exc), EXIT_USAGE) from exc
     emit(channel.model_dump(mode="json"), args.json, _render_channel)

