@@ -16,13 +16,14 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mlgov.domain.catalogue import TRAINING_CONCURRENCY_LIMIT
+
 if TYPE_CHECKING:
     from prefect.automations import AutomationCore
     from prefect.client.orchestration import SyncPrefectClient
 
 logger = logging.getLogger(__name__)
 
-TRAINING_CONCURRENCY_LIMIT = "training"
 TRAINING_DEPLOYMENT = "train-and-gate-model/weekly"
 MONITORING_DEPLOYMENT = "monitor-production-batch/daily"
 AUTOMATION_TAG = "mlgov"

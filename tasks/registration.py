@@ -19,7 +19,6 @@ from mlgov.registration import (
     ChampionArtifacts,
     RegisteredVersion,
     champion_artifacts,
-    read_verified_model,
     register_and_maybe_promote,
     version_artifacts,
 )
@@ -55,20 +54,6 @@ def load_model_version(ref: str, dest: Path) -> ChampionArtifacts:
         found = version_artifacts(registry, mv, dest)
     get_run_logger().info("Using %s v%d (checksums verified)", name, found.version)
     return found
-
-
-@task(name="load-verified-model", cache_policy=NO_CACHE)
-def load_verified_model(artifacts: ChampionArtifacts) -> Any:
-    """The version's learner, unpickled from bytes whose SHA-256 was checked on this read."""
-    with open_registry() as registry:
-        model = read_verified_model(registry, artifacts)
-    get_run_logger().info(
-        "Loaded %s v%d from verified bytes (sha256 %s…)",
-        artifacts.name,
-        artifacts.version,
-        artifacts.model_sha256[:12],
-    )
-    return model
 
 
 @task(name="mark-published", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1)

@@ -19,7 +19,7 @@ HISTORY_FILE = "training_history.csv"
 TRAINING_CONCURRENCY_LIMIT = "training"
 
 
-# The files a run needs locally; the model itself is never copied (see `load_verified_model`).
+# The files a run needs locally; the model itself is never copied (see `ModelVersion.learner`).
 WORK_FILES = (SUITE_FILE, REFERENCE_FILE, HOLDOUT_FILE)
 
 # What a registering run still has to publish, recorded with the version (see `planned_publications`).
