@@ -22,7 +22,7 @@ from deployments.cli.runtime.console import console, verbose_requested
 from deployments.cli.runtime.interrupts import Interrupted, interrupts
 from deployments.cli.runtime.session import prefect_api
 from deployments.cli.runtime.settings import QUIET_ENVIRONMENT, RuntimeFailure
-from deployments.cli.runtime.shutdown import flush_before_exit
+from deployments.cli.runtime.shutdown import drain_prefect_workers, flush_before_exit
 
 DEBUG_ENV = "MLGOV_DEBUG"
 # Libraries whose interpreter teardown is slow enough to skip (see `_exit_now`).
@@ -157,6 +157,7 @@ def _main(argv: Sequence[str] | None) -> int:
             signum = _interrupt_signal(exc)
             if signum is not None:
                 name = signal.Signals(signum).name
+                drain_prefect_workers()
                 return _fail(
                     f"stopped by {name}; a flow run in progress was recorded as crashed",
                     128 + signum,

@@ -53,7 +53,8 @@ def alert_spec(
         )
     if item == DRIFT_EVENT:
         drift = drift or {}
-        columns = list(drift.get("drifted_columns") or [])
+        decision = drift.get("decision")  # absent in versions registered before the rule was set
+        columns = list((decision["columns"] if decision else drift.get("drifted_columns")) or [])
         share = float(drift.get("share_drifted") or 0.0)
         return Alert(
             event=EVENT_DRIFT,

@@ -22,3 +22,19 @@ def flush_before_exit() -> bool:
         with contextlib.suppress(Exception):
             stream.flush()
     return True
+
+
+def drain_prefect_workers(timeout: float = 10.0) -> None:
+    """Send what Prefect's event and log workers still hold, before the command's last line.
+
+    An interrupted run leaves its Crashed state events queued; drained at exit instead, their
+    workers' progress warnings would print after the one-line answer the user reads last.
+    """
+    if "prefect" not in sys.modules:
+        return
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    for worker in (EventsWorker, APILogWorker):
+        with contextlib.suppress(Exception):
+            worker.drain_all(timeout=timeout)

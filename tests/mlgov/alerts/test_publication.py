@@ -50,3 +50,14 @@ def test_each_pending_event_item_has_its_alert() -> None:
 def test_an_item_that_is_not_an_alert_is_refused() -> None:
     with pytest.raises(ValueError, match="is not an alert item"):
         _spec("artifact:model-card")
+
+
+def test_the_drift_alert_names_the_columns_the_configured_rule_decided_on() -> None:
+    decided = _spec(
+        DRIFT_EVENT,
+        drifted_columns=["age", "plan", "region"],
+        share_drifted=0.3,
+        decision={"drifted": True, "columns": ["age"], "rule": "corrected"},
+    )
+    assert decided.body == "Drifted columns: age (30%)."
+    assert decided.payload == {"drifted_columns": ["age"], "share_drifted": 0.3}
