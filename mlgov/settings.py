@@ -30,6 +30,13 @@ class MLGovSettings(BaseSettings):
         description="Name of a Prefect notification block that receives alerts.",
     )
     event_prefix: str = Field(default="mlgov", description="Prefix of every emitted event.")
+    notification_backoff_s: float = Field(
+        default=1.0,
+        ge=0.0,
+        le=60.0,
+        description="Wait before the second of three notification attempts; doubled before the "
+        "third.",
+    )
     stale_upload_grace_s: float = Field(
         default=3600.0,
         ge=60.0,

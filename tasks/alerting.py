@@ -48,12 +48,12 @@ def send_notification(
     body: str,
     *,
     attempts: int = 3,
-    backoff_s: float = 1.0,
+    backoff_s: float | None = None,
 ) -> NotificationOutcome:
     """Notify through a saved Prefect notification block (`block-type-slug/name`), with retries.
 
     The block is loaded again on each attempt: a failed load (the API was briefly unreachable)
-    is retried like a failed send.
+    is retried like a failed send. The backoff defaults to `MLGOV_NOTIFICATION_BACKOFF_S`.
     """
     if not block_name:
         return NotificationOutcome(
@@ -65,7 +65,7 @@ def send_notification(
         subject,
         body,
         attempts=attempts,
-        backoff_s=backoff_s,
+        backoff_s=get_settings().notification_backoff_s if backoff_s is None else backoff_s,
     )
 
 

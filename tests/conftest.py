@@ -15,9 +15,16 @@ import pytest
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
+# Failing channels are retried three times; the tests need the attempts, not the waits between.
+os.environ.setdefault("MLGOV_NOTIFICATION_BACKOFF_S", "0.05")
 
 
 _LAYERS = frozenset({"unit", "flow", "e2e"})
+_TESTS = Path(__file__).resolve().parent
+_WARM_RUNNER_TESTS = (
+    _TESTS / "deployments" / "cli" / "runner",
+    _TESTS / "deployments" / "cli" / "runtime",
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -34,6 +41,19 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             raise pytest.UsageError(f"{item.nodeid}: a unit test cannot use the Prefect server")
         if not layers:
             item.add_marker(pytest.mark.flow if uses_server else pytest.mark.unit)
+        item.add_marker(pytest.mark.xdist_group(_worker_group(item)))
+
+
+def _worker_group(item: pytest.Item) -> str:
+    """Which tests `make test`'s workers keep together: a module's tests share its fixtures.
+
+    The warm-runner tests share one background server and runner, and one of them edits the
+    runner's code to prove a stale runner is never used: they all run on one worker.
+    """
+    path = Path(str(item.path)).resolve()
+    if any(folder in path.parents for folder in _WARM_RUNNER_TESTS):
+        return "warm-runner"
+    return path.relative_to(_TESTS).as_posix()
 
 
 @pytest.fixture
