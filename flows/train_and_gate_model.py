@@ -35,6 +35,7 @@ from mlgov.publication import alert_items
 from mlgov.registration import (
     ChampionArtifacts,
     RegisteredVersion,
+    Registration,
     discard_work_copies,
     planned_publications,
 )
@@ -268,13 +269,15 @@ def _register(
     gate_reason = "; ".join(decision.reasons)
     needs_approval = params.require_approval and decision.verdict.moves_champion
     registered = register_challenger(
-        params.model_name,
-        files,
-        card.metadata,
-        promote=decision.verdict.moves_champion and not needs_approval,
-        expected_champion=expected,
-        reason=gate_reason,
-        run_id=run_id,
+        Registration(
+            params.model_name,
+            files,
+            card.metadata,
+            promote=decision.verdict.moves_champion and not needs_approval,
+            expected_champion=expected,
+            reason=gate_reason,
+            run_id=run_id,
+        )
     )
     if needs_approval:
         # A reviewer answers a form in the UI; rejection or timeout keeps the champion.

@@ -11,6 +11,7 @@ import io
 import json
 import shutil
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -162,16 +163,23 @@ def champion_changed_note(current: int | None, expected: int | None) -> str:
     )
 
 
+@dataclass(frozen=True)
+class Registration:
+    """What a run registers: the version's files and metadata, and the gate's say on promotion."""
+
+    name: str
+    files: Mapping[str, Path]
+    metadata: Mapping[str, Any]
+    promote: bool
+    """Move the champion alias to this version (the gate promoted it, no approval pending)."""
+    expected_champion: int | None
+    """The champion the gate compared with: the alias moves only if it is still that one."""
+    reason: str
+    run_id: str | None
+
+
 def register_and_maybe_promote(
-    registry: ModelRegistry,
-    name: str,
-    files: Mapping[str, Path],
-    metadata: Mapping[str, Any],
-    *,
-    promote: bool,
-    expected_champion: int | None,
-    reason: str,
-    run_id: str | None,
+    registry: ModelRegistry, registration: Registration
 ) -> RegisteredVersion:
     """Every challenger becomes a version; the alias moves only if the gate said so.
 
@@ -180,6 +188,8 @@ def register_and_maybe_promote(
     champion meanwhile, this version is registered unpromoted and its stored metadata says so
     (verdict CHAMPION_CHANGED, the gate's verdict kept as `gate_verdict`).
     """
+    name, metadata, run_id = registration.name, registration.metadata, registration.run_id
+    promote, expected_champion = registration.promote, registration.expected_champion
 
     def on_conflict(current: int | None) -> tuple[Mapping[str, Any], Sequence[str]]:
         note = champion_changed_note(current, expected_champion)
@@ -197,14 +207,14 @@ def register_and_maybe_promote(
             alias=CHAMPION,
             expected_current=expected_champion,
             actor=f"flow-run:{run_id}" if run_id else "mlgov",
-            reason=reason,
+            reason=registration.reason,
         )
         if promote
         else None
     )
     version = registry.register(
         name,
-        files,
+        registration.files,
         metadata,
         run_id=run_id,
         promote=request,

@@ -5,9 +5,8 @@ The registry work itself is `mlgov.registration`; these tasks add names, retries
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 from prefect import get_run_logger, task
@@ -18,6 +17,7 @@ from mlgov.domain.names import parse_model_ref
 from mlgov.registration import (
     ChampionArtifacts,
     RegisteredVersion,
+    Registration,
     champion_artifacts,
     register_and_maybe_promote,
     version_artifacts,
@@ -64,28 +64,11 @@ def mark_published(name: str, version: int, items: Sequence[str]) -> int:
 
 
 @task(name="register-challenger", cache_policy=NO_CACHE)
-def register_challenger(
-    name: str,
-    files: Mapping[str, Path],
-    metadata: Mapping[str, Any],
-    *,
-    promote: bool,
-    expected_champion: int | None,
-    reason: str,
-    run_id: str | None,
-) -> RegisteredVersion:
+def register_challenger(registration: Registration) -> RegisteredVersion:
     """Register the challenger; the alias moves only if `promote` and the champion is unchanged."""
+    name = registration.name
     with open_registry() as registry:
-        registered = register_and_maybe_promote(
-            registry,
-            name,
-            files,
-            metadata,
-            promote=promote,
-            expected_champion=expected_champion,
-            reason=reason,
-            run_id=run_id,
-        )
+        registered = register_and_maybe_promote(registry, registration)
     log = get_run_logger()
     log.info(
         "Registered %s v%d%s",

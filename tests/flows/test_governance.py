@@ -300,7 +300,7 @@ def test_cli_verify_and_promote(home, capsys) -> None:
 
 def _register_without_publishing(version_from: int, run_id: str) -> int:
     """What a run killed right after registration leaves: a version, its pending publications."""
-    from mlgov.registration import register_and_maybe_promote
+    from mlgov.registration import Registration, register_and_maybe_promote
 
     with _registry() as registry:
         source = registry.get(MODEL, version=version_from)
@@ -308,13 +308,15 @@ def _register_without_publishing(version_from: int, run_id: str) -> int:
         meta = source.metadata | {"verdict": "PROMOTED", "reasons": ["non-inferior (test)"]}
         return register_and_maybe_promote(
             registry,
-            MODEL,
-            local,
-            meta,
-            promote=True,
-            expected_champion=1,
-            reason="non-inferior (test)",
-            run_id=run_id,
+            Registration(
+                MODEL,
+                local,
+                meta,
+                promote=True,
+                expected_champion=1,
+                reason="non-inferior (test)",
+                run_id=run_id,
+            ),
         ).version
 
 

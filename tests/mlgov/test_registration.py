@@ -21,6 +21,7 @@ from mlgov.domain.catalogue import (
     SUITE_FILE,
 )
 from mlgov.registration import (
+    Registration,
     champion_artifacts,
     champion_changed_note,
     discard_work_copies,
@@ -133,13 +134,15 @@ def test_an_unpromoted_challenger_is_registered_with_its_pending_items(
     meta = _metadata("REJECTED_REGRESSION", {"dataset_drift": True})
     registered = register_and_maybe_promote(
         registry,
-        "m",
-        _files(tmp_path),
-        meta,
-        promote=False,
-        expected_champion=None,
-        reason="r",
-        run_id="run-1",
+        Registration(
+            "m",
+            _files(tmp_path),
+            meta,
+            promote=False,
+            expected_champion=None,
+            reason="r",
+            run_id="run-1",
+        ),
     )
     assert (registered.version, registered.alias_moved, registered.outcome_note) == (1, False, None)
     assert registered.champion_version is None
@@ -152,13 +155,15 @@ def test_version_artifacts_fetch_the_work_files_verified_and_read_the_suite(
 ) -> None:
     register_and_maybe_promote(
         registry,
-        "m",
-        _files(tmp_path),
-        _metadata("FIRST_CHAMPION"),
-        promote=True,
-        expected_champion=None,
-        reason="r",
-        run_id=None,
+        Registration(
+            "m",
+            _files(tmp_path),
+            _metadata("FIRST_CHAMPION"),
+            promote=True,
+            expected_champion=None,
+            reason="r",
+            run_id=None,
+        ),
     )
     champion = champion_artifacts(registry, "m", tmp_path / "work")
     assert champion is not None and (champion.name, champion.version) == ("m", 1)
@@ -179,13 +184,15 @@ def test_a_model_whose_digest_changed_during_the_run_is_not_loaded(
 ) -> None:
     register_and_maybe_promote(
         registry,
-        "m",
-        _files(tmp_path),
-        _metadata("FIRST_CHAMPION"),
-        promote=True,
-        expected_champion=None,
-        reason="r",
-        run_id=None,
+        Registration(
+            "m",
+            _files(tmp_path),
+            _metadata("FIRST_CHAMPION"),
+            promote=True,
+            expected_champion=None,
+            reason="r",
+            run_id=None,
+        ),
     )
     fetched = version_artifacts(registry, registry.get("m", version=1), tmp_path / "work")
     tampered = fetched.model_copy(update={"model_sha256": "0" * 64})
@@ -204,10 +211,16 @@ def test_a_champion_changed_during_the_run_is_registered_truthfully(registry, tm
     meta = {"verdict": "FIRST_CHAMPION", "reasons": ["no champion yet"], "drift": None}
 
     won = register_and_maybe_promote(
-        registry, "m", files, meta, promote=True, expected_champion=None, reason="r", run_id="a"
+        registry,
+        Registration(
+            "m", files, meta, promote=True, expected_champion=None, reason="r", run_id="a"
+        ),
     )
     lost = register_and_maybe_promote(
-        registry, "m", files, meta, promote=True, expected_champion=None, reason="r", run_id="b"
+        registry,
+        Registration(
+            "m", files, meta, promote=True, expected_champion=None, reason="r", run_id="b"
+        ),
     )
 
     assert (won.version, won.alias_moved, won.outcome_note) == (1, True, None)

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from mlgov.domain.catalogue import MODEL_CARD_ARTIFACT, PROMOTED_EVENT, REFERENCE_FILE
-from mlgov.registration import ChampionArtifacts
+from mlgov.registration import ChampionArtifacts, Registration
 from tasks.registration import (
     find_champion,
     load_model_version,
@@ -32,7 +32,9 @@ def test_register_find_load_and_clear_what_was_published(mlgov_home: Path, tmp_p
 
     assert find_champion("tm", tmp_path / "work") is None
     registered = register_challenger(
-        "tm", files, meta, promote=True, expected_champion=None, reason="first", run_id=None
+        Registration(
+            "tm", files, meta, promote=True, expected_champion=None, reason="first", run_id=None
+        )
     )
     assert (registered.version, registered.alias_moved) == (1, True)
     assert set(registered.pending) == {PROMOTED_EVENT, MODEL_CARD_ARTIFACT}
