@@ -58,7 +58,14 @@ def _worker_group(item: pytest.Item) -> str:
     path = Path(str(item.path)).resolve()
     if any(folder in path.parents for folder in _WARM_RUNNER_TESTS):
         return "warm-runner"
-    return path.relative_to(_TESTS).as_posix()
+    group = path.relative_to(_TESTS).as_posix()
+    # A module whose tests share an expensive module-scoped fixture per parameter (a server stack
+    # per backend) names it: each parameter's tests then form a group, set up once.
+    split_by = getattr(getattr(item, "module", None), "WORKER_GROUP_PARAM", None)
+    callspec = getattr(item, "callspec", None)
+    if split_by and callspec is not None and split_by in callspec.params:
+        group += f"[{callspec.params[split_by]}]"
+    return group
 
 
 @pytest.fixture

@@ -38,6 +38,8 @@ from mlgov.data.demo import make_dataset
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
+# `make test`'s workers take each backend's tests as one group: its stack starts once.
+WORKER_GROUP_PARAM = "stack"
 BIN = Path(sys.executable).parent
 TRAINING = "train-and-gate-model/weekly"
 MONITORING = "monitor-production-batch/daily"
