@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(PY) bench/validation_speed.py
 	$(PY) bench/drift_speed.py
 	$(PY) bench/flow_overhead.py
+	$(PY) bench/backfill_speed.py
 
 clean:
 	rm -rf $(VENV) .mlgov .pytest_cache
