@@ -29,6 +29,7 @@ from mlgov.domain.catalogue import (
 )
 from mlgov.domain.features import FeatureSpec
 from mlgov.domain.verdicts import Verdict
+from mlgov.drift.decision import recorded_decision
 from mlgov.storage.errors import IntegrityError
 from mlgov.storage.records import PromotionRequest, VersionRecord
 from mlgov.storage.registry import ModelRegistry
@@ -125,10 +126,8 @@ def drift_detected(drift: Mapping[str, Any] | None) -> bool:
     The configured rule's `decision` says so; versions registered before the rule was
     configurable carry none and alerted on Evidently's `dataset_drift`.
     """
-    if not drift:
-        return False
-    decision = drift.get("decision")
-    return bool(decision["drifted"] if decision else drift.get("dataset_drift"))
+    decision = recorded_decision(drift)
+    return decision is not None and decision.drifted
 
 
 def planned_publications(metadata: Mapping[str, Any], alias_moved: bool) -> tuple[str, ...]:

@@ -18,6 +18,7 @@ from mlgov.domain.catalogue import (
     PROMOTED_EVENT,
     REGRESSION_EVENT,
 )
+from mlgov.drift.decision import recorded_decision
 
 
 def alert_spec(
@@ -52,10 +53,9 @@ def alert_spec(
             notify=True,
         )
     if item == DRIFT_EVENT:
-        drift = drift or {}
-        decision = drift.get("decision")  # absent in versions registered before the rule was set
-        columns = list((decision["columns"] if decision else drift.get("drifted_columns")) or [])
-        share = float(drift.get("share_drifted") or 0.0)
+        decision = recorded_decision(drift)
+        columns = [] if decision is None else list(decision.columns)
+        share = float((drift or {}).get("share_drifted") or 0.0)
         return Alert(
             event=EVENT_DRIFT,
             subject=f"[mlgov] {model}: training data drifted from the champion's",

@@ -6,7 +6,8 @@ not something each flow decides in its own words.
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -39,4 +40,21 @@ def decide_drift(summary: DriftSummary, decision: DriftDecisionRule) -> DriftDec
         )
     return DriftDecision(
         drifted=summary.dataset_drift, columns=tuple(summary.drifted_columns), rule=decision
+    )
+
+
+def recorded_decision(digest: Mapping[str, Any] | None) -> DriftDecision | None:
+    """The drift decision a version's stored drift digest records (None: no drift was checked).
+
+    Versions registered before the rule was configurable carry no `decision`: they alerted on
+    Evidently's share rule, which is what their digest's other fields say.
+    """
+    if not digest:
+        return None
+    if digest.get("decision"):
+        return DriftDecision.model_validate(digest["decision"])
+    return DriftDecision(
+        drifted=bool(digest.get("dataset_drift")),
+        columns=tuple(digest.get("drifted_columns") or ()),
+        rule="evidently",
     )

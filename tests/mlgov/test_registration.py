@@ -115,7 +115,8 @@ def test_planned_publications_list_the_alerts_then_the_card(
 def test_drift_detected_reads_the_decision_else_evidentlys_rule() -> None:
     assert not drift_detected(None) and not drift_detected({})
     assert drift_detected({"dataset_drift": True})  # a version stored before the decision
-    assert not drift_detected({"dataset_drift": True, "decision": {"drifted": False}})
+    decided = {"drifted": False, "columns": [], "rule": "corrected"}  # as a card stores it
+    assert not drift_detected({"dataset_drift": True, "decision": decided})
 
 
 def test_champion_changed_note_names_both_versions() -> None:
