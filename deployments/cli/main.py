@@ -150,14 +150,18 @@ def _main(argv: Sequence[str] | None) -> int:
     debug = bool(os.environ.get(DEBUG_ENV))
     with interrupts(), console(verbose_requested(args.verbose)):
         try:
-            return _run(args)
+            try:
+                return _run(args)
+            finally:
+                # Inside the quiet console and before any last line: what Prefect's workers
+                # still hold is sent now, not at exit, where their warnings would follow it.
+                drain_prefect_workers()
         except CommandError as exc:
             return _fail(str(exc), exc.code)
         except BaseException as exc:
             signum = _interrupt_signal(exc)
             if signum is not None:
                 name = signal.Signals(signum).name
-                drain_prefect_workers()
                 return _fail(
                     f"stopped by {name}; a flow run in progress was recorded as crashed",
                     128 + signum,

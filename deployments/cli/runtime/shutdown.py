@@ -27,8 +27,9 @@ def flush_before_exit() -> bool:
 def drain_prefect_workers(timeout: float = 10.0) -> None:
     """Send what Prefect's event and log workers still hold, before the command's last line.
 
-    An interrupted run leaves its Crashed state events queued; drained at exit instead, their
-    workers' progress warnings would print after the one-line answer the user reads last.
+    A run leaves state events queued (an interrupted or failed one especially); drained at exit
+    instead, after the quiet console is restored, their workers' progress warnings would print
+    after the one-line answer the user reads last.
     """
     if "prefect" not in sys.modules:
         return
