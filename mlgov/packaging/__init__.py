@@ -1,0 +1,1 @@
+"""Models as data: a manifest (`model.json`) and safetensors weights, loaded without pickle."""

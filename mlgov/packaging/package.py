@@ -1,0 +1,220 @@
+"""A model version as data: `model.json` (the manifest) and `model.safetensors` (the weights).
+
+Loading parses JSON and reads tensors with `safetensors`; no pickle, `torch.load` or fastai is on
+the path, so a package cannot run code, and it survives fastai and torch upgrades. Every way a
+package can be wrong (altered weights, a manifest that does not fit its weights, a format this
+mlgov does not know) is refused with a `PackageError` of one line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import ValidationError
+
+from mlgov.domain.features import FeatureSpec
+from mlgov.packaging.errors import PackageError
+from mlgov.packaging.manifest import ModelManifest, Weights
+from mlgov.packaging.tabular import TabularPreprocessor
+from mlgov.packaging.tabular_net import TabularNet
+
+MANIFEST_FILE = "model.json"
+WEIGHTS_FILE = "model.safetensors"
+PACKAGE_FILES = (MANIFEST_FILE, WEIGHTS_FILE)
+SCORE_BATCH_ROWS = 4_096  # larger batches spill the activations out of the CPU caches
+
+
+def library_versions() -> dict[str, str]:
+    """The versions recorded with a package, for lineage and for reading it back later."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found: dict[str, str] = {}
+    for name in ("mlgov", "torch", "fastai", "safetensors", "numpy", "pandas"):
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return found
+
+
+def package_learner(learn: Any, spec: FeatureSpec, directory: Path) -> ModelManifest:
+    """Write a trained tabular learner as a package into `directory`; return its manifest."""
+    from safetensors.torch import save
+
+    from mlgov.packaging.tabular import describe_architecture, describe_preprocessing
+
+    template = learn.dls.train_ds
+    classes = None
+    if spec.task == "classification":
+        from fastai.data.transforms import Categorize
+
+        procs = {type(p): p for p in template.procs.fs}
+        classes = tuple(str(v) for v in procs[Categorize].vocab)
+    tensors = {
+        k: v.detach().cpu().contiguous().clone() for k, v in learn.model.state_dict().items()
+    }
+    weights = save(tensors, metadata={"format": "mlgov.model-package"})
+    manifest = ModelManifest(
+        kind="tabular",
+        task=spec.task,
+        target=spec.target,
+        classes=classes,
+        numeric_features=spec.numeric,
+        categorical_features=spec.categorical,
+        architecture=describe_architecture(learn.model),
+        preprocessing=describe_preprocessing(template),
+        weights=Weights(
+            file=WEIGHTS_FILE, sha256=hashlib.sha256(weights).hexdigest(), tensors=len(tensors)
+        ),
+        libraries=library_versions(),
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / WEIGHTS_FILE).write_bytes(weights)
+    (directory / MANIFEST_FILE).write_text(manifest_json(manifest))
+    return manifest
+
+
+def manifest_json(manifest: ModelManifest) -> str:
+    return json.dumps(manifest.model_dump(mode="json"), indent=2) + "\n"
+
+
+def parse_manifest(raw: bytes) -> ModelManifest:
+    """The manifest, or a one-line reason it is not one this mlgov can rebuild."""
+    try:
+        data = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PackageError(f"{MANIFEST_FILE} is not JSON: {exc}") from None
+    if isinstance(data, dict) and data.get("format_version") not in (None, 1):
+        raise PackageError(
+            f"{MANIFEST_FILE} has format version {data.get('format_version')!r}; "
+            "this mlgov reads version 1: upgrade mlgov"
+        )
+    try:
+        return ModelManifest.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        raise PackageError(
+            f"{MANIFEST_FILE} is not a valid package manifest: {where}: {first['msg']}"
+        ) from None
+
+
+@dataclass(frozen=True)
+class PackagedModel:
+    """A loaded package: scores frames with its own preprocessing, without fastai."""
+
+    manifest: ModelManifest
+    network: TabularNet
+    preprocessor: TabularPreprocessor
+
+    @property
+    def classes(self) -> tuple[str, ...] | None:
+        return self.manifest.classes
+
+    @property
+    def spec(self) -> FeatureSpec:
+        return self.preprocessor.spec
+
+    def scores(self, df: pd.DataFrame) -> np.ndarray:
+        """Class probabilities in `classes` order, or regression values, as float64."""
+        import torch
+
+        n_out = len(self.classes) if self.classes is not None else 0
+        if len(df) == 0:
+            return np.empty((0, n_out) if n_out else (0,), dtype=np.float64)
+        codes, values = self.preprocessor.encode(df)
+        x_cat, x_cont = torch.from_numpy(codes), torch.from_numpy(values)
+        outputs = []
+        with torch.inference_mode():
+            for start in range(0, len(df), SCORE_BATCH_ROWS):
+                stop = start + SCORE_BATCH_ROWS
+                outputs.append(self.network(x_cat[start:stop], x_cont[start:stop]).float())
+        raw = torch.cat(outputs)
+        if self.classes is None:
+            return raw.reshape(-1).numpy().astype(np.float64)
+        return torch.softmax(raw, dim=1).numpy().astype(np.float64)
+
+
+def _check_fit(manifest: ModelManifest) -> None:
+    """The manifest's preprocessing and architecture must describe the same inputs and outputs."""
+    arch, pre = manifest.architecture, manifest.preprocessing
+    if len(pre.categorical) != len(arch.embedding_sizes):
+        raise PackageError(
+            f"{MANIFEST_FILE}: {len(pre.categorical)} categorical inputs but "
+            f"{len(arch.embedding_sizes)} embeddings"
+        )
+    for col, (n, _) in zip(pre.categorical, arch.embedding_sizes, strict=True):
+        if len(col.vocabulary) + 1 != n:
+            raise PackageError(
+                f"{MANIFEST_FILE}: column {col.name!r} has {len(col.vocabulary)} values "
+                f"but an embedding of {n} rows"
+            )
+    if len(pre.numeric) != arch.n_continuous:
+        raise PackageError(
+            f"{MANIFEST_FILE}: {len(pre.numeric)} numeric inputs but {arch.n_continuous} expected"
+        )
+    outputs = len(manifest.classes) if manifest.classes is not None else 1
+    if (manifest.task == "classification") != (manifest.classes is not None):
+        raise PackageError(
+            f"{MANIFEST_FILE}: a {manifest.task} model with classes {manifest.classes}"
+        )
+    if arch.output_size != outputs:
+        raise PackageError(f"{MANIFEST_FILE}: {arch.output_size} outputs for {outputs} expected")
+    if len(arch.dropout) != len(arch.layers):
+        raise PackageError(
+            f"{MANIFEST_FILE}: {len(arch.dropout)} dropouts for {len(arch.layers)} layers"
+        )
+    features = set(manifest.numeric_features) | set(manifest.categorical_features)
+    indicators = {m.indicator for m in pre.missing}
+    inputs = [c.name for c in pre.categorical] + [c.name for c in pre.numeric]
+    unknown = [name for name in inputs if name not in features | indicators]
+    if unknown:
+        raise PackageError(f"{MANIFEST_FILE}: inputs {unknown} are not features of the model")
+
+
+def load_package(manifest_raw: bytes, weights_raw: bytes) -> PackagedModel:
+    """Rebuild a package from the bytes of its two files (as the registry just verified them)."""
+    import torch
+    from safetensors import SafetensorError
+    from safetensors.torch import load
+
+    manifest = parse_manifest(manifest_raw)
+    if hashlib.sha256(weights_raw).hexdigest() != manifest.weights.sha256:
+        raise PackageError(f"{WEIGHTS_FILE} does not match the digest recorded in {MANIFEST_FILE}")
+    _check_fit(manifest)
+    try:
+        tensors = load(weights_raw)
+    except (SafetensorError, ValueError) as exc:
+        raise PackageError(f"{WEIGHTS_FILE} is not a safetensors file: {exc}") from None
+    if len(tensors) != manifest.weights.tensors:
+        raise PackageError(
+            f"{WEIGHTS_FILE} holds {len(tensors)} tensors, {MANIFEST_FILE} says "
+            f"{manifest.weights.tensors}"
+        )
+    network = TabularNet(manifest.architecture)
+    try:
+        network.load_state_dict(tensors, strict=True)
+    except RuntimeError as exc:
+        reason = " ".join(str(exc).split())
+        raise PackageError(f"{WEIGHTS_FILE} does not fit the architecture: {reason}") from None
+    for name, tensor in tensors.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise PackageError(f"{WEIGHTS_FILE}: tensor {name!r} holds non-finite values")
+    network.eval()
+    return PackagedModel(
+        manifest=manifest, network=network, preprocessor=TabularPreprocessor(manifest)
+    )
+
+
+def load_package_dir(directory: Path) -> PackagedModel:
+    """A package from local files: a run's own freshly trained model, or a test's."""
+    directory = Path(directory)
+    return load_package(
+        (directory / MANIFEST_FILE).read_bytes(), (directory / WEIGHTS_FILE).read_bytes()
+    )
