@@ -32,10 +32,12 @@ _WARM_RUNNER_TESTS = (
 )
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Give each test its tier: explicit marker, else `flow` when it needs the Prefect server.
 
     A test marked `unit` that asks for the server is a mistake in the marking, not a slow test.
+    Runs first: pytest-xdist reads the `xdist_group` markers in its own hook.
     """
     for item in items:
         layers = {mark.name for mark in item.iter_markers()} & _LAYERS
@@ -47,6 +49,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if not layers:
             item.add_marker(pytest.mark.flow if uses_server else pytest.mark.unit)
         item.add_marker(pytest.mark.xdist_group(_worker_group(item)))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Stop when xdist would split the groups: each split module sets its fixtures up again.
+
+    xdist tags a grouped test's id `...@group` and keeps the group whole only when that `@` comes
+    after the id's last `]`; pytest 9.2 stopped the tagging altogether.
+    """
+    if not getattr(session.config.option, "loadgroup", False):
+        return
+    lost = [i.nodeid for i in session.items if i.nodeid.rfind("@") <= i.nodeid.rfind("]")]
+    if lost:
+        raise pytest.UsageError(f"pytest-xdist ignores the worker group of {lost[0]}")
 
 
 def _worker_group(item: pytest.Item) -> str:
@@ -64,7 +80,8 @@ def _worker_group(item: pytest.Item) -> str:
     split_by = getattr(getattr(item, "module", None), "WORKER_GROUP_PARAM", None)
     callspec = getattr(item, "callspec", None)
     if split_by and callspec is not None and split_by in callspec.params:
-        group += f"[{callspec.params[split_by]}]"
+        # No brackets: xdist ignores a group name when a `]` follows its `@`.
+        group += f":{callspec.params[split_by]}"
     return group
 
 
