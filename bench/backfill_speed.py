@@ -2,9 +2,9 @@
 
 Trains a champion on a generated demo table, writes 30 daily batches (the last ten drifting), and
 runs the monitoring flow once over their glob against a real `prefect server start`, as
-`mlgov monitor --data 'batches/*.parquet'` does. Model loads are counted at fastai's
-`load_learner`, the one place a registered model is deserialised (`mlgov.training.inference`
-looks it up when it loads). Baseline in the same run: one
+`mlgov monitor --data 'batches/*.parquet'` does. Model loads are counted at
+`mlgov.packaging.package.load_package`, the one place a registered version's package is rebuilt
+(`mlgov.model_loading` looks it up when it loads). Baseline in the same run: one
 batch monitored on its own (the per-batch cost a scheduler pays when it runs one batch a day).
 
     python bench/backfill_speed.py [--batches 30] [--rows 2000]
@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -42,21 +43,20 @@ def main() -> None:
         }
     )
     try:
-        import fastai.learner
-
+        import mlgov.packaging.package as package
         from flows.monitor_production_batch import MonitoringParameters, monitor_production_batch
         from flows.train_and_gate_model import TrainingParameters, train_and_gate_model
         from mlgov.data.demo import make_dataset
 
         loads = 0
-        original = fastai.learner.load_learner
+        original = package.load_package
 
-        def counting_load(*a, **k):  # type: ignore[no-untyped-def]
+        def counting_load(*a: Any, **k: Any) -> Any:
             nonlocal loads
             loads += 1
             return original(*a, **k)
 
-        fastai.learner.load_learner = counting_load  # type: ignore[assignment]
+        package.load_package = counting_load
 
         train = work / "train.csv"
         make_dataset(args.rows, seed=0).to_csv(train, index=False)

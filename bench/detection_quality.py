@@ -48,10 +48,11 @@ from mlgov.domain.features import FeatureSpec
 from mlgov.drift.config import DriftConfig
 from mlgov.drift.statistics import compute_column_drift
 from mlgov.evaluation.metrics import score_predictions, true_values
+from mlgov.packaging.package import load_package_dir
 from mlgov.performance import PerformanceCheck, PerformancePolicy, check_performance
 from mlgov.training.config import TrainingConfig
 from mlgov.training.fit import train_tabular
-from mlgov.training.inference import load_model, predict
+from mlgov.training.inference import predict
 
 FALSE_ALARM_TARGET = 0.05
 DETECTION_TARGET = 0.95
@@ -156,7 +157,7 @@ def train_monitored_model(reference: pd.DataFrame, epochs: int, work_dir: Path) 
         work_dir,
     )
     train_s = time.perf_counter() - started
-    model = load_model(Path(result.model_path))
+    model = load_package_dir(Path(result.package_dir))
     holdout = take_rows(frame, splits.holdout)
     baseline = score_predictions(
         true_values(holdout, spec), predict(model, holdout, spec), spec.task

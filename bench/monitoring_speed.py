@@ -26,9 +26,10 @@ from validation_speed import TARGET, bench_spec, make_frame, pandas_check
 from mlgov.data.features import prepare_frame
 from mlgov.drift.config import DriftConfig
 from mlgov.drift.report import ReportTarget, build_drift_report
+from mlgov.packaging.package import load_package_dir
 from mlgov.training.config import TrainingConfig
 from mlgov.training.fit import train_tabular
-from mlgov.training.inference import load_model, predict
+from mlgov.training.inference import predict
 from mlgov.validation.execution import validate_frame
 from mlgov.validation.inference import infer_suite
 from mlgov.validation.suites import suite_without_columns
@@ -58,7 +59,7 @@ def main() -> None:
         TrainingConfig(epochs=1, batch_size=1024),
         work,
     )
-    model = load_model(Path(trained.model_path))
+    model = load_package_dir(Path(trained.package_dir))
     suite = suite_without_columns(infer_suite(reference, spec), [TARGET])
     batch = make_frame(args.rows, seed=1).drop(columns=[TARGET])
     batch.insert(0, "row_id", [f"r{i}" for i in range(len(batch))])  # 25 columns: 24 features + id

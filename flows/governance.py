@@ -1,4 +1,4 @@
-"""Governance operations as flows: promote, roll back, verify, clone, repair; and human approval.
+"""Governance operations as flows: promote, roll back, verify, clone, migrate, repair; approval.
 
 Each flow takes one parameter model (the UI renders it as a form), verifies before anything
 moves, and leaves a `<model>-governance` artifact and an event, so every operation is audited in
@@ -17,6 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from mlgov.alerts.governance import (
     clone_alert,
     clone_report,
+    migration_alert,
+    migration_report,
     move_alert,
     move_report,
     refusal_alert,
@@ -38,11 +40,14 @@ from mlgov.governance import (
     RollbackPlan,
     VersionCheck,
 )
+from mlgov.migration import MigrationSummary
 from mlgov.publication import RepairRecord, UnpublishedVersion, VersionOutcome, alert_items
 from tasks.alerting import send_alert
 from tasks.governance import (
     choose_rollback_target,
     clone_to_registry,
+    list_versions_to_migrate,
+    migrate_model_version,
     publish_governance_report,
     read_champion,
     set_champion,
@@ -135,6 +140,26 @@ class CloneParameters(BaseModel):
     to_store: str = Field(min_length=1)
     reason: str = Field(default="copy to another registry", min_length=1)
     actor: str = Field(default="cli", min_length=1)
+
+
+class MigrateParameters(BaseModel):
+    """Convert versions stored only as a pickle into packages, each proved to score as before.
+
+    Needs the pickle opt-in (`--allow-pickle`): converting a pickle unpickles it.
+
+    Attributes:
+        model: Registry name of the model.
+        version: Version to convert; default: every version (packaged ones are left alone).
+        actor: Who asked; kept in the version's ledger.
+        notify: Notify when a version is refused (the event is emitted regardless).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model: ModelName
+    version: int | None = Field(default=None, ge=1)
+    actor: str = Field(default="cli", min_length=1)
+    notify: bool = True
 
 
 class RepairParameters(BaseModel):
@@ -278,6 +303,31 @@ def clone_model(params: CloneParameters) -> CloneRecord | State[Any]:
     publish_governance_report(report)
     send_alert(clone_alert(record), model, version=None, notify=False)
     return record
+
+
+@flow(name="migrate-model", log_prints=False)
+def migrate_model(params: MigrateParameters) -> MigrationSummary | State[Any]:
+    """Package each pickle-only version after verifying it; every conversion is an event."""
+    run_id = flow_run.get_id()
+    versions = list_versions_to_migrate(params.model, params.version)
+    records = tuple(migrate_model_version(params.model, v, params.actor, run_id) for v in versions)
+    for record in (r for r in records if r.outcome == "migrated"):
+        send_alert(migration_alert(record), params.model, version=record.version, notify=False)
+    problems = tuple(p for r in records for p in r.problems)
+    if problems:
+        refusal = Refusal(
+            operation="migrate",
+            model=params.model,
+            version=params.version,
+            actor=params.actor,
+            reason="convert pickled models into packages",
+            champion=None,
+            problems=problems,
+            checks=tuple(f"v{r.version}: {r.check}" for r in records if r.check),
+        )
+        return _refuse(refusal, notify=params.notify)
+    publish_governance_report(migration_report(params.model, records, params.actor, run_id))
+    return MigrationSummary(model=params.model, versions=records)
 
 
 def _republish(

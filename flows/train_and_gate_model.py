@@ -41,7 +41,7 @@ from mlgov.registration import (
 )
 from mlgov.reporting import link_name
 from mlgov.settings import get_settings
-from mlgov.training.config import TrainingConfig
+from mlgov.training.config import PackageOptions, TrainingConfig
 from mlgov.training_run import (
     TrainingRunRecord,
     TrainingRunSummary,
@@ -87,6 +87,8 @@ class TrainingParameters(BaseModel):
         features: Column roles that override inference.
         split: How the holdout and early-stopping rows are cut.
         training: fastai training settings.
+        package: What the version stores besides its package (`fastai_export`: fastai's own
+            pickle as an extra file, never loaded by mlgov).
         gate: Promotion policy.
         decision: `corrected` controls for testing many columns (and ignores tiny effects);
             `evidently` uses Evidently's share-of-drifted-columns rule.
@@ -110,6 +112,7 @@ class TrainingParameters(BaseModel):
     features: FeatureOverrides = FeatureOverrides()
     split: SplitConfig = SplitConfig()
     training: TrainingConfig = TrainingConfig()
+    package: PackageOptions = PackageOptions()
     gate: GatePolicy = GatePolicy()
     decision: DriftDecisionRule = "corrected"
     drift: DriftConfig = DriftConfig()
@@ -160,14 +163,14 @@ def train_and_gate_model(params: TrainingParameters) -> TrainingRunSummary:
 
     # 2. Train on the split; the holdout is never seen.
     data = split_dataset(frame, spec, params.split)
-    training = train_model(data.train, data.valid, spec, params.training, run_dir)
+    training = train_model(data.train, data.valid, spec, params.training, run_dir, params.package)
 
     # 3. Evaluate challenger and champion on the same rows; 4. gate.
     evaluation = evaluate_models(
         data.holdout,
         spec,
-        Path(training.model_path),
-        champion,  # its model is unpickled from the store's bytes as they are verified
+        Path(training.package_dir),
+        champion,  # its model is loaded from the store's bytes as they are verified
         params.evaluation_settings(),
     )
     decision = compare_with_champion(

@@ -1,8 +1,9 @@
 """Governance operations on the registry: verify a version, move the champion, clone, approvals.
 
 Each check returns its problems instead of raising, so the flow decides (refuse, alert, audit) and
-the alias never moves on a version that was not verified first. Nothing here unpickles a file
-whose checksum the registry has not just confirmed. No Prefect: the tasks wrap these functions.
+the alias never moves on a version that was not verified first. Models load only through
+`mlgov.model_loading`, from bytes the registry has just confirmed; a pickle-only version is refused
+without the opt-in. No Prefect: the tasks wrap these functions.
 """
 
 from __future__ import annotations
@@ -16,20 +17,21 @@ from typing import Any, Literal
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, computed_field
 
-from mlgov.domain.catalogue import CHAMPION, HOLDOUT_FILE, MODEL_FILE
+from mlgov.domain.catalogue import CHAMPION, HOLDOUT_FILE
 from mlgov.domain.errors import RegistryError
 from mlgov.domain.features import FeatureSpec
 from mlgov.evaluation.metrics import score_predictions, true_values
+from mlgov.model_loading import load_version_model, model_file
 from mlgov.registration import champion_changed_note
 from mlgov.storage.errors import AliasConflictError, ModelNotFoundError
 from mlgov.storage.persistence import non_persistent_reason
 from mlgov.storage.records import Decision, VersionRecord
 from mlgov.storage.registry import ModelRegistry
 from mlgov.storage.sql import safe_url
-from mlgov.training.inference import load_model, predict
+from mlgov.training.inference import ScoringModel, predict
 
 Operation = Literal["promote", "rollback"]
-RefusedOperation = Literal["promote", "rollback", "clone"]
+RefusedOperation = Literal["promote", "rollback", "clone", "migrate"]
 
 
 class VersionCheck(BaseModel):
@@ -153,13 +155,8 @@ def _select_version(registry: ModelRegistry, name: str, version: int | None) -> 
     return registry.find_alias(name, CHAMPION) or registry.get(name)
 
 
-def _load_verified(registry: ModelRegistry, mv: VersionRecord) -> Any:
-    """Unpickle model.pkl from bytes whose checksum was confirmed on this very read."""
-    return load_model(io.BytesIO(registry.read_bytes(mv, MODEL_FILE)))
-
-
 def _rescore_problem(
-    registry: ModelRegistry, mv: VersionRecord, model: Any, tolerance: float
+    registry: ModelRegistry, mv: VersionRecord, model: ScoringModel, tolerance: float
 ) -> tuple[str | None, str | None]:
     """Score the version's own stored holdout; (check done, problem) against the recorded metric."""
     metric = mv.metadata.get("primary_metric")
@@ -191,9 +188,10 @@ def _rescore_problem(
 def check_version(
     registry: ModelRegistry, name: str, version: int | None, *, tolerance: float | None = None
 ) -> VersionCheck:
-    """Checksums of every file, then that model.pkl loads; with `tolerance`, that it still scores.
+    """Checksums of every file, then that the model loads; with `tolerance`, that it still scores.
 
-    The load runs only on intact files: the model file is a pickle.
+    The load runs only on intact files, and a pickle-only version loads only with the opt-in:
+    without it the refusal is the finding.
     """
     try:
         mv = _select_version(registry, name, version)
@@ -210,12 +208,13 @@ def check_version(
     if problems:
         return found(problems)
     try:
-        model = _load_verified(registry, mv)
+        loaded_file = model_file(mv)
+        model = load_version_model(registry, mv)
     except RegistryError as exc:
         return found([str(exc)])
     except Exception as exc:  # an unloadable model is a finding, not a crash
-        return found([f"{mv.ref}: {MODEL_FILE} does not load: {type(exc).__name__}: {exc}"])
-    checks.append(f"{MODEL_FILE} loads")
+        return found([f"{mv.ref}: {loaded_file} does not load: {type(exc).__name__}: {exc}"])
+    checks.append(f"{loaded_file} loads")
     if tolerance is not None:
         done, problem = _rescore_problem(registry, mv, model, tolerance)
         checks += [done] if done else []
@@ -271,7 +270,11 @@ def move_champion(registry: ModelRegistry, request: MoveRequest) -> ChampionMove
 def clone_version(
     source: ModelRegistry, ref: str, target: ModelRegistry, *, actor: str
 ) -> CloneRecord:
-    """Copy one version into `target` and verify the copy; aliases stay behind on purpose."""
+    """Copy one version into `target` and verify the copy; aliases stay behind on purpose.
+
+    The model must load first, through the same loader as every other use: a clone never
+    carries a pickle on that the opt-in would not let this registry load.
+    """
     record: dict[str, Any] = {
         "source_ref": ref,
         "source_registry": safe_url(source.registry_url),
@@ -285,9 +288,14 @@ def clone_version(
         return CloneRecord(**record, problems=(f"refusing to clone {ref}: {volatile}",))
     try:
         mv = source.resolve(ref)
+        load_version_model(source, mv)
         copy = source.clone(mv, target, actor=actor)
     except RegistryError as exc:
         return CloneRecord(**record, problems=(str(exc),))
+    except Exception as exc:  # a model that does not load is not copied on
+        return CloneRecord(
+            **record, problems=(f"{ref}: the model does not load: {type(exc).__name__}: {exc}",)
+        )
     return CloneRecord(
         **record | {"source_ref": mv.ref, "target_ref": copy.ref, "files": len(copy.files)}
     )

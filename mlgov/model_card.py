@@ -331,8 +331,27 @@ def _training_lines(training: CardTraining) -> list[str]:
         f"device: {training.device}, mixed precision: {training.mixed_precision}, "
         f"{training.seconds:.1f} s",
         f"- best validation loss: {training.best_valid_loss:.5f}",
+        *_package_lines(training),
         "",
     ]
+
+
+def _package_lines(training: CardTraining) -> list[str]:
+    """The package check and the optional fastai export (extra fields: older cards lack them)."""
+    extra = training.model_extra or {}
+    lines = []
+    if extra.get("package_rows") is not None:
+        lines.append(
+            "- model: a package (`model.json` + `model.safetensors`, loading runs no code); its "
+            f"scores match the learner's on {extra['package_rows']} validation rows within "
+            f"{float(extra['package_difference']):.1e} (relative)"
+        )
+    if extra.get("fastai_export"):
+        lines.append(
+            "- `fastai_export.pkl`: fastai's own export (a pickle), kept at the user's request "
+            "for use outside mlgov; mlgov never loads it"
+        )
+    return lines
 
 
 def _lineage_lines(card: ModelCard) -> list[str]:

@@ -2,18 +2,18 @@
 
 The handle wraps the version as a run fetched it (`ChampionArtifacts`: identity, feature spec,
 holdout metrics, input contract, the model file's recorded digest and the local, checksum-verified
-copies of its data files). The learner, the reference sample and the model's predictions on that
+copies of its data files). The model, the reference sample and the model's predictions on that
 sample are read lazily, at most once per run: every copy of a handle shares one cache, so a handle
 handed to child flows (Prefect re-creates pydantic parameters, private attributes included) loads
-the model once for a whole backfill. The learner is unpickled only from the bytes just read from
-the store and hashed (`read_verified_model`), never from a local copy.
+the model once for a whole backfill. The model is rebuilt only from the bytes just read from the
+store and hashed (`read_verified_model`), never from a local copy.
 """
 
 from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -25,17 +25,20 @@ from mlgov.domain.features import FeatureSpec
 from mlgov.registration import ChampionArtifacts, discard_work_copies, read_verified_model
 from mlgov.storage.registry import ModelRegistry
 
+if TYPE_CHECKING:
+    from mlgov.training.inference import ScoringModel
+
 
 class _Loaded:
     """What a handle has read so far; one instance shared by every copy of the handle.
 
     A deep copy shares it too (it is a cache of read-only things); a pickled handle arrives
-    empty and loads again from the store, so a learner never travels inside a pickle.
+    empty and loads again from the store, so a model never travels inside a pickle.
     """
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.learner: Any | None = None
+        self.model: ScoringModel | None = None
         self.reference: pd.DataFrame | None = None
         self.reference_predictions: np.ndarray | None = None
 
@@ -80,17 +83,17 @@ class ModelVersion(BaseModel):
         return self.artifacts.metrics
 
     @property
-    def learner_loaded(self) -> bool:
-        return self._loaded.learner is not None
+    def model_loaded(self) -> bool:
+        return self._loaded.model is not None
 
-    def learner(self) -> Any:
-        """The version's learner, unpickled once per run from bytes verified on that read."""
+    def model(self) -> ScoringModel:
+        """The version's model, loaded once per run from bytes verified on that read."""
         loaded = self._loaded
         with loaded.lock:
-            if loaded.learner is None:
+            if loaded.model is None:
                 with ModelRegistry.from_settings() as registry:
-                    loaded.learner = read_verified_model(registry, self.artifacts)
-            return loaded.learner
+                    loaded.model = read_verified_model(registry, self.artifacts)
+            return loaded.model
 
     @property
     def suite(self) -> dict[str, Any]:
@@ -110,14 +113,14 @@ class ModelVersion(BaseModel):
     def reference_predictions(self) -> np.ndarray:
         """The version's predictions on its reference sample, computed once per run."""
         from mlgov.data.features import prepare_frame
-        from mlgov.training.inference import predict  # fastai: only when a model is used
+        from mlgov.training.inference import predict
 
-        reference, learner = self.reference(), self.learner()
+        reference, model = self.reference(), self.model()
         loaded = self._loaded
         with loaded.lock:
             if loaded.reference_predictions is None:
                 prepared = prepare_frame(reference, self.spec, require_target=False)
-                loaded.reference_predictions = predict(learner, prepared, self.spec)
+                loaded.reference_predictions = predict(model, prepared, self.spec)
             return loaded.reference_predictions
 
     def discard_work_copies(self) -> None:

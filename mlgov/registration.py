@@ -7,21 +7,20 @@ the tasks in `tasks/registration.py` wrap these functions.
 
 from __future__ import annotations
 
-import io
 import json
 import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
 from mlgov.domain.catalogue import (
     CHAMPION,
     DRIFT_EVENT,
+    MANIFEST_FILE,
     MODEL_CARD_ARTIFACT,
-    MODEL_FILE,
     PROMOTED_EVENT,
     REGRESSION_EVENT,
     SUITE_FILE,
@@ -30,9 +29,13 @@ from mlgov.domain.catalogue import (
 from mlgov.domain.features import FeatureSpec
 from mlgov.domain.verdicts import Verdict
 from mlgov.drift.decision import recorded_decision
+from mlgov.model_loading import load_version_model, model_file
 from mlgov.storage.errors import IntegrityError
 from mlgov.storage.records import PromotionRequest, VersionRecord
 from mlgov.storage.registry import ModelRegistry
+
+if TYPE_CHECKING:
+    from mlgov.training.inference import ScoringModel
 
 _REJECTED = (Verdict.REJECTED_REGRESSION.value, Verdict.REJECTED_THRESHOLD.value)
 
@@ -40,8 +43,8 @@ _REJECTED = (Verdict.REJECTED_REGRESSION.value, Verdict.REJECTED_THRESHOLD.value
 class ChampionArtifacts(BaseModel):
     """A version's verified local data files (contract, samples) and its model's recorded digest.
 
-    The model file is not among the files: it is read from the store, hashed and unpickled from
-    those same bytes each time it is loaded.
+    The model is not among the files: it is read from the store, hashed and rebuilt from those
+    same bytes each time it is loaded (`mlgov.model_loading`).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -52,6 +55,9 @@ class ChampionArtifacts(BaseModel):
     files: dict[str, str]
     metrics: dict[str, float]
     model_sha256: str
+    """The recorded digest of `model_file` when the version was fetched for this run."""
+    model_file: str = MANIFEST_FILE
+    """The file identifying the model: the package's manifest, or a legacy version's pickle."""
     work_dir: str | None = None
     suite: dict[str, Any] | None = None
     """The version's stored input contract, read once with the verified files."""
@@ -87,7 +93,8 @@ def version_artifacts(registry: ModelRegistry, mv: VersionRecord, dest: Path) ->
         spec=FeatureSpec.model_validate(mv.metadata["features"]),
         files={k: str(v) for k, v in files.items()},
         metrics={k: float(v) for k, v in mv.metadata.get("metrics", {}).items() if v is not None},
-        model_sha256=mv.file(MODEL_FILE).sha256,
+        model_sha256=mv.file(model_file(mv)).sha256,
+        model_file=model_file(mv),
         work_dir=str(work_dir),
         suite=None if suite is None else json.loads(Path(suite).read_text(encoding="utf-8")),
     )
@@ -99,19 +106,19 @@ def champion_artifacts(registry: ModelRegistry, name: str, dest: Path) -> Champi
     return None if current is None else version_artifacts(registry, current, dest)
 
 
-def read_verified_model(registry: ModelRegistry, artifacts: ChampionArtifacts) -> Any:
-    """Unpickle the version's model from the bytes just read and hashed, never from a copy.
+def read_verified_model(registry: ModelRegistry, artifacts: ChampionArtifacts) -> ScoringModel:
+    """Load the version's model from the bytes just read and hashed, never from a copy.
 
-    The digest must also be the one recorded when the version was fetched for this run.
+    The model's digest must also be the one recorded when the version was fetched for this run
+    (a version migrated meanwhile keeps its pickle's digest and loads its new package).
     """
     mv = registry.get(artifacts.name, version=artifacts.version)
-    if mv.file(MODEL_FILE).sha256 != artifacts.model_sha256:
+    if mv.file(artifacts.model_file).sha256 != artifacts.model_sha256:
         raise IntegrityError(
-            f"{mv.ref}: the recorded digest of {MODEL_FILE} changed during the run; not loading it"
+            f"{mv.ref}: the recorded digest of {artifacts.model_file} changed during the run; "
+            "not loading it"
         )
-    from mlgov.training.inference import load_model  # fastai: only when a model is loaded
-
-    return load_model(io.BytesIO(registry.read_bytes(mv, MODEL_FILE)))
+    return load_version_model(registry, mv)
 
 
 def discard_work_copies(artifacts: ChampionArtifacts | None) -> None:

@@ -29,6 +29,11 @@ class MLGovSettings(BaseSettings):
         default=None,
         description="Name of a Prefect notification block that receives alerts.",
     )
+    allow_pickle: bool = Field(
+        default=False,
+        description="Load versions stored only as a pickle (`model.pkl`), which runs the "
+        "pickle's code: only for versions you trust, until `mlgov models migrate` converts them.",
+    )
     event_prefix: str = Field(default="mlgov", description="Prefix of every emitted event.")
     notification_backoff_s: float = Field(
         default=1.0,

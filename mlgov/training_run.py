@@ -24,11 +24,13 @@ from mlgov.domain.catalogue import (
     CARD_JSON_FILE,
     CURVE_FILE,
     EVALUATION_FILE,
+    FASTAI_EXPORT_FILE,
     HISTORY_FILE,
     HOLDOUT_FILE,
-    MODEL_FILE,
+    MANIFEST_FILE,
     REFERENCE_FILE,
     SUITE_FILE,
+    WEIGHTS_FILE,
 )
 from mlgov.domain.features import FeatureSpec
 from mlgov.domain.verdicts import Verdict
@@ -144,7 +146,11 @@ def compose_card(run: TrainingRunRecord) -> ModelCard:
         ),
         validation=f"passed {run.validation.n_expectations} expectations ({run.contract.source})",
         training=CardTraining.model_validate(
-            training.model_dump(mode="json", exclude={"history", "model_path", "curve_path"})
+            training.model_dump(
+                mode="json",
+                exclude={"history", "package_dir", "fastai_export_path", "curve_path"},
+            )
+            | {"fastai_export": training.fastai_export_path is not None}
             | {"history": [h.model_dump(mode="json") for h in training.history]}
         ),
         drift=None if run.drift is None else _card_drift(run.drift, run.drift_decision),
@@ -188,7 +194,10 @@ def write_version_files(out_dir: Path, contents: VersionContents) -> dict[str, P
         files[name] = path
         return path
 
-    shutil.copyfile(training.model_path, put(MODEL_FILE))
+    for name in (MANIFEST_FILE, WEIGHTS_FILE):
+        shutil.copyfile(Path(training.package_dir) / name, put(name))
+    if training.fastai_export_path is not None:  # the user's extra file: mlgov never loads it
+        shutil.copyfile(training.fastai_export_path, put(FASTAI_EXPORT_FILE))
     put(SUITE_FILE).write_text(json.dumps(contents.model_suite, indent=2, sort_keys=True))
     train = contents.data.train
     sample = (

@@ -1,13 +1,13 @@
 """The `evaluate-models` task: loads both models once, then hands their predict functions to the core.
 
-The champion is unpickled from the registry's bytes as they are verified; the challenger is this
-run's own freshly trained file. Scoring and comparing live in `mlgov.evaluation`.
+The champion is loaded from the registry's bytes as they are verified (a pickle-only champion
+only with the opt-in); the challenger is this run's own freshly trained package. Scoring and
+comparing live in `mlgov.evaluation`.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 from prefect import get_run_logger, task
@@ -22,13 +22,14 @@ from mlgov.evaluation.evaluate import (
     Predictor,
     evaluate_challenger_and_champion,
 )
+from mlgov.packaging.package import load_package_dir
 from mlgov.registration import ChampionArtifacts, read_verified_model
-from mlgov.training.inference import load_model, predict
+from mlgov.training.inference import ScoringModel, predict
 from tasks.registration import open_registry
 
 
-def _predictor(model: Any, spec: FeatureSpec) -> Predictor:
-    """A loaded model as a predict function: load (unpickle) once, score as many frames as needed."""
+def _predictor(model: ScoringModel, spec: FeatureSpec) -> Predictor:
+    """A loaded model as a predict function: load once, score as many frames as needed."""
     return lambda frame: predict(model, frame, spec)
 
 
@@ -48,12 +49,12 @@ def _champion_model(champion: ChampionArtifacts) -> ChampionModel:
 def evaluate_models(
     holdout: pd.DataFrame,
     spec: FeatureSpec,
-    challenger_path: Path,
+    challenger_dir: Path,
     champion: ChampionArtifacts | None,
     settings: EvaluationSettings,
 ) -> ModelEvaluation:
     """Challenger and champion (if any) on the new holdout and on the champion's own holdout."""
-    challenger = _predictor(load_model(challenger_path), spec)
+    challenger = _predictor(load_package_dir(challenger_dir), spec)
     result = evaluate_challenger_and_champion(
         holdout,
         spec,

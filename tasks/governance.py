@@ -25,6 +25,7 @@ from mlgov.governance import (
     plan_rollback,
     settle_approval,
 )
+from mlgov.migration import MigrationRecord, migrate_version, versions_to_migrate
 from mlgov.registration import RegisteredVersion
 from mlgov.reporting import artifact_key
 from mlgov.storage.registry import ModelRegistry
@@ -71,6 +72,29 @@ def set_champion(request: MoveRequest) -> ChampionMove:
 def clone_to_registry(ref: str, to_registry: str, to_store: str, actor: str) -> CloneRecord:
     with open_registry() as source, ModelRegistry(to_registry, to_store) as target:
         return clone_version(source, ref, target, actor=actor)
+
+
+@task(name="list-versions-to-migrate", cache_policy=NO_CACHE)
+def list_versions_to_migrate(name: str, version: int | None) -> list[int]:
+    with open_registry() as registry:
+        return versions_to_migrate(registry, name, version)
+
+
+@task(name="migrate-version", cache_policy=NO_CACHE)
+def migrate_model_version(
+    name: str, version: int, actor: str, run_id: str | None
+) -> MigrationRecord:
+    """Convert one pickle-only version into a package (refused without the pickle opt-in)."""
+    with open_registry() as registry:
+        mv = registry.get(name, version=version)
+        record = migrate_version(registry, mv, actor=actor, run_id=run_id)
+    log = get_run_logger()
+    if record.problems:
+        for problem in record.problems:
+            log.error(problem)
+    else:
+        log.info("%s v%d: %s", name, version, record.check or record.outcome)
+    return record
 
 
 @task(name="record-approval", cache_policy=NO_CACHE)

@@ -59,15 +59,15 @@ def score_batch(
 ) -> BatchPredictions:
     """Predict with the verified model version; write predictions with row ids for later labels.
 
-    The learner is the handle's: unpickled from verified bytes on the run's first scored batch,
+    The model is the handle's: loaded from verified bytes on the run's first scored batch,
     reused by every later one.
     """
     from mlgov.data.features import prepare_frame
     from mlgov.training.inference import predict
 
     spec = model.spec
-    if not model.learner_loaded:
-        model.learner()
+    if not model.model_loaded:
+        model.model()
         get_run_logger().info(
             "Loaded %s v%d from verified bytes (sha256 %s…)",
             model.name,
@@ -75,7 +75,7 @@ def score_batch(
             model.artifacts.model_sha256[:12],
         )
     predictions = predict(
-        model.learner(), prepare_frame(batch.frame, spec, require_target=False), spec
+        model.model(), prepare_frame(batch.frame, spec, require_target=False), spec
     )
     ids = row_ids(batch.frame, id_column, batch.batch_id)
     return write_predictions(

@@ -20,7 +20,7 @@ from prefect.exceptions import ObjectNotFound
 
 from mlgov.domain.catalogue import TRAINING_CONCURRENCY_LIMIT
 from mlgov.domain.features import FeatureSpec
-from mlgov.training.config import EpochRecord, TrainingConfig, TrainingResult
+from mlgov.training.config import EpochRecord, PackageOptions, TrainingConfig, TrainingResult
 
 
 def _training_slot() -> contextlib.AbstractContextManager[None]:
@@ -46,6 +46,7 @@ def train_model(
     spec: FeatureSpec,
     config: TrainingConfig,
     work_dir: Path,
+    package: PackageOptions | None = None,
 ) -> TrainingResult:
     """Train and show live progress (a progress artifact and one log line per epoch)."""
     from mlgov.training.fit import train_tabular
@@ -75,7 +76,9 @@ def train_model(
 
     # One training at a time per machine: runs queue on the `training` global concurrency limit.
     with _training_slot():
-        result = train_tabular(train, valid, spec, config, work_dir, on_epoch=report)
+        result = train_tabular(
+            train, valid, spec, config, work_dir, on_epoch=report, package=package
+        )
     update_progress_artifact(artifact_id, progress=100.0)
     run_logger.info(
         "best epoch %d of %d (valid_loss=%.4f)%s, %s, %.1fs",

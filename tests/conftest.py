@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -139,3 +139,49 @@ def webhook_server() -> Iterator[_Webhook]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def _write_tiny_package(directory: Path, seed: int = 0) -> dict[str, Path]:
+    import torch
+
+    from mlgov.packaging.manifest import (
+        ModelManifest,
+        NumericColumn,
+        TabularArchitecture,
+        TabularPreprocessing,
+        Weights,
+    )
+    from mlgov.packaging.package import save_package
+    from mlgov.packaging.tabular_net import TabularNet
+
+    manifest = ModelManifest(
+        kind="tabular",
+        task="classification",
+        target="y",
+        classes=("0", "1"),
+        numeric_features=("x",),
+        categorical_features=(),
+        architecture=TabularArchitecture(
+            embedding_sizes=(), n_continuous=1, layers=(4,), output_size=2, dropout=(0.0,)
+        ),
+        preprocessing=TabularPreprocessing(
+            categorical=(), numeric=(NumericColumn(name="x", mean=0.0, std=1.0),), missing=()
+        ),
+        weights=Weights(file="model.safetensors", sha256="", tensors=0),
+        libraries={"torch": torch.__version__},
+    )
+    generator = torch.Generator().manual_seed(seed)
+    tensors = {
+        name: (torch.rand(t.shape, generator=generator) + 0.5) if t.is_floating_point() else t
+        for name, t in TabularNet(manifest.architecture).state_dict().items()
+    }
+    save_package(manifest, tensors, directory)
+    return {name: directory / name for name in ("model.json", "model.safetensors")}
+
+
+@pytest.fixture
+def tiny_package_writer() -> Callable[[Path], dict[str, Path]]:
+    """Writes a real, tiny model package into a folder and returns its files by name: one
+    numeric feature `x`, classes "0"/"1", seeded random weights; loads in milliseconds through
+    the real loader, for registry-level tests that need a version whose model loads."""
+    return _write_tiny_package

@@ -10,13 +10,14 @@ command ends is `deployments/cli/runtime/`; the warm runner it may hand a comman
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import NoReturn
 
-from deployments.cli.commands import models, monitor, ops, server, train
+from deployments.cli.commands import models, monitor, ops, predict, server, train
 from deployments.cli.commands.common import EXIT_FAILED, EXIT_USAGE, CommandError
 from deployments.cli.runtime.console import console, verbose_requested
 from deployments.cli.runtime.interrupts import Interrupted, interrupts
@@ -25,6 +26,7 @@ from deployments.cli.runtime.settings import QUIET_ENVIRONMENT, RuntimeFailure
 from deployments.cli.runtime.shutdown import drain_prefect_workers, flush_before_exit
 
 DEBUG_ENV = "MLGOV_DEBUG"
+ALLOW_PICKLE_ENV = "MLGOV_ALLOW_PICKLE"
 # Libraries whose interpreter teardown is slow enough to skip (see `_exit_now`).
 HEAVY_MODULES = ("torch", "great_expectations", "evidently")
 
@@ -53,10 +55,27 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="show Prefect's progress logs on stderr (default only on a terminal; MLGOV_VERBOSE=1)",
     )
+    allow_pickle_help = (
+        "load model versions stored only as a pickle (model.pkl), which runs the pickle's "
+        f"code: only versions you trust ({ALLOW_PICKLE_ENV}=1; `models migrate` converts them)"
+    )
+    parser.add_argument("--allow-pickle", action="store_true", help=allow_pickle_help)
     sub = parser.add_subparsers(dest="command", required=True)
-    for group in (train, models, monitor, ops, server):
+    for group in (train, models, monitor, predict, ops, server):
         group.register(sub)
+    for command in _subcommands(parser):  # also after the command: `models verify m --allow-pickle`
+        command.add_argument(
+            "--allow-pickle", action="store_true", default=argparse.SUPPRESS, help=allow_pickle_help
+        )
     return parser
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for command in action.choices.values():
+                yield command
+                yield from _subcommands(command)
 
 
 def _known_class(module: str, name: str) -> type[BaseException] | None:
@@ -133,12 +152,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code
 
 
+@contextlib.contextmanager
+def _pickle_opt_in(allowed: bool) -> Iterator[None]:
+    """`--allow-pickle` as the setting every model loader reads (`MLGOV_ALLOW_PICKLE`), for this
+    command only: in-process, and in the warm runner's child, which takes the caller's env."""
+    if not allowed:
+        yield
+        return
+    before = os.environ.get(ALLOW_PICKLE_ENV)
+    os.environ[ALLOW_PICKLE_ENV] = "1"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(ALLOW_PICKLE_ENV, None)
+        else:
+            os.environ[ALLOW_PICKLE_ENV] = before
+
+
 def _main(argv: Sequence[str] | None) -> int:
     try:
         args = build_parser().parse_args(argv)
     except CommandError as exc:
         return _fail(str(exc), exc.code)
     _quiet_environment()
+    with _pickle_opt_in(args.allow_pickle):
+        return _command(args, argv)
+
+
+def _command(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
     if argv is None and getattr(args, "prefect_api", None):
         # The command itself (not a caller's `main(argv)`): a warm runner skips the imports.
         # Imported only here, so `--help` and in-process calls never load the runner's modules.

@@ -16,6 +16,8 @@ from mlgov.domain.catalogue import (
     EVENT_CLONE_REFUSED,
     EVENT_CLONED,
     EVENT_INTEGRITY_FAILED,
+    EVENT_MIGRATE_REFUSED,
+    EVENT_MIGRATED,
     EVENT_PROMOTE_REFUSED,
     EVENT_PROMOTED,
     EVENT_ROLLBACK_REFUSED,
@@ -23,6 +25,7 @@ from mlgov.domain.catalogue import (
     EVENT_VERIFIED,
 )
 from mlgov.governance import ChampionMove, CloneRecord, Refusal, VersionCheck
+from mlgov.migration import MigrationRecord
 from mlgov.publication import RepairRecord
 from mlgov.storage.records import Decision
 
@@ -30,6 +33,7 @@ _REFUSED_EVENTS = {
     "promote": EVENT_PROMOTE_REFUSED,
     "rollback": EVENT_ROLLBACK_REFUSED,
     "clone": EVENT_CLONE_REFUSED,
+    "migrate": EVENT_MIGRATE_REFUSED,
 }
 _DECIDED_EVENTS: dict[Decision, str] = {
     "rejected": EVENT_APPROVAL_REJECTED,
@@ -224,6 +228,46 @@ def clone_alert(record: CloneRecord) -> Alert:
         event=EVENT_CLONED,
         subject=f"[mlgov] {record.source_ref} cloned to {record.target_registry}",
         body="\n".join(_clone_details(record)),
+        severity="info",
+        payload=record.model_dump(mode="json"),
+        notify=False,
+    )
+
+
+# -- migrate ----------------------------------------------------------------------------------
+
+
+def _migration_line(record: MigrationRecord) -> str:
+    said = {"migrated": record.check, "already-packaged": "already a package, not touched"}
+    found = said.get(record.outcome) or "; ".join(record.problems)
+    return f"v{record.version}: {record.outcome}: {found}"
+
+
+def migration_report(
+    model: str, records: tuple[MigrationRecord, ...], actor: str, run_id: str | None
+) -> GovernanceReport:
+    migrated = [r for r in records if r.outcome == "migrated"]
+    return GovernanceReport(
+        title=f"{model}: {len(migrated)} version(s) migrated to packages",
+        description=f"migrate: {len(migrated)} of {len(records)} version(s) converted",
+        model=model,
+        actor=actor,
+        reason="convert pickled models into packages",
+        before=None,
+        after=None,
+        checks=tuple(f"v{r.version}: {r.check}" for r in migrated),
+        problems=tuple(p for r in records for p in r.problems),
+        details=tuple(_migration_line(r) for r in records),
+        run_id=run_id,
+    )
+
+
+def migration_alert(record: MigrationRecord) -> Alert:
+    """An event for automations and the audit trail; a conversion notifies no one."""
+    return Alert(
+        event=EVENT_MIGRATED,
+        subject=f"[mlgov] {record.model} v{record.version} migrated to a package",
+        body=str(record.check),
         severity="info",
         payload=record.model_dump(mode="json"),
         notify=False,

@@ -6,7 +6,13 @@ One catalogue, so a renamed file or event is renamed everywhere at once.
 from __future__ import annotations
 
 CHAMPION = "champion"
-MODEL_FILE = "model.pkl"
+# A version's model: a package (manifest + weights, data only) or, for versions registered before
+# packages, a pickled fastai export that loads only with the opt-in. FASTAI_EXPORT_FILE is an extra
+# pickle a user may ask training to keep; mlgov never loads it.
+MANIFEST_FILE = "model.json"
+WEIGHTS_FILE = "model.safetensors"
+LEGACY_MODEL_FILE = "model.pkl"
+FASTAI_EXPORT_FILE = "fastai_export.pkl"
 SUITE_FILE = "suite.json"
 REFERENCE_FILE = "reference.parquet"
 HOLDOUT_FILE = "holdout.parquet"
@@ -19,7 +25,7 @@ HISTORY_FILE = "training_history.csv"
 TRAINING_CONCURRENCY_LIMIT = "training"
 
 
-# The files a run needs locally; the model itself is never copied (see `ModelVersion.learner`).
+# The files a run needs locally; the model itself is never copied (see `ModelVersion.model`).
 WORK_FILES = (SUITE_FILE, REFERENCE_FILE, HOLDOUT_FILE)
 
 # What a registering run still has to publish, recorded with the version (see `planned_publications`).
@@ -44,3 +50,5 @@ EVENT_APPROVAL_TIMED_OUT = "model.approval-timed-out"
 EVENT_PROMOTE_REFUSED = "model.promote-refused"
 EVENT_ROLLBACK_REFUSED = "model.rollback-refused"
 EVENT_CLONE_REFUSED = "model.clone-refused"
+EVENT_MIGRATED = "model.migrated"
+EVENT_MIGRATE_REFUSED = "model.migrate-refused"

@@ -9,9 +9,10 @@ anything this version of mlgov does not understand is an error, not something to
 
 from __future__ import annotations
 
-from typing import Literal
+import json
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt
 
 from mlgov.domain.features import TaskKind
 
@@ -19,25 +20,45 @@ FORMAT: Literal["mlgov.model-package"] = "mlgov.model-package"
 FORMAT_VERSION: Literal[1] = 1
 
 JsonScalar = str | bool | int | float
+Probability = Annotated[float, Field(ge=0, lt=1)]
+
+
+SCHEMA_FILE = "model.schema.json"
+"""`model.json`'s JSON Schema, committed next to this module (`manifest_schema()` writes it)."""
+SCHEMA_URI = "https://json-schema.org/draft/2020-12/schema"
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Attribute docstrings become the schema's descriptions: the schema documents the format.
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
 
-class TabularArchitecture(_Strict):
+def _tag_required(schema: dict[str, Any]) -> None:
+    schema["required"] = ["type", *schema.get("required", [])]
+
+
+class _Tagged(_Strict):
+    """A member of a tagged union: `type` has a default for Python callers but is required in
+    `model.json`, where it picks the member."""
+
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", use_attribute_docstrings=True, json_schema_extra=_tag_required
+    )
+
+
+class TabularArchitecture(_Tagged):
     """fastai's `TabularModel`: embeddings and continuous batch-norm, then Linear-ReLU-BN blocks."""
 
     type: Literal["fastai.tabular.TabularModel"] = "fastai.tabular.TabularModel"
-    embedding_sizes: tuple[tuple[int, int], ...]
+    embedding_sizes: tuple[tuple[PositiveInt, PositiveInt], ...]
     """(vocabulary size including `#na#`, embedding width) per categorical column, in order."""
-    n_continuous: int
-    layers: tuple[int, ...]
+    n_continuous: NonNegativeInt
+    layers: tuple[PositiveInt, ...]
     """Widths of the hidden layers."""
-    output_size: int
-    dropout: tuple[float, ...]
+    output_size: PositiveInt
+    dropout: tuple[Probability, ...]
     """Dropout probability after each hidden layer (0 where there is none)."""
-    embedding_dropout: float = 0.0
+    embedding_dropout: Probability = 0.0
     batch_norm: bool = True
     batch_norm_final: bool = False
     batch_norm_continuous: bool = True
@@ -72,7 +93,7 @@ class NumericColumn(_Strict):
     """Divisor of the normalisation, as fitted (it includes fastai's 1e-7)."""
 
 
-class TabularPreprocessing(_Strict):
+class TabularPreprocessing(_Tagged):
     """fastai's Categorify, FillMissing and Normalize, fitted on the training rows."""
 
     type: Literal["tabular"] = "tabular"
@@ -83,28 +104,53 @@ class TabularPreprocessing(_Strict):
     missing: tuple[MissingFill, ...] = ()
 
 
+Architecture = Annotated[TabularArchitecture, Field(discriminator="type")]
+"""A tagged union on `type` (one member so far): a model kind adds its member, e.g. the image
+classifiers' `torchvision.ResNet` with the backbone's name, head layers and output size."""
+Preprocessing = Annotated[TabularPreprocessing, Field(discriminator="type")]
+"""A tagged union on `type`: the image classifiers add `image` (input size, resize method,
+normalisation mean and standard deviation per channel)."""
+
+
 class Weights(_Strict):
     file: str
     sha256: str
-    tensors: int
+    tensors: NonNegativeInt
     """How many tensors the file holds: a file with more or fewer is refused."""
 
 
 class ModelManifest(_Strict):
     """The whole of `model.json`."""
 
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        use_attribute_docstrings=True,
+        title="mlgov model package manifest (model.json)",
+    )
+
     format: Literal["mlgov.model-package"] = FORMAT
     format_version: Literal[1] = FORMAT_VERSION
+    """Raised only when an existing field changes meaning; a new model kind is not a new version."""
     kind: Literal["tabular"]
+    """The model family; the image classifiers add `image`."""
     task: TaskKind
     target: str
     classes: tuple[str, ...] | None = None
     """Output order of a classifier's probabilities; None for regression."""
     numeric_features: tuple[str, ...] = ()
     categorical_features: tuple[str, ...] = ()
-    architecture: TabularArchitecture
-    """Keyed by `type`; another model kind makes this a tagged union."""
-    preprocessing: TabularPreprocessing
+    architecture: Architecture
+    """How to rebuild the network, tagged by `type`."""
+    preprocessing: Preprocessing
+    """How raw inputs become the network's inputs, tagged by `type`."""
     weights: Weights
+    """The safetensors file of the network's parameters and its SHA-256."""
     libraries: dict[str, str] = Field(default_factory=dict)
     """Versions of the libraries that trained the model (torch, fastai, mlgov, …), for lineage."""
+
+
+def manifest_schema() -> str:
+    """`model.json`'s JSON Schema as text, for tools outside mlgov that read or check packages."""
+    schema = {"$schema": SCHEMA_URI, **ModelManifest.model_json_schema()}
+    return json.dumps(schema, indent=2) + "\n"

@@ -10,22 +10,26 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 from pydantic import ValidationError
 
+from mlgov.domain.catalogue import MANIFEST_FILE, WEIGHTS_FILE
 from mlgov.domain.features import FeatureSpec
 from mlgov.packaging.errors import PackageError
 from mlgov.packaging.manifest import ModelManifest, Weights
 from mlgov.packaging.tabular import TabularPreprocessor
-from mlgov.packaging.tabular_net import TabularNet
 
-MANIFEST_FILE = "model.json"
-WEIGHTS_FILE = "model.safetensors"
+if TYPE_CHECKING:  # torch is imported when a package is loaded, not with this module
+    import torch
+
+    from mlgov.packaging.tabular_net import TabularNet
+
 PACKAGE_FILES = (MANIFEST_FILE, WEIGHTS_FILE)
 SCORE_BATCH_ROWS = 4_096  # larger batches spill the activations out of the CPU caches
 
@@ -45,8 +49,6 @@ def library_versions() -> dict[str, str]:
 
 def package_learner(learn: Any, spec: FeatureSpec, directory: Path) -> ModelManifest:
     """Write a trained tabular learner as a package into `directory`; return its manifest."""
-    from safetensors.torch import save
-
     from mlgov.packaging.tabular import describe_architecture, describe_preprocessing
 
     template = learn.dls.train_ds
@@ -56,10 +58,6 @@ def package_learner(learn: Any, spec: FeatureSpec, directory: Path) -> ModelMani
 
         procs = {type(p): p for p in template.procs.fs}
         classes = tuple(str(v) for v in procs[Categorize].vocab)
-    tensors = {
-        k: v.detach().cpu().contiguous().clone() for k, v in learn.model.state_dict().items()
-    }
-    weights = save(tensors, metadata={"format": "mlgov.model-package"})
     manifest = ModelManifest(
         kind="tabular",
         task=spec.task,
@@ -69,14 +67,35 @@ def package_learner(learn: Any, spec: FeatureSpec, directory: Path) -> ModelMani
         categorical_features=spec.categorical,
         architecture=describe_architecture(learn.model),
         preprocessing=describe_preprocessing(template),
-        weights=Weights(
-            file=WEIGHTS_FILE, sha256=hashlib.sha256(weights).hexdigest(), tensors=len(tensors)
-        ),
+        weights=Weights(file=WEIGHTS_FILE, sha256="", tensors=0),
         libraries=library_versions(),
+    )
+    return save_package(manifest, learn.model.state_dict(), directory)
+
+
+def save_package(
+    manifest: ModelManifest, tensors: Mapping[str, torch.Tensor], directory: Path
+) -> ModelManifest:
+    """Write `tensors` and the manifest, its `weights` (digest, count) set from the bytes written.
+
+    The one writer of packages: a learner's (`package_learner`), a migrated pickle's, a test's.
+    """
+    from safetensors.torch import save
+
+    weights = save(
+        {k: v.detach().cpu().contiguous().clone() for k, v in tensors.items()},
+        metadata={"format": manifest.format},
+    )
+    manifest = manifest.model_copy(
+        update={
+            "weights": Weights(
+                file=WEIGHTS_FILE, sha256=hashlib.sha256(weights).hexdigest(), tensors=len(tensors)
+            )
+        }
     )
     directory.mkdir(parents=True, exist_ok=True)
     (directory / WEIGHTS_FILE).write_bytes(weights)
-    (directory / MANIFEST_FILE).write_text(manifest_json(manifest))
+    (directory / MANIFEST_FILE).write_text(manifest_json(manifest), encoding="utf-8")
     return manifest
 
 
@@ -170,6 +189,16 @@ def _check_fit(manifest: ModelManifest) -> None:
         raise PackageError(
             f"{MANIFEST_FILE}: {len(arch.dropout)} dropouts for {len(arch.layers)} layers"
         )
+    numeric_inputs, categorical_inputs = (
+        {c.name for c in pre.numeric},
+        {c.name for c in pre.categorical},
+    )
+    for fill in pre.missing:
+        if fill.name not in numeric_inputs or fill.indicator not in categorical_inputs:
+            raise PackageError(
+                f"{MANIFEST_FILE}: the missing-value fill of {fill.name!r} needs the numeric input "
+                f"{fill.name!r} and the categorical input {fill.indicator!r}"
+            )
     features = set(manifest.numeric_features) | set(manifest.categorical_features)
     indicators = {m.indicator for m in pre.missing}
     inputs = [c.name for c in pre.categorical] + [c.name for c in pre.numeric]
@@ -184,6 +213,8 @@ def load_package(manifest_raw: bytes, weights_raw: bytes) -> PackagedModel:
     from safetensors import SafetensorError
     from safetensors.torch import load
 
+    from mlgov.packaging.tabular_net import TabularNet
+
     manifest = parse_manifest(manifest_raw)
     if hashlib.sha256(weights_raw).hexdigest() != manifest.weights.sha256:
         raise PackageError(f"{WEIGHTS_FILE} does not match the digest recorded in {MANIFEST_FILE}")
@@ -197,9 +228,16 @@ def load_package(manifest_raw: bytes, weights_raw: bytes) -> PackagedModel:
             f"{WEIGHTS_FILE} holds {len(tensors)} tensors, {MANIFEST_FILE} says "
             f"{manifest.weights.tensors}"
         )
-    network = TabularNet(manifest.architecture)
+    with torch.device("meta"):  # no memory is taken before the weights are known to fit
+        network = TabularNet(manifest.architecture)
+    expected = network.state_dict()
+    for name, tensor in tensors.items():
+        if name in expected and tensor.dtype != expected[name].dtype:
+            raise PackageError(
+                f"{WEIGHTS_FILE}: tensor {name!r} is {tensor.dtype}, {expected[name].dtype} expected"
+            )
     try:
-        network.load_state_dict(tensors, strict=True)
+        network.load_state_dict(tensors, strict=True, assign=True)
     except RuntimeError as exc:
         reason = " ".join(str(exc).split())
         raise PackageError(f"{WEIGHTS_FILE} does not fit the architecture: {reason}") from None

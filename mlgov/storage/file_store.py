@@ -1,8 +1,8 @@
 """The registry's file store: checksummed uploads, verified reads, partial-upload cleanup.
 
 Files live in any fsspec store under ``<name>/<UTC start time>-<random>/``. Every read is
-re-hashed against the recorded digest: the files are pickles, so only bytes whose digest the
-registry recorded may ever be unpickled.
+re-hashed against the recorded digest: a model is rebuilt only from bytes whose digest the
+registry recorded (and a legacy pickle, only with the opt-in on top).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import logging
 import os
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import suppress
 from datetime import UTC, datetime
 from pathlib import Path
@@ -108,25 +108,58 @@ class FileStore:
         stamp = datetime.now(UTC).strftime(_UPLOAD_STAMP)
         location = f"{name}/{stamp}-{uuid.uuid4().hex}"
         prefix = self.path(location)
-        records: list[FileRecord] = []
         try:
             self._fs.makedirs(prefix, exist_ok=True)
-            for file_name, source in sorted(files.items()):
-                with (
-                    Path(source).open("rb") as local,
-                    self._fs.open(self.path(location, file_name), "wb") as remote,
-                ):
-                    sha256, size = copy_hashing(local, remote)
-                records.append(FileRecord(name=file_name, sha256=sha256, size=size))
-            problems = [p for r in records if (p := self.check(location, r)) is not None]
-            if problems:
-                raise IntegrityError(f"upload of {name!r} did not verify: {'; '.join(problems)}")
+            records = self._write_verified(name, location, files)
         except BaseException as exc:
             self.remove_prefix(prefix)
             if isinstance(exc, OSError):
                 raise RegistryError(f"upload of {name!r} to {prefix} failed: {exc}") from exc
             raise
         return location, records
+
+    def add(self, mv: VersionRecord, files: Mapping[str, Path]) -> list[FileRecord]:
+        """Copy new files into a registered version's folder and verify them.
+
+        A name the version already has is refused (a file is never replaced); on any failure
+        the files this call wrote are removed again, and nothing the index lists is touched.
+        """
+        for file_name in files:
+            validate_file_name(file_name)
+        taken = sorted({record.name for record in mv.files} & set(files))
+        if taken:
+            raise RegistryError(
+                f"{mv.ref} already has {taken}: a version's files are never replaced"
+            )
+        try:
+            return self._write_verified(mv.ref, mv.location, files)
+        except BaseException as exc:
+            self.remove_files(mv.location, files)
+            if isinstance(exc, OSError):
+                raise RegistryError(f"adding files to {mv.ref} failed: {exc}") from exc
+            raise
+
+    def _write_verified(
+        self, what: str, location: str, files: Mapping[str, Path]
+    ) -> list[FileRecord]:
+        """Write `files` under `location`, hashing as they go, then re-read every one."""
+        records: list[FileRecord] = []
+        for file_name, source in sorted(files.items()):
+            with (
+                Path(source).open("rb") as local,
+                self._fs.open(self.path(location, file_name), "wb") as remote,
+            ):
+                sha256, size = copy_hashing(local, remote)
+            records.append(FileRecord(name=file_name, sha256=sha256, size=size))
+        problems = [p for r in records if (p := self.check(location, r)) is not None]
+        if problems:
+            raise IntegrityError(f"upload of {what!r} did not verify: {'; '.join(problems)}")
+        return records
+
+    def remove_files(self, location: str, names: Iterable[str]) -> None:
+        """Delete files of a folder that no index row lists yet (a failed addition)."""
+        for name in names:
+            self.remove_prefix(self.path(location, name))
 
     def remove_prefix(self, prefix: str) -> None:
         """Delete a folder of the store; a failure is logged, never raised (housekeeping)."""

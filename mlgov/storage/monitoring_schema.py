@@ -80,6 +80,35 @@ class BatchRecord(BaseModel):
         return value
 
 
+class ScoringRecord(BaseModel):
+    """One batch scored with a version (`mlgov predict`, flow `score-batch`): what, with what,
+    and where the scores went, so labels that arrive later can be joined to them by id."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model: ModelName
+    version: int = Field(ge=1)
+    batch_id: str = Field(min_length=1, max_length=MAX_BATCH_ID)
+    """Stable per content: the batch's file name and the start of its SHA-256."""
+    data: str
+    """The batch's location, credentials removed."""
+    data_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    output: str
+    """Where the scores were written, credentials removed."""
+    id_column: str | None = None
+    n_rows: int = Field(ge=0)
+    scored_at: datetime
+    seconds: float = Field(ge=0.0)
+    predicted: dict[str, float] = Field(default_factory=dict)
+    """Rows per predicted class, or a regression's mean, min and max prediction."""
+    flow_run_id: str | None = None
+
+    @field_validator("scored_at")
+    @classmethod
+    def _scored_at_utc(cls, value: datetime) -> datetime:
+        return as_utc(value)
+
+
 SCHEMA = MetaData()
 
 batches = Table(
@@ -126,6 +155,25 @@ notifications = Table(
     Index("ix_mlgov_monitoring_notifications_key", "model", "condition", "at"),
 )
 
+scorings = Table(
+    "mlgov_scorings",
+    SCHEMA,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model", String(64), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("batch_id", String(MAX_BATCH_ID), nullable=False),
+    Column("data", Text, nullable=False),
+    Column("data_sha256", String(64), nullable=False),
+    Column("output", Text, nullable=False),
+    Column("id_column", Text, nullable=True),
+    Column("n_rows", Integer, nullable=False),
+    Column("scored_at", DateTime(timezone=True), nullable=False),
+    Column("seconds", Float, nullable=False),
+    Column("predicted_json", Text, nullable=False),
+    Column("flow_run_id", String(128), nullable=True),
+    Index("ix_mlgov_scorings_time", "model", "scored_at"),
+)
+
 BATCH_ORDER: Final = (batches.c.batch_time, batches.c.recorded_at, batches.c.batch_id)
 
 
@@ -157,3 +205,16 @@ def batch_record(values: Mapping[Any, Any]) -> BatchRecord:
         metrics=None if metrics_json is None else json.loads(metrics_json),
         report_paths=json.loads(values["report_paths_json"]),
     )
+
+
+def scoring_values(record: ScoringRecord) -> dict[str, Any]:
+    """The ``scorings`` row of ``record``."""
+    values = record.model_dump(exclude={"predicted"})
+    values["predicted_json"] = to_json(record.predicted)
+    return values
+
+
+def scoring_record(values: Mapping[Any, Any]) -> ScoringRecord:
+    """The record of a ``scorings`` row."""
+    fields = {k: v for k, v in values.items() if k not in ("id", "predicted_json")}
+    return ScoringRecord(**fields, predicted=json.loads(values["predicted_json"]))

@@ -24,7 +24,12 @@ from mlgov.domain.names import validate_model_name
 from mlgov.settings import MLGovSettings, get_settings
 from mlgov.storage import monitoring_schema as tables
 from mlgov.storage.errors import BatchNotFoundError, MonitoringStoreError
-from mlgov.storage.monitoring_schema import MAX_CONDITION, MAX_NOTIFICATION_SEVERITY, BatchRecord
+from mlgov.storage.monitoring_schema import (
+    MAX_CONDITION,
+    MAX_NOTIFICATION_SEVERITY,
+    BatchRecord,
+    ScoringRecord,
+)
 from mlgov.storage.sql import IndexClient, as_utc, safe_url
 
 logger = logging.getLogger(__name__)
@@ -201,6 +206,33 @@ class MonitoringStore(IndexClient):
                     break
                 streak += 1
         return streak
+
+    # -- scorings -----------------------------------------------------------------------
+
+    def record_scoring(self, record: ScoringRecord) -> ScoringRecord:
+        """Append one scoring to the log (scoring a batch again adds a row: both happened)."""
+        with self._transaction(write=True) as conn:
+            conn.execute(insert(tables.scorings).values(**tables.scoring_values(record)))
+        logger.info(
+            "recorded scoring %s of %s:%d (%d rows)",
+            record.batch_id,
+            record.model,
+            record.version,
+            record.n_rows,
+        )
+        return record
+
+    def scorings(self, model: str, limit: int | None = None) -> list[ScoringRecord]:
+        """Scorings of ``model`` oldest first; ``limit`` keeps the most recent."""
+        validate_model_name(model)
+        if limit is not None and limit < 0:
+            raise MonitoringStoreError(f"scoring limit must not be negative, got {limit}")
+        order = (tables.scorings.c.scored_at, tables.scorings.c.id)
+        query = select(tables.scorings).where(tables.scorings.c.model == model)
+        query = query.order_by(*(c.desc() for c in order)).limit(limit)
+        with self._transaction(write=False) as conn:
+            records = [tables.scoring_record(row._mapping) for row in conn.execute(query)]
+        return records[::-1]
 
     # -- notifications ------------------------------------------------------------------
 

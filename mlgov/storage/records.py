@@ -83,11 +83,13 @@ class AliasChange(BaseModel):
     run_id: str | None
 
 
-Decision: TypeAlias = Literal["approved", "rejected", "timed-out"]
+Decision: TypeAlias = Literal["approved", "rejected", "timed-out", "migrated"]
+"""A reviewer's answer to a promotion request, or a recorded change of the version's files
+(`migrated`: a legacy pickle converted into a package, with the check that proved it)."""
 
 
 class DecisionRecord(BaseModel):
-    """One append-only entry of a human decision on a version (e.g. a promotion approval)."""
+    """One append-only entry of a decision on a version (a promotion approval, a migration)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 

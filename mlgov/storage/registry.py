@@ -2,10 +2,10 @@
 
 The index (versions, current aliases, alias history) lives in any SQLAlchemy database and
 the files in any fsspec store. A version becomes visible only once its files are uploaded
-and re-read with matching checksums, and every load verifies them again: the files are
-pickles, so only bytes whose digest the registry recorded may ever be unpickled.
+and re-read with matching checksums, and every load verifies them again. Files are only ever
+added to a version (a migrated pickle's package), never replaced.
 
-Loading a learner from verified files is the training module's job; this module imports
+Loading a model from verified files is `mlgov.model_loading`'s job; this module imports
 no ML library. The ledgers (aliases, decisions, publications) are in ``registry_ledger``,
 the file store in ``file_store``.
 """
@@ -29,7 +29,7 @@ from mlgov.settings import MLGovSettings, get_settings
 from mlgov.storage import registry_schema as tables
 from mlgov.storage.errors import AliasConflictError, IntegrityError, ModelNotFoundError
 from mlgov.storage.file_store import FileStore, validate_file_name
-from mlgov.storage.records import ConflictHandler, PromotionRequest, VersionRecord
+from mlgov.storage.records import ConflictHandler, DecisionRecord, PromotionRequest, VersionRecord
 from mlgov.storage.registry_ledger import (
     AliasLedger,
     AliasMove,
@@ -323,6 +323,18 @@ class ModelRegistry(AliasLedger):
             return None
 
     # -- files --------------------------------------------------------------------------
+
+    def add_files(
+        self, mv: VersionRecord, files: Mapping[str, Path], decision: DecisionRecord
+    ) -> VersionRecord:
+        """Upload and verify new files of ``mv``, then list them with ``decision`` saying why."""
+        added = self._files.add(mv, files)
+        try:
+            self.record_added_files(mv, added, decision)
+        except BaseException:
+            self._files.remove_files(mv.location, files)
+            raise
+        return self.get(mv.name, version=mv.version)
 
     def fetch(
         self, mv: VersionRecord, dest_dir: Path, *, only: Sequence[str] | None = None

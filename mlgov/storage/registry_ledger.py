@@ -1,4 +1,4 @@
-"""The registry's append-only ledgers: alias moves, human decisions, pending publications.
+"""The registry's append-only ledgers: alias moves, decisions, pending publications.
 
 ``AliasLedger`` is the index side of ``ModelRegistry``: every alias move is a compare-and-set
 that appends to the history in the same transaction, so "who promoted what, when and why"
@@ -7,6 +7,7 @@ is never lost and two runs cannot both promote on stale information.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,7 +26,9 @@ from mlgov.storage.records import (
     Decision,
     DecisionRecord,
     ExpectedVersion,
+    FileRecord,
     PendingPublication,
+    VersionRecord,
 )
 from mlgov.storage.sql import IndexClient, as_utc
 
@@ -229,6 +232,28 @@ class AliasLedger(IndexClient):
             conn.execute(insert(tables.decisions).values(**record.model_dump()))
         logger.info("decision on %s:%d: %s by %s (%s)", name, version, decision, actor, reason)
         return record
+
+    def record_added_files(
+        self, mv: VersionRecord, added: Sequence[FileRecord], decision: DecisionRecord
+    ) -> None:
+        """List `added` among the files of `mv` and append `decision` (why), in one transaction.
+
+        A compare-and-set: refused when the version's files are no longer those `mv` lists
+        (another migration got there first), so no addition is ever lost or doubled.
+        """
+        versions = tables.versions
+        where = (versions.c.name == mv.name, versions.c.version == mv.version)
+        with self._transaction(write=True) as conn:
+            stored = conn.execute(select(versions.c.files_json).where(*where)).scalar_one_or_none()
+            if stored is None:
+                raise ModelNotFoundError(f"model {mv.ref} is not registered")
+            files = [FileRecord(**record) for record in json.loads(stored)]
+            if files != list(mv.files):
+                raise RegistryError(f"the files of {mv.ref} changed meanwhile; nothing added")
+            listed = [record.model_dump() for record in (*files, *added)]
+            conn.execute(update(versions).where(*where).values(files_json=json.dumps(listed)))
+            conn.execute(insert(tables.decisions).values(**decision.model_dump()))
+        logger.info("%s: added %s (%s)", mv.ref, [r.name for r in added], decision.reason)
 
     def decisions(self, name: str) -> list[DecisionRecord]:
         """Every recorded decision on versions of ``name``, oldest first."""

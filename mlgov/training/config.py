@@ -57,6 +57,16 @@ class TrainingConfig(BaseModel):
         return math.ceil(self.pct_start * self.epochs)
 
 
+class PackageOptions(BaseModel):
+    """What a trained version stores besides its package (`model.json` + `model.safetensors`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+    fastai_export: bool = False
+    """Also keep fastai's own export (`fastai_export.pkl`, a pickle) as an extra file of the
+    version, for use outside mlgov; mlgov itself never loads it."""
+
+
 class EpochRecord(BaseModel):
     """What one epoch achieved, as shown in the live progress and the training curve."""
 
@@ -79,8 +89,14 @@ class TrainingResult(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    model_path: str
-    """The exported fastai learner (weights of the best epoch plus preprocessing)."""
+    package_dir: str
+    """The model package: the best epoch's weights and the preprocessing, as data."""
+    package_rows: int
+    """Validation rows on which the package was checked against the learner."""
+    package_difference: float
+    """Largest difference between package and learner scores there, relative to their scale."""
+    fastai_export_path: str | None = None
+    """fastai's own export (a pickle), only when `PackageOptions.fastai_export` asked for it."""
     history: tuple[EpochRecord, ...]
     best_epoch: int
     """1-based epoch whose weights were exported."""

@@ -1,7 +1,9 @@
-"""Train a fastai tabular model whose exported learner carries its own preprocessing.
+"""Train a fastai tabular model and write it as a package that carries its own preprocessing.
 
-One-cycle schedule, warm-up-aware early stopping, the best epoch's weights exported with the
-TabularPandas preprocessing; the fast loaders and optimizer are used for fitting only.
+One-cycle schedule, warm-up-aware early stopping, the best epoch's weights written as a package
+(`model.json` + `model.safetensors`) checked against the learner on the validation rows; the fast
+loaders and optimizer are used for fitting only. fastai's own export (a pickle) is written only
+when asked for, as an extra file mlgov never loads.
 """
 
 from __future__ import annotations
@@ -18,16 +20,18 @@ import numpy as np
 import pandas as pd
 import torch
 
-from mlgov.domain.catalogue import CURVE_FILE, MODEL_FILE
+from mlgov.domain.catalogue import CURVE_FILE, FASTAI_EXPORT_FILE
 from mlgov.domain.features import FeatureSpec
 from mlgov.training.callbacks import EpochRecorder, WarmupEarlyStopping, tensorboard_epochs
 from mlgov.training.config import (
     EpochRecord,
+    PackageOptions,
     TrainingConfig,
     TrainingDivergedError,
     TrainingResult,
     resolve_device,
 )
+from mlgov.training.export import export_package
 from mlgov.training.frames import class_labels, feature_frame, require_columns, target_values
 from mlgov.training.loaders import fast_dataloaders, fit_setup
 from mlgov.training.plots import plot_training_curve
@@ -47,6 +51,7 @@ with quiet_fastai():  # fastai's import calls the deprecated torch.jit.script
 logger = logging.getLogger(__name__)
 
 BEST_WEIGHTS = "best-epoch"  # <work_dir>/models/best-epoch.pth, written by SaveModelCallback
+PACKAGE_DIR = "package"  # <work_dir>/package/{model.json, model.safetensors}
 
 
 def tabular_pandas(
@@ -155,11 +160,14 @@ def train_tabular(
     work_dir: Path,
     *,
     on_epoch: Callable[[EpochRecord, int], None] | None = None,
+    package: PackageOptions | None = None,
 ) -> TrainingResult:
-    """Train with one-cycle + early stopping; export the best epoch's learner into `work_dir`.
+    """Train with one-cycle + early stopping; package the best epoch's model into `work_dir`.
 
     `valid` drives early stopping and the choice of the best epoch, so it must not be the holdout
-    used later to judge the model. `on_epoch` receives each epoch's record and the planned epochs.
+    used later to judge the model; it also proves the package scores as the learner does (a
+    difference is a bug: PackageError). `on_epoch` receives each epoch's record and the planned
+    epochs.
     """
     started = time.perf_counter()
     device = resolve_device(config)
@@ -199,14 +207,23 @@ def train_tabular(
         if mixed_precision:
             learn.to_fp32()
         learn.model.cpu()
-        for m in learn.metrics:
-            m.reset()  # AccumMetric holds the last validation predictions: not for the pickle
-        learn.export(MODEL_FILE)
+        check = export_package(
+            learn, spec, work_dir / PACKAGE_DIR, valid, subject="the trained model's package"
+        )
+        fastai_export = None
+        if package is not None and package.fastai_export:
+            for m in learn.metrics:
+                m.reset()  # AccumMetric holds the last validation predictions: not for the pickle
+            fastai_export = work_dir / FASTAI_EXPORT_FILE
+            learn.export(fastai_export)
 
     history = tuple(recorder.records)
     curve = plot_training_curve(history, work_dir / CURVE_FILE, best_epoch=best.epoch)
     return TrainingResult(
-        model_path=str(work_dir / MODEL_FILE),
+        package_dir=str(work_dir / PACKAGE_DIR),
+        package_rows=check.rows,
+        package_difference=check.max_difference,
+        fastai_export_path=None if fastai_export is None else str(fastai_export),
         history=history,
         best_epoch=best.epoch,
         best_valid_loss=best.valid_loss,

@@ -45,7 +45,7 @@ def test_every_deployment_imports_and_its_parameters_validate(specs) -> None:
         assert set(spec.parameters) == {"params"}, "each flow takes one parameter model"
         _validate(spec)
         names.add(f"{flow.name}/{spec.name}")
-    assert names == {TRAINING_DEPLOYMENT, MONITORING_DEPLOYMENT}
+    assert names == {TRAINING_DEPLOYMENT, MONITORING_DEPLOYMENT, "score-batch/daily"}
 
 
 @pytest.mark.parametrize(

@@ -150,7 +150,7 @@ def test_promote_verifies_then_moves_the_champion_and_audits(home) -> None:
         n_files = len(registry.get(MODEL, version=2).files)
         assert registry.find_alias(MODEL, CHAMPION).version == 2
         last = registry.alias_history(MODEL, CHAMPION)[-1]
-    assert move.checks == (f"SHA-256 and size of {n_files} stored files", "model.pkl loads")
+    assert move.checks == (f"SHA-256 and size of {n_files} stored files", "model.json loads")
     assert (last.actor, last.reason) == ("alice", "promote: drift is the new normal")
     report = _governance_artifact(MODEL, move.run_id)
     assert "v2 promoted to champion" in report and "| by | alice |" in report
@@ -189,7 +189,7 @@ def test_rollback_is_refused_when_the_previous_champion_was_tampered(home) -> No
 
     with _registry() as registry:
         _promote(registry, MODEL, 2, "manual")
-    _tamper_stored(home, 1, "model.pkl")
+    _tamper_stored(home, 1, "model.safetensors")
 
     state = rollback_model(
         RollbackParameters(model=MODEL, reason="tampered target", actor="oncall"),
@@ -197,7 +197,9 @@ def test_rollback_is_refused_when_the_previous_champion_was_tampered(home) -> No
     )
 
     assert state.is_failed()
-    assert state.message.startswith(f"rollback of {MODEL} refused: {MODEL}:1: file 'model.pkl'")
+    assert state.message.startswith(
+        f"rollback of {MODEL} refused: {MODEL}:1: file 'model.safetensors'"
+    )
     with pytest.raises(FailedRun, match="is corrupt"):
         state.result()
     with _registry() as registry:
@@ -284,11 +286,11 @@ def test_cli_verify_and_promote(home, capsys) -> None:
     assert main(["models", "promote", MODEL, "2", "--reason", "cli test", "--actor", "ci"]) == 0
     assert f"{MODEL}: champion v1 -> v2 (promote by ci)" in capsys.readouterr().out
 
-    _tamper_stored(home, 1, "model.pkl")
+    _tamper_stored(home, 1, "model.json")
     assert main(["models", "verify", f"{MODEL}:1", "--json"]) == 1
     out = capsys.readouterr().out
     assert len(out.strip().splitlines()) == 1
-    assert json.loads(out)["problems"][0].startswith(f"{MODEL}:1: file 'model.pkl' is corrupt")
+    assert json.loads(out)["problems"][0].startswith(f"{MODEL}:1: file 'model.json' is corrupt")
 
     assert main(["models", "rollback", MODEL, "--reason", "x"]) == 1
     err = capsys.readouterr().err

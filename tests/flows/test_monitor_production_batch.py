@@ -249,13 +249,14 @@ def test_the_handle_crosses_into_child_flows_with_its_learner(monkeypatch) -> No
             files={},
             metrics={},
             model_sha256="0" * 64,
+            model_file="model.json",
         )
     )
 
     @flow(name="handle-child")
     def child(model: ModelVersion) -> bool:
-        already = model.learner_loaded
-        assert model.learner() is learner
+        already = model.model_loaded
+        assert model.model() is learner
         return already
 
     @flow(name="handle-parent")
@@ -264,7 +265,7 @@ def test_the_handle_crosses_into_child_flows_with_its_learner(monkeypatch) -> No
 
     # Loaded by the first child, seen by the next ones and by the caller: one load in all.
     assert parent(handle) == [False, True, True]
-    assert loads == [7] and handle.learner() is learner
+    assert loads == [7] and handle.model() is learner
 
 
 class _NoRegistry:

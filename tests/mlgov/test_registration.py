@@ -13,13 +13,16 @@ from mlgov.domain.catalogue import (
     CHAMPION,
     DRIFT_EVENT,
     HOLDOUT_FILE,
+    LEGACY_MODEL_FILE,
+    MANIFEST_FILE,
     MODEL_CARD_ARTIFACT,
-    MODEL_FILE,
     PROMOTED_EVENT,
     REFERENCE_FILE,
     REGRESSION_EVENT,
     SUITE_FILE,
+    WEIGHTS_FILE,
 )
+from mlgov.domain.errors import RegistryError
 from mlgov.registration import (
     Registration,
     champion_artifacts,
@@ -49,7 +52,8 @@ def _files(tmp_path: Path) -> dict[str, Path]:
     source = tmp_path / "files"
     source.mkdir(exist_ok=True)
     contents = {
-        MODEL_FILE: b"not really a model",
+        MANIFEST_FILE: b'{"not": "really a manifest"}',
+        WEIGHTS_FILE: b"not really weights",
         SUITE_FILE: json.dumps({"name": "s", "expectations": []}).encode(),
         REFERENCE_FILE: b"reference",
         HOLDOUT_FILE: b"holdout",
@@ -169,6 +173,9 @@ def test_version_artifacts_fetch_the_work_files_verified_and_read_the_suite(
     champion = champion_artifacts(registry, "m", tmp_path / "work")
     assert champion is not None and (champion.name, champion.version) == ("m", 1)
     assert set(champion.files) == {SUITE_FILE, REFERENCE_FILE, HOLDOUT_FILE}  # never the model
+    # The manifest identifies the model: it records the weights' digest.
+    assert champion.model_file == MANIFEST_FILE
+    assert champion.model_sha256 == registry.get("m").file(MANIFEST_FILE).sha256
     assert champion.suite == {"name": "s", "expectations": []}
     assert champion.metrics == {"roc_auc": 0.8}
     assert champion.spec.numeric == ("x",)
@@ -199,6 +206,26 @@ def test_a_model_whose_digest_changed_during_the_run_is_not_loaded(
     tampered = fetched.model_copy(update={"model_sha256": "0" * 64})
     with pytest.raises(IntegrityError, match="changed during the run"):
         read_verified_model(registry, tampered)
+
+
+def test_a_version_is_fetched_with_the_file_that_identifies_its_model(
+    registry: ModelRegistry, tmp_path: Path
+) -> None:
+    files = _files(tmp_path)
+    legacy = {k: v for k, v in files.items() if k not in (MANIFEST_FILE, WEIGHTS_FILE)}
+    (tmp_path / "files" / LEGACY_MODEL_FILE).write_bytes(b"a legacy pickle")
+    registry.register(
+        "old",
+        {**legacy, LEGACY_MODEL_FILE: tmp_path / "files" / LEGACY_MODEL_FILE},
+        {"features": FEATURES},
+    )
+    fetched = version_artifacts(registry, registry.get("old"), tmp_path / "work")
+    assert fetched.model_file == LEGACY_MODEL_FILE
+    assert fetched.model_sha256 == registry.get("old").file(LEGACY_MODEL_FILE).sha256
+
+    registry.register("none", legacy, {"features": FEATURES})
+    with pytest.raises(RegistryError, match=r"^none:1 has no model: neither model\.json"):
+        version_artifacts(registry, registry.get("none"), tmp_path / "work")
 
 
 def test_a_champion_changed_during_the_run_is_registered_truthfully(registry, tmp_path) -> None:

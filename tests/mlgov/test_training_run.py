@@ -17,11 +17,14 @@ from mlgov.domain.catalogue import (
     CARD_JSON_FILE,
     CURVE_FILE,
     EVALUATION_FILE,
+    FASTAI_EXPORT_FILE,
     HISTORY_FILE,
     HOLDOUT_FILE,
-    MODEL_FILE,
+    LEGACY_MODEL_FILE,
+    MANIFEST_FILE,
     REFERENCE_FILE,
     SUITE_FILE,
+    WEIGHTS_FILE,
 )
 from mlgov.domain.features import FeatureSpec
 from mlgov.domain.verdicts import Verdict
@@ -30,7 +33,7 @@ from mlgov.drift.decision import decide_drift
 from mlgov.evaluation.comparison import MetricComparison
 from mlgov.evaluation.evaluate import EvaluationResult, ModelEvaluation, SliceMetrics
 from mlgov.gate import GateDecision
-from mlgov.model_card import ModelCard
+from mlgov.model_card import ModelCard, render_model_card
 from mlgov.registration import RegisteredVersion
 from mlgov.training.config import EpochRecord, TrainingResult
 from mlgov.training_run import (
@@ -128,10 +131,14 @@ def _drift(tmp_path: Path, *, age_significant: bool) -> DriftSummary:
 
 
 def _record(tmp_path: Path, **changes: Any) -> TrainingRunRecord:
-    model_path = tmp_path / "learner.pkl"
-    model_path.write_bytes(b"learner")
+    package_dir = tmp_path / "package"
+    package_dir.mkdir(exist_ok=True)
+    (package_dir / MANIFEST_FILE).write_bytes(b'{"manifest": 1}')
+    (package_dir / WEIGHTS_FILE).write_bytes(b"weights")
     training = TrainingResult(
-        model_path=str(model_path),
+        package_dir=str(package_dir),
+        package_rows=500,
+        package_difference=2.5e-7,
         history=(
             EpochRecord(
                 epoch=1,
@@ -223,7 +230,12 @@ def test_the_composed_card_stores_exactly_todays_keys(tmp_path: Path) -> None:
         "mixed_precision",
         "seconds",
         "history",
+        "package_rows",
+        "package_difference",
+        "fastai_export",
     }
+    assert stored["training"]["package_rows"] == 500
+    assert stored["training"]["fastai_export"] is False
     assert stored["drift"] is None and stored["seed"] == 7
     assert set(stored["code"]) == {"commit", "dirty"} and "fastai" in stored["packages"]
     assert (stored["parent_champion"], stored["flow_run_id"]) == (1, "run-9")
@@ -282,7 +294,8 @@ def test_version_files_are_written_and_the_drift_reports_are_the_drift_steps_own
     files = write_version_files(tmp_path / "out", contents)
 
     assert list(files) == [
-        MODEL_FILE,
+        MANIFEST_FILE,
+        WEIGHTS_FILE,
         SUITE_FILE,
         REFERENCE_FILE,
         HOLDOUT_FILE,
@@ -295,7 +308,9 @@ def test_version_files_are_written_and_the_drift_reports_are_the_drift_steps_own
         "data-drift.json",
     ]
     assert CURVE_FILE not in files and "data-drift-stale.html" not in files
-    assert files[MODEL_FILE].read_bytes() == b"learner"
+    assert files[MANIFEST_FILE].read_bytes() == b'{"manifest": 1}'
+    assert files[WEIGHTS_FILE].read_bytes() == b"weights"
+    assert LEGACY_MODEL_FILE not in files and FASTAI_EXPORT_FILE not in files
     assert len(pd.read_parquet(files[REFERENCE_FILE])) == 8
     assert len(pd.read_parquet(files[HOLDOUT_FILE])) == 5
     # NaN is stored as null, so compare the stored forms.
@@ -306,6 +321,30 @@ def test_version_files_are_written_and_the_drift_reports_are_the_drift_steps_own
     evaluation = json.loads(files[EVALUATION_FILE].read_text())
     assert evaluation["verdict"] == "PROMOTED" and evaluation["slices"][0]["rows"] == 5
     assert list(pd.read_csv(files[HISTORY_FILE])["valid_loss"]) == [0.5]
+
+
+def test_a_fastai_export_asked_for_is_an_extra_file_the_card_says_is_never_loaded(
+    tmp_path: Path,
+) -> None:
+    export = tmp_path / "export.pkl"
+    export.write_bytes(b"fastai's pickle")
+    record = _record(tmp_path)
+    training = record.training.model_copy(update={"fastai_export_path": str(export)})
+    card = compose_card(record.model_copy(update={"training": training}))
+    train = pd.DataFrame({"x": range(4), "plan": ["a", "b"] * 2, "y": ["0", "1"] * 2})
+    data = PreparedData(train=train, valid=train, holdout=train, raw_train=train, strategy="random")
+    contents = VersionContents(
+        card=card, training=training, model_suite={}, data=data, reference_rows=4, seed=0
+    )
+    files = write_version_files(tmp_path / "out", contents)
+
+    assert files[FASTAI_EXPORT_FILE].read_bytes() == b"fastai's pickle"
+    assert {MANIFEST_FILE, WEIGHTS_FILE} <= set(files) and LEGACY_MODEL_FILE not in files
+    assert card.to_json_dict()["training"]["fastai_export"] is True
+    rendered = render_model_card(card)
+    assert "`fastai_export.pkl`: fastai's own export (a pickle)" in rendered
+    assert "mlgov never loads it" in rendered
+    assert "its scores match the learner's on 500 validation rows within 2.5e-07" in rendered
 
 
 def test_the_summary_reports_drift_as_the_configured_rule_decided(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""The `evaluate-models` task: the challenger from its file, the champion from verified bytes."""
+"""The `evaluate-models` task: the challenger from its package, the champion from verified bytes."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def test_evaluate_models_loads_each_model_once_and_reads_the_champions_holdout(
 
     loaded: list[Any] = []
 
-    def load_model(source: Path) -> _Model:
+    def load_package_dir(source: Path) -> _Model:
         loaded.append(source)
         return _Model(2.0)
 
@@ -60,7 +60,7 @@ def test_evaluate_models_loads_each_model_once_and_reads_the_champions_holdout(
     def open_registry() -> Iterator[object]:
         yield object()
 
-    monkeypatch.setattr("tasks.evaluation.load_model", load_model)
+    monkeypatch.setattr("tasks.evaluation.load_package_dir", load_package_dir)
     monkeypatch.setattr("tasks.evaluation.predict", _predict)
     monkeypatch.setattr("tasks.evaluation.read_verified_model", read_verified_model)
     monkeypatch.setattr("tasks.evaluation.open_registry", open_registry)
@@ -72,19 +72,20 @@ def test_evaluate_models_loads_each_model_once_and_reads_the_champions_holdout(
         files={HOLDOUT_FILE: str(tmp_path / HOLDOUT_FILE)},
         metrics={},
         model_sha256="0" * 64,
+        model_file="model.json",
     )
     settings = EvaluationSettings(n_resamples=100)
 
     @flow(name="evaluate-models-check")
     def check() -> tuple[ModelEvaluation, ModelEvaluation]:
         holdout = _frame(400, seed=1)
-        first = evaluate_models(holdout, SPEC, tmp_path / "model.pkl", None, settings)
-        second = evaluate_models(holdout, SPEC, tmp_path / "model.pkl", champion, settings)
+        first = evaluate_models(holdout, SPEC, tmp_path / "package", None, settings)
+        second = evaluate_models(holdout, SPEC, tmp_path / "package", champion, settings)
         return first, second
 
     first, second = check()
 
-    assert loaded == [tmp_path / "model.pkl", tmp_path / "model.pkl", 3]
+    assert loaded == [tmp_path / "package", tmp_path / "package", 3]
     assert first.champion_holdout is None
     assert all(c.champion is None for c in first.new_holdout)
     assert second.champion_holdout is not None and second.notes == ()

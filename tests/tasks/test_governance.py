@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +22,15 @@ from tasks.governance import (
     record_approval,
 )
 
+PackageWriter = Callable[..., dict[str, Path]]
 
-def _register(home: Path, name: str, count: int) -> None:
-    source = home.parent / "model.pkl"
+
+def _register(home: Path, name: str, count: int, write_package: PackageWriter) -> None:
+    """`count` versions, each a real tiny package (a clone loads the model before copying it)."""
     with ModelRegistry.from_settings() as registry:
         for i in range(count):
-            source.write_bytes(f"v{i}".encode())
-            registry.register(name, {"model.pkl": source}, {"k": i})
+            files = write_package(home.parent / f"package-{i}", i)
+            registry.register(name, files, {"k": i})
 
 
 def _promote(name: str, version: int) -> None:
@@ -35,8 +38,11 @@ def _promote(name: str, version: int) -> None:
         registry.set_alias(name, CHAMPION, version, actor="tests", reason="test")
 
 
-def test_the_tasks_read_and_copy_the_configured_registry(mlgov_home: Path, tmp_path: Path) -> None:
-    _register(mlgov_home, "m", 2)
+@pytest.mark.flow  # loading a package imports torch: seconds, not a unit test's budget
+def test_the_tasks_read_and_copy_the_configured_registry(
+    mlgov_home: Path, tmp_path: Path, tiny_package_writer: PackageWriter
+) -> None:
+    _register(mlgov_home, "m", 2, tiny_package_writer)
     assert read_champion.fn("m") is None
     assert choose_rollback_target.fn("m", None).problem == "m has no champion to roll back"
     _promote("m", 1)
@@ -53,7 +59,7 @@ def test_the_tasks_read_and_copy_the_configured_registry(mlgov_home: Path, tmp_p
     assert (record.source_ref, record.target_ref, record.files, record.problems) == (
         "m:1",
         "m:1",
-        1,
+        2,
         (),
     )
 
@@ -77,11 +83,13 @@ def _events(name: str, model: str, timeout_s: float = 30.0) -> list[Any]:
 
 
 @pytest.mark.usefixtures("prefect_harness")
-def test_a_rejection_is_recorded_emitted_and_keeps_the_champion(mlgov_home: Path) -> None:
+def test_a_rejection_is_recorded_emitted_and_keeps_the_champion(
+    mlgov_home: Path, tiny_package_writer: PackageWriter
+) -> None:
     from prefect import flow
 
     model = "gov-task-reject"
-    _register(mlgov_home, model, 2)
+    _register(mlgov_home, model, 2, tiny_package_writer)
     _promote(model, 1)
     registered = RegisteredVersion(
         name=model, version=2, location="x", champion_version=1, alias_moved=False

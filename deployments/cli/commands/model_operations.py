@@ -1,4 +1,4 @@
-"""`mlgov models promote|rollback|verify|clone|repair`: the operations that run governance flows.
+"""`mlgov models promote|rollback|verify|clone|migrate|repair`: operations that run governance flows.
 
 Each checks the registry first (a typo costs milliseconds, not a server start), then runs its
 flow ad hoc, so the operation is a Prefect flow run with its artifact and event; a refusal ends
@@ -173,6 +173,33 @@ def cmd_models_clone(args: argparse.Namespace) -> int:
         )
 
     emit(record, args.json, human)
+    return EXIT_OK
+
+
+def cmd_models_migrate(args: argparse.Namespace) -> int:
+    from mlgov.domain.names import parse_model_ref
+
+    name, version, alias = parse_model_ref(args.ref)
+    with open_registry() as registry:
+        if version is None and alias is None:
+            require_model(registry, name)
+        else:
+            version = registry.resolve(args.ref).version
+    from flows.governance import MigrateParameters, migrate_model
+
+    summary = _run_flow(
+        migrate_model, MigrateParameters, model=name, version=version, actor=_actor(args.actor)
+    )
+
+    def human(s: dict[str, Any]) -> str:
+        said = {"migrated": "migrated", "already-packaged": "already a package, not touched"}
+        return "\n".join(
+            f"{s['model']} v{r['version']}: {said[r['outcome']]}"
+            + (f" ({r['check']})" if r["check"] else "")
+            for r in s["versions"]
+        )
+
+    emit(summary, args.json, human)
     return EXIT_OK
 
 

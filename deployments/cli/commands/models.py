@@ -18,8 +18,10 @@ from deployments.cli.commands.common import (
     emit,
     fmt,
 )
+from deployments.cli.commands.model_export import add_export_parser
 from deployments.cli.commands.model_operations import (
     cmd_models_clone,
+    cmd_models_migrate,
     cmd_models_promote,
     cmd_models_repair,
     cmd_models_rollback,
@@ -232,9 +234,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     clone.add_argument("--json", action="store_true")
     clone.set_defaults(func=cmd_models_clone, prefect_api=True)
 
+    migrate = models_sub.add_parser(
+        "migrate",
+        help="convert versions stored as a pickle into packages, checked to score the same "
+        "(needs --allow-pickle: converting trusts the pickle)",
+    )
+    migrate.add_argument("ref", metavar="NAME[:VERSION]", help="default: every version of NAME")
+    migrate.add_argument("--actor", help="who; default cli:<login name>")
+    migrate.add_argument("--json", action="store_true")
+    migrate.set_defaults(func=cmd_models_migrate, prefect_api=True)
+
     repair = models_sub.add_parser(
         "repair", help="publish the events and model cards a killed run registered but never sent"
     )
     repair.add_argument("name")
     repair.add_argument("--json", action="store_true")
     repair.set_defaults(func=cmd_models_repair, prefect_api=True)
+
+    add_export_parser(models_sub)

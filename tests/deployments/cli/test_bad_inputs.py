@@ -199,6 +199,25 @@ def _labels_without_id(d: Path) -> list[str]:
     return _labels_add(_csv(d, "noid.csv", labels))
 
 
+def _predict(data: str, *extra: str, out: str | None = None, model: str = MODEL) -> list[str]:
+    return [
+        "predict",
+        "--model",
+        model,
+        "--data",
+        data,
+        "--out",
+        out or data + ".scored.parquet",
+        *extra,
+    ]
+
+
+def _scoring_batch(d: Path, change: Callable[[pd.DataFrame], pd.DataFrame]) -> str:
+    return _parquet(
+        d, "to-score.parquet", change(make_dataset(200, seed=9).drop(columns=["churned"]))
+    )
+
+
 CASES: tuple[Case, ...] = (
     # ---- train: files that cannot be read
     Case("train-missing-file", lambda d: _train(str(d / "nope.csv")), 1, ("nope.csv",)),
@@ -263,6 +282,69 @@ CASES: tuple[Case, ...] = (
         1,
         ("nolabels.csv",),
     ),
+    # ---- predict
+    Case("predict-unknown-model", lambda d: _predict(_batch(d), model="nobody"), 1, ("nobody",)),
+    Case(
+        "predict-unknown-alias",
+        lambda d: _predict(_batch(d), model=f"{MODEL}@staging"),
+        1,
+        ("staging",),
+    ),
+    Case("predict-bad-ref", lambda d: _predict(_batch(d), model="x@@y"), 2),
+    Case(
+        "predict-missing-batch", lambda d: _predict(str(d / "gone.parquet")), 1, ("gone.parquet",)
+    ),
+    Case(
+        "predict-empty-batch",
+        lambda d: _predict(str(_write(d / "empty.csv", b""))),
+        1,
+        ("empty.csv",),
+    ),
+    Case(
+        "predict-header-only",
+        lambda d: _predict(str(_write(d / "h.csv", "age,plan\n"))),
+        1,
+        ("no rows",),
+    ),
+    Case(
+        "predict-garbage-parquet",
+        lambda d: _predict(str(_write(d / "g.parquet", os.urandom(2048)))),
+        1,
+        ("g.parquet",),
+    ),
+    Case("predict-not-a-table", lambda d: _predict(str(_write(d / "x.xlsx", "x"))), 1, ("x.xlsx",)),
+    Case(
+        "predict-missing-column",
+        lambda d: _predict(_scoring_batch(d, lambda f: f.drop(columns=["age"]))),
+        1,
+        ("age",),
+    ),
+    Case(
+        "predict-wrong-type",
+        lambda d: _predict(_scoring_batch(d, lambda f: f.assign(age="old"))),
+        1,
+        ("age",),
+    ),
+    Case(
+        "predict-out-folder-missing",
+        lambda d: _predict(_batch(d), out=str(d / "no" / "s.parquet")),
+        1,
+        ("does not exist",),
+    ),
+    Case("predict-out-is-directory", lambda d: _predict(_batch(d), out=str(d)), 1),
+    Case(
+        "predict-out-permission-denied",
+        lambda d: _predict(_batch(d), out="/sys/scored.parquet"),
+        1,
+        ("permission denied",),
+    ),
+    Case(
+        "predict-id-column-missing",
+        lambda d: _predict(_batch(d), "--id-column", "who"),
+        1,
+        ("who",),
+    ),
+    Case("predict-chunk-rows-zero", lambda d: _predict(_batch(d), "--chunk-rows", "0"), 2),
     # ---- labels add
     Case("labels-missing-file", lambda d: _labels_add(str(d / "late.csv")), 1, ("late.csv",)),
     Case(
@@ -383,6 +465,10 @@ def test_bad_input_is_one_clean_line(
         assert word.lower() in lines[0].lower(), f"{case.name}: {word!r} not in {lines[0]!r}"
     assert "hunter2" not in err
     assert (_versions(trained_home), _store_listing(trained_home)) == before
+    if argv[0] == "predict":  # nothing half-written: no output, no partial file
+        assert [
+            p.name for p in tmp_path.rglob("*") if "scored" in p.name or ".partial-" in p.name
+        ] == []
 
 
 def test_labels_for_unknown_model_create_nothing(
@@ -417,7 +503,13 @@ def test_the_installed_command_answers_in_one_line(tmp_path: Path) -> None:
 
 def test_matrix_covers_every_command() -> None:
     assert len(CASES) >= 40 and len({c.name for c in CASES}) == len(CASES)
-    assert {c.name.split("-")[0] for c in CASES} >= {"train", "monitor", "labels", "models"}
+    assert {c.name.split("-")[0] for c in CASES} >= {
+        "train",
+        "monitor",
+        "labels",
+        "models",
+        "predict",
+    }
 
 
 def test_json_flag_keeps_stdout_clean_on_failure(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -132,3 +133,29 @@ def test_demo_smoke(capsys: pytest.CaptureFixture[str], mlgov_home) -> None:
     runs = json.loads(capsys.readouterr().out)["runs"]
     assert [r["verdict"] for r in runs] == ["FIRST_CHAMPION", "REJECTED_REGRESSION"]
     assert runs[1]["champion_version"] == 1
+
+
+@pytest.mark.unit
+def test_allow_pickle_is_accepted_before_or_after_the_command_and_only_for_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from deployments.cli import main as cli_main
+    from deployments.cli.main import ALLOW_PICKLE_ENV, build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["models", "verify", "m"]).allow_pickle is False
+    for argv in (
+        ["--allow-pickle", "models", "verify", "m"],
+        ["models", "verify", "m", "--allow-pickle"],
+        ["models", "--allow-pickle", "migrate", "m:1"],
+    ):
+        assert parser.parse_args(argv).allow_pickle is True, argv
+
+    seen: list[str | None] = []
+    monkeypatch.delenv(ALLOW_PICKLE_ENV, raising=False)
+    monkeypatch.setattr(
+        cli_main, "_command", lambda args, argv: seen.append(os.environ.get(ALLOW_PICKLE_ENV)) or 0
+    )
+    assert main(["models", "list", "--allow-pickle"]) == 0
+    assert main(["models", "list"]) == 0
+    assert seen == ["1", None] and ALLOW_PICKLE_ENV not in os.environ

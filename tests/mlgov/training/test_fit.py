@@ -17,10 +17,18 @@ import pandas as pd
 import pytest
 import torch
 
+from mlgov.domain.catalogue import FASTAI_EXPORT_FILE, MANIFEST_FILE, WEIGHTS_FILE
 from mlgov.domain.features import FeatureSpec
-from mlgov.training.config import TrainingConfig, TrainingDivergedError, TrainingResult
+from mlgov.packaging.package import load_package_dir
+from mlgov.training.config import (
+    PackageOptions,
+    TrainingConfig,
+    TrainingDivergedError,
+    TrainingResult,
+)
+from mlgov.training.export import PACKAGE_TOLERANCE, relative_difference
 from mlgov.training.fit import train_tabular
-from mlgov.training.inference import load_model, predict
+from mlgov.training.inference import load_pickled_model, predict
 
 FrameMaker = Callable[..., pd.DataFrame]
 LogLoss = Callable[[np.ndarray, pd.Series, tuple[str, ...]], float]
@@ -107,21 +115,21 @@ def test_a_non_finite_loss_stops_training_with_its_epoch(
         message,
     ), message
     assert "best-epoch" not in message
-    assert not (tmp_path / "model.pkl").exists()
+    assert not (tmp_path / "package").exists() and not (tmp_path / "model.pkl").exists()
 
 
 # --- trained models ---------------------------------------------------------------------------
 
 
 @pytest.mark.flow
-def test_exported_learner_scores_like_the_best_epoch(
+def test_the_package_scores_like_the_best_epoch(
     classifier: TrainingResult,
     frames: dict[str, pd.DataFrame],
     class_spec: FeatureSpec,
     log_loss: LogLoss,
 ) -> None:
     valid = frames["valid"]
-    model = load_model(Path(classifier.model_path))
+    model = load_package_dir(Path(classifier.package_dir))
     recomputed = log_loss(predict(model, valid, class_spec), valid["churned"], ("no", "yes"))
     assert recomputed == pytest.approx(classifier.best_valid_loss, rel=1e-5)
     best = classifier.history[classifier.best_epoch - 1]
@@ -134,15 +142,21 @@ def test_exported_learner_scores_like_the_best_epoch(
 def test_result_files_live_in_the_work_dir(
     classifier: TrainingResult, fast: TrainingConfig
 ) -> None:
-    model_path, curve_path = Path(classifier.model_path), Path(str(classifier.curve_path))
-    assert model_path.name == "model.pkl" and model_path.stat().st_size > 0
-    assert curve_path.parent == model_path.parent
+    package_dir, curve_path = Path(classifier.package_dir), Path(str(classifier.curve_path))
+    assert package_dir.name == "package"
+    assert sorted(p.name for p in package_dir.iterdir()) == [MANIFEST_FILE, WEIGHTS_FILE]
+    assert all((package_dir / name).stat().st_size > 0 for name in (MANIFEST_FILE, WEIGHTS_FILE))
+    assert curve_path.parent == package_dir.parent
     assert curve_path.read_bytes()[:4] == b"\x89PNG"
-    assert sorted(p.name for p in model_path.parent.iterdir()) == [
-        "model.pkl",
+    assert sorted(p.name for p in package_dir.parent.iterdir()) == [
         "models",  # SaveModelCallback's best-epoch checkpoint
+        "package",
         "training_curve.png",
-    ]
+    ]  # no pickle unless asked for
+    assert classifier.fastai_export_path is None
+    # Checked against the learner on every validation row before training returned.
+    assert classifier.package_rows == 500
+    assert 0.0 <= classifier.package_difference <= PACKAGE_TOLERANCE
     assert classifier.epochs_run == len(classifier.history) <= fast.epochs
     assert [r.epoch for r in classifier.history] == list(range(1, classifier.epochs_run + 1))
 
@@ -151,9 +165,21 @@ def test_result_files_live_in_the_work_dir(
 def test_regressor_beats_predicting_the_mean(
     frames: dict[str, pd.DataFrame], tmp_path: Path, reg_spec: FeatureSpec, fast: TrainingConfig
 ) -> None:
-    result = train_tabular(frames["train"], frames["valid"], reg_spec, fast, tmp_path)
+    result = train_tabular(
+        frames["train"],
+        frames["valid"],
+        reg_spec,
+        fast,
+        tmp_path,
+        package=PackageOptions(fastai_export=True),
+    )
     holdout = frames["holdout"]
-    predictions = predict(load_model(Path(result.model_path)), holdout, reg_spec)
+    predictions = predict(load_package_dir(Path(result.package_dir)), holdout, reg_spec)
+    # The fastai export asked for is an extra file; opted in, it scores as the package does.
+    export = Path(str(result.fastai_export_path))
+    assert export == tmp_path / FASTAI_EXPORT_FILE and export.parent != Path(result.package_dir)
+    from_pickle = predict(load_pickled_model(export.read_bytes()), holdout, reg_spec)
+    assert relative_difference(from_pickle, predictions) <= PACKAGE_TOLERANCE
     assert predictions.shape == (len(holdout),)
     rmse = float(np.sqrt(np.mean((predictions - holdout["value"]) ** 2)))
     mean_rmse = float(np.sqrt(np.mean((frames["train"]["value"].mean() - holdout["value"]) ** 2)))
@@ -176,9 +202,9 @@ def test_early_stopping_fires_on_a_flat_signal_and_keeps_the_best_weights(
     assert result.epochs_run < config.epochs
     assert result.epochs_run >= warmup + config.patience  # never stopped during the warm-up
     assert result.best_epoch < result.epochs_run  # the last epochs were worse...
-    model = load_model(Path(result.model_path))
+    model = load_package_dir(Path(result.package_dir))
     recomputed = log_loss(predict(model, valid, class_spec), valid["churned"], ("no", "yes"))
-    # ...and the exported weights are the best epoch's, not the last one's.
+    # ...and the packaged weights are the best epoch's, not the last one's.
     assert recomputed == pytest.approx(result.best_valid_loss, rel=1e-5)
     assert result.history[-1].valid_loss > result.best_valid_loss
     # fastai's SaveModelCallback kept the best epoch inside work_dir, never in the current folder.
@@ -206,7 +232,7 @@ def test_training_is_reproducible_with_integer_labels(
         train, valid, spec, config.model_copy(update={"seed": 8}), tmp_path / "c"
     )
     assert figures(other_seed) != figures(first)
-    probs = predict(load_model(Path(first.model_path)), valid, spec)
+    probs = predict(load_package_dir(Path(first.package_dir)), valid, spec)
     assert probs.shape == (len(valid), 2)
 
 
@@ -234,7 +260,7 @@ def test_training_is_silent_and_reports_each_epoch(
             tmp_path / "work",
             on_epoch=lambda record, planned: seen.append((record.epoch, planned)),
         )
-        predict(load_model(Path(result.model_path)), valid, class_spec)
+        predict(load_package_dir(Path(result.package_dir)), valid, class_spec)
     out, err = capfd.readouterr()
     assert out == "" and err == ""
     assert [str(w.message) for w in caught] == []
@@ -253,5 +279,5 @@ def test_a_feature_named_like_a_fastai_attribute_trains(
     spec = class_spec.model_copy(update={"categorical": ("c", "region")})
     config = TrainingConfig(epochs=1, batch_size=64, device="cpu")
     result = train_tabular(train, valid, spec, config, tmp_path)
-    probs = predict(load_model(Path(result.model_path)), valid, spec)
+    probs = predict(load_package_dir(Path(result.package_dir)), valid, spec)
     assert probs.shape == (len(valid), 2)

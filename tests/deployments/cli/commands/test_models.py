@@ -65,6 +65,8 @@ def test_cli_unknown_model_is_one_line_and_exit_1(
         ["models", "verify", "nosuch:3"],
         ["models", "rollback", "nosuch", "--reason", "x"],
         ["models", "promote", "nosuch", "1", "--reason", "x"],
+        ["models", "migrate", "nosuch"],
+        ["models", "migrate", "nosuch:2", "--allow-pickle"],
     ):
         assert main(argv) == 1, argv
         captured = capsys.readouterr()
