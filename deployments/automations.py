@@ -26,6 +26,7 @@ logger = logging.getLogger(__name__)
 
 TRAINING_DEPLOYMENT = "train-and-gate-model/weekly"
 MONITORING_DEPLOYMENT = "monitor-production-batch/daily"
+SCORING_DEPLOYMENT = "score-batch/daily"
 AUTOMATION_TAG = "mlgov"
 # Triggers cannot filter on an event's payload, only on its resource's labels: events that an
 # automation must tell apart by severity carry it as this label too.
@@ -239,7 +240,11 @@ def resolve_targets(
     *,
     notification_block: str | None,
     training_deployment: str = TRAINING_DEPLOYMENT,
-    watched_deployments: Sequence[str] = (TRAINING_DEPLOYMENT, MONITORING_DEPLOYMENT),
+    watched_deployments: Sequence[str] = (
+        TRAINING_DEPLOYMENT,
+        MONITORING_DEPLOYMENT,
+        SCORING_DEPLOYMENT,
+    ),
     event_prefix: str = "mlgov",
 ) -> tuple[AutomationTargets, list[str]]:
     """Look the deployments and the block up by name; returns the targets and what is missing."""
@@ -330,7 +335,8 @@ def apply_automations(
             client,
             notification_block=notification_block,
             training_deployment=training_deployment,
-            watched_deployments=watched_deployments or (training_deployment, MONITORING_DEPLOYMENT),
+            watched_deployments=watched_deployments
+            or (training_deployment, MONITORING_DEPLOYMENT, SCORING_DEPLOYMENT),
             event_prefix=event_prefix,
         )
         applied = tuple(upsert_automation(client, a) for a in build_automations(targets))

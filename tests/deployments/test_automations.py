@@ -13,6 +13,7 @@ from deployments.automations import (
     MONITORING_DEPLOYMENT,
     NOTIFY_FAILED_RUNS,
     RETRAIN_ON_CRITICAL_DRIFT,
+    SCORING_DEPLOYMENT,
     SEVERITY_LABEL,
     AutomationTargets,
     build_automations,
@@ -192,7 +193,10 @@ def test_apply_is_idempotent_and_removes_duplicates(specs, webhook_server) -> No
 
     assert first.concurrency_limit_outcome in ("created", "unchanged")
     assert second.concurrency_limit_outcome == "unchanged"
-    assert first.skipped == (f"deployment {MONITORING_DEPLOYMENT} (failed-run notifications)",)
+    assert first.skipped == tuple(
+        f"deployment {name} (failed-run notifications)"
+        for name in (MONITORING_DEPLOYMENT, SCORING_DEPLOYMENT)
+    )
     assert [a.id for a in first.automations] == [a.id for a in second.automations]
     assert {a.outcome for a in second.automations} == {"updated"}
     with get_client(sync_client=True) as client:

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 
 from deployments.automations import (
     MONITORING_DEPLOYMENT,
+    SCORING_DEPLOYMENT,
     TRAINING_DEPLOYMENT,
 )
 from deployments.cli.main import main
@@ -45,7 +46,7 @@ def test_every_deployment_imports_and_its_parameters_validate(specs) -> None:
         assert set(spec.parameters) == {"params"}, "each flow takes one parameter model"
         _validate(spec)
         names.add(f"{flow.name}/{spec.name}")
-    assert names == {TRAINING_DEPLOYMENT, MONITORING_DEPLOYMENT, "score-batch/daily"}
+    assert names == {TRAINING_DEPLOYMENT, MONITORING_DEPLOYMENT, SCORING_DEPLOYMENT}
 
 
 @pytest.mark.parametrize(

@@ -104,8 +104,11 @@ def test_first_run_crowns_a_champion_and_publishes_artifacts(mlgov_home, tmp_pat
     with ModelRegistry.from_settings(get_settings()) as registry:
         champion = registry.resolve("churn-first@champion")
         assert champion.version == 1
+        stored = {f.name for f in champion.files}
+        assert "model.pkl" not in stored and "fastai_export.pkl" not in stored
         assert {
-            "model.pkl",
+            "model.json",
+            "model.safetensors",
             "suite.json",
             "reference.parquet",
             "holdout.parquet",

@@ -46,6 +46,7 @@ WARM_MODULES = (
     "flows.train_and_gate_model",
     "flows.monitor_production_batch",
     "flows.governance",
+    "flows.score_batch",
     "great_expectations",
     "great_expectations.expectations.expectation_configuration",
     "great_expectations.data_context.types.base",

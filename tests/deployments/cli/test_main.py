@@ -107,7 +107,9 @@ def test_train_json_then_registry_listing(
         "ci_high",
     }
     assert len(summary["data_fingerprint"]) == 64
-    assert summary["model_card"].endswith("model_card.md") and "model.pkl" in summary["reports"]
+    assert summary["model_card"].endswith("model_card.md")
+    assert {"model.json", "model.safetensors"} <= set(summary["reports"])
+    assert "model.pkl" not in summary["reports"]
 
     assert main(["models", "list", "cli", "--json"]) == 0
     listing = json.loads(capsys.readouterr().out)

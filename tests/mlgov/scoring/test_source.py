@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import random
 from pathlib import Path
 
 import pandas as pd
@@ -45,11 +45,12 @@ def _write(path: Path, content: bytes) -> str:
     [
         ("empty.csv", b"", "is empty"),
         ("header.csv", b"age,plan\n", "but no rows"),
-        ("garbage.parquet", os.urandom(512), "not a readable Parquet"),
+        ("garbage.parquet", random.Random(7).randbytes(512), "not a readable Parquet"),
         ("binary.csv", bytes(range(256)) * 4, "binary.csv"),
         ("dupes.csv", b"age,age\n1,2\n", "age"),
         ("table.xlsx", b"x", "unsupported file type"),
     ],
+    ids=["empty", "header-only", "garbage-parquet", "binary-csv", "duplicate-columns", "xlsx"],
 )
 def test_a_bad_file_is_one_data_error_naming_it(tmp_path, name, content, says) -> None:
     with pytest.raises(DataError) as caught:
