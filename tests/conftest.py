@@ -15,7 +15,7 @@ import pytest
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
-# `make test` runs two workers on two cores: one math thread each (and in the commands they
+# `make test` runs three workers on two cores: one math thread each (and in the commands they
 # start), or torch's and BLAS's thread pools would oversubscribe the cores and spin.
 if "PYTEST_XDIST_WORKER" in os.environ:
     for _threads in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):

@@ -27,6 +27,7 @@ from deployments.cli.runtime.shutdown import drain_prefect_workers, flush_before
 
 DEBUG_ENV = "MLGOV_DEBUG"
 ALLOW_PICKLE_ENV = "MLGOV_ALLOW_PICKLE"
+ALLOW_PICKLE_FLAG = "--allow-pickle"
 # Libraries whose interpreter teardown is slow enough to skip (see `_exit_now`).
 HEAVY_MODULES = ("torch", "great_expectations", "evidently")
 
@@ -59,23 +60,20 @@ def build_parser() -> argparse.ArgumentParser:
         "load model versions stored only as a pickle (model.pkl), which runs the pickle's "
         f"code: only versions you trust ({ALLOW_PICKLE_ENV}=1; `models migrate` converts them)"
     )
-    parser.add_argument("--allow-pickle", action="store_true", help=allow_pickle_help)
+    parser.add_argument(ALLOW_PICKLE_FLAG, action="store_true", help=allow_pickle_help)
     sub = parser.add_subparsers(dest="command", required=True)
     for group in (train, models, monitor, predict, ops, server):
         group.register(sub)
-    for command in _subcommands(parser):  # also after the command: `models verify m --allow-pickle`
-        command.add_argument(
-            "--allow-pickle", action="store_true", default=argparse.SUPPRESS, help=allow_pickle_help
-        )
     return parser
 
 
-def _subcommands(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for command in action.choices.values():
-                yield command
-                yield from _subcommands(command)
+def _take_allow_pickle(argv: Sequence[str]) -> tuple[list[str], bool]:
+    """`--allow-pickle` anywhere before `--`, also after the command (`models verify m
+    --allow-pickle`, as the refusal line suggests): a switch for the whole invocation."""
+    args = list(argv)
+    end = args.index("--") if "--" in args else len(args)
+    kept = [a for i, a in enumerate(args) if i >= end or a != ALLOW_PICKLE_FLAG]
+    return kept, len(kept) != len(args)
 
 
 def _known_class(module: str, name: str) -> type[BaseException] | None:
@@ -171,12 +169,13 @@ def _pickle_opt_in(allowed: bool) -> Iterator[None]:
 
 
 def _main(argv: Sequence[str] | None) -> int:
+    words, allow_pickle = _take_allow_pickle(sys.argv[1:] if argv is None else argv)
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser().parse_args(words)
     except CommandError as exc:
         return _fail(str(exc), exc.code)
     _quiet_environment()
-    with _pickle_opt_in(args.allow_pickle):
+    with _pickle_opt_in(allow_pickle):
         return _command(args, argv)
 
 

@@ -128,8 +128,11 @@ def _refuse_mangled_duplicates(frame: pd.DataFrame, location: str, sep: str) -> 
     refuse_duplicate_names(pd.Index(header.iloc[0].tolist()), display_location(location))
 
 
-def _read_parquet(handle: Any, location: str) -> pd.DataFrame:
-    """Flat Parquet only: list, struct and map columns have no tabular meaning for the model."""
+def open_flat_parquet(handle: Any, location: str) -> Any:
+    """A `pyarrow.parquet.ParquetFile` of flat columns only, with unique names.
+
+    List, struct and map columns have no tabular meaning for the model.
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -142,7 +145,11 @@ def _read_parquet(handle: Any, location: str) -> pd.DataFrame:
             f"{display_location(location)} has nested columns the model cannot use: "
             f"{', '.join(nested)}; flatten them into plain columns or drop them"
         )
-    return parquet.read().to_pandas()
+    return parquet
+
+
+def _read_parquet(handle: Any, location: str) -> pd.DataFrame:
+    return open_flat_parquet(handle, location).read().to_pandas()
 
 
 def parse_timestamps(frame: pd.DataFrame) -> pd.DataFrame:

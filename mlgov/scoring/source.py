@@ -19,7 +19,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from mlgov.data.errors import DataError, display_location, read_error
-from mlgov.data.io import parse_timestamps
+from mlgov.data.io import open_flat_parquet, parse_timestamps
 from mlgov.data.refusals import refuse_duplicate_names
 
 BatchKind = Literal["parquet", "csv"]
@@ -157,19 +157,9 @@ def _open(location: str) -> BatchSource:
     kind = batch_kind(location)
     with fsspec.open(location, "rb", compression="infer") as handle:
         if kind == "parquet":
-            import pyarrow as pa
-            import pyarrow.parquet as pq
-
-            parquet = pq.ParquetFile(handle)
-            schema = parquet.schema_arrow
-            refuse_duplicate_names(pd.Index(schema.names), display_location(location))
-            nested = [f"{f.name} ({f.type})" for f in schema if pa.types.is_nested(f.type)]
-            if nested:
-                raise DataError(
-                    f"{display_location(location)} has nested columns the model cannot use: "
-                    f"{', '.join(nested)}; flatten them into plain columns or drop them"
-                )
-            return BatchSource(location, kind, tuple(schema.names), parquet.metadata.num_rows)
+            parquet = open_flat_parquet(handle, location)
+            names = tuple(parquet.schema_arrow.names)
+            return BatchSource(location, kind, names, parquet.metadata.num_rows)
         # The header as written (pandas would rename a repeated name), then one row to be sure
         # there is data: a header-only file is refused before anything is scored.
         header = pd.read_csv(

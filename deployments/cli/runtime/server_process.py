@@ -46,6 +46,33 @@ def free_port(preferred: int | None = None) -> int:
         return int(sock.getsockname()[1])
 
 
+def listens_on(pid: int, port: int) -> bool:
+    """Whether process `pid` holds the listening socket of 127.0.0.1:`port` (Linux; elsewhere True).
+
+    The port was free when chosen, but another process can bind it before the server does: a
+    health answer alone could come from someone else's server, and every run would then go there.
+    """
+    try:
+        table = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    except OSError:
+        return True
+    wanted = f"0100007F:{port:04X}"
+    inodes = {
+        f"socket:[{fields[9]}]"
+        for fields in (line.split() for line in table)
+        if len(fields) > 9 and fields[1] == wanted and fields[3] == "0A"  # 0A: LISTEN
+    }
+    try:
+        fds = list(Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:
+        return False
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            if os.readlink(fd) in inodes:
+                return True
+    return False
+
+
 def uvicorn_command(port: int) -> list[str]:
     """The command Prefect's own temporary server runs (`SubprocessASGIServer`)."""
     import importlib.util
@@ -165,7 +192,7 @@ class PrivateServer:
                     + (f" ({detail})" if detail else "")
                     + f"; {_advice()}"
                 )
-            if is_healthy(self.api_url, timeout=1.0):
+            if is_healthy(self.api_url, timeout=1.0) and listens_on(self.process.pid, self.port):
                 self._ready = True
                 return
             if time.monotonic() - self.started_at > timeout:

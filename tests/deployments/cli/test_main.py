@@ -142,22 +142,23 @@ def test_allow_pickle_is_accepted_before_or_after_the_command_and_only_for_it(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from deployments.cli import main as cli_main
-    from deployments.cli.main import ALLOW_PICKLE_ENV, build_parser
+    from deployments.cli.main import ALLOW_PICKLE_ENV
 
-    parser = build_parser()
-    assert parser.parse_args(["models", "verify", "m"]).allow_pickle is False
+    seen: list[tuple[str, str | None]] = []
+    monkeypatch.delenv(ALLOW_PICKLE_ENV, raising=False)
+    monkeypatch.setattr(
+        cli_main,
+        "_command",
+        lambda args, argv: seen.append((args.command, os.environ.get(ALLOW_PICKLE_ENV))) or 0,
+    )
     for argv in (
         ["--allow-pickle", "models", "verify", "m"],
         ["models", "verify", "m", "--allow-pickle"],
         ["models", "--allow-pickle", "migrate", "m:1"],
     ):
-        assert parser.parse_args(argv).allow_pickle is True, argv
-
-    seen: list[str | None] = []
-    monkeypatch.delenv(ALLOW_PICKLE_ENV, raising=False)
-    monkeypatch.setattr(
-        cli_main, "_command", lambda args, argv: seen.append(os.environ.get(ALLOW_PICKLE_ENV)) or 0
-    )
-    assert main(["models", "list", "--allow-pickle"]) == 0
+        assert main(argv) == 0, argv
     assert main(["models", "list"]) == 0
-    assert seen == ["1", None] and ALLOW_PICKLE_ENV not in os.environ
+    # After `--` it is a value, not the switch.
+    assert main(["train", "--data", "x.csv", "--target", "y", "--", "--allow-pickle"]) == 2
+    assert seen == [("models", "1")] * 3 + [("models", None)]
+    assert ALLOW_PICKLE_ENV not in os.environ

@@ -14,6 +14,7 @@ import pytest
 from deployments.cli.runtime.server_process import (
     PrivateServer,
     free_port,
+    listens_on,
     server_environment,
     uvicorn_command,
 )
@@ -21,6 +22,20 @@ from deployments.cli.runtime.settings import CONSOLE_LEVEL_ENV
 
 if TYPE_CHECKING:
     from tests.deployments.cli.conftest import MlgovCli
+
+
+def test_only_the_process_holding_the_listening_socket_owns_the_port() -> None:
+    """A health answer on the chosen port counts only when the server itself listens there."""
+    import os
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        assert not listens_on(os.getpid(), port)  # bound, not yet listening
+        sock.listen()
+        assert listens_on(os.getpid(), port)
+        assert not listens_on(os.getppid(), port)  # someone else's socket on "our" port
+    assert not listens_on(os.getpid(), port)
 
 
 def test_uvicorn_command_is_prefects_own_server_on_the_port() -> None:
