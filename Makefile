@@ -39,6 +39,7 @@ bench: $(STAMP)
 	$(PY) bench/drift_speed.py
 	$(PY) bench/flow_overhead.py
 	$(PY) bench/backfill_speed.py
+	$(PY) bench/load_predict.py
 
 clean:
 	rm -rf $(VENV) .mlgov .pytest_cache
