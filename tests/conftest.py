@@ -49,6 +49,27 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if not layers:
             item.add_marker(pytest.mark.flow if uses_server else pytest.mark.unit)
         item.add_marker(pytest.mark.xdist_group(_worker_group(item)))
+    _heaviest_groups_first(items)
+
+
+_TIER_ORDER = {"e2e": 0, "flow": 1, "unit": 2}
+
+
+def _heaviest_groups_first(items: list[pytest.Item]) -> None:
+    """Order the worker groups by tier, e2e first: xdist hands groups out in collection order, so
+    the long ones start at once and the short unit modules fill the gaps at the end."""
+    rank: dict[str, int] = {}
+    for item in items:
+        group = _group_of(item)
+        tier = next(m.name for m in item.iter_markers() if m.name in _LAYERS)
+        # A module that splits its stacks per parameter has the most expensive groups of all.
+        split = getattr(getattr(item, "module", None), "WORKER_GROUP_PARAM", None)
+        rank[group] = min(rank.get(group, 2), -1 if split else _TIER_ORDER[tier])
+    items.sort(key=lambda item: rank[_group_of(item)])
+
+
+def _group_of(item: pytest.Item) -> str:
+    return str(next(item.iter_markers("xdist_group")).args[0])
 
 
 @pytest.hookimpl(trylast=True)

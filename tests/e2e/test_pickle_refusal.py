@@ -133,6 +133,13 @@ def test_no_command_runs_the_crafted_pickle_without_the_opt_in(stage: Stage) -> 
             "--to-store", str(stage.home / "prod-store"),
         ),
         "migrate": ("models", "migrate", f"{MODEL}:2"),
+        "export": (
+            "models", "export", f"{MODEL}:2", "--format", "onnx", "--out", str(stage.home / "onnx"),
+        ),
+        "predict": (
+            "predict", "--model", f"{MODEL}:2",
+            "--data", str(stage.batch_csv), "--out", str(stage.home / "scored.parquet"),
+        ),
     }  # fmt: skip
     for command, args in refusals.items():
         line = _refused_in_one_line(stage.run(*args))
@@ -150,6 +157,8 @@ def test_no_command_runs_the_crafted_pickle_without_the_opt_in(stage: Stage) -> 
     assert not stage.marker.exists()
     with stage.registry() as registry:
         assert [v.version for v in registry.list_versions(MODEL)] == [1, 2]  # nothing registered
+        assert not (stage.home / "scored.parquet").exists()
+        assert not (stage.home / "onnx").exists() or not any((stage.home / "onnx").iterdir())
         assert not (stage.home / "prod-store").exists() or not any(
             (stage.home / "prod-store").rglob("model.pkl")
         )
