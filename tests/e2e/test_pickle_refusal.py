@@ -114,6 +114,9 @@ def _refused_in_one_line(done: subprocess.CompletedProcess[str]) -> str:
 
 
 REFUSAL = f"{MODEL}:2 stores its model only as a pickle (model.pkl), which runs code when loaded"
+EXPORT_REFUSAL = (
+    f"{MODEL}:2 is stored only as a pickle (model.pkl); convert it into a package first"
+)
 
 
 def test_no_command_runs_the_crafted_pickle_without_the_opt_in(stage: Stage) -> None:
@@ -143,7 +146,9 @@ def test_no_command_runs_the_crafted_pickle_without_the_opt_in(stage: Stage) -> 
     }  # fmt: skip
     for command, args in refusals.items():
         line = _refused_in_one_line(stage.run(*args))
-        assert REFUSAL in line, (command, line)
+        # `export` never loads a pickle, opt-in or not: it says so and points to `migrate`.
+        said = EXPORT_REFUSAL if command == "export" else REFUSAL
+        assert said in line, (command, line)
         assert not stage.marker.exists(), command
 
     with stage.registry() as registry:

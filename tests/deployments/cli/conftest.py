@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -68,9 +69,18 @@ class MlgovCli:
 
     argv: ClassVar[list[str]] = [sys.executable, "-m", "mlgov"]
 
-    @staticmethod
-    def env(home: Path, **extra: str) -> dict[str, str]:
-        """This environment, with its own Prefect and mlgov homes and no outside settings."""
+    def __init__(self, prefect_db: Path) -> None:
+        self.prefect_db = prefect_db
+
+    def env(self, home: Path, **extra: str) -> dict[str, str]:
+        """This environment, with its own Prefect and mlgov homes and no outside settings.
+
+        The Prefect home starts with a copy of an already migrated database: a private server on
+        an empty home spends ~10 s of CPU on Prefect's migrations, which no test is about.
+        """
+        (home / "prefect").mkdir(parents=True, exist_ok=True)
+        if not (home / "prefect" / "prefect.db").exists():
+            shutil.copyfile(self.prefect_db, home / "prefect" / "prefect.db")
         env = {
             k: v
             for k, v in os.environ.items()
@@ -127,8 +137,25 @@ class MlgovCli:
 
 
 @pytest.fixture(scope="session")
-def cli() -> MlgovCli:
-    return MlgovCli()
+def migrated_prefect_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A Prefect SQLite database with every migration applied, made once per test worker."""
+    home = tmp_path_factory.mktemp("prefect-db")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false")
+    upgrade = subprocess.run(
+        [str(Path(sys.executable).parent / "prefect"), "server", "database", "upgrade", "-y"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert upgrade.returncode == 0, upgrade.stdout[-2000:] + upgrade.stderr[-2000:]
+    return home / "prefect.db"
+
+
+@pytest.fixture(scope="session")
+def cli(migrated_prefect_db: Path) -> MlgovCli:
+    return MlgovCli(migrated_prefect_db)
 
 
 @pytest.fixture(scope="session")
