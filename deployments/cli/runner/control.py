@@ -80,6 +80,9 @@ def is_runner(pid: int) -> bool:
     return Path(f"/proc/{pid}/stat").exists()
 
 
+KILL_WAIT_S = 5.0
+
+
 def stop(pid: int | None, path: str | None, timeout: float = TERMINATE_GRACE_S + 5) -> bool:
     """SIGTERM the runner (it stops its children first), SIGKILL if it hangs; remove the socket."""
     stopped = False
@@ -92,6 +95,10 @@ def stop(pid: int | None, path: str | None, timeout: float = TERMINATE_GRACE_S +
         if is_runner(pid):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+            # SIGKILL is not instant on a loaded machine: "stopped" means gone.
+            deadline = time.monotonic() + KILL_WAIT_S
+            while is_runner(pid) and time.monotonic() < deadline:
+                time.sleep(0.05)
         stopped = True
     if path:
         with contextlib.suppress(OSError):

@@ -187,6 +187,10 @@ def stop_background_server() -> dict[str, Any]:
         if is_our_server(state.pid):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(state.pid, signal.SIGKILL)
+            deadline = time.monotonic() + 5  # SIGKILL is not instant on a loaded machine
+            while is_our_server(state.pid) and time.monotonic() < deadline:
+                _reap(state.pid)
+                time.sleep(0.05)
         _reap(state.pid)
         outcome = "stopped"
     state_file().unlink(missing_ok=True)

@@ -72,14 +72,15 @@ class MlgovCli:
     def __init__(self, prefect_db: Path) -> None:
         self.prefect_db = prefect_db
 
-    def env(self, home: Path, **extra: str) -> dict[str, str]:
+    def env(self, home: Path, *, migrated: bool = True, **extra: str) -> dict[str, str]:
         """This environment, with its own Prefect and mlgov homes and no outside settings.
 
-        The Prefect home starts with a copy of an already migrated database: a private server on
-        an empty home spends ~10 s of CPU on Prefect's migrations, which no test is about.
+        The Prefect home starts with a copy of an already migrated database (unless `migrated`
+        is False): a private server on an empty home spends ~10 s of CPU on Prefect's migrations,
+        which few tests are about.
         """
         (home / "prefect").mkdir(parents=True, exist_ok=True)
-        if not (home / "prefect" / "prefect.db").exists():
+        if migrated and not (home / "prefect" / "prefect.db").exists():
             shutil.copyfile(self.prefect_db, home / "prefect" / "prefect.db")
         env = {
             k: v

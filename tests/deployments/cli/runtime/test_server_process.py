@@ -78,7 +78,9 @@ def test_private_server_api_url_and_stop_before_start() -> None:
 def test_startup_timeout_is_one_line_and_leaves_no_server(
     cli: MlgovCli, tmp_path: Path, training_csv: Path
 ) -> None:
-    env = cli.env(tmp_path, MLGOV_SERVER_STARTUP_TIMEOUT_S="0.01")
+    # An empty Prefect home: the server migrates a new database, so it is still booting when the
+    # command first waits for it (a migrated copy can be up before the command gets there).
+    env = cli.env(tmp_path, migrated=False, MLGOV_SERVER_STARTUP_TIMEOUT_S="0.01")
     out = subprocess.run(
         [*cli.argv, "train", "--data", str(training_csv), "--target", "churned", "--model", "t"],
         env=env,
