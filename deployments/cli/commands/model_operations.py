@@ -120,15 +120,20 @@ def cmd_models_rollback(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_models_verify(args: argparse.Namespace) -> int:
+def _model_and_version(ref: str) -> tuple[str, int | None]:
+    """`NAME` (every version: None) or the version `NAME:V` / `NAME@ALIAS` names, checked first."""
     from mlgov.domain.names import parse_model_ref
 
-    name, version, alias = parse_model_ref(args.ref)
+    name, version, alias = parse_model_ref(ref)
     with open_registry() as registry:
         if version is None and alias is None:
             require_model(registry, name)
-        else:
-            version = registry.resolve(args.ref).version
+            return name, None
+        return name, registry.resolve(ref).version
+
+
+def cmd_models_verify(args: argparse.Namespace) -> int:
+    name, version = _model_and_version(args.ref)
     from flows.governance import VerifyParameters, verify_model
 
     check = _run_flow(verify_model, VerifyParameters, model=name, version=version)
@@ -177,14 +182,7 @@ def cmd_models_clone(args: argparse.Namespace) -> int:
 
 
 def cmd_models_migrate(args: argparse.Namespace) -> int:
-    from mlgov.domain.names import parse_model_ref
-
-    name, version, alias = parse_model_ref(args.ref)
-    with open_registry() as registry:
-        if version is None and alias is None:
-            require_model(registry, name)
-        else:
-            version = registry.resolve(args.ref).version
+    name, version = _model_and_version(args.ref)
     from flows.governance import MigrateParameters, migrate_model
 
     summary = _run_flow(

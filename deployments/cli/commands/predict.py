@@ -8,7 +8,6 @@ from typing import Any
 
 from deployments.cli.commands.common import (
     EXIT_OK,
-    EXIT_USAGE,
     CommandError,
     emit,
     hide_expected_tracebacks,
@@ -58,8 +57,6 @@ def _preflight(params: Any) -> None:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from pydantic import ValidationError
-
     from flows.score_batch import ScoringParameters, score_batch
     from mlgov.data.errors import DataError
     from mlgov.domain.errors import RegistryError
@@ -68,12 +65,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     fields = {"model": args.model, "data": args.data, "out": args.out, "id_column": args.id_column}
     if args.chunk_rows is not None:
         fields["chunk_rows"] = args.chunk_rows
-    try:
-        params = ScoringParameters.model_validate(fields)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise CommandError(f"invalid parameter {where}: {first['msg']}", EXIT_USAGE) from exc
+    # An invalid value ends as every command's does (`main`): "invalid parameter …", exit 2.
+    params = ScoringParameters.model_validate(fields)
     try:
         _preflight(params)
         summary = run_flow(score_batch, params, warm=SCORING_LIBRARIES)
