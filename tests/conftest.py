@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
+import sys
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -53,18 +58,29 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 _TIER_ORDER = {"e2e": 0, "flow": 1, "unit": 2}
+_SPLIT_STACKS, _WARM_RUNNER = -2, -1  # the longest groups of all: a server stack each
 
 
 def _heaviest_groups_first(items: list[pytest.Item]) -> None:
-    """Order the worker groups by tier, e2e first: xdist hands groups out in collection order, so
-    the long ones start at once and the short unit modules fill the gaps at the end."""
+    """Order the worker groups by cost, longest first, so a worker that draws a long group early
+    finishes with the rest and the short unit modules fill the gaps at the end.
+
+    `make test` passes `--no-loadscope-reorder`: xdist then hands the groups out in this order
+    (by default it reorders them by their number of tests, which starts the server stacks last).
+    """
     rank: dict[str, int] = {}
     for item in items:
         group = _group_of(item)
         tier = next(m.name for m in item.iter_markers() if m.name in _LAYERS)
         # A module that splits its stacks per parameter has the most expensive groups of all.
         split = getattr(getattr(item, "module", None), "WORKER_GROUP_PARAM", None)
-        rank[group] = min(rank.get(group, 2), -1 if split else _TIER_ORDER[tier])
+        if split:
+            cost = _SPLIT_STACKS
+        elif group == "warm-runner":
+            cost = _WARM_RUNNER
+        else:
+            cost = _TIER_ORDER[tier]
+        rank[group] = min(rank.get(group, 2), cost)
     items.sort(key=lambda item: rank[_group_of(item)])
 
 
@@ -117,11 +133,65 @@ def mlgov_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture(scope="session")
-def prefect_harness() -> Iterator[None]:
-    """One temporary Prefect server (SQLite) for every flow test of the session."""
-    from prefect.testing.utilities import prefect_test_harness
+def migrated_prefect_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A Prefect SQLite database with every migration applied, made once per `pytest` run.
 
-    with prefect_test_harness(server_startup_timeout=120):
+    Every server a test starts (the harness, `mlgov`'s private servers, the e2e SQLite stack)
+    starts from a copy: Prefect's migrations cost a fresh server ~10 s of CPU, which few tests
+    are about. The workers of one `pytest -n` run share it (made under a lock by the first).
+    """
+    from filelock import FileLock
+
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if "PYTEST_XDIST_WORKER" in os.environ else base
+    database = shared / "prefect-migrated" / "prefect.db"
+    with FileLock(str(shared / "prefect-migrated.lock")):
+        if not database.exists():
+            home = Path(tempfile.mkdtemp(prefix="prefect-db-", dir=shared))
+            env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+            env.update(PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false")
+            upgrade = subprocess.run(
+                [
+                    str(Path(sys.executable).parent / "prefect"),
+                    "server",
+                    "database",
+                    "upgrade",
+                    "-y",
+                ],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
+            assert upgrade.returncode == 0, upgrade.stdout[-2000:] + upgrade.stderr[-2000:]
+            database.parent.mkdir(exist_ok=True)
+            (home / "prefect.db").replace(database)
+    return database
+
+
+@pytest.fixture(scope="session")
+def prefect_harness(migrated_prefect_db: Path) -> Iterator[None]:
+    """One temporary Prefect server (SQLite) for every flow test of the session.
+
+    Its database starts as a copy of the migrated one: the harness makes its folder with
+    `mkdtemp`, which is pointed, for that one call, at a function that also places the copy.
+    """
+    import prefect.testing.utilities as harness
+
+    placed: list[str] = []
+
+    def folder_with_database() -> str:
+        folder = tempfile.mkdtemp()
+        shutil.copyfile(migrated_prefect_db, Path(folder) / "prefect-test.db")
+        placed.append(folder)
+        return folder
+
+    with ExitStack() as stack:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(harness, "mkdtemp", folder_with_database)
+            stack.enter_context(harness.prefect_test_harness(server_startup_timeout=120))
+        # A Prefect that no longer makes the folder this way would still work, slowly: say so.
+        assert placed, "prefect_test_harness no longer calls mkdtemp: update tests/conftest.py"
         yield
 
 

@@ -265,8 +265,15 @@ def _latest_artifact(key: str) -> Any:
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
-    """Server, worker and deployments on one backend; the `training` limit and automations."""
+def stack(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    migrated_prefect_db: Path,
+):
+    """Server, worker and deployments on one backend; the `training` limit and automations.
+
+    The SQLite server starts from a copy of the migrated database (PostgreSQL migrates its own).
+    """
     from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
     backend = request.param
@@ -274,6 +281,7 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     with ExitStack() as cleanup:
         registry_url = None
         database_url = f"sqlite+aiosqlite:///{root / 'prefect.db'}"
+        shutil.copyfile(migrated_prefect_db, root / "prefect.db")
         if backend == "postgresql":
             address = cleanup.enter_context(_postgres())
             database_url = f"postgresql+asyncpg://postgres@{address}/prefect"

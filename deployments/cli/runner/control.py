@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from deployments.cli.runner.jobs import TERMINATE_GRACE_S
 from deployments.cli.runner.placement import log_path, socket_path
 from deployments.cli.runner.wire import ping
 from deployments.cli.runtime.settings import CONSOLE_LEVEL_ENV, QUIET_ENVIRONMENT
+from deployments.cli.runtime.termination import terminate
 
 RUNNER_MODULE = "deployments.cli.runner"
 
@@ -80,25 +80,11 @@ def is_runner(pid: int) -> bool:
     return Path(f"/proc/{pid}/stat").exists()
 
 
-KILL_WAIT_S = 5.0
-
-
 def stop(pid: int | None, path: str | None, timeout: float = TERMINATE_GRACE_S + 5) -> bool:
     """SIGTERM the runner (it stops its children first), SIGKILL if it hangs; remove the socket."""
     stopped = False
     if pid is not None and is_runner(pid):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while is_runner(pid) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if is_runner(pid):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-            # SIGKILL is not instant on a loaded machine: "stopped" means gone.
-            deadline = time.monotonic() + KILL_WAIT_S
-            while is_runner(pid) and time.monotonic() < deadline:
-                time.sleep(0.05)
+        terminate(pid, grace_s=timeout)
         stopped = True
     if path:
         with contextlib.suppress(OSError):

@@ -8,10 +8,8 @@ that only read the state (every command that needs an API) do not load the runne
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
 import subprocess
 import time
 from dataclasses import asdict, dataclass, replace
@@ -26,6 +24,7 @@ from deployments.cli.runtime.settings import (
     prefect_home,
     startup_timeout_s,
 )
+from deployments.cli.runtime.termination import terminate
 
 STATE_FILE_NAME = "mlgov-server.json"
 LOG_FILE_NAME = "mlgov-server.log"
@@ -178,26 +177,7 @@ def stop_background_server() -> dict[str, Any]:
     runner.stop(state.runner_pid, state.runner_socket)
     outcome = "stale state removed"
     if is_our_server(state.pid):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(state.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 15
-        while is_our_server(state.pid) and time.monotonic() < deadline:
-            _reap(state.pid)
-            time.sleep(0.1)
-        if is_our_server(state.pid):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(state.pid, signal.SIGKILL)
-            deadline = time.monotonic() + 5  # SIGKILL is not instant on a loaded machine
-            while is_our_server(state.pid) and time.monotonic() < deadline:
-                _reap(state.pid)
-                time.sleep(0.05)
-        _reap(state.pid)
+        terminate(state.pid, grace_s=15)
         outcome = "stopped"
     state_file().unlink(missing_ok=True)
     return {**asdict(state), "outcome": outcome, "state_file": str(state_file())}
-
-
-def _reap(pid: int) -> None:
-    """Collect the exit status when the server is our own child (started in this process)."""
-    with contextlib.suppress(ChildProcessError, OSError):
-        os.waitpid(pid, os.WNOHANG)

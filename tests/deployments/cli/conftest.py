@@ -138,23 +138,6 @@ class MlgovCli:
 
 
 @pytest.fixture(scope="session")
-def migrated_prefect_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A Prefect SQLite database with every migration applied, made once per test worker."""
-    home = tmp_path_factory.mktemp("prefect-db")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update(PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false")
-    upgrade = subprocess.run(
-        [str(Path(sys.executable).parent / "prefect"), "server", "database", "upgrade", "-y"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert upgrade.returncode == 0, upgrade.stdout[-2000:] + upgrade.stderr[-2000:]
-    return home / "prefect.db"
-
-
-@pytest.fixture(scope="session")
 def cli(migrated_prefect_db: Path) -> MlgovCli:
     return MlgovCli(migrated_prefect_db)
 
