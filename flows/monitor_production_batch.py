@@ -23,7 +23,7 @@ from mlgov.alerts.monitoring import (
 from mlgov.alerts.records import AlertRecord
 from mlgov.domain.names import ModelName, ModelRef, parse_model_ref
 from mlgov.drift.config import DriftConfig
-from mlgov.drift.decision import DriftDecisionRule, decide_drift
+from mlgov.drift.decision import DriftDecisionRule, decide_drift, with_embedding_drift
 from mlgov.model_version import ModelVersion
 from mlgov.monitoring.batches import (
     MonitoredBatch,
@@ -38,6 +38,7 @@ from mlgov.reporting import artifact_key
 from mlgov.settings import get_settings
 from mlgov.storage.monitoring_store import MonitoringStore
 from tasks.data import load_table
+from tasks.drift import detect_embedding_drift, embed_batch
 from tasks.monitoring import (
     collect_labels,
     detect_batch_drift,
@@ -119,6 +120,11 @@ def _measure(
     predictions = score_batch(batch, model, params.id_column)  # row ids kept for late labels
     drift = detect_batch_drift(batch, model, params.drift, params.html_budget_mb)
     prediction_drift = detect_prediction_drift(model, predictions, params.drift)
+    embedding = (  # an image model: do its penultimate-layer features see other images?
+        detect_embedding_drift(*embed_batch(batch.frame, model))
+        if model.spec.image_column is not None
+        else None
+    )
     # Labels in the batch or from a labels table, merged with those already stored for it.
     labelled = collect_labels(predictions, new_labels, model.spec, batch.frame, batch.location)
     metrics, performance = (
@@ -129,8 +135,9 @@ def _measure(
     return findings.model_copy(
         update={
             "drift": drift,
-            "decision": decide_drift(drift, params.decision),
+            "decision": with_embedding_drift(decide_drift(drift, params.decision), embedding),
             "prediction_drift": prediction_drift,
+            "embedding_drift": embedding,
             "performance": performance,
             "metrics": metrics,
             "predictions_path": predictions.path,

@@ -22,7 +22,12 @@ from mlgov.alerts.training import validation_failed
 from mlgov.data.features import FeatureOverrides
 from mlgov.data.lineage import LoadedTable
 from mlgov.data.split import SplitConfig
-from mlgov.domain.catalogue import CURVE_FILE, MODEL_CARD_ARTIFACT
+from mlgov.domain.catalogue import (
+    CONFUSION_FILE,
+    CURVE_FILE,
+    MODEL_CARD_ARTIFACT,
+    TOP_LOSSES_FILE,
+)
 from mlgov.domain.features import FeatureSpec
 from mlgov.domain.names import ModelName
 from mlgov.drift.config import DriftConfig, DriftSummary
@@ -30,6 +35,7 @@ from mlgov.drift.decision import DriftDecisionRule, decide_drift
 from mlgov.evaluation.evaluate import EvaluationSettings
 from mlgov.gate import GateDecision, GatePolicy
 from mlgov.governance import approval_note
+from mlgov.images.columns import LABEL_COLUMN
 from mlgov.model_card import ModelCard
 from mlgov.publication import alert_items
 from mlgov.registration import (
@@ -59,6 +65,7 @@ from tasks.evaluation import evaluate_models
 from tasks.gating import compare_with_champion
 from tasks.governance import record_approval
 from tasks.model_card import compose_model_card, stage_version_files
+from tasks.pictures import draw_evaluation_pictures, publish_evaluation_pictures
 from tasks.registration import (
     find_champion,
     mark_published,
@@ -78,10 +85,12 @@ class TrainingParameters(BaseModel):
     """Train a fastai model on a table and promote it only if it beats the champion.
 
     Attributes:
-        data: Path or fsspec URL of a CSV/Parquet table (`demo://none?seed=1`, `sklearn://wine` too).
-        target: Column to predict.
+        data: Path or fsspec URL of a CSV/Parquet table (`demo://none?seed=1`, `sklearn://wine` too),
+            or of images: a folder with a sub-folder per class, or an image manifest table.
+        target: Column to predict; for images the label (default `label`: the sub-folder).
         model_name: Registry name of the model (lowercase letters, digits, `.`, `_`, `-`).
-        task: `auto` infers classification or regression from the target.
+        task: `auto` infers classification or regression from the target (images: image
+            classification); `image-classification` insists on images.
         reference_data: Optional table the input contract is inferred from (else the champion's).
         user_suite: Optional Great Expectations suite JSON merged into the contract.
         features: Column roles that override inference.
@@ -104,9 +113,12 @@ class TrainingParameters(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     data: str = Field(min_length=1, description="Path or fsspec URL of the training table.")
-    target: str = Field(description="Column to predict.")
+    target: str = Field(
+        default=LABEL_COLUMN,
+        description="Column to predict (images: their label, the sub-folder name by default).",
+    )
     model_name: ModelName = Field(default="model", description="Registry name of the model.")
-    task: Literal["auto", "classification", "regression"] = "auto"
+    task: Literal["auto", "classification", "regression", "image-classification"] = "auto"
     reference_data: str | None = None
     user_suite: str | None = None
     features: FeatureOverrides = FeatureOverrides()
@@ -176,6 +188,7 @@ def train_and_gate_model(params: TrainingParameters) -> TrainingRunSummary:
     decision = compare_with_champion(
         params.gate, spec.task, evaluation.new_holdout, evaluation.champion_holdout
     )
+    pictures = _evaluation_pictures(params, spec, data.holdout, training.package_dir, report_dir)
 
     # 5. Drift between the champion's training data and the new training data, decided by the
     #    same configured rule as monitoring.
@@ -215,7 +228,7 @@ def train_and_gate_model(params: TrainingParameters) -> TrainingRunSummary:
         seed=params.training.seed,
         drift=drift,
     )
-    files = stage_version_files(report_dir, contents)
+    files = {**stage_version_files(report_dir, contents), **pictures}
     registered, card = _register(params, card, files, decision, champion, run_id)
 
     # 7. Alert on what people must act on, then publish the card with the alerts' outcomes.
@@ -240,6 +253,23 @@ def _drift_from_champion(
         report_dir,
         config,
     )
+
+
+def _evaluation_pictures(
+    params: TrainingParameters,
+    spec: FeatureSpec,
+    holdout: pd.DataFrame,
+    package_dir: str,
+    report_dir: Path,
+) -> dict[str, Path]:
+    """An image model's confusion matrix and top losses: version files and UI artifacts."""
+    if spec.image_column is None:
+        return {}
+    pictures = draw_evaluation_pictures(holdout, spec, Path(package_dir), report_dir)
+    publish_evaluation_pictures(
+        params.model_name, pictures[CONFUSION_FILE], pictures[TOP_LOSSES_FILE]
+    )
+    return pictures
 
 
 def _stop_on_bad_data(

@@ -41,6 +41,7 @@ class _Loaded:
         self.model: ScoringModel | None = None
         self.reference: pd.DataFrame | None = None
         self.reference_predictions: np.ndarray | None = None
+        self.reference_embeddings: np.ndarray | None = None
 
     def __deepcopy__(self, memo: dict[int, Any]) -> _Loaded:
         return self
@@ -122,6 +123,31 @@ class ModelVersion(BaseModel):
                 prepared = prepare_frame(reference, self.spec, require_target=False)
                 loaded.reference_predictions = predict(model, prepared, self.spec)
             return loaded.reference_predictions
+
+    def reference_embeddings(self) -> np.ndarray:
+        """An image model's penultimate-layer embeddings of its reference images, once per run.
+
+        The reference sample stores the images' bytes, so this needs none of the original files.
+        """
+        reference = self.reference()
+        loaded = self._loaded
+        with loaded.lock:
+            cached = loaded.reference_embeddings
+        if cached is None:
+            cached = self.embeddings(reference)
+            with loaded.lock:
+                loaded.reference_embeddings = cached
+        return cached
+
+    def embeddings(self, frame: pd.DataFrame) -> np.ndarray:
+        """An image model's penultimate-layer embeddings of the frame's images."""
+        from mlgov.data.features import prepare_frame
+        from mlgov.training.inference import EmbeddingModel
+
+        model = self.model()
+        if not isinstance(model, EmbeddingModel):
+            raise DataError(f"{self.name} v{self.version} is not an image model: no embeddings")
+        return model.embeddings(prepare_frame(frame, self.spec, require_target=False))
 
     def discard_work_copies(self) -> None:
         """Delete the run's local copies of the version's files once the run is done with them."""

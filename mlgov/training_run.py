@@ -39,6 +39,7 @@ from mlgov.drift.decision import DriftDecision
 from mlgov.evaluation.comparison import MetricComparison
 from mlgov.evaluation.evaluate import ModelEvaluation
 from mlgov.gate import GateDecision
+from mlgov.images.files import with_image_bytes
 from mlgov.model_card import (
     CardData,
     CardDrift,
@@ -205,8 +206,15 @@ def write_version_files(out_dir: Path, contents: VersionContents) -> dict[str, P
         if len(train)
         else train
     )
+    holdout = contents.data.holdout
+    image_column = card.features.image_column
+    if image_column is not None:  # images travel with the version: it re-verifies without them
+        sample, holdout = (
+            with_image_bytes(sample, image_column),
+            with_image_bytes(holdout, image_column),
+        )
     sample.to_parquet(put(REFERENCE_FILE), index=False)
-    contents.data.holdout.to_parquet(put(HOLDOUT_FILE), index=False)
+    holdout.to_parquet(put(HOLDOUT_FILE), index=False)
     put(CARD_JSON_FILE).write_text(card.to_json())
     put(CARD_FILE).write_text(render_model_card(card))
     put(EVALUATION_FILE).write_text(json.dumps(card.evaluation_report(), indent=2, sort_keys=True))

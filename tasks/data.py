@@ -6,7 +6,7 @@ log lines that make a surprising inference visible before training starts.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 from prefect import get_run_logger, task
@@ -54,7 +54,10 @@ def load_table(location: str) -> tuple[pd.DataFrame, LoadedTable]:
 
 @task(name="describe-features", cache_policy=NO_CACHE)
 def describe_features(
-    frame: pd.DataFrame, target: str, task_kind: TaskKind | None, overrides: FeatureOverrides
+    frame: pd.DataFrame,
+    target: str,
+    task_kind: TaskKind | Literal["image-classification"] | None,
+    overrides: FeatureOverrides,
 ) -> FeatureSpec:
     """Column roles, logged so a surprising inference is visible before training starts."""
     spec = infer_feature_spec(frame, target, task_kind, overrides)
@@ -75,6 +78,13 @@ def describe_features(
 def split_dataset(frame: pd.DataFrame, spec: FeatureSpec, config: SplitConfig) -> PreparedData:
     """Train / early-stopping / holdout frames, plus the raw training rows for the contract."""
     prepared = prepare_splits(frame, spec, config)
+    if prepared.leaked:
+        get_run_logger().warning(
+            "%d holdout images are copies of training images (same bytes), left out of the "
+            "holdout: %s",
+            len(prepared.leaked),
+            ", ".join(prepared.leaked[:3]) + (", …" if len(prepared.leaked) > 3 else ""),
+        )
     get_run_logger().info(
         "Split %s: %d train, %d early-stopping, %d holdout rows",
         prepared.strategy,

@@ -1,6 +1,7 @@
 """The `train-model` task: one training run with live progress, one per machine at a time.
 
-The training itself is `mlgov.training.fit.train_tabular`, imported when the task runs: it
+The training itself is `mlgov.training.fit.train_tabular` (or `mlgov.training.vision.train_vision`
+for an image spec), imported when the task runs: it
 imports fastai (seconds), which flows and the CLI need not pay for unless they train.
 """
 
@@ -51,6 +52,11 @@ def train_model(
     """Train and show live progress (a progress artifact and one log line per epoch)."""
     from mlgov.training.fit import train_tabular
 
+    if spec.image_column is not None:
+        from mlgov.training.vision import train_vision as fit
+    else:
+        fit = train_tabular
+
     run_logger = get_run_logger()
     description = f"Training a {spec.task} model of `{spec.target}`, {config.epochs} epochs max"
     artifact_id = cast(  # a sync call: the UUID itself, not a coroutine
@@ -76,9 +82,7 @@ def train_model(
 
     # One training at a time per machine: runs queue on the `training` global concurrency limit.
     with _training_slot():
-        result = train_tabular(
-            train, valid, spec, config, work_dir, on_epoch=report, package=package
-        )
+        result = fit(train, valid, spec, config, work_dir, on_epoch=report, package=package)
     update_progress_artifact(artifact_id, progress=100.0)
     run_logger.info(
         "best epoch %d of %d (valid_loss=%.4f)%s, %s, %.1fs",

@@ -7,6 +7,7 @@ be used fail loudly (see `mlgov.data.refusals`) instead of being dropped without
 from __future__ import annotations
 
 import difflib
+from typing import Literal
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
@@ -22,6 +23,8 @@ from mlgov.data.refusals import (
 )
 from mlgov.domain.features import FeatureSpec, TaskKind
 from mlgov.domain.labels import label_strings
+from mlgov.images.columns import BYTES_COLUMN, HASH_COLUMN
+from mlgov.images.spec import infer_image_spec, is_image_manifest
 
 
 class FeatureOverrides(BaseModel):
@@ -45,7 +48,7 @@ class FeatureOverrides(BaseModel):
 def infer_feature_spec(
     frame: pd.DataFrame,
     target: str,
-    task: TaskKind | None = None,
+    task: TaskKind | Literal["image-classification"] | None = None,
     overrides: FeatureOverrides | None = None,
 ) -> FeatureSpec:
     """Column roles from dtypes, with the user's overrides winning; unusable columns fail loudly.
@@ -55,14 +58,31 @@ def infer_feature_spec(
     suspicious (a feature named like the target) in `FeatureSpec.warnings`.
     """
     overrides = overrides or FeatureOverrides()
+    images = is_image_manifest(frame)
+    if task == "image-classification" and not images:
+        raise DataError(
+            "task image-classification needs images: a folder with a sub-folder per class, "
+            "or a manifest table with an image path column"
+        )
+    if images:
+        if task == "regression":
+            raise DataError("images are classified: regression on images is not supported")
+        return infer_image_spec(
+            frame,
+            target,
+            min_class_rows=overrides.min_class_rows,
+            time_column=overrides.time_column,
+        )
     refuse_duplicate_names(frame.columns, "the table")
     _refuse_unknown_columns(frame, target, overrides)
     target_values = frame[target].dropna()
     if target_values.empty:
         raise DataError(f"target column {target!r} has no values")
     refuse_nested_values(frame, [target])
-    task = task or _infer_task(target_values)
-    labels = label_strings(target_values) if task == "classification" else None
+    kind: TaskKind = (
+        task if task == "classification" or task == "regression" else _infer_task(target_values)
+    )
+    labels = label_strings(target_values) if kind == "classification" else None
     classes = _classes(labels, target) if labels is not None else None
     if labels is None and not pd.api.types.is_numeric_dtype(target_values):
         raise DataError(
@@ -73,13 +93,13 @@ def infer_feature_spec(
     refuse_nested_values(frame, [c for c in frame.columns if c not in skip])
     numeric, categorical = _roles(frame, skip, overrides)
     features = [*numeric, *categorical]
-    refuse_target_copies(frame, target, features, task)
-    refuse_non_finite(frame, [*numeric, *([target] if task == "regression" else [])])
+    refuse_target_copies(frame, target, features, kind)
+    refuse_non_finite(frame, [*numeric, *([target] if kind == "regression" else [])])
     if labels is not None:
         refuse_small_classes(labels, target, overrides.min_class_rows)
     return FeatureSpec(
         target=target,
-        task=task,
+        task=kind,
         numeric=tuple(numeric),
         categorical=tuple(categorical),
         time_column=time_column,
@@ -214,4 +234,8 @@ def prepare_frame(
         out = out[out[spec.target].notna().to_numpy()]
     if spec.time_column and spec.time_column in frame.columns:
         out[spec.time_column] = frame.loc[out.index, spec.time_column]
+    if spec.image_column is not None:  # the file or its bytes (the model's input), its hash
+        for name in (spec.image_column, BYTES_COLUMN, HASH_COLUMN):
+            if name in frame.columns:
+                out[name] = frame.loc[out.index, name]
     return out.reset_index(drop=True)

@@ -8,6 +8,7 @@ renames, nested Parquet columns) is refused rather than adapted.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -20,13 +21,25 @@ from mlgov.data.refusals import refuse_duplicate_names
 def read_table(location: str) -> pd.DataFrame:
     """CSV or Parquet from a path or fsspec URL; `sklearn://NAME` and `demo://SCENARIO?seed=N&rows=N`.
 
+    Images read as their manifest (`mlgov.images.manifest`): a folder of them, or a table naming
+    image files, becomes one row per image with its statistics.
+
     Every failure becomes one `DataError` line naming the location and the cause (a
     `TransientReadError` when a retry may help): the boundary converts whatever the readers raise,
     not an allow-list of expected errors.
     """
+    return _checked(location, _read_location)
+
+
+def read_plain_table(location: str) -> pd.DataFrame:
+    """A table as stored, never turned into an image manifest (the image reader's own input)."""
+    return _checked(location, _read_tabular)
+
+
+def _checked(location: str, read: Callable[[str], pd.DataFrame]) -> pd.DataFrame:
     shown = display_location(location)
     try:
-        frame = _read_location(location)
+        frame = read(location)
     except DataError:
         raise
     except Exception as exc:
@@ -40,13 +53,27 @@ def read_table(location: str) -> pd.DataFrame:
 
 
 def _read_location(location: str) -> pd.DataFrame:
+    from mlgov.images.manifest import (
+        image_path_column,
+        is_image_location,
+        manifest_from_table,
+        read_image_manifest,
+    )
+
+    if is_image_location(location):  # a folder (or glob) of images: its manifest table
+        return read_image_manifest(location)
+    frame = _read_tabular(location)
+    if image_path_column(frame) is not None:  # a manifest table naming image files
+        return manifest_from_table(frame, location)
+    return frame
+
+
+def _read_tabular(location: str) -> pd.DataFrame:
     if is_builtin(location):
         return read_builtin(location)
     if not location.strip():
         raise DataError("no data location given (an empty path)")
-    if "*" in location:  # a glob; `?` is left to URLs with query strings
-        return _read_glob(location)
-    return _read_file(location)
+    return _read_glob(location) if "*" in location else _read_file(location)
 
 
 def _read_glob(location: str) -> pd.DataFrame:

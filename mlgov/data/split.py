@@ -63,6 +63,8 @@ class PreparedData(BaseModel):
     holdout: pd.DataFrame
     raw_train: pd.DataFrame
     strategy: str
+    leaked: tuple[str, ...] = ()
+    """Holdout images left out because their bytes are also in training (image models)."""
 
 
 def split_frame(frame: pd.DataFrame, spec: FeatureSpec, config: SplitConfig) -> DataSplits:
@@ -107,10 +109,18 @@ def prepare_splits(frame: pd.DataFrame, spec: FeatureSpec, config: SplitConfig) 
     usable = labelled_rows(frame, spec)
     prepared = prepare_frame(usable, spec)
     splits = split_frame(prepared, spec, config)
+    train, holdout = take_rows(prepared, splits.train), take_rows(prepared, splits.holdout)
+    leaked: list[str] = []
+    if spec.image_column is not None:  # a copy of a training image would flatter the holdout
+        from mlgov.images.manifest import image_leakage
+
+        leaked = image_leakage(train, holdout)
+        holdout = holdout[~holdout[spec.image_column].isin(leaked)].reset_index(drop=True)
     return PreparedData(
-        train=take_rows(prepared, splits.train),
+        train=train,
         valid=take_rows(prepared, splits.valid),
-        holdout=take_rows(prepared, splits.holdout),
+        holdout=holdout,
         raw_train=take_rows(usable, splits.train),
         strategy=splits.strategy,
+        leaked=tuple(leaked),
     )

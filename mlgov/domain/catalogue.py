@@ -21,6 +21,9 @@ CARD_JSON_FILE = "model_card.json"
 CURVE_FILE = "training_curve.png"
 EVALUATION_FILE = "evaluation.json"
 HISTORY_FILE = "training_history.csv"
+# An image model's evaluation pictures, stored with the version and shown as artifacts.
+CONFUSION_FILE = "confusion_matrix.png"
+TOP_LOSSES_FILE = "top_losses.png"
 # The global concurrency limit that keeps two trainings off one machine.
 TRAINING_CONCURRENCY_LIMIT = "training"
 

@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from mlgov.drift.config import DriftSummary
+from mlgov.drift.embeddings import EmbeddingDriftResult
 
 DriftDecisionRule = Literal["corrected", "evidently"]
 """`corrected`: any column significant after the multiple-testing correction and large enough;
@@ -40,6 +41,22 @@ def decide_drift(summary: DriftSummary, decision: DriftDecisionRule) -> DriftDec
         )
     return DriftDecision(
         drifted=summary.dataset_drift, columns=tuple(summary.drifted_columns), rule=decision
+    )
+
+
+EMBEDDINGS_COLUMN = "embeddings"
+"""How an image model's embedding drift is named among the drifted columns."""
+
+
+def with_embedding_drift(
+    decision: DriftDecision, embedding: EmbeddingDriftResult | None
+) -> DriftDecision:
+    """An image model's embedding drift counts as a drifted column, `embeddings`: the batch
+    drifted, and severity, persistence and alerts follow as for any column."""
+    if embedding is None or not embedding.drift_detected:
+        return decision
+    return decision.model_copy(
+        update={"drifted": True, "columns": (*decision.columns, EMBEDDINGS_COLUMN)}
     )
 
 

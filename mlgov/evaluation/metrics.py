@@ -117,6 +117,34 @@ METRIC_FUNCTIONS: dict[str, MetricFn] = {
 }
 
 
+def error_rate(y: np.ndarray, proba: np.ndarray) -> float:
+    """Share of rows whose most probable class is wrong: fastai's `error_rate`, 1 − accuracy."""
+    return 1.0 - _accuracy(y, proba)
+
+
+def per_class_metrics(
+    labels: Sequence[str] | np.ndarray, probabilities: np.ndarray, classes: Sequence[str]
+) -> dict[str, dict[str, float]]:
+    """Precision, recall, F1 and support of each class (argmax prediction), in `classes` order.
+
+    A class never predicted has precision NaN; a class absent from the labels has recall NaN.
+    """
+    y = encode_labels(labels, classes)
+    pred = np.asarray(probabilities).argmax(axis=1)
+    out: dict[str, dict[str, float]] = {}
+    for c, name in enumerate(classes):
+        tp = float(np.sum((pred == c) & (y == c)))
+        predicted, support = float(np.sum(pred == c)), float(np.sum(y == c))
+        denom = predicted + support
+        out[str(name)] = {
+            "precision": tp / predicted if predicted else float("nan"),
+            "recall": tp / support if support else float("nan"),
+            "f1": 2 * tp / denom if denom else float("nan"),
+            "support": support,
+        }
+    return out
+
+
 def score_predictions(y: np.ndarray, predictions: np.ndarray, task: TaskKind) -> dict[str, float]:
     """Every metric of the task kind; `y` holds class indices (classification) or values."""
     return {name: METRIC_FUNCTIONS[name](y, predictions) for name in metric_names(task)}

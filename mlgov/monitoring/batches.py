@@ -20,6 +20,7 @@ from mlgov.data.errors import DataError, display_location
 from mlgov.data.lineage import LoadedTable
 from mlgov.domain.features import FeatureSpec
 from mlgov.domain.labels import label_strings
+from mlgov.images.columns import IMAGE_BOOKKEEPING
 from mlgov.settings import get_settings
 from mlgov.validation.suites import suite_without_columns
 
@@ -96,6 +97,8 @@ def unknown_columns(
     """Columns of a batch the model's contract does not know: never used, but worth a note
     (a new field upstream, or a feature the next model may want)."""
     known = {*spec.features, spec.target, spec.time_column, id_column}
+    if spec.image_column is not None:
+        known |= {spec.image_column, *IMAGE_BOOKKEEPING}
     return tuple(str(c) for c in columns if c not in known)
 
 

@@ -15,7 +15,8 @@ from pydantic import BaseModel, ConfigDict
 from mlgov.alerts.records import AlertRecord
 from mlgov.domain.verdicts import Severity
 from mlgov.drift.config import DriftSummary
-from mlgov.drift.decision import DriftDecision
+from mlgov.drift.decision import EMBEDDINGS_COLUMN, DriftDecision
+from mlgov.drift.embeddings import EmbeddingDriftResult
 from mlgov.performance import PerformanceCheck
 from mlgov.storage.monitoring_schema import BatchRecord
 from mlgov.validation.explanation import ValidationSummary
@@ -74,6 +75,8 @@ class BatchFindings(BaseModel):
     decision: DriftDecision | None = None
     """The drift rule's reading of `drift`."""
     prediction_drift: DriftSummary | None = None
+    embedding_drift: EmbeddingDriftResult | None = None
+    """An image model's embeddings of the batch against its reference images'."""
     performance: PerformanceCheck | None = None
     metrics: dict[str, float] | None = None
     predictions_path: str | None = None
@@ -99,7 +102,7 @@ class BatchFindings(BaseModel):
             dataset_drift=None if decision is None else decision.drifted,
             share_drifted=None if drift is None else drift.share_drifted,
             drifted_columns=() if decision is None else decision.columns,
-            column_scores={} if drift is None else {c.column: c.score for c in drift.columns},
+            column_scores=self._column_scores(),
             prediction_drift=None if predicted is None else predicted.corrected_drift,
             prediction_drift_score=None if predicted is None else predicted.columns[0].score,
             metrics=self.metrics or None,
@@ -111,6 +114,12 @@ class BatchFindings(BaseModel):
             severity=severity,
             flow_run_id=self.flow_run_id,
         )
+
+    def _column_scores(self) -> dict[str, float]:
+        scores = {} if self.drift is None else {c.column: c.score for c in self.drift.columns}
+        if self.embedding_drift is not None:
+            scores[EMBEDDINGS_COLUMN] = self.embedding_drift.score
+        return scores
 
 
 class GradedBatch(BaseModel):
@@ -171,6 +180,7 @@ class BatchOutcome(BaseModel):
     drifted_columns: tuple[str, ...] = ()
     share_drifted: float | None = None
     prediction_drift: bool | None = None
+    embedding_drift: EmbeddingDriftResult | None = None
     metrics: dict[str, float] | None = None
     performance: PerformanceCheck | None = None
     reports: dict[str, str] = {}
@@ -208,6 +218,7 @@ class BatchOutcome(BaseModel):
             drifted_columns=record.drifted_columns,
             share_drifted=record.share_drifted,
             prediction_drift=record.prediction_drift,
+            embedding_drift=findings.embedding_drift,
             metrics=record.metrics,
             performance=findings.performance,
             reports=reports,

@@ -14,13 +14,16 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt
 
+from mlgov.domain.catalogue import MANIFEST_FILE
 from mlgov.domain.features import TaskKind
+from mlgov.packaging.errors import PackageError
 
 FORMAT: Literal["mlgov.model-package"] = "mlgov.model-package"
 FORMAT_VERSION: Literal[1] = 1
 
 JsonScalar = str | bool | int | float
 Probability = Annotated[float, Field(ge=0, lt=1)]
+Scale = Annotated[float, Field(gt=0)]
 
 
 SCHEMA_FILE = "model.schema.json"
@@ -104,12 +107,56 @@ class TabularPreprocessing(_Tagged):
     missing: tuple[MissingFill, ...] = ()
 
 
-Architecture = Annotated[TabularArchitecture, Field(discriminator="type")]
-"""A tagged union on `type` (one member so far): a model kind adds its member, e.g. the image
-classifiers' `torchvision.ResNet` with the backbone's name, head layers and output size."""
-Preprocessing = Annotated[TabularPreprocessing, Field(discriminator="type")]
-"""A tagged union on `type`: the image classifiers add `image` (input size, resize method,
-normalisation mean and standard deviation per channel)."""
+class VisionHead(_Strict):
+    """fastai's `create_head`, as it built the head: pooling, then BatchNorm-Dropout-Linear blocks."""
+
+    concat_pool: bool = True
+    """Average and max pooling side by side (fastai's `AdaptiveConcatPool2d`), else average only."""
+    lin_ftrs: tuple[PositiveInt, ...] = (512,)
+    """Widths of the hidden layers between the pooled features and the output."""
+    dropout: tuple[Probability, ...] = (0.25, 0.5)
+    """Dropout probability of each Linear layer's block, in order (one more than `lin_ftrs`)."""
+    first_bn: bool = True
+    bn_final: bool = False
+    lin_first: bool = False
+
+
+class VisionArchitecture(_Tagged):
+    """fastai's `vision_learner` model: a torchvision network's body, then fastai's head."""
+
+    type: Literal["torchvision"] = "torchvision"
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    """The `torchvision.models` builder of the body (`resnet18`, `resnet34`, …)."""
+    body_children: PositiveInt
+    """How many of the torchvision model's top-level children the body keeps (fastai's `cut`)."""
+    n_features: PositiveInt
+    """Channels the body outputs, before pooling."""
+    head: VisionHead
+    output_size: PositiveInt
+    input_channels: Literal[3] = 3
+
+
+class ImagePreprocessing(_Tagged):
+    """How a file becomes the network's input, as fastai's item and batch transforms did it."""
+
+    type: Literal["image"] = "image"
+    size: tuple[PositiveInt, PositiveInt]
+    """(height, width) in pixels."""
+    resize: Literal["squish"] = "squish"
+    """The whole image is resized to `size`, aspect ratio not kept."""
+    resample: Literal["bilinear"] = "bilinear"
+    mode: Literal["RGB"] = "RGB"
+    """Pillow mode the file is converted to before resizing."""
+    mean: tuple[float, float, float] | None = None
+    """Per-channel mean subtracted from the 0..1 values (None: no normalisation)."""
+    std: tuple[Scale, Scale, Scale] | None = None
+    """Per-channel divisor after the mean (None: no normalisation)."""
+
+
+Architecture = Annotated[TabularArchitecture | VisionArchitecture, Field(discriminator="type")]
+"""A tagged union on `type`: each model kind adds its member."""
+Preprocessing = Annotated[TabularPreprocessing | ImagePreprocessing, Field(discriminator="type")]
+"""A tagged union on `type`: `tabular` (fitted encoders) or `image` (size, normalisation)."""
 
 
 class Weights(_Strict):
@@ -132,14 +179,16 @@ class ModelManifest(_Strict):
     format: Literal["mlgov.model-package"] = FORMAT
     format_version: Literal[1] = FORMAT_VERSION
     """Raised only when an existing field changes meaning; a new model kind is not a new version."""
-    kind: Literal["tabular"]
-    """The model family; the image classifiers add `image`."""
+    kind: Literal["tabular", "image"]
+    """The model family: `tabular`, or `image` (a classifier reading the files in `image_column`)."""
     task: TaskKind
     target: str
     classes: tuple[str, ...] | None = None
     """Output order of a classifier's probabilities; None for regression."""
     numeric_features: tuple[str, ...] = ()
     categorical_features: tuple[str, ...] = ()
+    image_column: str | None = None
+    """The column naming each row's image file (image models only)."""
     architecture: Architecture
     """How to rebuild the network, tagged by `type`."""
     preprocessing: Preprocessing
@@ -148,6 +197,16 @@ class ModelManifest(_Strict):
     """The safetensors file of the network's parameters and its SHA-256."""
     libraries: dict[str, str] = Field(default_factory=dict)
     """Versions of the libraries that trained the model (torch, fastai, mlgov, …), for lineage."""
+
+    def tabular_members(self) -> tuple[TabularArchitecture, TabularPreprocessing]:
+        """The tabular architecture and preprocessing; a PackageError for another model kind."""
+        arch, pre = self.architecture, self.preprocessing
+        if not isinstance(arch, TabularArchitecture) or not isinstance(pre, TabularPreprocessing):
+            raise PackageError(
+                f"{MANIFEST_FILE}: a tabular model needs a tabular architecture and "
+                f"preprocessing, not {arch.type!r} and {pre.type!r}"
+            )
+        return arch, pre
 
 
 def manifest_schema() -> str:

@@ -67,7 +67,7 @@ def _write_graph(model: PackagedModel, path: Path) -> None:
         import onnx
     except ImportError:
         raise PackageError(f"ONNX export needs onnx: {ONNX_EXTRA_HINT}") from None
-    arch = model.manifest.architecture
+    arch, _ = model.manifest.tabular_members()
     example = (
         torch.zeros((2, len(arch.embedding_sizes)), dtype=torch.int64),
         torch.zeros((2, arch.n_continuous), dtype=torch.float32),
@@ -104,7 +104,7 @@ def _stamp(manifest: ModelManifest) -> dict[str, str]:
 def probe_inputs(manifest: ModelManifest, rows: int = PROBE_ROWS) -> tuple[np.ndarray, np.ndarray]:
     """Seeded encoded inputs: every code of every vocabulary (cycled), standard-normal values."""
     rng = np.random.default_rng(0)
-    arch = manifest.architecture
+    arch, _ = manifest.tabular_members()
     columns = [rng.permutation(np.arange(rows) % n) for n, _ in arch.embedding_sizes]
     codes = np.stack(columns, axis=1) if columns else np.zeros((rows, 0))
     values = rng.standard_normal((rows, arch.n_continuous)).astype(np.float32)

@@ -89,7 +89,7 @@ class OnnxModel:
                 f"{name} was not exported from the weights {MANIFEST_FILE} describes "
                 f"(weights digest {stamped or 'missing'})"
             )
-        arch = self.manifest.architecture
+        arch, _ = self.manifest.tabular_members()
         expected = {
             CATEGORICAL_INPUT: len(arch.embedding_sizes),
             CONTINUOUS_INPUT: arch.n_continuous,

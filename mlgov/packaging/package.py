@@ -28,6 +28,7 @@ from mlgov.packaging.tabular import TabularPreprocessor
 if TYPE_CHECKING:  # torch is imported when a package is loaded, not with this module
     import torch
 
+    from mlgov.packaging.image import PackagedImageModel
     from mlgov.packaging.tabular_net import TabularNet
 
 PACKAGE_FILES = (MANIFEST_FILE, WEIGHTS_FILE)
@@ -162,7 +163,7 @@ class PackagedModel:
 
 def _check_fit(manifest: ModelManifest) -> None:
     """The manifest's preprocessing and architecture must describe the same inputs and outputs."""
-    arch, pre = manifest.architecture, manifest.preprocessing
+    arch, pre = manifest.tabular_members()
     if len(pre.categorical) != len(arch.embedding_sizes):
         raise PackageError(
             f"{MANIFEST_FILE}: {len(pre.categorical)} categorical inputs but "
@@ -207,29 +208,10 @@ def _check_fit(manifest: ModelManifest) -> None:
         raise PackageError(f"{MANIFEST_FILE}: inputs {unknown} are not features of the model")
 
 
-def load_package(manifest_raw: bytes, weights_raw: bytes) -> PackagedModel:
-    """Rebuild a package from the bytes of its two files (as the registry just verified them)."""
+def _load_weights(network: torch.nn.Module, tensors: dict[str, torch.Tensor]) -> None:
+    """Strictly load `tensors` into a network built on the meta device; refuse any misfit."""
     import torch
-    from safetensors import SafetensorError
-    from safetensors.torch import load
 
-    from mlgov.packaging.tabular_net import TabularNet
-
-    manifest = parse_manifest(manifest_raw)
-    if hashlib.sha256(weights_raw).hexdigest() != manifest.weights.sha256:
-        raise PackageError(f"{WEIGHTS_FILE} does not match the digest recorded in {MANIFEST_FILE}")
-    _check_fit(manifest)
-    try:
-        tensors = load(weights_raw)
-    except (SafetensorError, ValueError) as exc:
-        raise PackageError(f"{WEIGHTS_FILE} is not a safetensors file: {exc}") from None
-    if len(tensors) != manifest.weights.tensors:
-        raise PackageError(
-            f"{WEIGHTS_FILE} holds {len(tensors)} tensors, {MANIFEST_FILE} says "
-            f"{manifest.weights.tensors}"
-        )
-    with torch.device("meta"):  # no memory is taken before the weights are known to fit
-        network = TabularNet(manifest.architecture)
     expected = network.state_dict()
     for name, tensor in tensors.items():
         if name in expected and tensor.dtype != expected[name].dtype:
@@ -245,12 +227,51 @@ def load_package(manifest_raw: bytes, weights_raw: bytes) -> PackagedModel:
         if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
             raise PackageError(f"{WEIGHTS_FILE}: tensor {name!r} holds non-finite values")
     network.eval()
+
+
+def load_package(manifest_raw: bytes, weights_raw: bytes) -> PackagedModel | PackagedImageModel:
+    """Rebuild a package from the bytes of its two files (as the registry just verified them)."""
+    import torch
+    from safetensors import SafetensorError
+    from safetensors.torch import load
+
+    manifest = parse_manifest(manifest_raw)
+    if hashlib.sha256(weights_raw).hexdigest() != manifest.weights.sha256:
+        raise PackageError(f"{WEIGHTS_FILE} does not match the digest recorded in {MANIFEST_FILE}")
+    if manifest.kind == "image":
+        from mlgov.packaging.image import check_image_fit
+
+        arch, pre = check_image_fit(manifest)
+    else:
+        _check_fit(manifest)
+    try:
+        tensors = load(weights_raw)
+    except (SafetensorError, ValueError) as exc:
+        raise PackageError(f"{WEIGHTS_FILE} is not a safetensors file: {exc}") from None
+    if len(tensors) != manifest.weights.tensors:
+        raise PackageError(
+            f"{WEIGHTS_FILE} holds {len(tensors)} tensors, {MANIFEST_FILE} says "
+            f"{manifest.weights.tensors}"
+        )
+    if manifest.kind == "image":
+        from mlgov.packaging.image import ImagePreprocessor, PackagedImageModel
+        from mlgov.packaging.image_net import ImageNet
+
+        with torch.device("meta"):  # no memory is taken before the weights are known to fit
+            image_net = ImageNet(arch)
+        _load_weights(image_net, tensors)
+        return PackagedImageModel(manifest, image_net, ImagePreprocessor(pre))
+    from mlgov.packaging.tabular_net import TabularNet
+
+    with torch.device("meta"):
+        network = TabularNet(manifest.tabular_members()[0])
+    _load_weights(network, tensors)
     return PackagedModel(
         manifest=manifest, network=network, preprocessor=TabularPreprocessor(manifest)
     )
 
 
-def load_package_dir(directory: Path) -> PackagedModel:
+def load_package_dir(directory: Path) -> PackagedModel | PackagedImageModel:
     """A package from local files: a run's own freshly trained model, or a test's."""
     directory = Path(directory)
     return load_package(

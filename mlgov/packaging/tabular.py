@@ -103,7 +103,7 @@ class TabularPreprocessor:
     """Encodes a frame into the network's (categorical codes, continuous values) inputs."""
 
     def __init__(self, manifest: ModelManifest) -> None:
-        pre = manifest.preprocessing
+        _, pre = manifest.tabular_members()
         self.spec = FeatureSpec(
             target=manifest.target,
             task=manifest.task,

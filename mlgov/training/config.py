@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator
 
 from mlgov.data.errors import DataError
 
@@ -21,8 +21,53 @@ class TrainingDivergedError(DataError):
     """
 
 
+class ImageTrainingConfig(BaseModel):
+    """How an image classifier is trained (`vision_learner`); tabular training ignores it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+    arch: str = Field(default="resnet18", pattern=r"^[a-z][a-z0-9_]*$", max_length=64)
+    """A torchvision classification architecture by name (`resnet18`, `resnet34`, `resnet50`, …)."""
+    weights: str = Field(default="none", min_length=1)
+    """`none` trains from scratch; `imagenet` loads torchvision's weights file from the local torch
+    hub cache; anything else is a path or fsspec URL of such a file. Never downloaded."""
+    image_size: int = Field(default=32, ge=16, le=1024)
+    """Side in pixels every image is squished to."""
+    freeze_epochs: int = Field(default=1, ge=0, le=100)
+    """With pretrained weights: one-cycle epochs of the head alone, before the whole network."""
+    lr_max: float | tuple[float, float] | None = None
+    """Peak learning rate, or a (body, head) pair of discriminative rates as in `slice(lo, hi)`;
+    None uses `TrainingConfig.lr_max`."""
+    augment: bool = True
+    """fastai's `aug_transforms` on training batches (never on validation)."""
+    flip: bool = True
+    """Random horizontal flips."""
+    max_rotate: float = Field(default=10.0, ge=0, le=180)
+    """Largest random rotation, in degrees."""
+    max_zoom: float = Field(default=1.1, ge=1, le=4)
+    """Largest random zoom factor."""
+    max_lighting: float = Field(default=0.2, ge=0, lt=1)
+    """Largest random change of brightness and contrast."""
+    max_warp: float = Field(default=0.2, ge=0, lt=1)
+    """Largest random perspective warp."""
+    num_workers: int = Field(default=4, ge=0, le=64)
+    """DataLoader worker processes on a GPU (the CPU loads in the main process)."""
+
+    @field_validator("lr_max")
+    @classmethod
+    def _ordered_positive(
+        cls, value: float | tuple[float, float] | None
+    ) -> float | tuple[float, float] | None:
+        rates = value if isinstance(value, tuple) else () if value is None else (value,)
+        if any(not 0 < r <= 1 for r in rates):
+            raise ValueError("learning rates must be in (0, 1]")
+        if isinstance(value, tuple) and value[0] > value[1]:
+            raise ValueError("a (body, head) pair needs body <= head, as in slice(lo, hi)")
+        return value
+
+
 class TrainingConfig(BaseModel):
-    """How to train the tabular network: one-cycle schedule, early stopping, hardware."""
+    """How to train: one-cycle schedule, early stopping, hardware (and `image` for image models)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
@@ -50,6 +95,8 @@ class TrainingConfig(BaseModel):
     """Train in bfloat16/float16 mixed precision (GPU only; ignored on the CPU)."""
     tensorboard: bool = False
     """Write TensorBoard logs under the work folder (needs the optional `tensorboard` extra)."""
+    image: ImageTrainingConfig = ImageTrainingConfig()
+    """Image classifiers only: architecture, pretrained weights, image size, augmentation."""
 
     @property
     def warmup_epochs(self) -> int:

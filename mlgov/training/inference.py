@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
@@ -31,6 +31,15 @@ class ScoringModel(Protocol):
 
     def scores(self, df: pd.DataFrame) -> np.ndarray:
         """Probabilities (n, k) in `classes` order, or regression values (n,), as float64."""
+        ...
+
+
+@runtime_checkable
+class EmbeddingModel(ScoringModel, Protocol):
+    """An image model: it also gives each image's penultimate-layer embedding (drift checks)."""
+
+    def embeddings(self, df: pd.DataFrame) -> np.ndarray:
+        """One float32 row per image of `df`."""
         ...
 
 

@@ -77,6 +77,7 @@ def validate_frame(df: pd.DataFrame, suite: Mapping[str, Any]) -> ValidationSumm
     parameters = suite.get("suite_parameters") or None
     configs = [normalise_expectation(e) for e in suite.get("expectations", [])]
     string_columns = _string_columns(df, configs)
+    names = _file_names(df, suite)
     failures: dict[int, FailedExpectation] = {}
     scopes: dict[_Scope, dict[str, Any]] = {}
     with quiet_gx():
@@ -99,7 +100,9 @@ def validate_frame(df: pd.DataFrame, suite: Mapping[str, Any]) -> ValidationSumm
             failed = _failed_results(definition, fast, frame, expectations, suite_name, parameters)
             for expectation_id, result in failed.items():
                 position = int(expectation_id.removeprefix(_ID_PREFIX))
-                failures[position] = describe(configs[position], result, present=df.columns)
+                failures[position] = describe(
+                    configs[position], result, present=df.columns, names=names
+                )
 
     ordered = tuple(failures[p] for p in sorted(failures))
     summary = ValidationSummary(
@@ -113,6 +116,14 @@ def validate_frame(df: pd.DataFrame, suite: Mapping[str, Any]) -> ValidationSumm
     )
     logger.debug("suite %s: %s", suite_name, summary.headline())
     return summary
+
+
+def _file_names(df: pd.DataFrame, suite: Mapping[str, Any]) -> pd.Series | None:
+    """An image suite's file paths by row, so failures name the files that broke a rule."""
+    column = ((suite.get("meta") or {}).get("mlgov") or {}).get("image_column")
+    if column is None or column not in df.columns or not df.index.is_unique:
+        return None
+    return df[column]
 
 
 def _scope_of(

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from mlgov.validation.suites import json_safe
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 MAX_EXAMPLES = 5
 
@@ -127,9 +130,16 @@ def failure(
 
 
 def describe(
-    config: Mapping[str, Any], result: Any, *, present: Iterable[Any]
+    config: Mapping[str, Any],
+    result: Any,
+    *,
+    present: Iterable[Any],
+    names: pd.Series | None = None,
 ) -> FailedExpectation:
-    """Explain one failed GX result; `present` are the batch's columns (to name a missing one)."""
+    """Explain one failed GX result; `present` are the batch's columns (to name a missing one).
+
+    `names` (an image batch's file paths, by row) makes the examples the files that broke the rule.
+    """
     kind = str(config["type"])
     kwargs = config.get("kwargs") or {}
     column = kwargs.get("column")
@@ -157,21 +167,33 @@ def describe(
         if kind == "expect_column_values_to_be_in_type_list":
             expected = f"a {family} dtype" if family else _short_list(kwargs.get("type_list"))
             reason = f"{subject}: dtype {observed} is not {expected}"
+        elif (config.get("meta") or {}).get("rule") == "duplicates" and observed is not None:
+            allowed = (1.0 - float(kwargs.get("min_value") or 0.0)) * 100
+            reason = (
+                f"{(1.0 - float(observed)) * 100:.3g}% of the images repeat another image's "
+                f"bytes ({subject}), more than the allowed {allowed:.3g}%"
+            )
         else:
             reason = f"{subject}: {kind} failed, observed {observed} ({_kwargs_text(kwargs)})"
         return failure(config, observed=str(observed), reason=reason)
-    return _describe_values(config, details, subject)
+    return _describe_values(config, details, subject, names)
 
 
 def _describe_values(
-    config: Mapping[str, Any], details: Mapping[str, Any], subject: str
+    config: Mapping[str, Any],
+    details: Mapping[str, Any],
+    subject: str,
+    names: pd.Series | None = None,
 ) -> FailedExpectation:
     """Explain a value-level failure: how many values broke the rule, and a few of them."""
     kind = str(config["type"])
     kwargs = config.get("kwargs") or {}
-    family = (config.get("meta") or {}).get("family")
+    meta = config.get("meta") or {}
+    family = meta.get("family")
     count = int(details.get("unexpected_count") or 0)
     percent = float(details.get("unexpected_percent") or 0.0)
+    if meta.get("rule") == "class-share":
+        return _describe_class_share(config, subject, count, percent)
     share = f"{_number(count)} value{'' if count == 1 else 's'} ({percent:.3g}%)"
     if kind == "expect_column_values_to_not_be_null":
         allowed = (1.0 - float(kwargs.get("mostly", 1.0))) * 100
@@ -182,10 +204,9 @@ def _describe_values(
             unexpected_count=count,
             unexpected_percent=percent,
         )
-    if (
-        kind == "expect_column_values_to_be_between"
-        and (config.get("meta") or {}).get("rule") == "finite"
-    ):
+    if meta.get("rule") == "readable":
+        what = "false: files Pillow cannot decode"
+    elif kind == "expect_column_values_to_be_between" and meta.get("rule") == "finite":
         what = "infinite (±inf)"
     elif kind == "expect_column_values_to_be_between":
         what = f"outside {_bounds(kwargs.get('min_value'), kwargs.get('max_value'))}"
@@ -197,16 +218,52 @@ def _describe_values(
         what = f"failing {kind} ({_kwargs_text(kwargs)})"
     mostly = kwargs.get("mostly")
     allowance = f" (allowed {(1 - float(mostly)) * 100:.3g}%)" if mostly not in (None, 1) else ""
-    examples = _examples(details)
+    examples = _examples(details) if meta.get("rule") != "readable" else []
     shown = f", e.g. {', '.join(_quoted(v) for v in examples)}" if examples else ""
+    files = _files(details, names)
+    if files:
+        # The reason names a few files short (`<folder>/<file>`); the examples keep whole paths.
+        short = ", ".join(repr("/".join(f.rsplit("/", 2)[-2:])) for f in files[:3])
+        shown += f"{';' if shown else ','} in files {short}{', …' if len(files) > 3 else ''}"
     return failure(
         config,
         observed=f"{share} unexpected",
         reason=f"{subject}: {share} {what}{allowance}{shown}",
         unexpected_count=count,
         unexpected_percent=percent,
-        examples=[_plain(v) for v in examples],
+        examples=files or [_plain(v) for v in examples],
     )
+
+
+def _describe_class_share(
+    config: Mapping[str, Any], subject: str, count: int, percent: float
+) -> FailedExpectation:
+    """A class's share outside its band: `mostly` of the set (or not-in-set) bounds it."""
+    kwargs = config.get("kwargs") or {}
+    meta = config.get("meta") or {}
+    mostly = float(kwargs.get("mostly", 1.0))
+    below = config["type"] == "expect_column_values_to_be_in_set"
+    share = 100.0 - percent if below else percent
+    bound = f"at least {mostly * 100:.3g}%" if below else f"at most {(1 - mostly) * 100:.3g}%"
+    reference = float(meta.get("reference_share", math.nan)) * 100
+    return failure(
+        config,
+        observed=f"{share:.3g}%",
+        reason=(
+            f"{subject}: class {meta.get('class')!r} is {share:.3g}% of the rows, expected "
+            f"{bound} (reference {reference:.3g}%)"
+        ),
+        unexpected_count=count,
+        unexpected_percent=percent,
+    )
+
+
+def _files(details: Mapping[str, Any], names: pd.Series | None) -> list[str]:
+    """The files of the first few rows that broke a rule (GX reports their index labels)."""
+    indices = details.get("partial_unexpected_index_list") or []
+    if names is None or not indices:
+        return []
+    return [str(names.loc[i]) for i in indices[:MAX_EXAMPLES] if i in names.index]
 
 
 def _examples(details: Mapping[str, Any]) -> list[Any]:

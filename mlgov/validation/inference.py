@@ -15,6 +15,8 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from mlgov.domain.features import FeatureSpec
+from mlgov.images.columns import APPEARANCE_STATISTICS
+from mlgov.validation.image_suite import class_balance_expectations, image_expectations
 from mlgov.validation.suites import json_safe, quiet_gx
 
 logger = logging.getLogger(__name__)
@@ -84,9 +86,12 @@ def infer_suite(
     absent = [c for c in columns if c not in reference.columns]
     if absent:
         raise ValueError(f"reference data lacks columns of the feature spec: {', '.join(absent)}")
+    images = reference if spec.image_column is not None else None
     reference = without_categorical_dtype(reference[columns])
     set_columns = {*spec.categorical, *([spec.target] if spec.task == "classification" else [])}
     range_columns = {*spec.numeric, *([spec.target] if spec.task == "regression" else [])}
+    if spec.image_column is not None:  # changed looks are drift to measure, not broken data
+        range_columns -= set(APPEARANCE_STATISTICS)
 
     with quiet_gx():
         import great_expectations as gx
@@ -99,6 +104,8 @@ def infer_suite(
                 max_value=max(1, math.ceil(n_rows * high)),
             )
         ]
+        if images is not None:
+            expectations += image_expectations(gx, images, spec)
         for column in columns:
             expectations += _column_expectations(
                 gx,
@@ -107,6 +114,8 @@ def infer_suite(
                 with_set=column in set_columns,
                 with_range=column in range_columns,
             )
+        if images is not None and include_target and spec.task == "classification":
+            expectations += class_balance_expectations(gx, reference[spec.target])
         suite = gx.ExpectationSuite(
             name=name,
             expectations=expectations,
@@ -115,6 +124,7 @@ def infer_suite(
                     "inferred_from_rows": n_rows,
                     "inference_config": config.model_dump(mode="json"),
                     "target": spec.target if include_target else None,
+                    "image_column": spec.image_column,
                 }
             },
         )

@@ -55,3 +55,25 @@ def test_detect_drift_task_in_a_flow(tmp_path: Path) -> None:
     assert quick.html_path is None
     assert reported.html_path == str(tmp_path / "task-batch.html")
     assert (tmp_path / "task-batch.json").is_file()
+
+
+@pytest.mark.flow
+@pytest.mark.usefixtures("prefect_harness")
+def test_detect_embedding_drift_task_in_a_flow() -> None:
+    from prefect import flow
+
+    from mlgov.drift.embeddings import EmbeddingDriftResult
+    from tasks.drift import detect_embedding_drift
+
+    rng = np.random.default_rng(5)
+    reference = rng.normal(size=(300, 32))
+
+    @flow(name="embedding-drift-task-check")
+    def check() -> tuple[EmbeddingDriftResult, EmbeddingDriftResult]:
+        same = detect_embedding_drift(reference, rng.normal(size=(200, 32)), max_rows=150)
+        moved = detect_embedding_drift(reference, rng.normal(2.0, 1.0, size=(200, 32)))
+        return same, moved
+
+    same, moved = check()
+    assert not same.drift_detected and same.sample_rows == 150
+    assert moved.drift_detected and moved.score > moved.threshold and moved.sample_rows is None

@@ -20,7 +20,7 @@ EXIT_INVALID_BATCH = 3
 MONITORING_LIBRARIES = ("great_expectations", "fastai.tabular.learner", "evidently.presets")
 
 
-def _render(summary: dict[str, Any]) -> str:
+def render_monitoring(summary: dict[str, Any]) -> str:
     lines = [f"{summary['model']} v{summary['version']}: {len(summary['batches'])} batch(es)"]
     for b in summary["batches"]:
         extra = b.get("unknown_columns") or ()
@@ -45,7 +45,8 @@ def _render(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def cmd_monitor(args: argparse.Namespace) -> int:
+def run_monitoring(params_data: dict[str, Any]) -> dict[str, Any]:
+    """One monitoring flow run from CLI parameters; its summary as JSON-ready data."""
     from pydantic import ValidationError
 
     from flows.monitor_production_batch import MonitoringParameters, monitor_production_batch
@@ -53,12 +54,8 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     from mlgov.domain.errors import RegistryError
 
     hide_expected_tracebacks(DataError, RegistryError)
-    if args.labels and not args.id_column:
-        raise CommandError("--labels needs --id-column to join labels to predictions", EXIT_USAGE)
     try:
-        params = MonitoringParameters(
-            data=args.data, model=args.model, labels=args.labels, id_column=args.id_column
-        )
+        params = MonitoringParameters.model_validate(params_data)
     except ValidationError as exc:
         raise CommandError(f"invalid parameter: {exc.errors()[0]['msg']}", EXIT_USAGE) from exc
     try:
@@ -69,7 +66,16 @@ def cmd_monitor(args: argparse.Namespace) -> int:
         raise CommandError(str(exc)) from exc
     for batch in summary["batches"]:
         batch["validation_headline"] = _headline(batch["validation"])
-    emit(summary, args.json, _render)
+    return summary
+
+
+def cmd_monitor(args: argparse.Namespace) -> int:
+    if args.labels and not args.id_column:
+        raise CommandError("--labels needs --id-column to join labels to predictions", EXIT_USAGE)
+    summary = run_monitoring(
+        {"data": args.data, "model": args.model, "labels": args.labels, "id_column": args.id_column}
+    )
+    emit(summary, args.json, render_monitoring)
     broken = any(not b["scored"] for b in summary["batches"])
     return EXIT_INVALID_BATCH if broken and args.fail_on_invalid else EXIT_OK
 

@@ -81,7 +81,9 @@ def _run_training(params_data: dict[str, Any]) -> dict[str, Any]:
 
 def cmd_train(args: argparse.Namespace) -> int:
     params: dict[str, Any] = load_config(args.config)
-    params.update({"data": args.data, "target": args.target})
+    params["data"] = args.data
+    if args.target:
+        params["target"] = args.target
     if args.model:
         params["model_name"] = args.model
     if args.task:
@@ -96,6 +98,15 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    images = args.images
+    defaults = {"model": "digits-demo" if images else "churn-demo", "epochs": 12 if images else 15}
+    args = argparse.Namespace(
+        **{**vars(args), **{k: v for k, v in defaults.items() if getattr(args, k) is None}}
+    )
+    if images:
+        from deployments.cli.commands.image_demo import run_image_demo
+
+        return run_image_demo(args, _run_training, _render_run)
     from mlgov.data.demo import CLASSIFICATION_TARGET, make_dataset
     from mlgov.settings import get_settings
 
@@ -136,9 +147,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     train.add_argument(
         "--data", required=True, help="CSV/Parquet path or fsspec URL (also demo://, sklearn://)"
     )
-    train.add_argument("--target", required=True, help="column to predict")
+    train.add_argument(
+        "--target", help="column to predict (images: default 'label', from the sub-folders)"
+    )
     train.add_argument("--model", help="registry name of the model (default: 'model')")
-    train.add_argument("--task", choices=["classification", "regression"], help="default: inferred")
+    train.add_argument(
+        "--task",
+        choices=["classification", "regression", "image-classification"],
+        help="default: inferred (a folder of images is image classification)",
+    )
     train.add_argument("--epochs", type=int, help="maximum epochs (early stopping may end sooner)")
     train.add_argument("--config", help="YAML/JSON file with any training parameters")
     train.add_argument(
@@ -152,8 +169,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     demo = sub.add_parser(
         "demo", help="train a first champion on demo data, then retrain on a drifted batch"
     )
-    demo.add_argument("--model", default="churn-demo")
+    demo.add_argument(
+        "--images",
+        action="store_true",
+        help="the image demo: digits as PNG files, then a brightness-shifted batch monitored",
+    )
+    demo.add_argument("--model", help="default: churn-demo (digits-demo with --images)")
     demo.add_argument("--rows", type=int, default=4000)
-    demo.add_argument("--epochs", type=int, default=15)
+    demo.add_argument("--epochs", type=int, help="default: 15 (12 with --images)")
     demo.add_argument("--json", action="store_true")
     demo.set_defaults(func=cmd_demo, prefect_api=True)

@@ -13,7 +13,9 @@ from mlgov.evaluation.metrics import (
     HIGHER_IS_BETTER,
     METRIC_FUNCTIONS,
     encode_labels,
+    error_rate,
     metric_names,
+    per_class_metrics,
     score_predictions,
     true_values,
 )
@@ -96,3 +98,39 @@ def test_true_values_per_task_kind() -> None:
     regression = FeatureSpec(target="y", task="regression", numeric=("x",))
     values = true_values(frame, regression)
     assert values.dtype == np.float64 and values.tolist() == [1.0, 2.0, 3.0]
+
+
+def test_error_rate_and_per_class_metrics_match_scikit_learn() -> None:
+    from sklearn import metrics
+
+    rng = np.random.default_rng(5)
+    classes = ("cat", "dog", "fox")
+    y = rng.integers(0, 3, 500)
+    logits = rng.normal(0, 1, (500, 3))
+    logits[np.arange(500), y] += 1.0
+    proba = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    labels = np.asarray(classes, dtype=object)[y]
+    accuracy = score_predictions(y, proba, "classification")["accuracy"]
+    assert error_rate(y, proba) == pytest.approx(1.0 - accuracy) and 0 < error_rate(y, proba) < 1
+    ours = per_class_metrics(labels, proba, classes)
+    precision, recall, f1, support = metrics.precision_recall_fscore_support(
+        y, proba.argmax(1), labels=[0, 1, 2]
+    )
+    assert list(ours) == list(classes)
+    for i, name in enumerate(classes):
+        assert ours[name]["precision"] == pytest.approx(precision[i])
+        assert ours[name]["recall"] == pytest.approx(recall[i])
+        assert ours[name]["f1"] == pytest.approx(f1[i])
+        assert ours[name]["support"] == support[i]
+    # Image metrics add functions; the tabular names (and JSON keys) stay as they were.
+    assert metric_names("classification") == ("accuracy", "f1", "roc_auc", "log_loss")
+
+
+def test_per_class_metrics_are_nan_where_undefined() -> None:
+    proba = np.array([[0.9, 0.1, 0.0], [0.8, 0.2, 0.0]])
+    result = per_class_metrics(["a", "b"], proba, ("a", "b", "c"))
+    assert result["a"] == {"precision": 0.5, "recall": 1.0, "f1": pytest.approx(2 / 3), "support": 1}
+    assert math.isnan(result["b"]["precision"]) and result["b"]["recall"] == 0.0
+    assert math.isnan(result["c"]["precision"]) and math.isnan(result["c"]["recall"])
+    with pytest.raises(ValueError, match="labels not seen in training: z"):
+        per_class_metrics(["z", "a"], proba, ("a", "b", "c"))

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import pytest
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from mlgov.domain.catalogue import MANIFEST_FILE
 from mlgov.packaging import manifest as manifest_module
@@ -49,39 +49,15 @@ def test_a_written_manifest_is_valid_against_the_schema_and_unknown_fields_are_n
     assert not validator.is_valid(written), "the tag of a union member is required"
 
 
-# The image classifiers of the next issue, sketched only to prove the format has room for them.
-class _Sketch(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class _TabularOnlyManifest(ModelManifest):
+    """The manifest as issue 9 shipped it: one kind, one member per union."""
 
-
-class _ImageHead(_Sketch):
-    layers: tuple[int, ...] = (512,)
-    dropout: tuple[float, ...] = (0.25, 0.5)
-    pooling: Literal["concat", "average"] = "concat"
-
-
-class _ImageArchitecture(_Sketch):
-    type: Literal["torchvision.ResNet"] = "torchvision.ResNet"
-    name: Literal["resnet18", "resnet34", "resnet50"]
-    head: _ImageHead
-    output_size: int
-
-
-class _ImagePreprocessing(_Sketch):
-    type: Literal["image"] = "image"
-    size: tuple[int, int]
-    resize: Literal["crop", "squish", "pad"] = "crop"
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
-
-
-class _ManifestWithImages(ModelManifest):
-    kind: Literal["tabular", "image"]  # type: ignore[assignment]
+    kind: Literal["tabular"]  # type: ignore[assignment]
     architecture: Annotated[  # type: ignore[assignment]
-        TabularArchitecture | _ImageArchitecture, Field(discriminator="type")
+        TabularArchitecture, Field(discriminator="type")
     ]
     preprocessing: Annotated[  # type: ignore[assignment]
-        TabularPreprocessing | _ImagePreprocessing, Field(discriminator="type")
+        TabularPreprocessing, Field(discriminator="type")
     ]
 
 
@@ -94,21 +70,27 @@ def _without_docs(node: Any) -> Any:
 
 
 def test_image_models_are_new_union_members_not_a_new_format(make_package: PackageMaker) -> None:
-    """Adding a kind adds members to the tagged unions; every tabular manifest reads the same."""
+    """The image kind added members to the tagged unions; every tabular manifest reads the same."""
     written = (make_package() / MANIFEST_FILE).read_text()
-    tabular = _ManifestWithImages.model_validate_json(written)
-    assert json.loads(tabular.model_dump_json()) == json.loads(written)
+    tabular = _TabularOnlyManifest.model_validate_json(written)
+    assert json.loads(ModelManifest.model_validate_json(written).model_dump_json()) == json.loads(
+        written
+    )
+    assert ModelManifest.model_validate(tabular.model_dump()) is not None
 
-    image = _ManifestWithImages.model_validate(
+    image = ModelManifest.model_validate(
         {
             "format_version": 1,
             "kind": "image",
             "task": "classification",
             "target": "label",
             "classes": ["cat", "dog"],
+            "image_column": "image",
             "architecture": {
-                "type": "torchvision.ResNet",
+                "type": "torchvision",
                 "name": "resnet18",
+                "body_children": 8,
+                "n_features": 512,
                 "head": {},
                 "output_size": 2,
             },
@@ -121,17 +103,17 @@ def test_image_models_are_new_union_members_not_a_new_format(make_package: Packa
             "weights": {"file": "model.safetensors", "sha256": "0" * 64, "tensors": 122},
         }
     )
-    assert image.format_version == ModelManifest.model_fields["format_version"].default
+    assert image.format_version == _TabularOnlyManifest.model_fields["format_version"].default
 
+    before = _without_docs(_TabularOnlyManifest.model_json_schema())
     now = _without_docs(ModelManifest.model_json_schema())
-    later = _without_docs(_ManifestWithImages.model_json_schema())
-    assert set(later["properties"]) == set(now["properties"]), "no new top-level fields"
-    assert later["required"] == now["required"]
-    for name, definition in now["$defs"].items():
-        assert later["$defs"][name] == definition, f"{name} changed"
+    assert set(now["properties"]) == set(before["properties"]) | {"image_column"}
+    assert "image_column" not in now["required"], "old manifests have no image_column"
+    assert now["required"] == before["required"]
+    for name, definition in before["$defs"].items():
+        assert now["$defs"][name] == definition, f"{name} changed"
     for union in ("architecture", "preprocessing"):
-        before, after = now["properties"][union], later["properties"][union]
-        assert before["oneOf"] == after["oneOf"][: len(before["oneOf"])]
-        assert (
-            before["discriminator"]["mapping"].items() <= after["discriminator"]["mapping"].items()
-        )
+        old, new = before["properties"][union], now["properties"][union]
+        old_refs = [old["$ref"]] if "$ref" in old else [o["$ref"] for o in old["oneOf"]]
+        assert [o["$ref"] for o in new["oneOf"]][: len(old_refs)] == old_refs
+        assert len(new["oneOf"]) == len(old_refs) + 1

@@ -1,0 +1,151 @@
+"""An image package scores and embeds files without fastai, and refuses anything altered.
+
+Random (seeded) weights: the equivalence with the fastai learner is proven on a trained model in
+`tests/mlgov/training/test_vision.py`.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+
+from mlgov.data.errors import DataError
+from mlgov.domain.catalogue import MANIFEST_FILE, WEIGHTS_FILE
+from mlgov.images.columns import BYTES_COLUMN
+from mlgov.packaging.errors import PackageError
+from mlgov.packaging.image import PackagedImageModel
+from mlgov.packaging.image_net import ImageNet
+from mlgov.packaging.manifest import (
+    ImagePreprocessing,
+    ModelManifest,
+    VisionArchitecture,
+    VisionHead,
+    Weights,
+)
+from mlgov.packaging.package import load_package_dir, save_package
+from tests.mlgov.packaging.test_package import _NO_PICKLE_NO_FASTAI
+
+CLASSES = ("0", "1", "2")
+
+
+def image_manifest() -> ModelManifest:
+    return ModelManifest(
+        kind="image",
+        task="classification",
+        target="label",
+        classes=CLASSES,
+        image_column="image",
+        architecture=VisionArchitecture(
+            name="resnet18", body_children=8, n_features=512, head=VisionHead(), output_size=3
+        ),
+        preprocessing=ImagePreprocessing(
+            size=(16, 16), mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)
+        ),
+        weights=Weights(file=WEIGHTS_FILE, sha256="", tensors=0),
+    )
+
+
+@pytest.fixture(scope="module")
+def package(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.manual_seed(0)
+    manifest = image_manifest()
+    directory = tmp_path_factory.mktemp("image-package")
+    save_package(manifest, ImageNet(manifest.architecture).state_dict(), directory)
+    return directory
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
+    folder = tmp_path_factory.mktemp("images")
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(5):
+        path = folder / f"{i}.png"
+        mode = "L" if i == 0 else "RGB"  # a grey file is converted to RGB as in training
+        pixels = rng.integers(0, 255, (20, 24, 3), dtype=np.uint8)
+        Image.fromarray(pixels).convert(mode).save(path)
+        paths.append(str(path))
+    return pd.DataFrame({"image": paths, "label": ["0", "1", "2", "0", "1"]})
+
+
+def test_scores_and_embeddings_of_files(package: Path, images: pd.DataFrame) -> None:
+    model = load_package_dir(package)
+    assert isinstance(model, PackagedImageModel)
+    scores = model.scores(images)
+    assert scores.dtype == np.float64 and scores.shape == (5, 3)
+    np.testing.assert_allclose(scores.sum(axis=1), 1.0, rtol=1e-6)
+    embeddings = model.embeddings(images)
+    assert embeddings.dtype == np.float32 and embeddings.shape == (5, 512)
+    assert model.embeddings(images.iloc[:0]).shape == (0, 512)
+    assert model.scores(images.iloc[:0]).shape == (0, 3)
+    assert model.classes == CLASSES and model.spec.image_column == "image"
+
+
+def test_stored_bytes_win_over_the_path(package: Path, images: pd.DataFrame) -> None:
+    model = load_package_dir(package)
+    stored = images.assign(
+        **{BYTES_COLUMN: [Path(p).read_bytes() for p in images["image"]]},
+        image=[f"/gone/{i}.png" for i in range(len(images))],
+    )
+    np.testing.assert_array_equal(model.scores(stored), model.scores(images))
+
+
+def test_an_unreadable_file_is_one_line_naming_it(
+    package: Path, images: pd.DataFrame, tmp_path: Path
+) -> None:
+    model = load_package_dir(package)
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not a png")
+    for path in (broken, tmp_path / "missing.png"):
+        with pytest.raises(DataError) as caught:
+            model.scores(pd.concat([images, pd.DataFrame({"image": [str(path)]})]))
+        assert path.name in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_tampered_or_mismatched_packages_are_refused(package: Path, tmp_path: Path) -> None:
+    weights = bytearray((package / WEIGHTS_FILE).read_bytes())
+    weights[-10] ^= 0xFF
+    copy = tmp_path / "tampered"
+    copy.mkdir()
+    (copy / MANIFEST_FILE).write_bytes((package / MANIFEST_FILE).read_bytes())
+    (copy / WEIGHTS_FILE).write_bytes(bytes(weights))
+    with pytest.raises(PackageError, match="does not match the digest"):
+        load_package_dir(copy)
+
+    manifest = json.loads((package / MANIFEST_FILE).read_text())
+    for change, message in (
+        ({"kind": "tabular"}, "a tabular model needs a tabular architecture"),
+        ({"classes": ["0", "1"]}, "3 outputs for 2 classes"),
+        ({"image_column": None}, "needs its image_column"),
+    ):
+        (copy / MANIFEST_FILE).write_text(json.dumps(manifest | change))
+        (copy / WEIGHTS_FILE).write_bytes((package / WEIGHTS_FILE).read_bytes())
+        with pytest.raises(PackageError, match=message):
+            load_package_dir(copy)
+    wrong = manifest | {"architecture": manifest["architecture"] | {"name": "resnet34"}}
+    (copy / MANIFEST_FILE).write_text(json.dumps(wrong))
+    with pytest.raises(PackageError, match="does not fit the architecture"):
+        load_package_dir(copy)
+
+
+@pytest.mark.e2e
+def test_loading_an_image_package_runs_no_pickle_and_imports_no_fastai(
+    package: Path, images: pd.DataFrame, tmp_path: Path
+) -> None:
+    images.to_csv(tmp_path / "rows.csv", index=False)
+    done = subprocess.run(
+        [sys.executable, "-c", _NO_PICKLE_NO_FASTAI, str(package), str(tmp_path / "rows.csv")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout) == {"rows": 5, "loaded": []}
