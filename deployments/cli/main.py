@@ -189,7 +189,7 @@ def _command(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
         if delegated is not None:
             return delegated
     debug = bool(os.environ.get(DEBUG_ENV))
-    with interrupts(), console(verbose_requested(args.verbose)):
+    with interrupts() as received, console(verbose_requested(args.verbose)):
         try:
             try:
                 return _run(args)
@@ -197,16 +197,18 @@ def _command(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
                 # Inside the quiet console and before any last line: what Prefect's workers
                 # still hold is sent now, not at exit, where their warnings would follow it.
                 drain_prefect_workers()
-        except CommandError as exc:
-            return _fail(str(exc), exc.code)
         except BaseException as exc:
-            signum = _interrupt_signal(exc)
+            # The signal wins over whatever the interrupted code turned it into (a crashed run
+            # reported as a failure, a cancelled call).
+            signum = received.signum or _interrupt_signal(exc)
             if signum is not None:
                 name = signal.Signals(signum).name
                 return _fail(
                     f"stopped by {name}; a flow run in progress was recorded as crashed",
                     128 + signum,
                 )
+            if isinstance(exc, CommandError):
+                return _fail(str(exc), exc.code)
             if not isinstance(exc, Exception):
                 raise
             failure = _expected_failure(exc)

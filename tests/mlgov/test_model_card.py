@@ -120,7 +120,8 @@ def test_an_older_card_loads_and_stores_back_with_the_same_keys_and_values() -> 
     stored = card.to_json_dict()
     # Only `warnings` (added since, with its default) is new; nothing is renamed or lost.
     assert set(stored) == set(OLDER_CARD) | {"warnings"}
-    assert stored["features"] == OLDER_CARD["features"] | {"warnings": []}
+    # `image_column` came with the image models (None: a table's model).
+    assert stored["features"] == OLDER_CARD["features"] | {"warnings": [], "image_column": None}
     unchanged = {k: v for k, v in stored.items() if k not in ("warnings", "features")}
     assert unchanged == {k: v for k, v in OLDER_CARD.items() if k != "features"}
     assert ModelCard.from_json(card.to_json()) == card

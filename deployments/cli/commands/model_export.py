@@ -44,8 +44,11 @@ def cmd_models_export(args: argparse.Namespace) -> int:
                 f"package first: mlgov models migrate {mv.ref} --allow-pickle"
             )
         model = load_version_model(registry, mv, allow_pickle=False)
-    if not isinstance(model, PackagedModel):  # narrows the type: a packaged version loads so
-        raise CommandError(f"{mv.ref} did not load as a package")
+    if not isinstance(model, PackagedModel):  # an image model: ONNX export is for tables
+        raise CommandError(
+            f"{mv.ref} is an image model: ONNX export covers tabular packages only "
+            "(serve it with mlgov.load_model or mlgov predict)"
+        )
     try:
         done = export_onnx(model, out)
     except OSError as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import signal
 from collections.abc import Iterator
+from dataclasses import dataclass
 from types import FrameType
 
 
@@ -16,26 +17,34 @@ class Interrupted(KeyboardInterrupt):
         self.signum = signum
 
 
+@dataclass
+class Received:
+    """The signal an `interrupts()` block received, if any: the command's exit says so even when
+    the library it interrupted surfaced some other exception (a cancelled call, a crashed run)."""
+
+    signum: int | None = None
+
+
 @contextlib.contextmanager
-def interrupts() -> Iterator[None]:
+def interrupts() -> Iterator[Received]:
     """SIGTERM raises like Ctrl-C (`Interrupted`), once; later signals wait for the cleanup."""
+    received = Received()
     try:
         previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     except ValueError:  # not the main thread: nothing to install
-        yield
+        yield received
         return
-    fired: list[int] = []
 
     def handler(signum: int, frame: FrameType | None) -> None:
-        if fired:
+        if received.signum is not None:
             return
-        fired.append(signum)
+        received.signum = signum
         raise Interrupted(signum)
 
     for sig in previous:
         signal.signal(sig, handler)
     try:
-        yield
+        yield received
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)

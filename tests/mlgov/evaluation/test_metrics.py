@@ -129,7 +129,12 @@ def test_error_rate_and_per_class_metrics_match_scikit_learn() -> None:
 def test_per_class_metrics_are_nan_where_undefined() -> None:
     proba = np.array([[0.9, 0.1, 0.0], [0.8, 0.2, 0.0]])
     result = per_class_metrics(["a", "b"], proba, ("a", "b", "c"))
-    assert result["a"] == {"precision": 0.5, "recall": 1.0, "f1": pytest.approx(2 / 3), "support": 1}
+    assert result["a"] == {
+        "precision": 0.5,
+        "recall": 1.0,
+        "f1": pytest.approx(2 / 3),
+        "support": 1,
+    }
     assert math.isnan(result["b"]["precision"]) and result["b"]["recall"] == 0.0
     assert math.isnan(result["c"]["precision"]) and math.isnan(result["c"]["recall"])
     with pytest.raises(ValueError, match="labels not seen in training: z"):
