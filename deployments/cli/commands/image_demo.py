@@ -16,6 +16,7 @@ from deployments.cli.commands.monitor import render_monitoring, run_monitoring
 
 IMAGE_SIZE = 32
 SHIFTED_ROWS = 300
+BATCH_SIZE = 32  # ~1,000 training images: enough optimizer steps per epoch
 
 
 def run_image_demo(args: argparse.Namespace, run_training: Any, render_run: Any) -> int:
@@ -25,8 +26,13 @@ def run_image_demo(args: argparse.Namespace, run_training: Any, render_run: Any)
 
     demo_dir = get_settings().resolved_home / "demo" / "digits"
     train_dir = write_digits(demo_dir / "train", size=IMAGE_SIZE, classes=range(9))
-    batch_dir = write_digits_batch(
-        demo_dir / "incoming-brightness", "brightness", size=IMAGE_SIZE, rows=SHIFTED_ROWS, seed=7
+    batch_dir = write_digits_batch(  # unlabelled, as production images arrive
+        demo_dir / "incoming-brightness",
+        "brightness",
+        size=IMAGE_SIZE,
+        rows=SHIFTED_ROWS,
+        seed=7,
+        labelled=False,
     )
     if not args.json:
         sys.stdout.write(f"\n== training {args.model} on the digit images in {train_dir}\n")
@@ -34,7 +40,12 @@ def run_image_demo(args: argparse.Namespace, run_training: Any, render_run: Any)
         {
             "data": str(train_dir),
             "model_name": args.model,
-            "training": {"epochs": args.epochs, "image": {"image_size": IMAGE_SIZE}},
+            "training": {
+                "epochs": args.epochs,
+                "batch_size": BATCH_SIZE,
+                "patience": 5,  # ~130 validation images: a noisy loss, give it time
+                "image": {"image_size": IMAGE_SIZE, "flip": False},  # a flipped 2 is no 2
+            },
         }
     )
     if not args.json:
