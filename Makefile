@@ -22,7 +22,7 @@ demo: $(STAMP)
 	$(VENV)/bin/mlgov demo
 
 test: $(STAMP)
-	$(PY) -m pytest -n 3 --dist loadgroup --no-loadscope-reorder
+	$(PY) -m pytest -n 3 --dist loadgroup
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -m unit

@@ -54,38 +54,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if not layers:
             item.add_marker(pytest.mark.flow if uses_server else pytest.mark.unit)
         item.add_marker(pytest.mark.xdist_group(_worker_group(item)))
-    _heaviest_groups_first(items)
-
-
-_TIER_ORDER = {"e2e": 0, "flow": 1, "unit": 2}
-_SPLIT_STACKS, _WARM_RUNNER = -2, -1  # the longest groups of all: a server stack each
-
-
-def _heaviest_groups_first(items: list[pytest.Item]) -> None:
-    """Order the worker groups by cost, longest first, so a worker that draws a long group early
-    finishes with the rest and the short unit modules fill the gaps at the end.
-
-    `make test` passes `--no-loadscope-reorder`: xdist then hands the groups out in this order
-    (by default it reorders them by their number of tests, which starts the server stacks last).
-    """
-    rank: dict[str, int] = {}
-    for item in items:
-        group = _group_of(item)
-        tier = next(m.name for m in item.iter_markers() if m.name in _LAYERS)
-        # A module that splits its stacks per parameter has the most expensive groups of all.
-        split = getattr(getattr(item, "module", None), "WORKER_GROUP_PARAM", None)
-        if split:
-            cost = _SPLIT_STACKS
-        elif group == "warm-runner":
-            cost = _WARM_RUNNER
-        else:
-            cost = _TIER_ORDER[tier]
-        rank[group] = min(rank.get(group, 2), cost)
-    items.sort(key=lambda item: rank[_group_of(item)])
-
-
-def _group_of(item: pytest.Item) -> str:
-    return str(next(item.iter_markers("xdist_group")).args[0])
 
 
 @pytest.hookimpl(trylast=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -78,9 +79,17 @@ def test_private_server_api_url_and_stop_before_start() -> None:
 def test_startup_timeout_is_one_line_and_leaves_no_server(
     cli: MlgovCli, tmp_path: Path, training_csv: Path
 ) -> None:
-    # An empty Prefect home: the server migrates a new database, so it is still booting when the
-    # command first waits for it (a migrated copy can be up before the command gets there).
-    env = cli.env(tmp_path, migrated=False, MLGOV_SERVER_STARTUP_TIMEOUT_S="0.01")
+    # A server that cannot be up in time, whatever the machine's speed: its interpreter sleeps
+    # before Prefect loads (a `sitecustomize` only the server's command line triggers).
+    slow = tmp_path / "slow-server"
+    slow.mkdir()
+    (slow / "sitecustomize.py").write_text(
+        "import sys, time\n"
+        "if 'prefect.server.api.server:create_app' in sys.orig_argv:\n"
+        "    time.sleep(60)\n"
+    )
+    path = os.pathsep.join(p for p in (str(slow), os.environ.get("PYTHONPATH", "")) if p)
+    env = cli.env(tmp_path, MLGOV_SERVER_STARTUP_TIMEOUT_S="0.01", PYTHONPATH=path)
     out = subprocess.run(
         [*cli.argv, "train", "--data", str(training_csv), "--target", "churned", "--model", "t"],
         env=env,
