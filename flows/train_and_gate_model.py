@@ -26,6 +26,7 @@ from mlgov.domain.catalogue import (
     CONFUSION_FILE,
     CURVE_FILE,
     MODEL_CARD_ARTIFACT,
+    PER_CLASS_FILE,
     TOP_LOSSES_FILE,
 )
 from mlgov.domain.features import FeatureSpec
@@ -267,7 +268,10 @@ def _evaluation_pictures(
         return {}
     pictures = draw_evaluation_pictures(holdout, spec, Path(package_dir), report_dir)
     publish_evaluation_pictures(
-        params.model_name, pictures[CONFUSION_FILE], pictures[TOP_LOSSES_FILE]
+        params.model_name,
+        pictures[CONFUSION_FILE],
+        pictures[TOP_LOSSES_FILE],
+        pictures[PER_CLASS_FILE],
     )
     return pictures
 

@@ -7,15 +7,18 @@ The pictures are drawn by `mlgov.evaluation.pictures`; the keys come from
 from __future__ import annotations
 
 import base64
+import json
+import math
 from pathlib import Path
 
 import pandas as pd
 from prefect import get_run_logger, task
-from prefect.artifacts import create_image_artifact
+from prefect.artifacts import create_image_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from mlgov.domain.catalogue import CONFUSION_FILE, TOP_LOSSES_FILE
+from mlgov.domain.catalogue import CONFUSION_FILE, PER_CLASS_FILE, TOP_LOSSES_FILE
 from mlgov.domain.features import FeatureSpec
+from mlgov.evaluation.metrics import encode_labels, error_rate, per_class_metrics
 from mlgov.evaluation.pictures import plot_confusion_matrix, plot_top_losses
 from mlgov.packaging.package import load_package_dir
 from mlgov.reporting import artifact_key
@@ -37,7 +40,18 @@ def draw_evaluation_pictures(
     predicted = [classes[i] for i in probabilities.argmax(axis=1)]
     actual = [str(label) for label in holdout[spec.target]]
     out_dir.mkdir(parents=True, exist_ok=True)
+    per_class = out_dir / PER_CLASS_FILE
+    per_class.write_text(
+        json.dumps(
+            {
+                "error_rate": error_rate(encode_labels(actual, classes), probabilities),
+                "classes": per_class_metrics(actual, probabilities, classes),
+            },
+            indent=2,
+        )
+    )
     return {
+        PER_CLASS_FILE: per_class,
         CONFUSION_FILE: plot_confusion_matrix(actual, predicted, classes, out_dir / CONFUSION_FILE),
         TOP_LOSSES_FILE: plot_top_losses(
             holdout,
@@ -52,10 +66,23 @@ def draw_evaluation_pictures(
 
 @task(name="publish-evaluation-pictures", cache_policy=NO_CACHE)
 def publish_evaluation_pictures(
-    model: str, confusion_png: Path, top_losses_png: Path
+    model: str, confusion_png: Path, top_losses_png: Path, per_class_json: Path | None = None
 ) -> dict[str, str]:
-    """Both PNGs as image artifacts (data URLs: the UI shows them without a file server)."""
+    """Both PNGs as image artifacts (data URLs: the UI shows them without a file server), and
+    the per-class precision / recall as a table beside them."""
     keys: dict[str, str] = {}
+    if per_class_json is not None:
+        report = json.loads(Path(per_class_json).read_text())
+        keys["per-class"] = artifact_key(model, "per-class")
+        create_table_artifact(
+            table=[
+                {"class": name, **{k: _cell(v) for k, v in figures.items()}}
+                for name, figures in report["classes"].items()
+            ],
+            key=keys["per-class"],
+            description=f"{model}: precision, recall and F1 per class on the holdout "
+            f"(error rate {report['error_rate']:.4f})",
+        )
     for (name, description), png in zip(_PICTURES, (confusion_png, top_losses_png), strict=True):
         encoded = base64.b64encode(Path(png).read_bytes()).decode("ascii")
         key = artifact_key(model, name)
@@ -67,3 +94,8 @@ def publish_evaluation_pictures(
         keys[name] = key
     get_run_logger().info("Published %s", ", ".join(keys.values()))
     return keys
+
+
+def _cell(value: float) -> float | None:
+    """NaN (a class never predicted, or absent) as an empty cell: JSON has no NaN."""
+    return None if isinstance(value, float) and math.isnan(value) else value

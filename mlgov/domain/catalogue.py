@@ -24,6 +24,7 @@ HISTORY_FILE = "training_history.csv"
 # An image model's evaluation pictures, stored with the version and shown as artifacts.
 CONFUSION_FILE = "confusion_matrix.png"
 TOP_LOSSES_FILE = "top_losses.png"
+PER_CLASS_FILE = "per_class.json"
 # The global concurrency limit that keeps two trainings off one machine.
 TRAINING_CONCURRENCY_LIMIT = "training"
 

@@ -8,8 +8,10 @@ each test then trains a challenger or monitors a batch from the seeded drift sce
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -61,7 +63,7 @@ def env(champion_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return champion_home
 
 
-def _artifact_png(key: str) -> bytes:
+def _latest_artifact(key: str) -> Any:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
@@ -69,6 +71,11 @@ def _artifact_png(key: str) -> bytes:
         (latest,) = client.read_latest_artifacts(
             artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key]))
         )
+    return latest
+
+
+def _artifact_png(key: str) -> bytes:
+    latest = _latest_artifact(key)
     encoded = str(latest.data).split("base64,", 1)[1].split(")", 1)[0].split('"', 1)[0]
     return base64.b64decode(encoded)
 
@@ -79,6 +86,12 @@ def test_first_champion_is_an_image_package_with_its_pictures(env: Path) -> None
         assert champion.version == 1 and registry.verify(champion) == []
         files = {f.name for f in champion.files}
     assert {"model.json", "model.safetensors", "holdout.parquet", "reference.parquet"} <= files
+    assert {"confusion_matrix.png", "top_losses.png", "per_class.json"} <= files
+    per_class = _latest_artifact(f"{MODEL}-per-class")
+    rows = json.loads(per_class.data) if isinstance(per_class.data, str) else per_class.data
+    assert sorted(row["class"] for row in rows) == [str(d) for d in range(9)]
+    assert all(0.0 <= row["recall"] <= 1.0 for row in rows)
+    assert "error rate" in (per_class.description or "")
     for key in (f"{MODEL}-confusion-matrix", f"{MODEL}-top-losses"):
         png = _artifact_png(key)
         assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 2_000
