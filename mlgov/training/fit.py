@@ -13,7 +13,7 @@ import io
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +31,7 @@ from mlgov.training.config import (
     TrainingResult,
     resolve_device,
 )
-from mlgov.training.export import export_package
+from mlgov.training.export import PackageCheck, export_package
 from mlgov.training.frames import class_labels, feature_frame, require_columns, target_values
 from mlgov.training.loaders import fast_dataloaders, fit_setup
 from mlgov.training.plots import plot_training_curve
@@ -199,10 +199,7 @@ def train_tabular(
         _fit(
             learn, config, fast_dataloaders(to, config, device, classification, work_dir), recorder
         )
-        finite = [r for r in recorder.records if math.isfinite(r.valid_loss)]
-        if not finite:
-            raise RuntimeError("training diverged: the validation loss was never finite")
-        best = min(finite, key=lambda r: r.valid_loss)
+        best = best_record(recorder.records)
 
         if mixed_precision:
             learn.to_fp32()
@@ -217,7 +214,40 @@ def train_tabular(
             fastai_export = work_dir / FASTAI_EXPORT_FILE
             learn.export(fastai_export)
 
-    history = tuple(recorder.records)
+    return finished_training(
+        tuple(recorder.records),
+        best,
+        planned=planned,
+        work_dir=work_dir,
+        check=check,
+        fastai_export=fastai_export,
+        device=device,
+        mixed_precision=mixed_precision,
+        started=started,
+    )
+
+
+def best_record(records: Sequence[EpochRecord]) -> EpochRecord:
+    """The epoch whose weights `SaveModelCallback` restored: the lowest finite validation loss."""
+    finite = [r for r in records if math.isfinite(r.valid_loss)]
+    if not finite:
+        raise RuntimeError("training diverged: the validation loss was never finite")
+    return min(finite, key=lambda r: r.valid_loss)
+
+
+def finished_training(
+    history: tuple[EpochRecord, ...],
+    best: EpochRecord,
+    *,
+    planned: int,
+    work_dir: Path,
+    check: PackageCheck,
+    fastai_export: Path | None,
+    device: str,
+    mixed_precision: bool,
+    started: float,
+) -> TrainingResult:
+    """The run's record, with its training curve drawn (tabular and image models alike)."""
     curve = plot_training_curve(history, work_dir / CURVE_FILE, best_epoch=best.epoch)
     return TrainingResult(
         package_dir=str(work_dir / PACKAGE_DIR),

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-import math
 import os
 import time
 from collections.abc import Callable
@@ -24,7 +23,7 @@ import pandas as pd
 import torch
 
 from mlgov.data.errors import DataError
-from mlgov.domain.catalogue import CURVE_FILE, FASTAI_EXPORT_FILE
+from mlgov.domain.catalogue import FASTAI_EXPORT_FILE
 from mlgov.domain.features import FeatureSpec
 from mlgov.images.columns import BYTES_COLUMN
 from mlgov.packaging.image import image_source
@@ -38,9 +37,8 @@ from mlgov.training.config import (
     TrainingResult,
     resolve_device,
 )
-from mlgov.training.fit import BEST_WEIGHTS, PACKAGE_DIR
+from mlgov.training.fit import BEST_WEIGHTS, PACKAGE_DIR, best_record, finished_training
 from mlgov.training.frames import class_labels, require_columns, target_values
-from mlgov.training.plots import plot_training_curve
 from mlgov.training.quiet import quiet_fastai
 from mlgov.training.vision_export import HEAD, export_vision_package, head_arguments
 
@@ -326,10 +324,7 @@ def train_vision(
             ],
             main,
         )
-        finite = [r for r in history[frozen:] if math.isfinite(r.valid_loss)]
-        if not finite:
-            raise RuntimeError("training diverged: the validation loss was never finite")
-        best = min(finite, key=lambda r: r.valid_loss)  # the weights SaveModelCallback restored
+        best = best_record(history[frozen:])  # the weights SaveModelCallback restored
 
         if mixed_precision:
             learn.to_fp32()
@@ -352,22 +347,16 @@ def train_vision(
             fastai_export = work_dir / FASTAI_EXPORT_FILE
             learn.export(fastai_export)
 
-    records = tuple(history)
-    curve = plot_training_curve(records, work_dir / CURVE_FILE, best_epoch=best.epoch)
-    return TrainingResult(
-        package_dir=str(work_dir / PACKAGE_DIR),
-        package_rows=check.rows,
-        package_difference=check.max_difference,
-        fastai_export_path=None if fastai_export is None else str(fastai_export),
-        history=records,
-        best_epoch=best.epoch,
-        best_valid_loss=best.valid_loss,
-        stopped_early=len(records) < planned,
-        epochs_run=len(records),
+    return finished_training(
+        tuple(history),
+        best,
+        planned=planned,
+        work_dir=work_dir,
+        check=check,
+        fastai_export=fastai_export,
         device=device,
         mixed_precision=mixed_precision,
-        seconds=time.perf_counter() - started,
-        curve_path=str(curve),
+        started=started,
     )
 
 
