@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 
 from mlgov.evaluation.metrics import encode_labels
 from mlgov.images.columns import BYTES_COLUMN, IMAGE_COLUMN, LABEL_COLUMN
-from mlgov.images.files import read_file_bytes
+from mlgov.images.files import stored_or_read
 
 _THUMBNAIL = 160  # pixels: enough to recognise an image in a grid cell, cheap for large photos
 _ANNOTATE_ALL_UP_TO = 20  # classes: above this only the non-zero cells carry their count
@@ -103,11 +103,7 @@ def _thumbnail(frame: pd.DataFrame, position: int, image_column: str) -> np.ndar
 
     try:
         stored = frame[BYTES_COLUMN].iloc[position] if BYTES_COLUMN in frame.columns else None
-        data = (
-            bytes(stored)
-            if isinstance(stored, bytes | bytearray)
-            else read_file_bytes(str(frame[image_column].iloc[position]))
-        )
+        data = stored_or_read(frame[image_column].iloc[position], stored)
         with Image.open(io.BytesIO(data)) as opened:
             picture = opened.convert("RGB")
             picture.thumbnail((_THUMBNAIL, _THUMBNAIL))

@@ -31,6 +31,7 @@ from mlgov.images.columns import (
     NUMERIC_STATISTICS,
     READABLE_COLUMN,
 )
+from mlgov.images.files import open_bytes
 from mlgov.images.statistics import image_statistics
 
 _TABLE_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".txt", ".parquet", ".pq")
@@ -159,14 +160,7 @@ def _describe_one(path: str, stored: Any) -> dict[str, Any] | None:
     if isinstance(stored, bytes | bytearray | memoryview):
         return image_statistics(bytes(stored))
     try:
-        if "://" in path:
-            import fsspec
-
-            with fsspec.open(path, "rb") as handle:
-                data = handle.read()
-        else:
-            with open(path, "rb") as local:
-                data = local.read()
+        data = open_bytes(path)
     except (FileNotFoundError, IsADirectoryError):
         return None
     return image_statistics(data)

@@ -11,15 +11,15 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from mlgov.data.errors import DataError, display_location, read_error
+from mlgov.data.errors import DataError, display_location
 from mlgov.domain.catalogue import MANIFEST_FILE
 from mlgov.domain.features import FeatureSpec
-from mlgov.images.columns import BYTES_COLUMN
+from mlgov.images.files import frame_sources
 from mlgov.packaging.errors import PackageError
 from mlgov.packaging.manifest import ImagePreprocessing, ModelManifest, VisionArchitecture
 
@@ -29,33 +29,6 @@ if TYPE_CHECKING:
     from mlgov.packaging.image_net import ImageNet
 
 SCORE_BATCH_IMAGES = 256  # decoded images held at once: bounded memory for any batch size
-
-
-def image_source(location: Any, data: Any = None) -> bytes:
-    """A file's bytes: `data` when given (a frame's stored bytes), else read from the path/URL."""
-    if isinstance(data, bytes | bytearray | memoryview):
-        return bytes(data)
-    location = str(location)
-    try:
-        if "://" in location:
-            import fsspec
-
-            with fsspec.open(location, "rb") as handle:
-                return bytes(handle.read())
-        with open(location, "rb") as handle:
-            return handle.read()
-    except Exception as exc:  # any reader failure becomes one line naming the file
-        raise read_error(location, exc) from None
-
-
-def frame_sources(df: pd.DataFrame, image_column: str) -> Iterator[tuple[str, bytes]]:
-    """(location, bytes) per row, the stored bytes winning over the path where the frame has them."""
-    if image_column not in df.columns:
-        raise DataError(f"missing image column {image_column!r}")
-    stored = df[BYTES_COLUMN] if BYTES_COLUMN in df.columns else None
-    for i, location in enumerate(df[image_column]):
-        data = None if stored is None else stored.iat[i]
-        yield str(location), image_source(location, data)
 
 
 class ImagePreprocessor:

@@ -26,7 +26,7 @@ from mlgov.data.errors import DataError
 from mlgov.domain.catalogue import FASTAI_EXPORT_FILE
 from mlgov.domain.features import FeatureSpec
 from mlgov.images.columns import BYTES_COLUMN
-from mlgov.packaging.image import image_source
+from mlgov.images.files import read_file_bytes, stored_or_read
 from mlgov.packaging.manifest import ImagePreprocessing
 from mlgov.training.callbacks import EpochRecorder, WarmupEarlyStopping, tensorboard_epochs
 from mlgov.training.config import (
@@ -96,7 +96,7 @@ def load_pretrained(model: torch.nn.Module, arch: str, weights: str) -> None:
     places = weights_locations(arch, weights)
     for place in places:
         try:
-            raw = image_source(place)
+            raw = read_file_bytes(place)
         except DataError:
             continue
         try:
@@ -119,8 +119,7 @@ class ImageGetter:
         self.column = column
 
     def __call__(self, row: pd.Series) -> bytes:
-        data = row.get(BYTES_COLUMN)
-        return image_source(row[self.column], data if isinstance(data, bytes) else None)
+        return stored_or_read(row[self.column], row.get(BYTES_COLUMN))
 
 
 class Prebuilt:
