@@ -26,7 +26,7 @@ from mlgov.registration import ChampionArtifacts, discard_work_copies, read_veri
 from mlgov.storage.registry import ModelRegistry
 
 if TYPE_CHECKING:
-    from mlgov.training.inference import ScoringModel
+    from mlgov.training.inference import EmbeddingModel, ScoringModel
 
 
 class _Loaded:
@@ -129,24 +129,28 @@ class ModelVersion(BaseModel):
 
         The reference sample stores the images' bytes, so this needs none of the original files.
         """
-        reference = self.reference()
+        reference, model = self.reference(), self._embedding_model()
         loaded = self._loaded
         with loaded.lock:
-            cached = loaded.reference_embeddings
-        if cached is None:
-            cached = self.embeddings(reference)
-            with loaded.lock:
-                loaded.reference_embeddings = cached
-        return cached
+            if loaded.reference_embeddings is None:
+                loaded.reference_embeddings = self._embed(model, reference)
+            return loaded.reference_embeddings
 
     def embeddings(self, frame: pd.DataFrame) -> np.ndarray:
         """An image model's penultimate-layer embeddings of the frame's images."""
-        from mlgov.data.features import prepare_frame
+        return self._embed(self._embedding_model(), frame)
+
+    def _embedding_model(self) -> EmbeddingModel:
         from mlgov.training.inference import EmbeddingModel
 
         model = self.model()
         if not isinstance(model, EmbeddingModel):
             raise DataError(f"{self.name} v{self.version} is not an image model: no embeddings")
+        return model
+
+    def _embed(self, model: EmbeddingModel, frame: pd.DataFrame) -> np.ndarray:
+        from mlgov.data.features import prepare_frame
+
         return model.embeddings(prepare_frame(frame, self.spec, require_target=False))
 
     def discard_work_copies(self) -> None:
