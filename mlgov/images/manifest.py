@@ -62,10 +62,15 @@ def image_path_column(frame: pd.DataFrame) -> str | None:
     if IMAGE_COLUMN in frame.columns:
         return IMAGE_COLUMN
     for name in frame.columns:
-        values = frame[name].dropna()
+        if frame[name].dtype != object:  # text columns only; numbers are never paths
+            continue
+        column = frame[name]
+        # Every table read is asked this: the first value decides for almost every column.
+        if len(column) == 0 or (isinstance(column.iat[0], str) and not _is_image(column.iat[0])):
+            continue
+        values = column.dropna()
         if (
-            len(values)
-            and pd.api.types.infer_dtype(values, skipna=True) == "string"
+            pd.api.types.infer_dtype(values, skipna=True) == "string"
             and values.map(_is_image).all()
         ):
             return str(name)
