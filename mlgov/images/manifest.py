@@ -62,9 +62,9 @@ def image_path_column(frame: pd.DataFrame) -> str | None:
     if IMAGE_COLUMN in frame.columns:
         return IMAGE_COLUMN
     for name in frame.columns:
-        if frame[name].dtype != object:  # text columns only; numbers are never paths
-            continue
         column = frame[name]
+        if column.dtype != object and not pd.api.types.is_string_dtype(column.dtype):
+            continue  # text columns only: numbers, booleans and times are never paths
         # Every table read is asked this: the first value decides for almost every column.
         if len(column) == 0 or (isinstance(column.iat[0], str) and not _is_image(column.iat[0])):
             continue
