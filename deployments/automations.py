@@ -38,6 +38,11 @@ NOTIFY_FAILED_RUNS = "mlgov: notify failed runs"
 # Governance events that a person must read: (event suffix, automation name, subject line).
 NOTIFIED_EVENTS: tuple[tuple[str, str, str], ...] = (
     ("model.regression-detected", "mlgov: notify model regression", "model regression detected"),
+    (
+        "model.concept-change-suspected",
+        "mlgov: notify suspected concept change",
+        "concept change suspected: challenger needs review",
+    ),
     ("data.validation-failed", "mlgov: notify data validation failure", "data validation failed"),
     (
         "model.performance-degraded",

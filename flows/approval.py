@@ -6,6 +6,8 @@ alias moves; the answer is a form in the Prefect UI (`ApprovalInput`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from prefect.client.orchestration import get_client
 from prefect.exceptions import FlowPauseTimeout
 from prefect.flow_runs import pause_flow_run
@@ -47,10 +49,22 @@ def _continue_after_timeout(timeout_s: int) -> None:
         )
 
 
-def await_approval(model: str, version: int, timeout_s: int, *, notify: bool) -> ApprovalDecision:
+def approval_form(model: str, version: int, reasons: Sequence[str]) -> type[ApprovalInput]:
+    """The form, headed by the gate's reading of every set, so the reviewer sees both sides."""
+    lines = "\n".join(f"- {reason}" for reason in reasons)
+    return ApprovalInput.with_initial_data(
+        description=f"**Make {model} v{version} the champion?** The gate found:\n\n{lines}"
+    )
+
+
+def await_approval(
+    model: str, version: int, timeout_s: int, *, notify: bool, reasons: Sequence[str] = ()
+) -> ApprovalDecision:
     """Pause this flow run until a reviewer answers the form in the UI, or `timeout_s` passes.
 
     Called from a flow body: the version is registered but the alias has not moved yet.
+    `reasons` (the gate's, e.g. better on recent data, worse on the champion's holdout) head
+    the form.
     """
     run_id = flow_run.get_id()
     request = approval_requested_alert(
@@ -59,7 +73,9 @@ def await_approval(model: str, version: int, timeout_s: int, *, notify: bool) ->
     send_alert(request, model, version=version, notify=notify)
     try:
         answer = pause_flow_run(
-            wait_for_input=ApprovalInput, timeout=timeout_s, poll_interval=_poll_interval(timeout_s)
+            wait_for_input=approval_form(model, version, reasons),
+            timeout=timeout_s,
+            poll_interval=_poll_interval(timeout_s),
         )
     except FlowPauseTimeout:
         _continue_after_timeout(timeout_s)

@@ -17,8 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from mlgov.alerts.monitoring import (
     MonitoringAlert,
     contract_broken,
+    contract_findings,
     drift_detected,
     performance_degraded,
+    performance_estimate_degraded,
 )
 from mlgov.alerts.records import AlertRecord
 from mlgov.domain.names import ModelName, ModelRef, parse_model_ref
@@ -31,14 +33,17 @@ from mlgov.monitoring.batches import (
     expand_batches,
     unknown_columns,
 )
+from mlgov.monitoring.estimate import NO_CALIBRATION, NO_REGRESSION_ESTIMATE
 from mlgov.monitoring.grading import BatchFindings, BatchOutcome, GradedBatch
 from mlgov.monitoring.predictions import read_predictions
 from mlgov.performance import PerformancePolicy, resolve_metric
 from mlgov.reporting import artifact_key
 from mlgov.settings import get_settings
 from mlgov.storage.monitoring_store import MonitoringStore
+from mlgov.validation.roles import ContractPolicy
 from tasks.data import load_table
 from tasks.drift import detect_embedding_drift, embed_batch
+from tasks.estimation import estimate_batch_performance, has_calibration
 from tasks.monitoring import (
     collect_labels,
     detect_batch_drift,
@@ -53,9 +58,10 @@ from tasks.monitoring import (
     score_batch,
     update_batch_performance,
 )
+from tasks.monitoring_dashboard import publish_batch_snapshot
 from tasks.registration import load_model_version
 from tasks.reporting import publish_validation_failure
-from tasks.validation import validate_dataset
+from tasks.validation import publish_validation_findings, validate_dataset
 
 
 class MonitoringParameters(BaseModel):
@@ -71,6 +77,7 @@ class MonitoringParameters(BaseModel):
             `evidently` uses Evidently's share-of-drifted-columns rule.
         drift: Drift test settings (multiple-testing correction, minimum effect size, report sample).
         performance: When a metric drop on labelled rows counts as degradation.
+        contract: Which contract findings (changed, not broken data) block, and their severity.
         persistence: Consecutive drifted batches that make drift critical.
         cooldown_minutes: The same condition on the same model notifies at most once per window.
         html_budget_mb: Largest Evidently HTML report; only the plotted sample shrinks to fit.
@@ -87,6 +94,7 @@ class MonitoringParameters(BaseModel):
     decision: DriftDecisionRule = "corrected"
     drift: DriftConfig = DriftConfig()
     performance: PerformancePolicy = PerformancePolicy()
+    contract: ContractPolicy = ContractPolicy()
     persistence: int = Field(default=3, ge=1, le=100)
     cooldown_minutes: float = Field(default=360.0, ge=0.0)
     html_budget_mb: float = Field(default=10.0, gt=0.0, le=100.0)
@@ -134,6 +142,8 @@ def _measure(
     )
     return findings.model_copy(
         update={
+            # Before labels: the calibrated probabilities' expected performance (classifiers).
+            "estimate": estimate_batch_performance(predictions, model, params.performance),
             "drift": drift,
             "decision": with_embedding_drift(decide_drift(drift, params.decision), embedding),
             "prediction_drift": prediction_drift,
@@ -152,12 +162,20 @@ def _alerts(
     wanted: list[MonitoringAlert] = []
     if not findings.validation.success:
         wanted.append(contract_broken(findings))
+    changed = contract_findings(findings)  # changed, not broken data: scored, still reported
+    wanted += [changed] if changed is not None else []
     if graded.drift_severity is not None:
         wanted.append(drift_detected(findings, graded, graded.drift_severity))
     if findings.performance is not None and findings.performance.degraded:
         wanted.append(
             performance_degraded(
                 findings.model, findings.version, findings.batch_id, findings.performance
+            )
+        )
+    if findings.estimate is not None and findings.estimate.degraded:
+        wanted.append(
+            performance_estimate_degraded(
+                findings.model, findings.version, findings.batch_id, findings.estimate
             )
         )
     return tuple(
@@ -185,7 +203,8 @@ def check_production_batch(
         new_labels = prepare_labels(labels_frame, params.id_column, spec, labels_table.location)
 
     # 1. The version's input contract (without the target when labels are not in the batch).
-    validation = validate_dataset(frame, batch_contract(model.suite, spec, frame.columns))
+    contract = batch_contract(model.suite, spec, frame.columns)
+    validation = validate_dataset(frame, contract, params.contract)
     findings = BatchFindings(
         model=model.name,
         version=model.version,
@@ -205,9 +224,12 @@ def check_production_batch(
             ", ".join(findings.unknown_columns),
         )
 
-    # 2.-4. Only a batch that meets the contract is scored, checked for drift and measured.
+    # 2.-4. Only a batch without broken data is scored, checked for drift and measured; the
+    #       findings of changed data are published beside it.
     if validation.success:
         findings = _measure(batch, findings, params, model, new_labels)
+        if validation.n_findings:
+            publish_validation_findings(model.name, batch.location, validation)
     else:
         publish_validation_failure(
             model.name, batch.location, validation.to_markdown(), validation.headline()
@@ -218,7 +240,10 @@ def check_production_batch(
     alerts = _alerts(findings, graded, params)
     if findings.drift is not None:
         publish_batch_report(model.name, batch.batch_id, findings.drift.to_markdown())
-    publish_monitoring_trend(model.name, resolve_metric(spec.task, params.performance.metric))
+    metric = resolve_metric(spec.task, params.performance.metric)
+    publish_monitoring_trend(model.name, metric)
+    # 7. The graded batch in Evidently's workspace: its dashboard over time, tagged snapshots.
+    publish_batch_snapshot(graded.record, findings.drift, metric, model.metrics.get(metric))
     return BatchOutcome.of(findings, graded, alerts)
 
 
@@ -230,9 +255,10 @@ def monitor_production_batch(params: MonitoringParameters) -> MonitoringSummary:
     # The run's scheduled time, not the clock: a late or retried daily run still reads its own day.
     locations = expand_batches(params.data, flow_run.scheduled_start_time)
     model = ModelVersion(artifacts=load_model_version(params.model, run_dir))
-    get_run_logger().info(
-        "Monitoring %d batch(es) with %s v%d", len(locations), model.name, model.version
-    )
+    log = get_run_logger()
+    log.info("Monitoring %d batch(es) with %s v%d", len(locations), model.name, model.version)
+    if model.spec.task == "regression" or not has_calibration(model):  # said once per run
+        log.info(NO_REGRESSION_ESTIMATE if model.spec.task == "regression" else NO_CALIBRATION)
     try:
         outcomes = [check_production_batch(location, params, model) for location in locations]
     finally:
@@ -331,6 +357,7 @@ def backfill_labels(params: LabelBackfillParameters) -> tuple[LabelledBatch, ...
             performance.n_labelled,
             performance.degraded,
             params.persistence,
+            (performance.ci_low, performance.ci_high),
         )
         if performance.degraded:
             alert = performance_degraded(

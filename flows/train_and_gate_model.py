@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from flows.approval import await_approval
 from flows.governance import republish_pending
+from mlgov.alerts.baseline import below_baseline
 from mlgov.alerts.publication import alert_spec
 from mlgov.alerts.records import AlertRecord
 from mlgov.alerts.training import validation_failed
@@ -33,6 +34,7 @@ from mlgov.domain.features import FeatureSpec
 from mlgov.domain.names import ModelName
 from mlgov.drift.config import DriftConfig, DriftSummary
 from mlgov.drift.decision import DriftDecisionRule, decide_drift
+from mlgov.evaluation.baseline import BaselinePolicy
 from mlgov.evaluation.evaluate import EvaluationSettings
 from mlgov.gate import GateDecision, GatePolicy
 from mlgov.governance import approval_note
@@ -59,11 +61,13 @@ from mlgov.validation.contract import ContractSources, InputContract
 from mlgov.validation.explanation import ValidationSummary
 from mlgov.validation.inference import SuiteInferenceConfig
 from tasks.alerting import send_alert
+from tasks.baseline import score_gbm_baseline
 from tasks.contract import build_input_contract, infer_model_contract
 from tasks.data import describe_features, load_table, split_dataset
 from tasks.drift import detect_drift
+from tasks.estimation import calibrate_challenger
 from tasks.evaluation import evaluate_models
-from tasks.gating import compare_with_champion
+from tasks.gating import compare_with_champion, gather_gate_evidence
 from tasks.governance import record_approval
 from tasks.model_card import compose_model_card, stage_version_files
 from tasks.pictures import draw_evaluation_pictures, publish_evaluation_pictures
@@ -74,6 +78,7 @@ from tasks.registration import (
     register_challenger,
 )
 from tasks.reporting import publish_model_card, publish_validation_failure
+from tasks.search import choose_settings
 from tasks.training import train_model
 from tasks.validation import validate_dataset
 
@@ -100,6 +105,8 @@ class TrainingParameters(BaseModel):
         package: What the version stores besides its package (`fastai_export`: fastai's own
             pickle as an extra file, never loaded by mlgov).
         gate: Promotion policy.
+        baseline: A GBM baseline beside the challenger (information, never the model), and the
+            tolerance beyond which trailing it raises `model.below-baseline`.
         decision: `corrected` controls for testing many columns (and ignores tiny effects);
             `evidently` uses Evidently's share-of-drifted-columns rule.
         drift: Drift test settings.
@@ -127,6 +134,7 @@ class TrainingParameters(BaseModel):
     training: TrainingConfig = TrainingConfig()
     package: PackageOptions = PackageOptions()
     gate: GatePolicy = GatePolicy()
+    baseline: BaselinePolicy = BaselinePolicy()
     decision: DriftDecisionRule = "corrected"
     drift: DriftConfig = DriftConfig()
     suite_inference: SuiteInferenceConfig = SuiteInferenceConfig()
@@ -174,11 +182,12 @@ def train_and_gate_model(params: TrainingParameters) -> TrainingRunSummary:
     if not validation.success:
         _stop_on_bad_data(params, table, validation, contract, champion)
 
-    # 2. Train on the split; the holdout is never seen.
+    # 2. Search settings if asked, then train on the split; neither sees the holdout.
     data = split_dataset(frame, spec, params.split)
-    training = train_model(data.train, data.valid, spec, params.training, run_dir, params.package)
+    config, search = choose_settings(data.train, data.valid, spec, params.training, run_dir)
+    training = train_model(data.train, data.valid, spec, config, run_dir, params.package)
 
-    # 3. Evaluate challenger and champion on the same rows; 4. gate.
+    # 3. Evaluate challenger and champion on the same rows.
     evaluation = evaluate_models(
         data.holdout,
         spec,
@@ -186,15 +195,18 @@ def train_and_gate_model(params: TrainingParameters) -> TrainingRunSummary:
         champion,  # its model is loaded from the store's bytes as they are verified
         params.evaluation_settings(),
     )
-    decision = compare_with_champion(
-        params.gate, spec.task, evaluation.new_holdout, evaluation.champion_holdout
-    )
+    baseline = score_gbm_baseline(data, spec, params.baseline, params.training.seed)  # information
     pictures = _evaluation_pictures(params, spec, data.holdout, training.package_dir, report_dir)
 
-    # 5. Drift between the champion's training data and the new training data, decided by the
-    #    same configured rule as monitoring.
+    # 4. Drift between the champion's training data and the new training data, decided by the
+    #    same configured rule as monitoring; 5. gate: drift and label quality tell a changed
+    #    world (NEEDS_REVIEW) from a broken model (REJECTED_REGRESSION).
     drift = _drift_from_champion(champion, data.train, spec, report_dir, params.drift)
     drift_decision = None if drift is None else decide_drift(drift, params.decision)
+    evidence = gather_gate_evidence(data.train, spec, champion, drift_decision, params.gate)
+    decision = compare_with_champion(
+        params.gate, spec.task, evaluation.new_holdout, evaluation.champion_holdout, evidence
+    )
     discard_work_copies(champion)  # the champion's local data copies are no longer needed
 
     # 6. Register every challenger; move the champion alias only on the gate's say-so.
@@ -218,6 +230,8 @@ def train_and_gate_model(params: TrainingParameters) -> TrainingRunSummary:
             drift_decision=drift_decision,
             parent_champion=champion.version if champion else None,
             flow_run_id=run_id,
+            baseline=baseline,
+            search=search,
         )
     )
     contents = VersionContents(
@@ -229,7 +243,8 @@ def train_and_gate_model(params: TrainingParameters) -> TrainingRunSummary:
         seed=params.training.seed,
         drift=drift,
     )
-    files = {**stage_version_files(report_dir, contents), **pictures}
+    calibration = calibrate_challenger(data.holdout, spec, Path(training.package_dir), report_dir)
+    files = {**stage_version_files(report_dir, contents), **pictures, **calibration}
     registered, card = _register(params, card, files, decision, champion, run_id)
 
     # 7. Alert on what people must act on, then publish the card with the alerts' outcomes.
@@ -304,7 +319,7 @@ def _register(
     """Register the challenger; promote on the gate's verdict, after a reviewer's if required."""
     expected = champion.version if champion else None
     gate_reason = "; ".join(decision.reasons)
-    needs_approval = params.require_approval and decision.verdict.moves_champion
+    needs_approval = params.require_approval and decision.verdict.reviewable
     registered = register_challenger(
         Registration(
             params.model_name,
@@ -318,8 +333,9 @@ def _register(
     )
     if needs_approval:
         # A reviewer answers a form in the UI; rejection or timeout keeps the champion.
+        timeout, reasons = params.approval_timeout_s, decision.reasons  # the form shows both sets
         approval = await_approval(
-            params.model_name, registered.version, params.approval_timeout_s, notify=params.notify
+            params.model_name, registered.version, timeout, notify=params.notify, reasons=reasons
         )
         registered = record_approval(
             registered,
@@ -360,6 +376,9 @@ def _announce(
             drift=card.metadata["drift"],
         )
         alerts.append(send_alert(alert, name, version=version, notify=params.notify))
+    baseline_alert = below_baseline(name, version, card.baseline, params.baseline.tolerance)
+    if baseline_alert is not None:  # information: the gate has decided already
+        alerts.append(send_alert(baseline_alert, name, version=version, notify=params.notify))
     mark_published(name, version, alert_items(registered.pending))
     artifacts = publish_model_card(
         card.with_registration(version, registered.champion_version, alerts),

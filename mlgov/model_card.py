@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -18,14 +18,20 @@ from mlgov.alerts.records import AlertRecord
 from mlgov.domain.features import FeatureSpec
 from mlgov.domain.verdicts import Verdict
 from mlgov.drift.decision import DriftDecision
-from mlgov.reporting import (
-    CodeVersion,
-    ComparisonRow,
+from mlgov.evaluation.baseline import BaselineResult, baseline_lines
+from mlgov.evaluation.label_quality import LabelQualityComparison, label_quality_lines
+from mlgov.model_card_sections import (
+    drift_lines,
+    lineage_lines,
+    markdown_table,
+    rows,
+    training_lines,
 )
+from mlgov.reporting import CodeVersion, ComparisonRow
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 _PROMOTING = (Verdict.FIRST_CHAMPION, Verdict.PROMOTED)
-_SET_AT_REGISTRATION = ("gate_verdict", "champion_version", "alerts")
+_SET_AT_REGISTRATION = ("gate_verdict", "champion_version", "alerts", "baseline", "label_quality")
 """Keys a card has only once something set them (absent, not null, in a stored card)."""
 METADATA_KEYS = (
     "verdict",
@@ -199,6 +205,8 @@ class ModelCard(BaseModel):
     params_json: str
     champion_version: int | None = None
     alerts: list[CardAlert] | None = None
+    baseline: BaselineResult | None = None  # a plain GBM on the same rows: information only
+    label_quality: LabelQualityComparison | None = None  # what tells label noise from a new concept
 
     @classmethod
     def from_json(cls, text: str | bytes) -> ModelCard:
@@ -259,29 +267,6 @@ class ModelCard(BaseModel):
         )
 
 
-def _fmt(value: float | None, digits: int = 4) -> str:
-    return "–" if value is None else f"{value:.{digits}f}"
-
-
-def markdown_table(rows: Sequence[Mapping[str, Any]]) -> str:
-    """A markdown table whose columns are the first row's keys, floats to 4 decimals."""
-    if not rows:
-        return "_none_\n"
-    headers = list(rows[0])
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    for row in rows:
-        cells = [
-            _fmt(v) if isinstance(v, float) else ("–" if v is None else str(v))
-            for v in row.values()
-        ]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def _rows(records: Sequence[BaseModel]) -> list[dict[str, Any]]:
-    return [record.model_dump(mode="json") for record in records]
-
-
 def render_model_card(card: ModelCard) -> str:
     """Markdown for people, from the same record that is stored with the version."""
     if card.version is None:
@@ -307,7 +292,8 @@ def render_model_card(card: ModelCard) -> str:
         "",
         "## Metrics (challenger vs champion, same rows)",
         "",
-        markdown_table(_rows(card.metrics_table)),
+        markdown_table(rows(card.metrics_table)),
+        *baseline_lines(card.baseline, card.features.image_column is not None, card.metrics),
     ]
     if card.slices:
         lines += [
@@ -315,80 +301,9 @@ def render_model_card(card: ModelCard) -> str:
             "",
             markdown_table(card.slices),
         ]
-    lines += [*_training_lines(card.training), *_lineage_lines(card), *_drift_lines(card.drift)]
+    lines += [*training_lines(card.training), *lineage_lines(card), *drift_lines(card.drift)]
+    lines += label_quality_lines(card.label_quality)
     if card.alerts:
-        lines += ["## Alerts", "", markdown_table(_rows(card.alerts))]
+        lines += ["## Alerts", "", markdown_table(rows(card.alerts))]
     lines += ["## Parameters", "", "```json", card.params_json, "```", ""]
     return "\n".join(lines)
-
-
-def _training_lines(training: CardTraining) -> list[str]:
-    return [
-        "## Training",
-        "",
-        f"- epochs run: {training.epochs_run} (best epoch {training.best_epoch}, "
-        f"early stop: {'yes' if training.stopped_early else 'no'}), "
-        f"device: {training.device}, mixed precision: {training.mixed_precision}, "
-        f"{training.seconds:.1f} s",
-        f"- best validation loss: {training.best_valid_loss:.5f}",
-        *_package_lines(training),
-        "",
-    ]
-
-
-def _package_lines(training: CardTraining) -> list[str]:
-    """The package check and the optional fastai export (extra fields: older cards lack them)."""
-    extra = training.model_extra or {}
-    lines = []
-    if extra.get("package_rows") is not None:
-        lines.append(
-            "- model: a package (`model.json` + `model.safetensors`, loading runs no code); its "
-            f"scores match the learner's on {extra['package_rows']} validation rows within "
-            f"{float(extra['package_difference']):.1e} (relative)"
-        )
-    if extra.get("fastai_export"):
-        lines.append(
-            "- `fastai_export.pkl`: fastai's own export (a pickle), kept at the user's request "
-            "for use outside mlgov; mlgov never loads it"
-        )
-    return lines
-
-
-def _lineage_lines(card: ModelCard) -> list[str]:
-    data, features = card.data, card.features
-    return [
-        "## Data and lineage",
-        "",
-        f"- data: `{data.location}` — {data.n_rows} rows, fingerprint `{data.fingerprint}`",
-        f"- split: {data.split}; target `{features.target}` ({features.task})",
-        f"- numeric features: {', '.join(features.numeric) or '–'}",
-        f"- categorical features: {', '.join(features.categorical) or '–'}",
-        f"- parent champion: {card.parent_champion or '–'}; flow run: `{card.flow_run_id}`",
-        f"- code: `{card.code.commit}` (uncommitted changes: {card.code.dirty})",
-        "- packages: " + ", ".join(f"{k} {v}" for k, v in card.packages.items()),
-        f"- validation: {card.validation}",
-        "",
-    ]
-
-
-def _drift_lines(drift: CardDrift | None) -> list[str]:
-    lines = ["## Drift against the champion's training data", ""]
-    if drift is None:
-        return [*lines, "_no champion to compare with_", ""]
-    return [
-        *lines,
-        f"- dataset drift: **{drift.dataset_drift}** "
-        f"({drift.share_drifted:.0%} of columns; corrected decision: {drift.corrected_drift})",
-        f"- drifted columns: {', '.join(drift.drifted_columns) or 'none'}",
-        f"- report sample: {drift.report_sample_rows or 'all rows'}",
-        *_decision_lines(drift.decision),
-        "",
-        markdown_table(_rows(drift.columns)),
-    ]
-
-
-def _decision_lines(decision: DriftDecision | None) -> list[str]:
-    if decision is None:
-        return []
-    columns = ", ".join(decision.columns) or "none"
-    return [f"- alert decision ({decision.rule} rule): **{decision.drifted}** (columns: {columns})"]

@@ -5,6 +5,11 @@ Drift tests only see the inputs; when the relationship between inputs and target
 metric of a labelled batch with the metric the model version scored on its holdout at training
 time, oriented so that a positive drop always means worse, and refuses to decide on too few
 labels or an undefined metric rather than raise a false alarm.
+
+The batch metric is noisy: 200 labelled rows move accuracy by several points by chance alone. The
+`interval` rule (default) therefore calls a batch degraded only when the WHOLE confidence interval
+of its metric (exact for accuracy, a seeded bootstrap otherwise) lies beyond the baseline minus the
+tolerance; the `point` rule compares the point value alone, as mlgov did before.
 """
 
 from __future__ import annotations
@@ -13,9 +18,11 @@ import math
 from collections.abc import Mapping
 from typing import Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from mlgov.domain.features import TaskKind
+from mlgov.evaluation.intervals import metric_interval
 from mlgov.evaluation.metrics import HIGHER_IS_BETTER, metric_names
 
 PerformanceMetric = Literal["auto", "accuracy", "f1", "roc_auc", "log_loss", "rmse", "mae", "r2"]
@@ -36,6 +43,15 @@ class PerformancePolicy(BaseModel):
     """`relative`: the tolerance is `max_drop` × |holdout metric| (e.g. 0.1 = 10% worse)."""
     min_labelled: int = Field(default=50, ge=1)
     """With fewer labelled rows the batch metric is too noisy: no decision is made."""
+    rule: Literal["interval", "point"] = "interval"
+    """`interval`: degraded only when the whole interval of the batch metric is beyond the
+    tolerance; `point`: when the point value is (noisy on small batches)."""
+    confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
+    """Confidence of the batch metric's interval (and of the label-free estimate's)."""
+    n_resamples: int = Field(default=500, ge=50, le=10_000)
+    """Bootstrap resamples for metrics without an exact interval (all but accuracy)."""
+    seed: int = 0
+    """Seed of the bootstrap: the same batch always gets the same interval."""
 
 
 class PerformanceCheck(BaseModel):
@@ -57,6 +73,12 @@ class PerformanceCheck(BaseModel):
     decided: bool
     """False when there were too few labels or a metric was undefined; then `degraded` is False."""
     reason: str
+    ci_low: float | None = None
+    ci_high: float | None = None
+    """The batch metric's interval at `confidence` (None when none was computed)."""
+    confidence: float | None = None
+    rule: Literal["interval", "point"] = "point"
+    """The rule the verdict was decided by."""
 
 
 def resolve_metric(task: TaskKind, metric: PerformanceMetric) -> str:
@@ -79,9 +101,18 @@ def check_performance(
     task: TaskKind,
     n_labelled: int,
     policy: PerformancePolicy = PerformancePolicy(),  # noqa: B008 - frozen model, safe as a default
+    interval: tuple[float, float] | None = None,
 ) -> PerformanceCheck:
-    """Compare a labelled batch's metric with the holdout's; degraded when it dropped too far."""
+    """Compare a labelled batch's metric with the holdout's; degraded when it dropped too far.
+
+    Under the `interval` rule, `interval` (the batch metric's, see `batch_interval`) must lie
+    wholly beyond the tolerance; without one, or under the `point` rule, the point value decides.
+    """
     name = resolve_metric(task, policy.metric)
+    bounds = interval if interval is not None and all(map(math.isfinite, interval)) else None
+    rule: Literal["interval", "point"] = (
+        "interval" if policy.rule == "interval" and bounds is not None else "point"
+    )
     now, then = _as_float(current, name), _as_float(baseline, name)
     sign = 1.0 if HIGHER_IS_BETTER[name] else -1.0
     drop = sign * (then - now)
@@ -103,6 +134,10 @@ def check_performance(
             n_labelled=n_labelled,
             decided=decided,
             reason=reason,
+            ci_low=None if bounds is None else bounds[0],
+            ci_high=None if bounds is None else bounds[1],
+            confidence=None if bounds is None else policy.confidence,
+            rule=rule,
         )
 
     if n_labelled < policy.min_labelled:
@@ -122,8 +157,40 @@ def check_performance(
         )
     direction = "higher" if HIGHER_IS_BETTER[name] else "lower"
     figures = f"{name} {now:.4g} vs holdout {then:.4g} ({direction} is better)"
+    if rule == "interval" and bounds is not None:
+        # The best the batch can plausibly be, as a drop: > tolerance means surely too far.
+        best = min(sign * (then - b) for b in bounds)
+        span = (
+            f"{policy.confidence:.0%} interval [{bounds[0]:.4g}, {bounds[1]:.4g}], n={n_labelled}"
+        )
+        if best > tolerance:
+            return verdict(
+                True, True, f"{figures}, {span}: the whole interval is worse by more than {allowed}"
+            )
+        if drop > tolerance:
+            return verdict(
+                True,
+                False,
+                f"{figures}, {span}: worse by {drop:.4g} but the interval reaches the tolerated "
+                f"{allowed} (not significant at this n)",
+            )
+        return verdict(True, False, f"{figures}, {span}: within {allowed}")
     if drop > tolerance:
         return verdict(True, True, f"{figures}: worse by {drop:.4g}, more than {allowed}")
     if drop > 0:
         return verdict(True, False, f"{figures}: worse by {drop:.4g}, within {allowed}")
     return verdict(True, False, f"{figures}: no worse than the holdout")
+
+
+def batch_interval(
+    name: str, y: np.ndarray, predictions: np.ndarray, policy: PerformancePolicy
+) -> tuple[float, float]:
+    """The interval of metric `name` on a labelled batch, at the policy's confidence and seed."""
+    return metric_interval(
+        name,
+        y,
+        predictions,
+        confidence=policy.confidence,
+        n_resamples=policy.n_resamples,
+        seed=policy.seed,
+    )

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict
 
 from mlgov.domain.catalogue import (
     CHAMPION,
+    CONCEPT_CHANGE_EVENT,
     DRIFT_EVENT,
     MANIFEST_FILE,
     MODEL_CARD_ARTIFACT,
@@ -148,6 +149,8 @@ def planned_publications(metadata: Mapping[str, Any], alias_moved: bool) -> tupl
         items.append(PROMOTED_EVENT)
     elif metadata.get("verdict") in _REJECTED:
         items.append(REGRESSION_EVENT)
+    elif metadata.get("verdict") == Verdict.NEEDS_REVIEW.value:
+        items.append(CONCEPT_CHANGE_EVENT)
     if drift_detected(metadata.get("drift")):
         items.append(DRIFT_EVENT)
     items.append(MODEL_CARD_ARTIFACT)

@@ -36,6 +36,7 @@ from mlgov.domain.features import FeatureSpec
 from mlgov.domain.verdicts import Verdict
 from mlgov.drift.config import DriftSummary
 from mlgov.drift.decision import DriftDecision
+from mlgov.evaluation.baseline import BaselineResult
 from mlgov.evaluation.comparison import MetricComparison
 from mlgov.evaluation.evaluate import ModelEvaluation
 from mlgov.gate import GateDecision
@@ -53,6 +54,7 @@ from mlgov.redaction import redact_locations
 from mlgov.registration import RegisteredVersion
 from mlgov.reporting import code_version, comparison_rows, package_versions, slice_rows
 from mlgov.training.config import TrainingResult
+from mlgov.training.search import SearchOutcome
 from mlgov.validation.contract import InputContract
 from mlgov.validation.explanation import ValidationSummary
 
@@ -79,6 +81,10 @@ class TrainingRunRecord(BaseModel):
     drift_decision: DriftDecision | None = None
     parent_champion: int | None = None
     flow_run_id: str | None = None
+    baseline: BaselineResult | None = None
+    """The GBM baseline's holdout metrics (None: switched off, an image model, or no fit)."""
+    search: SearchOutcome | None = None
+    """The settings search the final model's config came from (None: no search)."""
 
 
 def _metric_map(comparisons: Sequence[MetricComparison]) -> dict[str, MetricSummary]:
@@ -115,6 +121,19 @@ def _card_drift(drift: DriftSummary, decision: DriftDecision | None) -> CardDrif
     )
 
 
+def _validation_line(validation: ValidationSummary, source: str) -> str:
+    """What the card says of the contract: passed, or passed with findings, all named."""
+    passed = f"passed {validation.n_expectations} expectations ({source})"
+    return f"{passed}; {validation.headline()}" if validation.n_findings else passed
+
+
+def _data_findings(validation: ValidationSummary) -> list[str]:
+    """A reason for the gate's record: the model learnt from data that differs from its contract."""
+    if not validation.n_findings:
+        return []
+    return [f"trained on changed data (findings, not broken data): {validation.headline()}"]
+
+
 def compose_card(run: TrainingRunRecord) -> ModelCard:
     """The card of a challenger before registration (the registry assigns its number later)."""
     # Data locations in the parameters lose their credentials before anything records them.
@@ -127,7 +146,7 @@ def compose_card(run: TrainingRunRecord) -> ModelCard:
     return ModelCard(
         model=run.model,
         verdict=run.decision.verdict,
-        reasons=[*run.decision.reasons, *evaluation.notes],
+        reasons=[*run.decision.reasons, *evaluation.notes, *_data_findings(run.validation)],
         primary_metric=run.decision.primary_metric,
         metrics={c.metric: c.challenger for c in evaluation.new_holdout},
         metrics_new_holdout=_metric_map(evaluation.new_holdout),
@@ -145,13 +164,14 @@ def compose_card(run: TrainingRunRecord) -> ModelCard:
             fingerprint=run.table.fingerprint,
             split=run.split_strategy,
         ),
-        validation=f"passed {run.validation.n_expectations} expectations ({run.contract.source})",
+        validation=_validation_line(run.validation, run.contract.source),
         training=CardTraining.model_validate(
             training.model_dump(
                 mode="json",
                 exclude={"history", "package_dir", "fastai_export_path", "curve_path"},
             )
             | {"fastai_export": training.fastai_export_path is not None}
+            | ({} if run.search is None else {"search": run.search.model_dump(mode="json")})
             | {"history": [h.model_dump(mode="json") for h in training.history]}
         ),
         drift=None if run.drift is None else _card_drift(run.drift, run.drift_decision),
@@ -162,6 +182,12 @@ def compose_card(run: TrainingRunRecord) -> ModelCard:
         packages=package_versions(),
         params=safe_params,
         params_json=json.dumps(safe_params, indent=2, ensure_ascii=False),
+        baseline=None
+        if run.baseline is None
+        else run.baseline.against(evaluation.challenger.metrics, run.decision.primary_metric),
+        label_quality=None
+        if run.decision.evidence is None
+        else run.decision.evidence.label_quality,
     )
 
 
@@ -258,6 +284,10 @@ class TrainingRunSummary(BaseModel):
     artifacts: dict[str, str]
     alerts: tuple[AlertRecord, ...]
     flow_run_id: str | None
+    baseline: BaselineResult | None = None
+    """The GBM baseline beside the challenger (information only; None: none was fitted)."""
+    search: SearchOutcome | None = None
+    """The settings search, when `training.search` asked for one."""
 
 
 def summarize_run(
@@ -291,4 +321,8 @@ def summarize_run(
         artifacts=artifacts,
         alerts=tuple(alerts),
         flow_run_id=card.flow_run_id,
+        baseline=card.baseline,
+        search=None
+        if card.training.model_extra is None or not card.training.model_extra.get("search")
+        else SearchOutcome.model_validate(card.training.model_extra["search"]),
     )

@@ -87,8 +87,8 @@ def score_batch(
 def detect_batch_drift(
     batch: MonitoredBatch, model: ModelVersion, config: DriftConfig, html_budget_mb: float
 ) -> DriftSummary:
-    """The batch's features against the version's reference sample, with the Evidently report
-    added to the workspace (`evidently ui` then shows the batches over time)."""
+    """The batch's features against the version's reference sample; the Evidently snapshot is
+    kept for the workspace (`publish_batch_snapshot`)."""
     frame, spec, reference = batch.frame, model.spec, model.reference()
     categorical = [c for c in spec.categorical if c in frame.columns]
     # Categories as training saw them on both sides: an integer-coded column arrives as numbers
@@ -102,8 +102,7 @@ def detect_batch_drift(
             out_dir=batch.out_dir,
             name="data-drift",
             html_budget_mb=html_budget_mb,
-            workspace=get_settings().resolved_home / "evidently-workspace",
-            project=model.name,
+            keep_snapshot=True,  # for `publish_batch_snapshot`, once the batch is graded
             timestamp=batch.batch_time,
         ),
         config,
@@ -226,8 +225,10 @@ def update_batch_performance(
     n_labelled: int,
     degraded: bool,
     persistence: int = 3,
+    interval: tuple[float | None, float | None] = (None, None),
 ) -> BatchRecord:
-    """Late labels: the batch's record gains its metrics, and `grade_batch` grades it again."""
+    """Late labels: the batch's record gains its metrics and the watched metric's `interval`,
+    and `grade_batch` grades it again (labels supersede the label-free estimate)."""
     with MonitoringStore.from_settings() as store:
         current = store.get_batch(model, batch_id)
         streak = (
@@ -242,7 +243,7 @@ def update_batch_performance(
             performance_drop=degraded,
         )
         return store.update_performance(
-            model, batch_id, metrics, n_labelled, severity=graded.severity
+            model, batch_id, metrics, n_labelled, severity=graded.severity, interval=interval
         )
 
 
@@ -253,6 +254,7 @@ def record_batch(findings: BatchFindings, persistence: int) -> GradedBatch:
     It is stored before grading so that the drift streak, read from the history, counts it.
     """
     performance_drop = bool(findings.performance and findings.performance.degraded)
+    estimate_drop = bool(findings.estimate and findings.estimate.degraded)
     with MonitoringStore.from_settings() as store:
         stored = store.record_batch(findings.record())
         graded = grade_batch(
@@ -262,6 +264,7 @@ def record_batch(findings: BatchFindings, persistence: int) -> GradedBatch:
             ),
             persistence=persistence,
             performance_drop=performance_drop,
+            estimate_drop=estimate_drop,
         )
         return graded.model_copy(update={"record": store.record_batch(graded.record)})
 

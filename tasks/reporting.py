@@ -18,6 +18,7 @@ from prefect.artifacts import (
 )
 from prefect.cache_policies import NO_CACHE
 
+from mlgov.evaluation.baseline import baseline_rows
 from mlgov.model_card import CardEpoch, ModelCard, render_model_card
 from mlgov.reporting import artifact_key
 
@@ -56,6 +57,13 @@ def publish_model_card(
         key=keys["metrics"],
         description=f"{title}: challenger vs champion on the same rows",
     )
+    if card.baseline is not None:  # the GBM beside the challenger, same holdout: information
+        keys["baseline"] = artifact_key(model, "gbm-baseline")
+        create_table_artifact(
+            table=baseline_rows(card.baseline, card.metrics),
+            key=keys["baseline"],
+            description=f"{title}: {card.baseline.headline()}",
+        )
     if card.training.history:
         keys["training_history"] = artifact_key(model, "training-history")
         create_table_artifact(

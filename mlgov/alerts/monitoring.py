@@ -8,7 +8,14 @@ at most once per window (`condition_key`), while its event is emitted every time
 from __future__ import annotations
 
 from mlgov.alerts.records import Alert
-from mlgov.domain.catalogue import EVENT_DRIFT, EVENT_PERFORMANCE_DEGRADED, EVENT_VALIDATION_FAILED
+from mlgov.domain.catalogue import (
+    EVENT_DRIFT,
+    EVENT_PERFORMANCE_DEGRADED,
+    EVENT_PERFORMANCE_ESTIMATE_DEGRADED,
+    EVENT_VALIDATION_FAILED,
+    EVENT_VALIDATION_FINDINGS,
+)
+from mlgov.monitoring.estimate import PerformanceEstimate
 from mlgov.monitoring.grading import BatchFindings, DriftSeverity, GradedBatch
 from mlgov.performance import PerformanceCheck
 
@@ -33,6 +40,33 @@ def contract_broken(findings: BatchFindings) -> MonitoringAlert:
             "batch": findings.batch_id,
             "data": findings.location,
             "failed": findings.validation.n_failed,
+        },
+    )
+
+
+def contract_findings(findings: BatchFindings) -> MonitoringAlert | None:
+    """The batch differs from what the contract observed (findings only): scored anyway.
+
+    None when there is nothing to say: no findings, broken data (`contract_broken` speaks),
+    or a policy that gives findings the severity `ok`.
+    """
+    validation = findings.validation
+    severity = validation.findings_severity
+    if not validation.success or not validation.n_findings or severity == "ok":
+        return None
+    return MonitoringAlert(
+        event=EVENT_VALIDATION_FINDINGS,
+        condition="validation-findings",
+        severity=severity,
+        subject=f"[mlgov] {findings.model}: production batch {findings.batch_id} differs from "
+        f"the input contract ({validation.n_findings} findings)",
+        body=f"{validation.headline()}\nBatch: {findings.location}\nScored anyway.",
+        payload={
+            "batch": findings.batch_id,
+            "data": findings.location,
+            "findings": validation.n_findings,
+            "columns": sorted({f.column for f in validation.findings if f.column is not None}),
+            "reasons": [f.reason for f in validation.findings],
         },
     )
 
@@ -75,5 +109,35 @@ def performance_degraded(
             "current": performance.current,
             "baseline": performance.baseline,
             "drop": performance.drop,
+            "tolerance": performance.tolerance,
+            "ci_low": performance.ci_low,
+            "ci_high": performance.ci_high,
+            "confidence": performance.confidence,
+            "n_labelled": performance.n_labelled,
+            "rule": performance.rule,
+        },
+    )
+
+
+def performance_estimate_degraded(
+    model: str, version: int, batch_id: str, estimate: PerformanceEstimate
+) -> MonitoringAlert:
+    """Before labels: the estimate's whole interval is below the tolerance (a warning only)."""
+    return MonitoringAlert(
+        event=EVENT_PERFORMANCE_ESTIMATE_DEGRADED,
+        condition="performance-estimate",
+        severity="warning",
+        subject=f"[mlgov] {model} v{version}: estimated performance dropped in batch {batch_id}",
+        body=estimate.reason,
+        payload={
+            "batch": batch_id,
+            "metric": estimate.metric,
+            "estimate": estimate.estimate,
+            "ci_low": estimate.ci_low,
+            "ci_high": estimate.ci_high,
+            "confidence": estimate.confidence,
+            "baseline": estimate.baseline,
+            "tolerance": estimate.tolerance,
+            "n_rows": estimate.n_rows,
         },
     )

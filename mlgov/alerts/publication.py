@@ -11,7 +11,9 @@ from typing import Any
 
 from mlgov.alerts.records import Alert
 from mlgov.domain.catalogue import (
+    CONCEPT_CHANGE_EVENT,
     DRIFT_EVENT,
+    EVENT_CONCEPT_CHANGE,
     EVENT_DRIFT,
     EVENT_PROMOTED,
     EVENT_REGRESSION,
@@ -48,6 +50,15 @@ def alert_spec(
             event=EVENT_REGRESSION,
             subject=f"[mlgov] {model} v{version} rejected: {verdict}",
             body=f"{joined}\nChampion stays v{champion_version}.",
+            severity="warning",
+            payload=verdict_payload,
+            notify=True,
+        )
+    if item == CONCEPT_CHANGE_EVENT:
+        return Alert(
+            event=EVENT_CONCEPT_CHANGE,
+            subject=f"[mlgov] {model} v{version} needs review: concept change suspected",
+            body=f"{joined}\nChampion stays v{champion_version} until a person decides.",
             severity="warning",
             payload=verdict_payload,
             notify=True,

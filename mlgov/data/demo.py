@@ -13,8 +13,10 @@ import pandas as pd
 
 from mlgov.domain.features import FeatureSpec, TaskKind
 
-Scenario = Literal["none", "covariate", "concept", "broken"]
-SCENARIOS: tuple[Scenario, ...] = ("none", "covariate", "concept", "broken")
+Scenario = Literal["none", "covariate", "concept", "label-noise", "broken"]
+SCENARIOS: tuple[Scenario, ...] = ("none", "covariate", "concept", "label-noise", "broken")
+LABEL_NOISE = 0.3
+"""Share of labels the `label-noise` scenario corrupts: a model trained on them must regress."""
 
 NUMERIC = ("age", "tenure_months", "monthly_charges", "support_calls", "usage_gb", "satisfaction")
 CATEGORICAL = ("plan", "region", "payment_method", "contract")
@@ -102,18 +104,43 @@ def _break(frame: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
     return broken
 
 
+def _corrupt_labels(
+    frame: pd.DataFrame, rng: np.random.Generator, task: TaskKind, share: float
+) -> None:
+    """Mislabelled rows, as a broken labelling process makes them: inputs untouched, labels not.
+
+    Classification flips the class of `share` of the rows; regression gives them another row's
+    value (the right distribution, the wrong row).
+    """
+    hit = np.flatnonzero(rng.random(len(frame)) < share)
+    if task == "classification":
+        labels = frame[CLASSIFICATION_TARGET].to_numpy().copy()
+        labels[hit] = np.where(labels[hit] == "yes", "no", "yes")
+        frame[CLASSIFICATION_TARGET] = labels
+    else:
+        values = frame[REGRESSION_TARGET].to_numpy().copy()
+        values[hit] = values[rng.permutation(hit)]
+        frame[REGRESSION_TARGET] = values
+
+
 def make_dataset(
     n_rows: int = 2000,
     seed: int = 0,
     scenario: Scenario = "none",
     task: TaskKind = "classification",
     start: str = "2026-01-01",
+    label_noise: float = LABEL_NOISE,
 ) -> pd.DataFrame:
-    """A seeded demo table; the same arguments always give the same rows."""
+    """A seeded demo table; the same arguments always give the same rows.
+
+    `label_noise` is the share of corrupted labels in the `label-noise` scenario (else unused).
+    """
     if scenario not in SCENARIOS:
         raise ValueError(f"unknown scenario {scenario!r}; choose one of {', '.join(SCENARIOS)}")
     if n_rows < 1:
         raise ValueError("n_rows must be at least 1")
+    if not 0.0 <= label_noise <= 1.0:
+        raise ValueError("label_noise must be a share between 0 and 1")
     rng = np.random.default_rng(seed)
     frame = _features(rng, n_rows, covariate_shift=scenario == "covariate")
     logit = _churn_logit(frame, concept_shift=scenario == "concept")
@@ -126,6 +153,8 @@ def make_dataset(
         frame[REGRESSION_TARGET] = (value + rng.normal(0, 60, n_rows)).round(2)
     seconds = np.sort(rng.integers(0, 30 * 86400, n_rows))
     frame[TIME_COLUMN] = pd.Timestamp(start) + pd.to_timedelta(seconds, unit="s")
+    if scenario == "label-noise":
+        _corrupt_labels(frame, rng, task, label_noise)
     if scenario == "broken":
         frame = _break(frame, rng)
     return frame

@@ -25,25 +25,35 @@ HISTORY_FILE = "training_history.csv"
 CONFUSION_FILE = "confusion_matrix.png"
 TOP_LOSSES_FILE = "top_losses.png"
 PER_CLASS_FILE = "per_class.json"
+# A classifier's probabilities calibrated on its holdout: label-free estimates in monitoring.
+CALIBRATION_FILE = "calibration.json"
 # The global concurrency limit that keeps two trainings off one machine.
 TRAINING_CONCURRENCY_LIMIT = "training"
 
 
 # The files a run needs locally; the model itself is never copied (see `ModelVersion.model`).
-WORK_FILES = (SUITE_FILE, REFERENCE_FILE, HOLDOUT_FILE)
+WORK_FILES = (SUITE_FILE, REFERENCE_FILE, HOLDOUT_FILE, CALIBRATION_FILE)
 
 # What a registering run still has to publish, recorded with the version (see `planned_publications`).
 PROMOTED_EVENT = "event:model.promoted"
 REGRESSION_EVENT = "event:model.regression-detected"
+CONCEPT_CHANGE_EVENT = "event:model.concept-change-suspected"
 DRIFT_EVENT = "event:drift.detected"
 MODEL_CARD_ARTIFACT = "artifact:model-card"
 
 # Events, emitted as `<event_prefix>.<name>` (prefix `mlgov` by default) about a model resource.
 EVENT_PROMOTED = "model.promoted"
 EVENT_REGRESSION = "model.regression-detected"
+EVENT_CONCEPT_CHANGE = "model.concept-change-suspected"
+# The challenger trails the GBM baseline by more than `baseline.tolerance` (information).
+EVENT_BELOW_BASELINE = "model.below-baseline"
 EVENT_PERFORMANCE_DEGRADED = "model.performance-degraded"
+# The label-free estimate's whole interval is below the tolerance (severity warning).
+EVENT_PERFORMANCE_ESTIMATE_DEGRADED = "model.performance-estimate-degraded"
 EVENT_DRIFT = "drift.detected"
 EVENT_VALIDATION_FAILED = "data.validation-failed"
+# Only findings failed (changed, not broken data): the batch was scored anyway.
+EVENT_VALIDATION_FINDINGS = "data.validation-findings"
 EVENT_ROLLED_BACK = "model.rolled-back"
 EVENT_VERIFIED = "model.verified"
 EVENT_INTEGRITY_FAILED = "model.integrity-failed"

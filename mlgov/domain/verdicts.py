@@ -12,6 +12,9 @@ class Verdict(StrEnum):
     KEPT_CHAMPION = "KEPT_CHAMPION"
     REJECTED_REGRESSION = "REJECTED_REGRESSION"
     REJECTED_THRESHOLD = "REJECTED_THRESHOLD"
+    # Conflicting evidence (better on recent data, worse on the champion's holdout, labels as
+    # consistent as before): concept change suspected, the champion stays until a person decides.
+    NEEDS_REVIEW = "NEEDS_REVIEW"
     # Set at registration, not by the gate: another run moved the champion after this run's
     # gate compared with the old one, so this version was registered without promotion.
     CHAMPION_CHANGED = "CHAMPION_CHANGED"
@@ -19,6 +22,11 @@ class Verdict(StrEnum):
     @property
     def moves_champion(self) -> bool:
         return self in (Verdict.FIRST_CHAMPION, Verdict.PROMOTED)
+
+    @property
+    def reviewable(self) -> bool:
+        """What a required reviewer approves or rejects: a promotion, or conflicting evidence."""
+        return self.moves_champion or self is Verdict.NEEDS_REVIEW
 
 
 Severity = Literal["ok", "warning", "critical"]

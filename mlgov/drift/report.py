@@ -27,6 +27,8 @@ from mlgov.drift.statistics import ALLOWED_METHODS, compute_column_drift
 logger = logging.getLogger(__name__)
 
 _MIN_REPORT_ROWS = 500
+_EVIDENTLY_SUFFIX = ".evidently.json"
+SNAPSHOT_SUFFIX = ".snapshot.json"
 
 
 class ReportTarget(BaseModel):
@@ -39,10 +41,9 @@ class ReportTarget(BaseModel):
     """File stem of `<name>.html`, `<name>.evidently.json` and `<name>.json`; the run's name."""
     html_budget_mb: float | None = None
     """Largest HTML report; only the plotted sample shrinks to fit."""
-    workspace: Path | None = None
-    """An Evidently workspace to add the snapshot to (`evidently ui --workspace <dir>`)."""
-    project: str | None = None
-    """The workspace project (default `mlgov`)."""
+    keep_snapshot: bool = False
+    """Also write Evidently's full snapshot (`<name>.snapshot.json`), handed over to
+    `mlgov.drift.workspace.record_batch_snapshot` once the batch is graded."""
     timestamp: datetime | None = None
 
     def path(self, suffix: str) -> Path:
@@ -102,15 +103,13 @@ def _run_evidently(
         )
 
 
-def add_to_workspace(snapshot: Any, workspace: Path, project: str, run_name: str) -> None:
-    """Append a snapshot to a local Evidently workspace, creating the project on first use."""
-    from evidently.ui.workspace import Workspace
-
-    workspace.mkdir(parents=True, exist_ok=True)
-    ws = Workspace.create(str(workspace))
-    found = ws.search_project(project)
-    target = found[0] if found else ws.create_project(project, description="mlgov monitoring")
-    ws.add_run(target.id, snapshot, name=run_name)
+def kept_snapshot(summary: DriftSummary) -> Path | None:
+    """The full snapshot a report with `keep_snapshot` left beside its files, if it is there."""
+    if summary.evidently_json_path is None:
+        return None
+    json_path = summary.evidently_json_path.removesuffix(_EVIDENTLY_SUFFIX) + SNAPSHOT_SUFFIX
+    path = Path(json_path)
+    return path if path.exists() else None
 
 
 def _evidently_verdicts(snapshot_dict: Mapping[str, Any]) -> dict[str, bool]:
@@ -198,8 +197,8 @@ def build_drift_report(
 
     Writes `<name>.html` and `<name>.evidently.json` (Evidently) and `<name>.json` (this summary).
     With `target.html_budget_mb`, the plotted sample shrinks until the HTML fits (decisions never
-    change). With `target.workspace`, the snapshot is also added to that Evidently workspace under
-    `target.project`, so `evidently ui --workspace <dir>` shows the batches over time.
+    change). With `target.keep_snapshot`, Evidently's full snapshot is also written
+    (`<name>.snapshot.json`, see `kept_snapshot`) for the workspace to take over.
     """
     started = time.perf_counter()
     summary = compute_column_drift(reference, current, numeric, categorical, config)
@@ -207,10 +206,10 @@ def build_drift_report(
     snapshot, sample_rows = _render(
         reference, current, numeric, categorical, summary, config, target
     )
-    evidently_json_path = target.path(".evidently.json")
+    evidently_json_path = target.path(_EVIDENTLY_SUFFIX)
     evidently_json_path.write_text(snapshot.json(), encoding="utf-8")
-    if target.workspace is not None:
-        add_to_workspace(snapshot, target.workspace, target.project or "mlgov", target.name)
+    if target.keep_snapshot:
+        target.path(SNAPSHOT_SUFFIX).write_text(snapshot.dumps(), encoding="utf-8")
 
     verdicts = _evidently_verdicts(snapshot.dict())
     disagreements = tuple(c.column for c in summary.columns if verdicts.get(c.column) != c.drifted)

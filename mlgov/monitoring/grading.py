@@ -17,11 +17,13 @@ from mlgov.domain.verdicts import Severity
 from mlgov.drift.config import DriftSummary
 from mlgov.drift.decision import EMBEDDINGS_COLUMN, DriftDecision
 from mlgov.drift.embeddings import EmbeddingDriftResult
+from mlgov.monitoring.estimate import PerformanceEstimate
 from mlgov.performance import PerformanceCheck
 from mlgov.storage.monitoring_schema import BatchRecord
 from mlgov.validation.explanation import ValidationSummary
 
 DriftSeverity = Literal["warning", "critical"]
+_LEVELS: tuple[Severity, ...] = ("ok", "warning", "critical")
 
 
 def classify_severity(
@@ -31,20 +33,23 @@ def classify_severity(
     persistence: int,
     performance_drop: bool,
     validation_failed: bool,
+    estimate_drop: bool = False,
+    findings_severity: Severity | None = None,
 ) -> Severity:
     """Severity of a batch: one drifted batch may be noise, drift that persists is not.
 
     `consecutive_drifted` must include the batch being classified (see
     `MonitoringStore.consecutive_drifted`). Critical: a performance drop, a broken data
-    contract, or drift on `persistence` consecutive batches; warning: drift shorter than that.
+    contract, or drift on `persistence` consecutive batches; warning: drift shorter than that,
+    or a label-free estimate whose whole interval is below the tolerance (`estimate_drop`).
+    Contract findings (changed, not broken data) raise it to their configured severity.
     """
     if persistence < 1:
         raise ValueError(f"persistence must be at least 1 batch, got {persistence}")
     if performance_drop or validation_failed or consecutive_drifted >= persistence:
         return "critical"
-    if dataset_drift:
-        return "warning"
-    return "ok"
+    signal: Severity = "warning" if dataset_drift or estimate_drop else "ok"
+    return max(signal, findings_severity or "ok", key=_LEVELS.index)
 
 
 def drift_severity(
@@ -79,6 +84,8 @@ class BatchFindings(BaseModel):
     """An image model's embeddings of the batch against its reference images'."""
     performance: PerformanceCheck | None = None
     metrics: dict[str, float] | None = None
+    estimate: PerformanceEstimate | None = None
+    """The label-free estimate (a classifier whose version stores calibration data)."""
     predictions_path: str | None = None
     flow_run_id: str | None = None
 
@@ -89,6 +96,7 @@ class BatchFindings(BaseModel):
     def record(self, severity: Severity = "ok") -> BatchRecord:
         """The history row of these findings (its severity is `grade_batch`'s to set)."""
         drift, decision, predicted = self.drift, self.decision, self.prediction_drift
+        performance, estimate = self.performance, self.estimate
         return BatchRecord(
             model=self.model,
             version=self.version,
@@ -98,6 +106,10 @@ class BatchFindings(BaseModel):
             validation_success=self.validation.success,
             validation_failed=self.validation.n_failed,
             validation_headline=self.validation.headline(),
+            validation_findings=self.validation.n_findings,
+            findings_severity=self.validation.findings_severity
+            if self.validation.n_findings
+            else None,
             scored=self.scored,
             dataset_drift=None if decision is None else decision.drifted,
             share_drifted=None if drift is None else drift.share_drifted,
@@ -106,7 +118,12 @@ class BatchFindings(BaseModel):
             prediction_drift=None if predicted is None else predicted.corrected_drift,
             prediction_drift_score=None if predicted is None else predicted.columns[0].score,
             metrics=self.metrics or None,
-            n_labelled=0 if self.performance is None else self.performance.n_labelled,
+            n_labelled=0 if performance is None else performance.n_labelled,
+            metric_ci_low=None if performance is None else performance.ci_low,
+            metric_ci_high=None if performance is None else performance.ci_high,
+            estimated_metrics=None if estimate is None else estimate.metrics,
+            estimate_ci_low=None if estimate is None else estimate.ci_low,
+            estimate_ci_high=None if estimate is None else estimate.ci_high,
             predictions_path=self.predictions_path,
             report_paths={}
             if drift is None
@@ -138,12 +155,18 @@ class GradedBatch(BaseModel):
 
 
 def grade_batch(
-    record: BatchRecord, *, consecutive_drifted: int, persistence: int, performance_drop: bool
+    record: BatchRecord,
+    *,
+    consecutive_drifted: int,
+    persistence: int,
+    performance_drop: bool,
+    estimate_drop: bool = False,
 ) -> GradedBatch:
     """The one severity decision, for a new batch and for a batch re-measured on late labels.
 
     Re-deciding (not only raising) lets corrected labels clear a false performance alert; drift
-    and a broken contract keep the severity they earned.
+    and a broken contract keep the severity they earned. Labels supersede the label-free
+    estimate: a batch re-measured on them is graded without `estimate_drop`.
     """
     severity = classify_severity(
         dataset_drift=record.dataset_drift,
@@ -151,6 +174,8 @@ def grade_batch(
         persistence=persistence,
         performance_drop=performance_drop,
         validation_failed=not record.validation_success,
+        estimate_drop=estimate_drop,
+        findings_severity=record.findings_severity,
     )
     return GradedBatch(
         record=record.model_copy(update={"severity": severity}),
@@ -183,6 +208,7 @@ class BatchOutcome(BaseModel):
     embedding_drift: EmbeddingDriftResult | None = None
     metrics: dict[str, float] | None = None
     performance: PerformanceCheck | None = None
+    estimate: PerformanceEstimate | None = None
     reports: dict[str, str] = {}
     unknown_columns: tuple[str, ...] = ()
     """Columns in the batch that the version's contract does not know (ignored by the model)."""
@@ -221,6 +247,7 @@ class BatchOutcome(BaseModel):
             embedding_drift=findings.embedding_drift,
             metrics=record.metrics,
             performance=findings.performance,
+            estimate=findings.estimate,
             reports=reports,
             unknown_columns=findings.unknown_columns,
         )

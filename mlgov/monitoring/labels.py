@@ -17,7 +17,13 @@ from mlgov.domain.labels import label_strings
 from mlgov.evaluation.metrics import score_predictions, true_values
 from mlgov.monitoring.batches import ID_COLUMN
 from mlgov.monitoring.predictions import stored_predictions
-from mlgov.performance import PerformanceCheck, PerformancePolicy, check_performance
+from mlgov.performance import (
+    PerformanceCheck,
+    PerformancePolicy,
+    batch_interval,
+    check_performance,
+    resolve_metric,
+)
 
 LABEL_COLUMN = "label"
 LABELS_FILE = "labels.parquet"
@@ -164,14 +170,18 @@ def measure_labelled(
         known = labelled[spec.target].isin(spec.classes or ()).to_numpy()
         unknown = int((~known).sum())
         predictions, labelled = predictions[known], labelled[known]
-    metrics = (
-        score_predictions(
-            true_values(labelled, spec), stored_predictions(predictions, spec), spec.task
-        )
-        if len(labelled)
-        else {}
+    metrics: dict[str, float] = {}
+    interval = None
+    if len(labelled):
+        y, predicted = true_values(labelled, spec), stored_predictions(predictions, spec)
+        metrics = score_predictions(y, predicted, spec.task)
+        # The interval of the watched metric: the alarm weighs the batch's size, not its point.
+        if len(labelled) >= policy.min_labelled:
+            name = resolve_metric(spec.task, policy.metric)
+            interval = batch_interval(name, y, predicted, policy)
+    check = check_performance(
+        metrics, holdout_metrics, spec.task, len(labelled), policy, interval=interval
     )
-    check = check_performance(metrics, holdout_metrics, spec.task, len(labelled), policy)
     if unknown:
         check = check.model_copy(
             update={

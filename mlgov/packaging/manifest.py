@@ -49,6 +49,18 @@ class _Tagged(_Strict):
     )
 
 
+class TargetTransform(_Strict):
+    """How a regression network's output becomes target units: `output * std + mean`, then
+    `expm1` when `log1p` (the network was fitted on the standardised, maybe logged, target)."""
+
+    log1p: bool = False
+    """The network fitted log1p of the target (a positive, right-skewed one)."""
+    mean: float
+    """Mean of the fitted (maybe logged) training target."""
+    std: Scale
+    """Standard deviation of the fitted (maybe logged) training target."""
+
+
 class TabularArchitecture(_Tagged):
     """fastai's `TabularModel`: embeddings and continuous batch-norm, then Linear-ReLU-BN blocks."""
 
@@ -68,7 +80,10 @@ class TabularArchitecture(_Tagged):
     linear_first: bool = True
     activation: Literal["relu"] = "relu"
     y_range: tuple[float, float] | None = None
-    """Sigmoid range of a regression output, in target units."""
+    """Sigmoid range of a regression output, in the units the network fits."""
+    target_transform: TargetTransform | None = None
+    """Regression only: the inverse applied after the network (and the sigmoid range), so
+    scores are in target units; None: the network outputs target units itself."""
 
 
 class CategoricalColumn(_Strict):

@@ -34,10 +34,13 @@ def describe_architecture(model: Any) -> TabularArchitecture:
     """The constructor arguments of a fastai `TabularModel`, read back from its layers."""
     from torch import nn
 
+    from mlgov.packaging.tabular_net import TargetInverse
+
     blocks = [m for m in model.layers if isinstance(m, nn.Sequential)]
-    tail = [m for m in model.layers if not isinstance(m, nn.Sequential)]
-    if len(tail) > 1 or (tail and not hasattr(tail[0], "low")):
-        raise PackageError(f"unsupported layers after the network: {tail}")
+    inverse = [m for m in model.layers if isinstance(m, TargetInverse)]
+    tail = [m for m in model.layers if not isinstance(m, nn.Sequential | TargetInverse)]
+    if len(tail) > 1 or len(inverse) > 1 or (tail and not hasattr(tail[0], "low")):
+        raise PackageError(f"unsupported layers after the network: {tail + inverse}")
 
     def linear(block: nn.Sequential) -> nn.Linear:
         return next(m for m in block if isinstance(m, nn.Linear))
@@ -67,6 +70,7 @@ def describe_architecture(model: Any) -> TabularArchitecture:
         batch_norm_continuous=model.bn_cont is not None,
         linear_first=linear_first,
         y_range=(float(tail[0].low), float(tail[0].high)) if tail else None,
+        target_transform=inverse[0].transform if inverse else None,
     )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from mlgov.packaging.manifest import TabularArchitecture
+from mlgov.packaging.manifest import TabularArchitecture, TargetTransform
 
 
 class _SigmoidRange(nn.Module):
@@ -22,6 +22,21 @@ class _SigmoidRange(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(x) * (self.high - self.low) + self.low
+
+
+class TargetInverse(nn.Module):
+    """Back to target units: `x * std + mean`, then `exp(x) - 1` for a log1p target.
+
+    No parameters or buffers (the weights file is unchanged) and only ONNX-exportable operations.
+    """
+
+    def __init__(self, transform: TargetTransform) -> None:
+        super().__init__()
+        self.transform = transform
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = x * self.transform.std + self.transform.mean
+        return torch.exp(y) - 1 if self.transform.log1p else y
 
 
 def _block(
@@ -62,6 +77,8 @@ class TabularNet(nn.Module):
         ]
         if arch.y_range is not None:
             blocks.append(_SigmoidRange(*arch.y_range))
+        if arch.target_transform is not None:
+            blocks.append(TargetInverse(arch.target_transform))
         self.layers = nn.Sequential(*blocks)
 
     def forward(self, x_cat: torch.Tensor, x_cont: torch.Tensor) -> torch.Tensor:

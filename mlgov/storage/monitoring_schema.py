@@ -53,6 +53,10 @@ class BatchRecord(BaseModel):
     validation_success: bool
     validation_failed: int = Field(ge=0)
     validation_headline: str
+    validation_findings: int = Field(default=0, ge=0)
+    """Failed expectations that are findings (changed, not broken data): the batch was used."""
+    findings_severity: Severity | None = None
+    """The severity the contract policy gives those findings; None without findings."""
     scored: bool
     dataset_drift: bool | None
     share_drifted: float | None = Field(ge=0.0, le=1.0)
@@ -62,17 +66,38 @@ class BatchRecord(BaseModel):
     prediction_drift_score: float | None = None
     metrics: dict[str, float] | None = None
     n_labelled: int = Field(default=0, ge=0)
+    metric_ci_low: float | None = None
+    metric_ci_high: float | None = None
+    """The watched metric's interval on the labelled rows (`PerformancePolicy.confidence`)."""
+    estimated_metrics: dict[str, float] | None = None
+    """Label-free estimates (`mlgov.monitoring.estimate`); None for regression or no calibration."""
+    estimate_ci_low: float | None = None
+    estimate_ci_high: float | None = None
+    """The interval of the watched metric's estimate."""
     predictions_path: str | None = None
     report_paths: dict[str, str] = Field(default_factory=dict)
     severity: Severity
     flow_run_id: str | None = None
+
+    @field_validator("validation_findings", mode="before")
+    @classmethod
+    def _none_counted(cls, value: Any) -> Any:
+        return 0 if value is None else value
 
     @field_validator("batch_time", "recorded_at")
     @classmethod
     def _to_utc(cls, value: datetime) -> datetime:
         return as_utc(value)
 
-    @field_validator("share_drifted", "prediction_drift_score", mode="before")
+    @field_validator(
+        "share_drifted",
+        "prediction_drift_score",
+        "metric_ci_low",
+        "metric_ci_high",
+        "estimate_ci_low",
+        "estimate_ci_high",
+        mode="before",
+    )
     @classmethod
     def _finite_or_none(cls, value: Any) -> Any:
         if isinstance(value, int | float) and not math.isfinite(value):
@@ -123,6 +148,8 @@ batches = Table(
     Column("validation_success", Boolean, nullable=False),
     Column("validation_failed", Integer, nullable=False),
     Column("validation_headline", Text, nullable=False),
+    Column("validation_findings", Integer, nullable=True),  # NULL in older rows: none
+    Column("findings_severity", String(16), nullable=True),
     Column("scored", Boolean, nullable=False),
     Column("dataset_drift", Boolean, nullable=True),
     Column("share_drifted", Float, nullable=True),
@@ -132,6 +159,12 @@ batches = Table(
     Column("prediction_drift_score", Float, nullable=True),
     Column("metrics_json", Text, nullable=True),
     Column("n_labelled", Integer, nullable=False),
+    # Added with the interval rule and the label-free estimate: nullable, added to older tables.
+    Column("metric_ci_low", Float, nullable=True),
+    Column("metric_ci_high", Float, nullable=True),
+    Column("estimated_metrics_json", Text, nullable=True),
+    Column("estimate_ci_low", Float, nullable=True),
+    Column("estimate_ci_high", Float, nullable=True),
     Column("predictions_path", Text, nullable=True),
     Column("report_paths_json", Text, nullable=False),
     Column("severity", String(16), nullable=False),
@@ -185,11 +218,19 @@ def to_json(value: Any) -> str:
 def batch_values(record: BatchRecord) -> dict[str, Any]:
     """The ``batches`` row of ``record``."""
     values = record.model_dump(
-        exclude={"drifted_columns", "column_scores", "metrics", "report_paths"}
+        exclude={
+            "drifted_columns",
+            "column_scores",
+            "metrics",
+            "estimated_metrics",
+            "report_paths",
+        }
     )
     values["drifted_columns_json"] = to_json(list(record.drifted_columns))
     values["column_scores_json"] = to_json(record.column_scores)
     values["metrics_json"] = None if record.metrics is None else to_json(record.metrics)
+    estimated = record.estimated_metrics
+    values["estimated_metrics_json"] = None if estimated is None else to_json(estimated)
     values["report_paths_json"] = to_json(record.report_paths)
     return values
 
@@ -198,11 +239,13 @@ def batch_record(values: Mapping[Any, Any]) -> BatchRecord:
     """The record of a ``batches`` row."""
     fields = {key: value for key, value in values.items() if not key.endswith("_json")}
     metrics_json = values["metrics_json"]
+    estimated_json = values.get("estimated_metrics_json")
     return BatchRecord(
         **fields,
         drifted_columns=tuple(json.loads(values["drifted_columns_json"])),
         column_scores=json.loads(values["column_scores_json"]),
         metrics=None if metrics_json is None else json.loads(metrics_json),
+        estimated_metrics=None if estimated_json is None else json.loads(estimated_json),
         report_paths=json.loads(values["report_paths_json"]),
     )
 

@@ -123,16 +123,23 @@ class MonitoringStore(IndexClient):
         metrics: Mapping[str, float],
         n_labelled: int,
         severity: str | None = None,
+        interval: tuple[float | None, float | None] = (None, None),
     ) -> BatchRecord:
         """Attach the metrics of labels that arrived after the batch was scored.
 
         ``severity`` (when given) replaces the batch's severity, as re-decided by the caller
-        with the performance now known; the other figures of the batch are kept.
+        with the performance now known; ``interval`` is the watched metric's on those labels.
+        The other figures of the batch are kept.
         """
         validate_model_name(model)
         with self._transaction(write=True) as conn:
             current = self._read_batch(conn, model, batch_id)
-            changes: dict[str, Any] = {"metrics": dict(metrics), "n_labelled": n_labelled}
+            changes: dict[str, Any] = {
+                "metrics": dict(metrics),
+                "n_labelled": n_labelled,
+                "metric_ci_low": interval[0],
+                "metric_ci_high": interval[1],
+            }
             if severity is not None:
                 changes["severity"] = severity
             try:
@@ -150,6 +157,8 @@ class MonitoringStore(IndexClient):
                 .values(
                     metrics_json=tables.to_json(updated.metrics),
                     n_labelled=updated.n_labelled,
+                    metric_ci_low=updated.metric_ci_low,
+                    metric_ci_high=updated.metric_ci_high,
                     severity=updated.severity,
                 )
             )

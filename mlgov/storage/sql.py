@@ -102,10 +102,30 @@ def create_index_tables(engine: Engine, schema: MetaData) -> None:
         try:
             with index_transaction(engine, write=True) as conn:
                 schema.create_all(conn)
+                add_missing_columns(conn, schema)
             return
         except (sa_exc.ProgrammingError, sa_exc.IntegrityError, sa_exc.OperationalError):
             if attempt == 2:
                 raise
+
+
+def add_missing_columns(conn: Connection, schema: MetaData) -> None:
+    """Add the nullable columns a newer ``schema`` declares to tables an older mlgov created.
+
+    Columns are only ever added, nullable (old rows read NULL): a database written by an older
+    version keeps working, and the older version still reads it (it selects its own columns).
+    """
+    inspector = inspect(conn)
+    present_tables = set(inspector.get_table_names())
+    for table in schema.sorted_tables:
+        if table.name not in present_tables:
+            continue
+        present = {c["name"] for c in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in present or not column.nullable:
+                continue
+            kind = column.type.compile(dialect=conn.dialect)
+            conn.exec_driver_sql(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}')
 
 
 def index_is_blank(engine: Engine, schema: MetaData) -> bool:

@@ -6,11 +6,15 @@ No fastai here: flows and the CLI read these types without paying for fastai's i
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator
 
 from mlgov.data.errors import DataError
+from mlgov.training.search import SearchConfig
+
+DEFAULT_LR_MAX = 3e-3
+"""The peak learning rate when none is given (and for image models' `auto` with `image.lr_max`)."""
 
 
 class TrainingDivergedError(DataError):
@@ -71,12 +75,14 @@ class TrainingConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
-    epochs: int = Field(default=20, ge=1, le=500)
-    """Maximum number of passes over the training data (early stopping may end sooner)."""
-    lr_max: float = Field(default=3e-3, gt=0, le=1)
-    """Peak learning rate of the one-cycle schedule."""
-    batch_size: int = Field(default=256, ge=8, le=65536)
-    """Rows per training batch."""
+    epochs: Annotated[int, Field(ge=1, le=500)] | Literal["auto"] = "auto"
+    """Maximum number of passes over the training data (early stopping may end sooner); `auto`
+    chooses them from the training rows (`mlgov.training.sizing`), recorded in the result."""
+    lr_max: Annotated[float, Field(gt=0, le=1)] | Literal["auto"] = DEFAULT_LR_MAX
+    """Peak learning rate of the one-cycle schedule; `auto` runs fastai's `lr_find` (tabular
+    models) and takes its bounded valley suggestion, recorded in the result."""
+    batch_size: Annotated[int, Field(ge=8, le=65536)] | Literal["auto"] = "auto"
+    """Rows per training batch; `auto` chooses it from the training rows."""
     layers: tuple[PositiveInt, ...] = (200, 100)
     """Widths of the hidden layers of the network."""
     pct_start: float = Field(default=0.25, gt=0, lt=1)
@@ -87,6 +93,8 @@ class TrainingConfig(BaseModel):
     """Smallest decrease of the validation loss that counts as an improvement for early stopping."""
     weight_decay: float = Field(default=0.01, ge=0)
     """Decoupled weight decay (AdamW style), not applied to biases and batch-norm parameters."""
+    dropout: float = Field(default=0.0, ge=0, lt=1)
+    """Dropout probability after each hidden layer (0: none; `training.search` may try others)."""
     seed: int = 42
     """Seed for weight initialisation and shuffling: same data and seed give the same model."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -97,11 +105,12 @@ class TrainingConfig(BaseModel):
     """Write TensorBoard logs under the work folder (needs the optional `tensorboard` extra)."""
     image: ImageTrainingConfig = ImageTrainingConfig()
     """Image classifiers only: architecture, pretrained weights, image size, augmentation."""
+    search: SearchConfig = SearchConfig()
+    """Tabular models only: an optional small search of settings on the validation rows."""
 
-    @property
-    def warmup_epochs(self) -> int:
-        """Epochs of the one-cycle warm-up, during which early stopping never fires."""
-        return math.ceil(self.pct_start * self.epochs)
+    def warmup_epochs(self, epochs: int) -> int:
+        """Epochs of the one-cycle warm-up of `epochs` (resolved), when early stopping never fires."""
+        return math.ceil(self.pct_start * epochs)
 
 
 class PackageOptions(BaseModel):
@@ -125,10 +134,28 @@ class EpochRecord(BaseModel):
     """Mean training loss over the epoch's batches."""
     valid_loss: float
     metrics: dict[str, float]
-    """`accuracy` for classification, `rmse` (target units) for regression."""
+    """`accuracy` for classification, `rmse` (target units, after inverting any target
+    transform) for regression; `valid_loss` is in the units the network fits."""
     seconds: float
     lr: float
     """Learning rate at the end of the epoch."""
+
+
+class TrainingChoices(BaseModel):
+    """What training chose for itself (sizing, learning rate, target transform), and why."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    epochs: int
+    """Planned epochs (the maximum; early stopping may end sooner)."""
+    batch_size: int
+    lr_max: float
+    lr_method: str
+    """`given` (the configured rate), or how `auto` found it (`lr_find valley, clamped`)."""
+    target_transform: str | None = None
+    """Regression only: `standardise` or `log1p, then standardise`."""
+    reasons: tuple[str, ...] = ()
+    """One "chosen because ..." sentence per automatic choice."""
 
 
 class TrainingResult(BaseModel):
@@ -154,6 +181,8 @@ class TrainingResult(BaseModel):
     mixed_precision: bool
     seconds: float
     curve_path: str | None
+    choices: TrainingChoices | None = None
+    """The resolved sizing, learning rate and target transform (None in older records)."""
 
 
 def resolve_device(config: TrainingConfig) -> str:

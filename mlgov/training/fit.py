@@ -1,8 +1,10 @@
 """Train a fastai tabular model and write it as a package that carries its own preprocessing.
 
-One-cycle schedule, warm-up-aware early stopping, the best epoch's weights written as a package
-(`model.json` + `model.safetensors`) checked against the learner on the validation rows; the fast
-loaders and optimizer are used for fitting only. fastai's own export (a pickle) is written only
+Batch size, epochs and (with `lr_max: auto`) the learning rate adapt to the data and are recorded
+(`TrainingChoices`); a regression network fits the standardised (maybe logged) target and the
+package carries the inverse. One-cycle schedule, warm-up-aware early stopping, the best epoch's
+weights written as a package (`model.json` + `model.safetensors`) checked against the learner on
+the validation rows; the fast loaders and optimizer are used for fitting only. fastai's own export (a pickle) is written only
 when asked for, as an extra file mlgov never loads.
 """
 
@@ -15,17 +17,21 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
-import numpy as np
 import pandas as pd
 import torch
 
 from mlgov.domain.catalogue import CURVE_FILE, FASTAI_EXPORT_FILE
 from mlgov.domain.features import FeatureSpec
+from mlgov.packaging.manifest import TargetTransform
+from mlgov.packaging.tabular_net import TargetInverse
+from mlgov.training import target as target_units
 from mlgov.training.callbacks import EpochRecorder, WarmupEarlyStopping, tensorboard_epochs
 from mlgov.training.config import (
     EpochRecord,
     PackageOptions,
+    TrainingChoices,
     TrainingConfig,
     TrainingDivergedError,
     TrainingResult,
@@ -34,8 +40,10 @@ from mlgov.training.config import (
 from mlgov.training.export import PackageCheck, export_package
 from mlgov.training.frames import class_labels, feature_frame, require_columns, target_values
 from mlgov.training.loaders import fast_dataloaders, fit_setup
+from mlgov.training.lr import LearningRate, find_learning_rate
 from mlgov.training.plots import plot_training_curve
 from mlgov.training.quiet import quiet_fastai
+from mlgov.training.sizing import Sizing, choose_sizing
 
 with quiet_fastai():  # fastai's import calls the deprecated torch.jit.script
     from fastai.callback.progress import ProgressCallback
@@ -46,6 +54,7 @@ with quiet_fastai():  # fastai's import calls the deprecated torch.jit.script
     from fastai.metrics import AccumMetric, accuracy, rmse
     from fastai.tabular.core import Categorify, FillMissing, Normalize, TabularPandas
     from fastai.tabular.learner import TabularLearner, tabular_learner
+    from fastai.tabular.model import tabular_config
     from fastai.torch_core import set_seed
 
 logger = logging.getLogger(__name__)
@@ -55,15 +64,25 @@ PACKAGE_DIR = "package"  # <work_dir>/package/{model.json, model.safetensors}
 
 
 def tabular_pandas(
-    train: pd.DataFrame, valid: pd.DataFrame, spec: FeatureSpec, classes: list[str] | None
+    train: pd.DataFrame,
+    valid: pd.DataFrame,
+    spec: FeatureSpec,
+    classes: list[str] | None,
+    transform: TargetTransform | None = None,
 ) -> TabularPandas:
-    """Fit the preprocessing on `train` only; `valid` is encoded with the same statistics."""
+    """Fit the preprocessing on `train` only; `valid` is encoded with the same statistics.
+
+    A regression `transform` (fitted on `train`'s target) gives the target the network fits.
+    """
     complete = [c for c in spec.numeric if not train[c].isna().any()]
     fill_values = {c: float(train[c].mean()) for c in complete}
     frames = []
     for part in (train, valid):
         frame = feature_frame(part, spec, fill_values)
-        frame[spec.target] = target_values(part, spec, classes)
+        values = target_values(part, spec, classes)
+        frame[spec.target] = (
+            values if transform is None else target_units.forward(transform, values)
+        )
         frames.append(frame)
     df = pd.concat(frames, ignore_index=True)
     y_block = RegressionBlock() if classes is None else CategoryBlock(vocab=classes)
@@ -79,31 +98,38 @@ def tabular_pandas(
     )
 
 
+def target_rmse(transform: TargetTransform | None) -> Callable[[Any, Any], Any]:
+    """fastai's rmse in target units: predictions and targets are inverted first."""
+    if transform is None:
+        return rmse.func
+    inverse = TargetInverse(transform)
+    return lambda preds, targs: rmse.func(inverse(preds), inverse(targs))
+
+
 def build_learner(
-    to: TabularPandas, classes: list[str] | None, config: TrainingConfig, work_dir: Path
+    to: TabularPandas,
+    classes: list[str] | None,
+    config: TrainingConfig,
+    work_dir: Path,
+    transform: TargetTransform | None = None,
 ) -> TabularLearner:
     """A TabularLearner on CPU TabularPandas loaders: the form that gets exported.
 
     The output width is given, not left to fastai's `get_c`: that reads `dls.c`, which a
-    feature column named `c` would answer.
+    feature column named `c` would answer. No sigmoid `y_range`: a regression network fits a
+    standardised target (`transform`), whose range needs no squashing. Embedding widths are
+    fastai's `emb_sz_rule`, which `tabular_learner` applies.
     """
-    y_range = None
-    if classes is None:
-        # A sigmoid range in target units: the network's raw outputs start near 0, targets may be
-        # in the thousands.
-        y = to.train.ys.to_numpy(dtype=np.float64)
-        lo, hi = float(y.min()), float(y.max())
-        margin = 0.05 * (hi - lo) or 1.0
-        y_range = (lo - margin, hi + margin)
     # A fresh rmse: fastai's module-level one is a shared object that accumulates predictions.
-    metric = accuracy if classes is not None else AccumMetric(rmse.func, name="rmse")
-    tab_dls = to.dataloaders(bs=config.batch_size, path=work_dir, device="cpu")
+    metric = accuracy if classes is not None else AccumMetric(target_rmse(transform), name="rmse")
+    batch_size = choose_sizing(config, len(to.train)).batch_size
+    tab_dls = to.dataloaders(bs=batch_size, path=work_dir, device="cpu")
     set_seed(config.seed, reproducible=True)
     learn = tabular_learner(
         tab_dls,
         layers=list(config.layers),
         n_out=1 if classes is None else len(classes),
-        y_range=y_range,
+        config=tabular_config(ps=config.dropout),  # 0: no dropout layers at all
         metrics=[metric],
         path=work_dir,
     )
@@ -120,16 +146,26 @@ def _check_inputs(train: pd.DataFrame, valid: pd.DataFrame, spec: FeatureSpec) -
         require_columns(frame, (*spec.features, spec.target), "feature or target")
 
 
+def attach_target_inverse(learn: TabularLearner, transform: TargetTransform | None) -> None:
+    """After fitting: end the network with the inverse, so it (and its package) give target units."""
+    if transform is not None:
+        learn.model.layers.append(TargetInverse(transform))
+
+
 def _fit(
-    learn: TabularLearner, config: TrainingConfig, fast_dls: DataLoaders, recorder: EpochRecorder
-) -> None:
-    """Run the one-cycle fit; the best epoch's weights are loaded back when it ends."""
+    learn: TabularLearner,
+    config: TrainingConfig,
+    sizing: Sizing,
+    fast_dls: DataLoaders,
+    recorder: EpochRecorder,
+) -> LearningRate:
+    """Find the rate if `auto`, run the one-cycle fit; the best epoch's weights are loaded back."""
     callbacks = [
         recorder,
         # Keeps the best epoch's weights on disk inside work_dir and loads them after fit.
         SaveModelCallback(monitor="valid_loss", fname=BEST_WEIGHTS, with_opt=False),
         WarmupEarlyStopping(
-            config.warmup_epochs,
+            config.warmup_epochs(sizing.epochs),
             monitor="valid_loss",
             min_delta=config.min_delta,
             patience=config.patience,
@@ -141,15 +177,21 @@ def _fit(
         learn.no_logging(),
         contextlib.redirect_stdout(announcements),
     ):
+        rate = (
+            find_learning_rate(learn, config.seed)
+            if config.lr_max == "auto"
+            else LearningRate(value=config.lr_max, method="given")
+        )
         try:
             learn.fit_one_cycle(
-                config.epochs, lr_max=config.lr_max, pct_start=config.pct_start, cbs=callbacks
+                sizing.epochs, lr_max=rate.value, pct_start=config.pct_start, cbs=callbacks
             )
         except TrainingDivergedError as exc:
             # fastai rewrote the message ("Exception occured in ..."): raise our own line.
             raise TrainingDivergedError(recorder.diverged or str(exc)) from None
     for line in announcements.getvalue().splitlines():
         logger.debug("fastai: %s", line)
+    return rate
 
 
 def train_tabular(
@@ -174,7 +216,8 @@ def train_tabular(
     _check_inputs(train, valid, spec)
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
-    planned = config.epochs
+    sizing = choose_sizing(config, len(train))
+    planned = sizing.epochs
     listeners: list[Callable[[EpochRecord], None]] = []
     if on_epoch is not None:
         listeners.append(lambda record: on_epoch(record, planned))
@@ -190,16 +233,26 @@ def train_tabular(
             listeners.append(stack.enter_context(tensorboard_epochs(work_dir / "tensorboard")))
         classification = spec.task == "classification"
         classes = class_labels(train, spec) if classification else None
-        to = tabular_pandas(train, valid, spec, classes)
-        learn = build_learner(to, classes, config, work_dir)
+        transform = None
+        if not classification:
+            transform = target_units.fit_target_transform(target_values(train, spec, None))
+        to = tabular_pandas(train, valid, spec, classes, transform)
+        learn = build_learner(to, classes, config, work_dir, transform)
         mixed_precision = device == "cuda" and config.mixed_precision
         if mixed_precision:
             learn = learn.to_bf16() if torch.cuda.is_bf16_supported() else learn.to_fp16()
         recorder = EpochRecorder(report)
-        _fit(
-            learn, config, fast_dataloaders(to, config, device, classification, work_dir), recorder
+        fast_dls = fast_dataloaders(
+            to,
+            sizing.batch_size,
+            seed=config.seed,
+            device=device,
+            classification=classification,
+            path=work_dir,
         )
+        rate = _fit(learn, config, sizing, fast_dls, recorder)
         best = best_record(recorder.records)
+        attach_target_inverse(learn, transform)
 
         if mixed_precision:
             learn.to_fp32()
@@ -224,6 +277,14 @@ def train_tabular(
         device=device,
         mixed_precision=mixed_precision,
         started=started,
+        choices=TrainingChoices(
+            epochs=sizing.epochs,
+            batch_size=sizing.batch_size,
+            lr_max=rate.value,
+            lr_method=rate.method,
+            target_transform=None if transform is None else target_units.describe(transform),
+            reasons=(*sizing.reasons, *([rate.reason] if rate.reason else [])),
+        ),
     )
 
 
@@ -246,6 +307,7 @@ def finished_training(
     device: str,
     mixed_precision: bool,
     started: float,
+    choices: TrainingChoices | None = None,
 ) -> TrainingResult:
     """The run's record, with its training curve drawn (tabular and image models alike)."""
     curve = plot_training_curve(history, work_dir / CURVE_FILE, best_epoch=best.epoch)
@@ -263,4 +325,5 @@ def finished_training(
         mixed_precision=mixed_precision,
         seconds=time.perf_counter() - started,
         curve_path=str(curve),
+        choices=choices,
     )

@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from mlgov.training.config import TrainingConfig
 from mlgov.training.quiet import quiet_fastai
 
 with quiet_fastai():  # fastai's import calls the deprecated torch.jit.script
@@ -80,16 +79,17 @@ def split_tensors(to: Any, classification: bool) -> TensorTriple:
 
 
 def fast_dataloaders(
-    to: Any, config: TrainingConfig, device: str, classification: bool, path: Path
+    to: Any, batch_size: int, *, seed: int, device: str, classification: bool, path: Path
 ) -> DataLoaders:
-    """Training (shuffled, seeded) and validation loaders over tensors, on `device`."""
+    """Training (shuffled, seeded) and validation loaders over tensors, on `device`.
+
+    `batch_size` is the resolved one (`mlgov.training.sizing`), never `auto`.
+    """
     train = TensorLoader(
-        split_tensors(to.train, classification), config.batch_size, shuffle=True, seed=config.seed
+        split_tensors(to.train, classification), batch_size, shuffle=True, seed=seed
     )
     valid = TensorLoader(
-        split_tensors(to.valid, classification),
-        max(config.batch_size, MIN_VALID_BATCH),
-        shuffle=False,
+        split_tensors(to.valid, classification), max(batch_size, MIN_VALID_BATCH), shuffle=False
     )
     return DataLoaders(train, valid, path=path, device=torch.device(device))
 

@@ -30,8 +30,10 @@ from mlgov.images.files import read_file_bytes, stored_or_read
 from mlgov.packaging.manifest import ImagePreprocessing
 from mlgov.training.callbacks import EpochRecorder, WarmupEarlyStopping, tensorboard_epochs
 from mlgov.training.config import (
+    DEFAULT_LR_MAX,
     EpochRecord,
     PackageOptions,
+    TrainingChoices,
     TrainingConfig,
     TrainingDivergedError,
     TrainingResult,
@@ -39,7 +41,9 @@ from mlgov.training.config import (
 )
 from mlgov.training.fit import BEST_WEIGHTS, PACKAGE_DIR, best_record, finished_training
 from mlgov.training.frames import class_labels, require_columns, target_values
+from mlgov.training.lr import LearningRate, find_learning_rate
 from mlgov.training.quiet import quiet_fastai
+from mlgov.training.sizing import choose_sizing
 from mlgov.training.vision_export import HEAD, export_vision_package, head_arguments
 
 with quiet_fastai():  # fastai's import calls the deprecated torch.jit.script
@@ -182,9 +186,9 @@ def image_dataloaders(
     )
 
 
-def _rates(config: TrainingConfig) -> tuple[float, float | None]:
-    """(head rate, body rate or None): `image.lr_max` as given, else `TrainingConfig.lr_max`."""
-    lr = config.image.lr_max if config.image.lr_max is not None else config.lr_max
+def _rates(config: TrainingConfig, base: float) -> tuple[float, float | None]:
+    """(head rate, body rate or None): `image.lr_max` as given, else `base` (the resolved rate)."""
+    lr = config.image.lr_max if config.image.lr_max is not None else base
     return (lr[1], lr[0]) if isinstance(lr, tuple) else (lr, None)
 
 
@@ -270,7 +274,9 @@ def train_vision(
     image = config.image
     pretrained = image.weights != "none"
     frozen = image.freeze_epochs if pretrained else 0
-    planned = frozen + config.epochs
+    sizing = choose_sizing(config, len(train), images=True)
+    config = config.model_copy(update={"batch_size": sizing.batch_size, "epochs": sizing.epochs})
+    planned = frozen + sizing.epochs
     listeners: list[Callable[[EpochRecord], None]] = []
     if on_epoch is not None:
         listeners.append(lambda record: on_epoch(record, planned))
@@ -298,7 +304,14 @@ def train_vision(
         mixed_precision = device == "cuda" and config.mixed_precision
         if mixed_precision:
             learn = learn.to_bf16() if torch.cuda.is_bf16_supported() else learn.to_fp16()
-        head_lr, body_lr = _rates(config)
+        rate = (
+            find_learning_rate(learn, config.seed)
+            if config.lr_max == "auto" and image.lr_max is None
+            else LearningRate(
+                value=DEFAULT_LR_MAX if config.lr_max == "auto" else config.lr_max, method="given"
+            )
+        )
+        head_lr, body_lr = _rates(config, rate.value)
         if frozen:
             learn.freeze()
             _fit_phase(learn, frozen, head_lr, 0.99, [], EpochRecorder(reporter(0)))
@@ -309,13 +322,13 @@ def train_vision(
         main = EpochRecorder(reporter(frozen))
         _fit_phase(
             learn,
-            config.epochs,
+            sizing.epochs,
             lr,
             config.pct_start,
             [
                 SaveModelCallback(monitor="valid_loss", fname=BEST_WEIGHTS, with_opt=False),
                 WarmupEarlyStopping(
-                    config.warmup_epochs,
+                    config.warmup_epochs(sizing.epochs),
                     monitor="valid_loss",
                     min_delta=config.min_delta,
                     patience=config.patience,
@@ -356,6 +369,13 @@ def train_vision(
         device=device,
         mixed_precision=mixed_precision,
         started=started,
+        choices=TrainingChoices(
+            epochs=sizing.epochs,
+            batch_size=sizing.batch_size,
+            lr_max=head_lr,
+            lr_method=rate.method,
+            reasons=(*sizing.reasons, *([rate.reason] if rate.reason else [])),
+        ),
     )
 
 

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict
 
 from mlgov.domain.features import FeatureSpec
 from mlgov.validation.inference import SuiteInferenceConfig, infer_suite
+from mlgov.validation.roles import with_blocking
 from mlgov.validation.suites import load_suite_file, merge_suites
 
 FROM_REFERENCE = "inferred from reference data"
@@ -66,4 +67,5 @@ def choose_contract(sources: ContractSources) -> InputContract:
     if sources.user_suite:
         suite = merge_suites(suite, load_suite_file(sources.user_suite))
         source += WITH_USER_SUITE
-    return InputContract(suite=suite, source=source)
+    # This run's policy applies to a champion's stored findings too, not only to new inferences.
+    return InputContract(suite=with_blocking(suite, sources.config.blocking), source=source)

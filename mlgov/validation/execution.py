@@ -25,6 +25,7 @@ from mlgov.validation.explanation import (
     failure,
 )
 from mlgov.validation.inference import without_categorical_dtype
+from mlgov.validation.roles import BLOCKING, ContractPolicy, Role, role_of, with_blocking
 from mlgov.validation.suites import build_expectation, normalise_expectation, quiet_gx
 
 logger = logging.getLogger(__name__)
@@ -65,13 +66,17 @@ class _Scope:
     column: str | None = None
 
 
-def validate_frame(df: pd.DataFrame, suite: Mapping[str, Any]) -> ValidationSummary:
-    """Run the suite on one batch and explain every failure.
+def validate_frame(
+    df: pd.DataFrame, suite: Mapping[str, Any], policy: ContractPolicy | None = None
+) -> ValidationSummary:
+    """Run the suite on one batch and explain every failure, each as blocking or a finding.
 
     All expectations run first with `BOOLEAN_ONLY`; only failed ones run again with `SUMMARY`
-    for counts and example values.
+    for counts and example values. The batch passes (`success`) when nothing blocking failed.
     """
     started = time.perf_counter()
+    policy = policy or ContractPolicy()
+    suite = with_blocking(suite, policy.blocking)
     df = without_categorical_dtype(df)
     suite_name = str(suite.get("name") or "suite")
     parameters = suite.get("suite_parameters") or None
@@ -104,18 +109,29 @@ def validate_frame(df: pd.DataFrame, suite: Mapping[str, Any]) -> ValidationSumm
                     configs[position], result, present=df.columns, names=names
                 )
 
-    ordered = tuple(failures[p] for p in sorted(failures))
+    ordered = tuple(
+        failures[p].model_copy(update={"role": _role(failures[p], configs[p])})
+        for p in sorted(failures)
+    )
+    n_findings = sum(f.role != BLOCKING for f in ordered)
     summary = ValidationSummary(
-        success=not ordered,
+        success=n_findings == len(ordered),
         n_rows=len(df),
         n_expectations=len(configs),
         n_failed=len(ordered),
+        n_findings=n_findings,
         failures=ordered,
         suite_name=suite_name,
         seconds=round(time.perf_counter() - started, 4),
+        findings_severity=policy.findings_severity,
     )
     logger.debug("suite %s: %s", suite_name, summary.headline())
     return summary
+
+
+def _role(failed: FailedExpectation, config: Mapping[str, Any]) -> Role:
+    """A rule that could not run or be built blocks: the data is not what any rule expects."""
+    return BLOCKING if failed.observed in ("error", "invalid") else role_of(config)
 
 
 def _file_names(df: pd.DataFrame, suite: Mapping[str, Any]) -> pd.Series | None:

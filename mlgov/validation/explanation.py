@@ -13,12 +13,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
+from mlgov.domain.verdicts import Severity
+from mlgov.validation.roles import BLOCKING, Role
 from mlgov.validation.suites import json_safe
 
 if TYPE_CHECKING:
     import pandas as pd
 
 MAX_EXAMPLES = 5
+MAX_NAMED = 20
+"""Failures a headline names before it counts the rest (the artifact lists every one)."""
 
 
 class FailedExpectation(BaseModel):
@@ -34,10 +38,16 @@ class FailedExpectation(BaseModel):
     unexpected_percent: float | None = None
     examples: tuple[str, ...] = ()
     reason: str
+    role: Role = BLOCKING
+    """`blocking`: broken data, not scored or learnt from; `finding`: changed data, reported."""
 
 
 class ValidationSummary(BaseModel):
-    """What the gate saw: small enough to cross task boundaries and to render as an artifact."""
+    """What the gate saw: small enough to cross task boundaries and to render as an artifact.
+
+    `success` means nothing blocking failed (the batch may be used); `failures` lists every
+    failed expectation, the `n_findings` of them that are findings included.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -45,43 +55,58 @@ class ValidationSummary(BaseModel):
     n_rows: int
     n_expectations: int
     n_failed: int
+    n_findings: int = 0
     failures: tuple[FailedExpectation, ...] = ()
     suite_name: str
     seconds: float
+    findings_severity: Severity = "warning"
+    """How loud findings are where nothing blocked (the contract policy's choice)."""
+
+    @property
+    def findings(self) -> tuple[FailedExpectation, ...]:
+        return tuple(f for f in self.failures if f.role != BLOCKING)
 
     def headline(self) -> str:
-        """One line; a missing column's knock-on errors are counted, not listed."""
-        if self.success:
+        """One line naming every failure, blocking ones first; a missing column's knock-on
+        errors are counted, not listed."""
+        if not self.failures:
             return f"all {self.n_expectations} expectations passed on {self.n_rows:,} rows"
         missing = {f.column for f in self.failures if f.expectation == "expect_column_to_exist"}
         # Missing columns first: they are the failures a data owner must fix before any other.
-        primary = sorted(
+        blocking = sorted(
             (
                 f
                 for f in self.failures
-                if f.expectation == "expect_column_to_exist" or f.column not in missing
+                if f.role == BLOCKING
+                and (f.expectation == "expect_column_to_exist" or f.column not in missing)
             ),
             key=lambda f: f.expectation != "expect_column_to_exist",
         )
-        shown = "; ".join(f.reason for f in primary[:3])
-        rest = self.n_failed - min(len(primary), 3)
-        more = f"; and {rest} more" if rest else ""
-        return f"{self.n_failed} of {self.n_expectations} expectations failed: {shown}{more}"
+        parts = []
+        n_blocking = self.n_failed - self.n_findings
+        if n_blocking:
+            named = _named(blocking, n_blocking)
+            parts.append(f"{n_blocking} of {self.n_expectations} expectations failed: {named}")
+        if self.n_findings:
+            noun = "finding" if self.n_findings == 1 else "findings"
+            parts.append(f"{self.n_findings} {noun}: {_named(self.findings, self.n_findings)}")
+        return "; plus ".join(parts)
 
     def to_markdown(self) -> str:
         """The verdict and one table row per failure, for the Prefect artifact."""
         status = "passed" if self.success else "FAILED"
+        found = f", {self.n_findings} of them findings" if self.n_findings else ""
         lines = [
             f"## Data validation {status}: suite `{self.suite_name}`",
             "",
-            f"{self.n_rows:,} rows, {self.n_expectations} expectations, {self.n_failed} failed "
-            f"({self.seconds:.2f} s).",
+            f"{self.n_rows:,} rows, {self.n_expectations} expectations, {self.n_failed} failed"
+            f"{found} ({self.seconds:.2f} s).",
         ]
         if self.failures:
             lines += [
                 "",
-                "| # | column | expectation | reason | examples |",
-                "|---|---|---|---|---|",
+                "| # | column | expectation | reason | examples | role |",
+                "|---|---|---|---|---|---|",
             ]
             for number, failure in enumerate(self.failures, start=1):
                 cells = (
@@ -90,9 +115,17 @@ class ValidationSummary(BaseModel):
                     f"`{failure.expectation}`",
                     failure.reason,
                     ", ".join(failure.examples),
+                    failure.role,
                 )
                 lines.append("| " + " | ".join(_markdown_cell(c) for c in cells) + " |")
         return "\n".join(lines) + "\n"
+
+
+def _named(failures: Sequence[FailedExpectation], total: int) -> str:
+    """The reasons of up to `MAX_NAMED` failures, then how many more there are."""
+    shown = "; ".join(f.reason for f in failures[:MAX_NAMED])
+    rest = total - min(len(failures), MAX_NAMED)
+    return f"{shown}; and {rest} more" if rest else shown
 
 
 def exception_message(result: Any) -> str | None:

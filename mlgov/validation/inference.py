@@ -1,7 +1,9 @@
 """Suite inference: the input contract implied by reference data.
 
 GX 1.x has no profiler, so the rules are derived here: presence, dtype family, null-rate band,
-numeric range with a margin, a finite-values rule, category set and a row-count band.
+numeric range with a margin, a finite-values rule, category set and a row-count band. What the
+reference merely happened to show (ranges, feature category sets, the row-count band, class
+shares) is a finding when it fails, not broken data (`mlgov.validation.roles`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from mlgov.domain.features import FeatureSpec
 from mlgov.images.columns import APPEARANCE_STATISTICS
 from mlgov.validation.image_suite import class_balance_expectations, image_expectations
+from mlgov.validation.roles import as_finding, with_blocking
 from mlgov.validation.suites import json_safe, quiet_gx
 
 logger = logging.getLogger(__name__)
@@ -67,6 +70,11 @@ class SuiteInferenceConfig(BaseModel):
         default=(0.01, 100.0),
         description="Allowed row counts as multiples of the reference row count (at least 1 row).",
     )
+    blocking: tuple[str, ...] = Field(
+        default=(),
+        description="Expectation types or column names whose findings (ranges, category sets, "
+        "row counts) block as broken data would.",
+    )
 
 
 def infer_suite(
@@ -99,9 +107,11 @@ def infer_suite(
         n_rows = len(reference)
         low, high = config.row_count_band
         expectations: list[Any] = [
-            gx.expectations.ExpectTableRowCountToBeBetween(
-                min_value=max(1, math.floor(n_rows * low)),
-                max_value=max(1, math.ceil(n_rows * high)),
+            as_finding(
+                gx.expectations.ExpectTableRowCountToBeBetween(
+                    min_value=max(1, math.floor(n_rows * low)),
+                    max_value=max(1, math.ceil(n_rows * high)),
+                )
             )
         ]
         if images is not None:
@@ -113,9 +123,11 @@ def infer_suite(
                 config,
                 with_set=column in set_columns,
                 with_range=column in range_columns,
+                is_target=column == spec.target,
             )
         if images is not None and include_target and spec.task == "classification":
-            expectations += class_balance_expectations(gx, reference[spec.target])
+            shares = class_balance_expectations(gx, reference[spec.target])
+            expectations += [as_finding(e) for e in shares]
         suite = gx.ExpectationSuite(
             name=name,
             expectations=expectations,
@@ -128,7 +140,7 @@ def infer_suite(
                 }
             },
         )
-        safe: dict[str, Any] = json_safe(suite.to_json_dict())
+        safe: dict[str, Any] = with_blocking(json_safe(suite.to_json_dict()), config.blocking)
         return safe
 
 
@@ -166,7 +178,13 @@ def type_family(values: pd.Series) -> str | None:
 
 
 def _column_expectations(
-    gx: Any, values: pd.Series, config: SuiteInferenceConfig, *, with_set: bool, with_range: bool
+    gx: Any,
+    values: pd.Series,
+    config: SuiteInferenceConfig,
+    *,
+    with_set: bool,
+    with_range: bool,
+    is_target: bool = False,
 ) -> list[Any]:
     column = str(values.name)
     expectations: list[Any] = [gx.expectations.ExpectColumnToExist(column=column)]
@@ -203,16 +221,20 @@ def _column_expectations(
         lowest, highest = float(present.min()), float(present.max())
         span = (highest - lowest) or max(abs(highest), 1.0)
         expectations.append(
-            gx.expectations.ExpectColumnValuesToBeBetween(
-                column=column,
-                min_value=lowest - config.range_margin * span,
-                max_value=highest + config.range_margin * span,
-                mostly=1.0 - config.range_tolerance,
+            as_finding(
+                gx.expectations.ExpectColumnValuesToBeBetween(
+                    column=column,
+                    min_value=lowest - config.range_margin * span,
+                    max_value=highest + config.range_margin * span,
+                    mostly=1.0 - config.range_tolerance,
+                )
             )
         )
     expectations += finite
     if with_set:
-        expectations += _category_set(gx, column, present, config.max_categories)
+        # A label the model never learnt is broken data; a feature's new category is a change.
+        categories = _category_set(gx, column, present, config.max_categories)
+        expectations += categories if is_target else [as_finding(e) for e in categories]
     return expectations
 
 

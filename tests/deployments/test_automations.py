@@ -66,7 +66,7 @@ def test_automation_specs_build_with_unique_names_and_valid_server_side_actions(
     automations = build_automations(targets)
 
     names = [a.name for a in automations]
-    assert len(names) == len(set(names)) == 5
+    assert len(names) == len(set(names)) == 6
     for automation in automations:
         # The server's own model validates the Jinja templates of every action.
         AutomationCore.model_validate(automation.model_dump(mode="json"))

@@ -182,3 +182,17 @@ def test_approval_timeout_keeps_the_champion_and_completes(
     with _registry() as registry:
         assert registry.find_alias(model, CHAMPION) is None
         assert [d.decision for d in registry.decisions(model)] == ["timed-out"]
+
+
+@pytest.mark.unit
+def test_the_form_lists_the_gates_reasons_for_the_reviewer() -> None:
+    from flows.approval import ApprovalInput, approval_form
+
+    reasons = ["concept change suspected: better on recent data", "regression on champion-holdout"]
+    form = approval_form("churn", 2, reasons)
+    assert issubclass(form, ApprovalInput)
+    assert form._description == (
+        "**Make churn v2 the champion?** The gate found:\n\n"
+        "- concept change suspected: better on recent data\n- regression on champion-holdout"
+    )
+    assert form(approve=False, reason="old customers matter").approve is False

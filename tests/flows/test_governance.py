@@ -1,6 +1,6 @@
 """The governance flows on a real registry: promote, roll back, verify, clone and repair.
 
-Real fastai models are trained once per module (a first champion, then a rejected challenger);
+Real fastai models are trained once per module (a first champion, then an unpromoted challenger);
 each test copies that registry and asserts on the registry, the returned records, and the
 artifacts and events read back from the Prefect API. Operations that users start from the CLI
 are driven through it here, since they need these trained versions too.
@@ -69,7 +69,7 @@ def _use_home(mp: pytest.MonkeyPatch, home: Path) -> None:
 
 @pytest.fixture(scope="module")
 def trained_home(prefect_harness: None, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """v1 is the first champion; v2 (trained on concept-drifted data) was rejected by the gate."""
+    """v1 is the first champion; v2 (trained on concept-drifted data) was not promoted."""
     home = tmp_path_factory.mktemp("governance") / "mlgov-home"
     data = tmp_path_factory.mktemp("governance-data")
     with pytest.MonkeyPatch.context() as mp:
@@ -83,7 +83,7 @@ def trained_home(prefect_harness: None, tmp_path_factory: pytest.TempPathFactory
 
 @pytest.fixture
 def home(trained_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A private copy of the trained registry, so each test starts from v1 champion, v2 rejected."""
+    """A private copy of the trained registry, so each test starts from v1 champion, v2 not."""
     copy = tmp_path / "mlgov-home"
     shutil.copytree(trained_home, copy, ignore=shutil.ignore_patterns("work", "reports"))
     _use_home(monkeypatch, copy)

@@ -143,10 +143,13 @@ def test_a_class_the_model_never_saw_moves_embeddings_and_predictions(
     assert batch.prediction_drift is True
 
 
-def test_retraining_on_swapped_labels_is_rejected_by_the_gate(env: Path, tmp_path: Path) -> None:
+def test_retraining_on_swapped_labels_is_held_by_the_gate(env: Path, tmp_path: Path) -> None:
+    """Deliberately changed (issue 12): consistently swapped labels look like a concept change
+    (better on the new holdout, worse on the champion's), so a person decides; the champion stays."""
     swapped = write_digits_batch(
         tmp_path / "swapped", "swapped-labels", size=SIZE, rows=600, seed=14, classes=range(9)
     )
     summary = train_and_gate_model(_params(swapped))
-    assert summary.verdict == Verdict.REJECTED_REGRESSION, summary.reasons
+    assert summary.verdict == Verdict.NEEDS_REVIEW, summary.reasons
+    assert summary.reasons[0].startswith("concept change suspected")
     assert summary.champion_version == 1

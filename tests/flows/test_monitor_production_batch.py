@@ -164,6 +164,14 @@ def test_delayed_labels_fill_in_past_performance(env, tmp_path) -> None:
     data = _batch(tmp_path, "late", seed=24, day=7, scenario="concept")
     (batch,) = monitor_production_batch(_params(data)).batches
     assert batch.metrics is None and batch.performance is None
+    # Before labels: the calibrated probabilities' estimate, with its interval, in the history.
+    estimate = batch.estimate
+    assert estimate is not None and estimate.metric == "roc_auc" and estimate.n_rows == 1500
+    assert estimate.ci_low < estimate.estimate < estimate.ci_high
+    with MonitoringStore.from_settings() as store:
+        before = store.get_batch(MODEL, batch.batch_id)
+    assert before.estimated_metrics == estimate.metrics
+    assert (before.estimate_ci_low, before.estimate_ci_high) == (estimate.ci_low, estimate.ci_high)
 
     labels = make_dataset(1500, seed=24, scenario="concept", start="2026-10-07")
     labels.insert(0, "customer_id", [f"late-{i}" for i in range(len(labels))])
@@ -183,6 +191,11 @@ def test_delayed_labels_fill_in_past_performance(env, tmp_path) -> None:
         record = store.get_batch(MODEL, batch.batch_id)
     assert record.n_labelled == 1500 and record.metrics and record.severity == "critical"
     assert record.metrics["roc_auc"] == pytest.approx(late.metrics["roc_auc"])
+    # The realised metric's interval joins the row; the estimate made before labels stays.
+    assert record.metric_ci_low is not None and record.metric_ci_high is not None
+    assert record.metric_ci_low < record.metrics["roc_auc"] < record.metric_ci_high
+    assert record.metric_ci_high < record.metrics["roc_auc"] + 0.1  # 1,500 labels: narrow
+    assert record.estimated_metrics == estimate.metrics
 
 
 def _use_webhook(server, monkeypatch: pytest.MonkeyPatch) -> None:

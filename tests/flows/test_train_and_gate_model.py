@@ -14,7 +14,9 @@ import pytest
 
 from flows.train_and_gate_model import DataValidationError, TrainingParameters, train_and_gate_model
 from mlgov.data.demo import make_dataset
+from mlgov.domain.catalogue import CARD_JSON_FILE
 from mlgov.domain.verdicts import Verdict
+from mlgov.model_card import ModelCard
 from mlgov.settings import get_settings
 from mlgov.storage.registry import ModelRegistry
 
@@ -130,30 +132,35 @@ def test_first_run_crowns_a_champion_and_publishes_artifacts(mlgov_home, tmp_pat
     assert _events("mlgov.model.promoted", "churn-first")
 
 
-def test_concept_drift_batch_is_rejected_and_alerts(mlgov_home, tmp_path, alert_channel) -> None:
+def test_concept_drift_batch_needs_review_and_alerts(mlgov_home, tmp_path, alert_channel) -> None:
+    """Deliberately changed (issue 12): a concept change is NEEDS_REVIEW, no longer rejected."""
     first = train_and_gate_model(_params(_write(tmp_path, "b1", "none", 1), "churn-drift"))
     assert first.verdict is Verdict.FIRST_CHAMPION
 
     second = train_and_gate_model(_params(_write(tmp_path, "b2", "concept", 2), "churn-drift"))
 
-    assert second.verdict is Verdict.REJECTED_REGRESSION
+    assert second.verdict is Verdict.NEEDS_REVIEW, second.reasons
     assert second.version == 2 and second.champion_version == 1
+    assert second.reasons[0].startswith("concept change suspected: challenger better on recent")
+    assert second.reasons[1].startswith("labels as consistent as before")
     assert any("champion-holdout" in r for r in second.reasons)
     roc = second.metrics_champion_holdout["roc_auc"]
     assert roc["ci_high"] < 0 and roc["challenger"] < roc["champion"]
+    assert second.metrics["roc_auc"]["difference"] > 0
     with ModelRegistry.from_settings(get_settings()) as registry:
         assert registry.find_alias("churn-drift", "champion").version == 1
         assert [v.version for v in registry.list_versions("churn-drift")] == [1, 2]
+    card = ModelCard.from_json(Path(second.reports[CARD_JSON_FILE]).read_text(encoding="utf-8"))
+    assert card.label_quality is not None and not card.label_quality.noisy
+    assert card.label_quality.champion is not None
 
-    regression_events = _events("mlgov.model.regression-detected", "churn-drift")
-    assert regression_events
-    assert regression_events[0].payload["verdict"] == "REJECTED_REGRESSION"
-    regression_alert = next(
-        a for a in second.alerts if a.event == "mlgov.model.regression-detected"
-    )
-    assert regression_alert.notification is not None and regression_alert.notification.delivered
+    events = _events("mlgov.model.concept-change-suspected", "churn-drift")
+    assert events and events[0].payload["verdict"] == "NEEDS_REVIEW"
+    assert not _events("mlgov.model.regression-detected", "churn-drift", timeout_s=0)
+    alert = next(a for a in second.alerts if a.event == "mlgov.model.concept-change-suspected")
+    assert alert.notification is not None and alert.notification.delivered
     subjects = [r["payload"]["subject"] for r in alert_channel.received]
-    assert any("REJECTED_REGRESSION" in s for s in subjects)
+    assert any("needs review: concept change suspected" in s for s in subjects)
 
 
 def test_broken_data_stops_before_training_registers_nothing_and_alerts(
@@ -180,8 +187,9 @@ def test_unreachable_channel_never_loses_the_verdict(mlgov_home, tmp_path, monke
     ).save("mlgov-dead", overwrite=True)
     monkeypatch.setenv("MLGOV_NOTIFICATION_BLOCK", "custom-webhook/mlgov-dead")
     train_and_gate_model(_params(_write(tmp_path, "b1", "none", 1), "churn-dead"))
-    second = train_and_gate_model(_params(_write(tmp_path, "b2", "concept", 2), "churn-dead"))
+    second = train_and_gate_model(_params(_write(tmp_path, "b2", "label-noise", 2), "churn-dead"))
     assert second.verdict is Verdict.REJECTED_REGRESSION and second.version == 2
+    assert _events("mlgov.model.regression-detected", "churn-dead")
     alert = next(a for a in second.alerts if a.event == "mlgov.model.regression-detected")
     assert alert.notification is not None and not alert.notification.delivered
     assert alert.notification.attempts == 3 and alert.notification.error

@@ -9,7 +9,8 @@ import pytest
 
 from mlgov.domain.verdicts import Verdict
 from mlgov.evaluation.comparison import MetricComparison, compare_predictions
-from mlgov.gate import GatePolicy, decide
+from mlgov.evaluation.label_quality import LabelQuality, LabelQualityComparison
+from mlgov.gate import GateEvidence, GatePolicy, GateSets, decide
 
 
 def _probabilities(y: np.ndarray, skill: float, rng: np.random.Generator) -> np.ndarray:
@@ -54,14 +55,25 @@ def test_verdict_table(holdout, challenger, champion, policy, verdict) -> None:
         assert "interval" in decision.reasons[0]
 
 
-def test_regression_on_the_champions_holdout_rejects_even_when_new_holdout_improves(
+def test_regression_on_the_champions_holdout_rejects_when_new_holdout_is_no_better(
     holdout,
 ) -> None:
+    regressed = _comparisons(holdout, 0.3, 1.5)
+    for level in (_auc(0.0), _auc(-0.01)):
+        decision = decide(GatePolicy(), "classification", level, {"champion-holdout": regressed})
+        assert decision.verdict is Verdict.REJECTED_REGRESSION
+        assert decision.reasons == (next(r for r in decision.reasons if "champion-holdout" in r),)
+
+
+def test_better_on_new_holdout_worse_on_the_champions_needs_review(holdout) -> None:
+    """Deliberately changed (issue 12): this conflict used to be REJECTED_REGRESSION."""
     improved = _comparisons(holdout, 1.6, 1.0)
     regressed = _comparisons(holdout, 0.3, 1.5)
     decision = decide(GatePolicy(), "classification", improved, {"champion-holdout": regressed})
-    assert decision.verdict is Verdict.REJECTED_REGRESSION
-    assert any("champion-holdout" in r for r in decision.reasons)
+    assert decision.verdict is Verdict.NEEDS_REVIEW and not decision.verdict.moves_champion
+    assert decision.reasons[0].startswith("concept change suspected: challenger better on recent")
+    assert "new-holdout" in decision.reasons[0] and "champion-holdout" in decision.reasons[0]
+    assert "input drift not measured" in decision.reasons[0]
 
 
 def test_tolerance_is_relative_for_metrics_in_target_units() -> None:
@@ -195,3 +207,146 @@ def test_oriented_advantage_and_relative_tolerance_from_the_champion() -> None:
     assert (only.ci_low, only.ci_high) == pytest.approx((0.9, 1.1))
     assert only.tolerance == pytest.approx(0.2)  # 2% of the champion's 10.0
     assert only.non_inferior and not only.regressed
+
+
+# --- conflicting evidence: a changed world or a broken model -----------------------------------
+
+
+def _auc(advantage: float, half_width: float = 0.04) -> tuple[MetricComparison, ...]:
+    return (
+        MetricComparison(
+            metric="roc_auc",
+            challenger=0.8 + advantage,
+            champion=0.8,
+            difference=advantage,
+            ci_low=advantage - half_width,
+            ci_high=advantage + half_width,
+            higher_is_better=True,
+        ),
+    )
+
+
+def _quality(challenger: float, champion: float | None) -> LabelQualityComparison:
+    def figure(value: float) -> LabelQuality:
+        return LabelQuality(
+            metric="oof_certain_accuracy",
+            value=value,
+            ci_low=value - 0.02,
+            ci_high=value + 0.02,
+            rows=500,
+            folds=3,
+        )
+
+    return LabelQualityComparison(
+        challenger=figure(challenger),
+        champion=None if champion is None else figure(champion),
+        tolerance=0.08,
+    )
+
+
+# The demo's concept batch: +0.094 [+0.048, +0.139] on recent data, -0.208 on the champion's.
+RECENT, OLDER = _auc(0.094, 0.046), {"champion-holdout": _auc(-0.208, 0.05)}
+
+
+@pytest.mark.parametrize(
+    ("on_conflict", "verdict", "outcome"),
+    [
+        ("review", Verdict.NEEDS_REVIEW, "until a person decides"),
+        ("keep", Verdict.KEPT_CHAMPION, "champion kept (on_conflict: keep)"),
+        ("promote", Verdict.PROMOTED, "challenger promoted for the recent data"),
+    ],
+)
+def test_a_conflict_follows_the_declared_policy(
+    on_conflict: Literal["keep", "promote", "review"], verdict: Verdict, outcome: str
+) -> None:
+    evidence = GateEvidence(input_drift=False, label_quality=_quality(0.97, 0.96))
+    policy = GatePolicy(on_conflict=on_conflict)
+    decision = decide(policy, "classification", RECENT, OLDER, evidence)
+    assert decision.verdict is verdict
+    assert decision.reasons[0] == (
+        "concept change suspected: challenger better on recent data (new-holdout roc_auc "
+        "+0.094 [+0.048, +0.140]), worse on the champion's holdout (champion-holdout -0.208 "
+        "[-0.258, -0.158]); no input drift"
+    )
+    assert decision.reasons[1].startswith("labels as consistent as before: oof_certain_accuracy")
+    assert outcome in decision.reasons[-1]
+    assert decision.evidence == evidence
+
+
+def test_noisy_labels_reject_even_with_the_conflict_pattern() -> None:
+    evidence = GateEvidence(
+        input_drift=True, drifted_columns=("age",), label_quality=_quality(0.66, 0.96)
+    )
+    for on_conflict in ("review", "promote"):
+        policy = GatePolicy(on_conflict=on_conflict)
+        decision = decide(policy, "classification", RECENT, OLDER, evidence)
+        assert decision.verdict is Verdict.REJECTED_REGRESSION
+        assert decision.reasons[0].startswith("label noise suspected: challenger better")
+        assert decision.reasons[0].endswith("input drift in age")
+        assert "drop +0.300" in decision.reasons[1]
+        assert "rests on noisy labels" in decision.reasons[-1]
+
+
+def test_a_small_drop_or_no_yardstick_does_not_count_as_noise() -> None:
+    assert not _quality(0.91, 0.96).noisy  # covariate shift lowers it a little
+    assert _quality(0.84, 0.96).noisy  # 10% flipped labels: about 0.12
+    assert not _quality(0.5, None).noisy and _quality(0.5, None).drop is None
+    assert "no comparable figure" in _quality(0.5, None).describe()
+    decision = decide(
+        GatePolicy(),
+        "classification",
+        RECENT,
+        OLDER,
+        GateEvidence(label_quality=_quality(0.5, None)),
+    )
+    assert decision.verdict is Verdict.NEEDS_REVIEW
+
+
+def test_weighted_sets_decide_instead_of_each_set() -> None:
+    """Recent data counting three times outweighs the older loss; equal weights do not."""
+    recent, older = _auc(0.06, 0.02), {"champion-holdout": _auc(-0.09, 0.02)}
+    assert decide(GatePolicy(), "classification", recent, older).verdict is Verdict.NEEDS_REVIEW
+    heavy = decide(GatePolicy(sets=GateSets(new_holdout=3.0)), "classification", recent, older)
+    assert heavy.verdict is Verdict.PROMOTED
+    weighted = heavy.sets[-1]
+    assert weighted.dataset == "the weighted sets (new-holdout ×3, champion-holdout ×1)"
+    assert weighted.advantage == pytest.approx((3 * 0.06 - 0.09) / 4)
+    assert weighted.ci_high - weighted.ci_low == pytest.approx(
+        2 * np.sqrt((0.75 * 0.02) ** 2 + (0.25 * 0.02) ** 2)
+    )
+    assert any(r.startswith("non-inferior on the weighted sets") for r in heavy.reasons)
+    equal = decide(GatePolicy(sets=GateSets()), "classification", recent, older)
+    assert equal.verdict is Verdict.KEPT_CHAMPION
+    assert equal.sets[-1].advantage == pytest.approx(-0.015)
+    only_old = decide(GatePolicy(sets=GateSets(new_holdout=0.0)), "classification", recent, older)
+    assert only_old.verdict is Verdict.REJECTED_REGRESSION
+    with pytest.raises(ValueError, match="weight above 0"):
+        GateSets(new_holdout=0.0, champion_holdout=0.0)
+
+
+def test_promote_on_conflict_needs_confidence_on_the_recent_holdout() -> None:
+    """Better by the point estimate only (a small holdout): a person decides, whatever the policy."""
+    unsure = _auc(0.05, 0.07)  # [-0.02, +0.12], as on the flow tests' 500-row holdout
+    for on_conflict in ("review", "promote"):
+        policy = GatePolicy(on_conflict=on_conflict)
+        decision = decide(policy, "classification", unsure, OLDER)
+        assert decision.verdict is Verdict.NEEDS_REVIEW
+        assert decision.reasons[0].startswith("concept change suspected")
+    promote = decide(GatePolicy(on_conflict="promote"), "classification", unsure, OLDER)
+    assert promote.reasons[-1] == "not confidently better on recent data: a person decides"
+
+
+def test_noisier_labels_reject_a_challenger_not_shown_as_good() -> None:
+    """30% flipped labels often leave the challenger only inconclusively worse: still rejected."""
+    slightly_worse = (_auc(-0.024, 0.043), {"champion-holdout": _auc(-0.040, 0.043)})
+    kept = decide(GatePolicy(), "classification", *slightly_worse)
+    assert kept.verdict is Verdict.KEPT_CHAMPION
+    noisy = GateEvidence(label_quality=_quality(0.64, 0.95))
+    rejected = decide(GatePolicy(), "classification", *slightly_worse, noisy)
+    assert rejected.verdict is Verdict.REJECTED_REGRESSION
+    assert rejected.reasons[0].startswith("label noise suspected")
+    assert rejected.reasons[-1].endswith("on noisier labels: rejected")
+    clean = GateEvidence(label_quality=_quality(0.94, 0.95))
+    assert decide(GatePolicy(), "classification", *slightly_worse, clean).verdict is (
+        Verdict.KEPT_CHAMPION
+    )

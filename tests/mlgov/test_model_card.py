@@ -301,3 +301,25 @@ def test_markdown_table_formats_floats_and_missing_values() -> None:
     assert markdown_table([{"a": 0.123456, "b": None, "c": 3}]) == (
         "| a | b | c |\n|---|---|---|\n| 0.1235 | – | 3 |\n"
     )
+
+
+def test_label_quality_is_stored_and_rendered() -> None:
+    from mlgov.evaluation.label_quality import LabelQuality, LabelQualityComparison
+
+    def figure(value: float) -> LabelQuality:
+        return LabelQuality(
+            metric="oof_certain_accuracy",
+            value=value,
+            ci_low=value - 0.01,
+            ci_high=value + 0.01,
+            rows=900,
+            folds=3,
+        )
+
+    quality = LabelQualityComparison(challenger=figure(0.66), champion=figure(0.94), tolerance=0.08)
+    card = _card(label_quality=quality)
+    assert ModelCard.from_json(card.to_json()).label_quality == quality
+    text = render_model_card(card)
+    assert "## Label quality (out-of-fold, vs the champion's training data)" in text
+    assert f"- {quality.describe()}" in text and "label noise suspected" in text
+    assert "## Label quality" not in render_model_card(_card())

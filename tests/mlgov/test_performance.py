@@ -168,3 +168,83 @@ def test_resolve_metric_per_task_kind() -> None:
     assert resolve_metric("classification", "log_loss") == "log_loss"
     with pytest.raises(ValueError, match="'rmse' does not apply to classification; choose one of"):
         resolve_metric("classification", "rmse")
+
+
+# -- the interval rule (issue 12): degraded only when the WHOLE interval is beyond the tolerance
+
+
+def test_interval_rule_flags_only_when_the_whole_interval_is_beyond_tolerance() -> None:
+    policy = PerformancePolicy(metric="accuracy")  # rule "interval", tolerance 0.05
+    current = {**CLASSIFICATION_BASELINE, "accuracy": 0.74}
+    surely = check_performance(
+        current, CLASSIFICATION_BASELINE, "classification", 2000, policy, interval=(0.72, 0.76)
+    )
+    assert surely.degraded and surely.decided and surely.rule == "interval"
+    assert (surely.ci_low, surely.ci_high, surely.confidence) == (0.72, 0.76, 0.95)
+    assert "whole interval" in surely.reason and "n=2000" in surely.reason
+    # Same point drop (0.11), but the interval reaches 0.81 > 0.85 - 0.05: not significant.
+    maybe = check_performance(
+        current, CLASSIFICATION_BASELINE, "classification", 60, policy, interval=(0.62, 0.81)
+    )
+    assert maybe.decided and not maybe.degraded
+    assert maybe.drop == pytest.approx(0.11)
+    assert "not significant" in maybe.reason
+
+
+def test_interval_rule_on_a_lower_is_better_metric_uses_the_lower_bound() -> None:
+    policy = PerformancePolicy(max_drop=1.0)  # rmse may rise by 1.0
+    current = {**REGRESSION_BASELINE, "rmse": 12.0}
+    degraded = check_performance(
+        current, REGRESSION_BASELINE, "regression", 500, policy, interval=(11.2, 12.8)
+    )
+    not_sure = check_performance(
+        current, REGRESSION_BASELINE, "regression", 500, policy, interval=(10.8, 13.2)
+    )
+    assert degraded.degraded and not not_sure.degraded
+
+
+def test_point_rule_keeps_the_old_decision() -> None:
+    policy = PerformancePolicy(metric="accuracy", rule="point")
+    current = {**CLASSIFICATION_BASELINE, "accuracy": 0.79}
+    check = check_performance(
+        current, CLASSIFICATION_BASELINE, "classification", 60, policy, interval=(0.68, 0.88)
+    )
+    assert check.degraded and check.rule == "point"
+    assert check.ci_low == 0.68  # the interval is still reported
+
+
+def _seeded_batch(n: int, accuracy: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """`n` labelled rows a model gets right with probability `accuracy` (seeded)."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, size=n)
+    right = rng.random(n) < accuracy
+    predicted = np.where(right, y, 1 - y)
+    proba = np.column_stack([1 - predicted * 0.8 - 0.1, predicted * 0.8 + 0.1])
+    return y, proba
+
+
+@pytest.mark.parametrize(
+    ("n", "accuracy", "point_degraded", "interval_degraded"),
+    [
+        (200, 0.82, True, False),  # within tolerance; noise pushes the point below 0.80
+        (2000, 0.85, False, False),  # clean and large: neither fires
+        (2000, 0.75, True, True),  # a real 10-point drop at 2,000 rows: both fire
+    ],
+)
+def test_seeded_batches_pin_point_and_interval_verdicts(
+    n: int, accuracy: float, point_degraded: bool, interval_degraded: bool
+) -> None:
+    from mlgov.performance import batch_interval
+
+    baseline = {"accuracy": 0.85}
+    y, proba = _seeded_batch(n, accuracy, seed=0)
+    current = score_predictions(y, proba, "classification")
+    interval_policy = PerformancePolicy(metric="accuracy")
+    interval = batch_interval("accuracy", y, proba, interval_policy)
+    by_interval = check_performance(
+        current, baseline, "classification", n, interval_policy, interval=interval
+    )
+    by_point = check_performance(
+        current, baseline, "classification", n, PerformancePolicy(metric="accuracy", rule="point")
+    )
+    assert (by_point.degraded, by_interval.degraded) == (point_degraded, interval_degraded)

@@ -11,6 +11,7 @@ import pytest
 
 from mlgov.domain.catalogue import (
     CHAMPION,
+    CONCEPT_CHANGE_EVENT,
     DRIFT_EVENT,
     HOLDOUT_FILE,
     LEGACY_MODEL_FILE,
@@ -81,6 +82,9 @@ def _metadata(verdict: str, drift: dict[str, Any] | None = None) -> dict[str, An
         ("KEPT_CHAMPION", False, None, (MODEL_CARD_ARTIFACT,)),
         ("REJECTED_REGRESSION", False, None, (REGRESSION_EVENT, MODEL_CARD_ARTIFACT)),
         ("REJECTED_THRESHOLD", False, None, (REGRESSION_EVENT, MODEL_CARD_ARTIFACT)),
+        ("NEEDS_REVIEW", False, None, (CONCEPT_CHANGE_EVENT, MODEL_CARD_ARTIFACT)),
+        # A reviewer approved the challenger of a conflict: the promotion is the news.
+        ("NEEDS_REVIEW", True, None, (PROMOTED_EVENT, MODEL_CARD_ARTIFACT)),
         # Registered unpromoted because another run moved the champion: no regression alert.
         ("CHAMPION_CHANGED", False, None, (MODEL_CARD_ARTIFACT,)),
         (

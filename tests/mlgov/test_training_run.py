@@ -233,7 +233,9 @@ def test_the_composed_card_stores_exactly_todays_keys(tmp_path: Path) -> None:
         "package_rows",
         "package_difference",
         "fastai_export",
+        "choices",
     }
+    assert stored["training"]["choices"] is None  # a result recorded before training chose
     assert stored["training"]["package_rows"] == 500
     assert stored["training"]["fastai_export"] is False
     assert stored["drift"] is None and stored["seed"] == 7

@@ -47,11 +47,25 @@ def test_prefect_task_logs_the_headline(
     def gate(df: pd.DataFrame, contract: dict[str, Any]) -> ValidationSummary:
         return validate_dataset(df, contract)
 
-    summary = gate(churn_frame(300, seed=1).head(1), suite)
+    summary = gate(churn_frame(300, seed=1).head(1).assign(plan=3.5), suite)
     assert isinstance(summary, ValidationSummary)
     assert not summary.success
     assert summary.failures[0].reason == "table has 1 rows, expected [5, 50,000]"
     assert f"Data validation failed: {summary.headline()}" in caplog.text
+    assert summary.headline().startswith(
+        "1 of 14 expectations failed: column 'plan': dtype float64 is not a string dtype; "
+        "plus 2 findings: table has 1 rows"
+    )
+
+
+def test_prefect_task_logs_findings_of_changed_data(
+    prefect_harness: None, suite: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Too few rows is a changed batch, not a broken one: it passes, with its finding logged."""
+    summary = validate_dataset(churn_frame(300, seed=1).head(1), suite)
+    assert summary.success and summary.n_findings == 1
+    assert summary.headline() == "1 finding: table has 1 rows, expected [5, 50,000]"
+    assert f"Data validation passed with findings: {summary.headline()}" in caplog.text
 
 
 def test_prefect_task_logs_a_pass(

@@ -40,6 +40,8 @@ def render_monitoring(summary: dict[str, Any]) -> str:
             perf = f"; {p['metric']} {fmt(p['current'])} vs {fmt(p['baseline'])}{' DEGRADED' if p['degraded'] else ''}"
         lines.append(f"  {b['batch_id']}: {b['severity'].upper()} — {drift}{cols}; {pred}{perf}")
         lines += note if extra else []
+        if b["validation"].get("n_findings"):
+            lines.append(f"    contract findings (scored anyway): {b['validation_headline']}")
         lines += [alert_line(alert, "    ") for alert in b["alerts"]]
     lines.append(f"  trend: Prefect artifact `{summary['trend_artifact']}`")
     return "\n".join(lines)
@@ -81,8 +83,9 @@ def cmd_monitor(args: argparse.Namespace) -> int:
 
 
 def _headline(validation: dict[str, Any]) -> str:
-    failures = validation.get("failures") or []
-    return "; ".join(f["reason"] for f in failures[:3]) or "passed"
+    """Every failure's reason, broken data (blocking) before findings."""
+    failures = sorted(validation.get("failures") or [], key=lambda f: f.get("role") == "finding")
+    return "; ".join(f["reason"] for f in failures) or "passed"
 
 
 def cmd_labels_add(args: argparse.Namespace) -> int:

@@ -40,6 +40,7 @@ def _render_run(summary: dict[str, Any]) -> str:
             lines.append(
                 f"  {name:<19} {fmt(m['challenger']):>10} {fmt(m['champion']):>10} {diff:>9}  {interval}"
             )
+    lines += _baseline_and_search(summary)
     if summary.get("dataset_drift") is not None:
         drifted = ", ".join(summary["drifted_columns"]) or "none"
         lines.append(
@@ -48,6 +49,20 @@ def _render_run(summary: dict[str, Any]) -> str:
     lines += [alert_line(alert, "  ") for alert in summary["alerts"]]
     lines.append(f"\n  model card: {summary['model_card']}")
     return "\n".join(lines)
+
+
+def _baseline_and_search(summary: dict[str, Any]) -> list[str]:
+    """The line `fastai 0.8120 vs GBM baseline 0.8240 (roc_auc)` and the search's choice."""
+    from mlgov.evaluation.baseline import BaselineResult
+    from mlgov.training.search import SearchOutcome
+
+    lines = []
+    if summary.get("baseline"):
+        baseline = BaselineResult.model_validate(summary["baseline"])
+        lines.append(f"\n  {baseline.headline()} (baseline: information, never registered)")
+    if summary.get("search"):
+        lines.append("  " + SearchOutcome.model_validate(summary["search"]).headline())
+    return lines
 
 
 def _run_training(params_data: dict[str, Any]) -> dict[str, Any]:
@@ -114,7 +129,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     demo_dir.mkdir(parents=True, exist_ok=True)
     batches = [
         ("batch-1-reference.csv", make_dataset(args.rows, seed=1, scenario="none")),
+        # The relationship changed: better on recent data, worse on the old (NEEDS_REVIEW).
         ("batch-2-concept-drift.csv", make_dataset(args.rows, seed=2, scenario="concept")),
+        # 30% of labels flipped: worse everywhere, labels noisier (REJECTED_REGRESSION).
+        ("batch-3-label-noise.csv", make_dataset(args.rows, seed=3, scenario="label-noise")),
     ]
     results = []
     for file_name, frame in batches:
@@ -167,7 +185,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     train.set_defaults(func=cmd_train, prefect_api=True)
 
     demo = sub.add_parser(
-        "demo", help="train a first champion on demo data, then retrain on a drifted batch"
+        "demo",
+        help="train a first champion on demo data, then retrain on a concept-drifted batch "
+        "(needs review) and on a batch with noisy labels (rejected)",
     )
     demo.add_argument(
         "--images",

@@ -133,8 +133,10 @@ def test_demo_smoke(capsys: pytest.CaptureFixture[str], mlgov_home) -> None:
     code = main(["demo", "--rows", "2500", "--epochs", "8", "--json"])
     assert code == 0
     runs = json.loads(capsys.readouterr().out)["runs"]
-    assert [r["verdict"] for r in runs] == ["FIRST_CHAMPION", "REJECTED_REGRESSION"]
-    assert runs[1]["champion_version"] == 1
+    # Deliberately changed (issue 12): the concept batch needs review, noisy labels are rejected.
+    assert [r["verdict"] for r in runs] == ["FIRST_CHAMPION", "NEEDS_REVIEW", "REJECTED_REGRESSION"]
+    assert runs[1]["champion_version"] == runs[2]["champion_version"] == 1
+    assert runs[1]["reasons"][0].startswith("concept change suspected")
 
 
 @pytest.mark.unit

@@ -125,4 +125,53 @@ def test_a_performance_drop_is_critical_and_says_when_labels_came_late() -> None
         "current": 0.6,
         "baseline": 0.85,
         "drop": 0.25,
+        "tolerance": 0.05,
+        "ci_low": None,
+        "ci_high": None,
+        "confidence": None,
+        "n_labelled": 300,
+        "rule": "point",
     }
+
+
+def test_an_interval_verdict_carries_its_bounds_and_the_estimate_alert_is_a_warning() -> None:
+    from mlgov.alerts.monitoring import performance_estimate_degraded
+    from mlgov.domain.catalogue import EVENT_PERFORMANCE_ESTIMATE_DEGRADED
+    from mlgov.monitoring.estimate import PerformanceEstimate
+
+    check = PerformanceCheck(
+        metric="accuracy",
+        baseline=0.85,
+        current=0.74,
+        drop=0.11,
+        tolerance=0.05,
+        degraded=True,
+        n_labelled=2000,
+        decided=True,
+        reason="the whole interval is worse",
+        ci_low=0.72,
+        ci_high=0.76,
+        confidence=0.95,
+        rule="interval",
+    )
+    payload = performance_degraded("churn", 2, "b", check).payload
+    assert (payload["ci_low"], payload["ci_high"], payload["n_labelled"]) == (0.72, 0.76, 2000)
+    assert payload["rule"] == "interval"
+    estimate = PerformanceEstimate(
+        metric="accuracy",
+        estimate=0.70,
+        ci_low=0.68,
+        ci_high=0.72,
+        confidence=0.95,
+        baseline=0.85,
+        tolerance=0.05,
+        n_rows=2000,
+        metrics={"accuracy": 0.70},
+        degraded=True,
+        reason="estimated accuracy 0.7: the whole interval is worse",
+    )
+    alert = performance_estimate_degraded("churn", 2, "b", estimate)
+    assert alert.event == EVENT_PERFORMANCE_ESTIMATE_DEGRADED
+    assert alert.severity == "warning" and alert.condition == "performance-estimate"
+    assert alert.payload["estimate"] == 0.70 and alert.payload["ci_high"] == 0.72
+    assert alert.payload["n_rows"] == 2000 and alert.body == estimate.reason

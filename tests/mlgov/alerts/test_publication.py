@@ -6,7 +6,12 @@ import pytest
 
 from mlgov.alerts.publication import alert_spec
 from mlgov.alerts.records import Alert
-from mlgov.domain.catalogue import DRIFT_EVENT, PROMOTED_EVENT, REGRESSION_EVENT
+from mlgov.domain.catalogue import (
+    CONCEPT_CHANGE_EVENT,
+    DRIFT_EVENT,
+    PROMOTED_EVENT,
+    REGRESSION_EVENT,
+)
 
 
 def _spec(item: str, **drift: object) -> Alert:
@@ -61,3 +66,24 @@ def test_the_drift_alert_names_the_columns_the_configured_rule_decided_on() -> N
     )
     assert decided.body == "Drifted columns: age (30%)."
     assert decided.payload == {"drifted_columns": ["age"], "share_drifted": 0.3}
+
+
+def test_a_suspected_concept_change_alerts_with_both_sets() -> None:
+    reasons = ["concept change suspected: better on recent data, worse on the champion's"]
+    alert = alert_spec(
+        CONCEPT_CHANGE_EVENT,
+        "churn",
+        3,
+        verdict="NEEDS_REVIEW",
+        reasons=reasons,
+        champion_version=2,
+        drift=None,
+    )
+    assert (alert.event, alert.severity, alert.notify) == (
+        "model.concept-change-suspected",
+        "warning",
+        True,
+    )
+    assert alert.subject == "[mlgov] churn v3 needs review: concept change suspected"
+    assert alert.body == f"{reasons[0]}\nChampion stays v2 until a person decides."
+    assert alert.payload == {"verdict": "NEEDS_REVIEW", "reasons": reasons}

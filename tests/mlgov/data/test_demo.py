@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from mlgov.data.demo import load_sklearn_table, make_dataset
+from mlgov.data.demo import LABEL_NOISE, load_sklearn_table, make_dataset
 
 
 def test_generator_is_seeded_and_scenarios_differ() -> None:
@@ -42,3 +42,14 @@ def test_sklearn_tables_load_offline() -> None:
     frame, target = load_sklearn_table("wine")
     assert target == "target" and len(frame) == 178
     assert set(frame[target]) == {"class_0", "class_1", "class_2"}
+
+
+def test_label_noise_flips_that_share_of_labels_and_nothing_else() -> None:
+    clean = make_dataset(4000, seed=3)
+    noisy = make_dataset(4000, seed=3, scenario="label-noise")
+    pd.testing.assert_frame_equal(clean.drop(columns="churned"), noisy.drop(columns="churned"))
+    flipped = (clean["churned"] != noisy["churned"]).mean()
+    assert flipped == pytest.approx(LABEL_NOISE, abs=0.03)
+    assert set(noisy["churned"]) == {"yes", "no"}
+    with pytest.raises(ValueError, match="label_noise"):
+        make_dataset(10, scenario="label-noise", label_noise=1.5)

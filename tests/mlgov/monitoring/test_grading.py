@@ -168,3 +168,56 @@ def test_the_outcome_of_a_broken_batch_has_no_scores(broken: BatchFindings) -> N
     assert outcome.reports == {} and outcome.validation["success"] is False
     assert outcome.dataset_drift is None and outcome.metrics is None
     assert outcome.performance is None and outcome.unknown_columns == ("upsell",)
+
+
+def test_the_history_row_carries_the_interval_n_and_the_estimate(scored: BatchFindings) -> None:
+    from mlgov.monitoring.estimate import PerformanceEstimate
+    from mlgov.performance import PerformanceCheck
+
+    check = PerformanceCheck(
+        metric="accuracy",
+        baseline=0.85,
+        current=0.74,
+        drop=0.11,
+        tolerance=0.05,
+        degraded=True,
+        n_labelled=2000,
+        decided=True,
+        reason="accuracy 0.74 vs holdout 0.85",
+        ci_low=0.72,
+        ci_high=0.76,
+        confidence=0.95,
+        rule="interval",
+    )
+    estimate = PerformanceEstimate(
+        metric="accuracy",
+        estimate=0.81,
+        ci_low=0.79,
+        ci_high=0.83,
+        confidence=0.95,
+        baseline=0.85,
+        tolerance=0.05,
+        n_rows=2000,
+        metrics={"accuracy": 0.81, "roc_auc": 0.88},
+        degraded=False,
+        reason="within",
+    )
+    row = scored.model_copy(update={"performance": check, "estimate": estimate}).record()
+    assert (row.n_labelled, row.metric_ci_low, row.metric_ci_high) == (2000, 0.72, 0.76)
+    assert row.estimated_metrics == {"accuracy": 0.81, "roc_auc": 0.88}
+    assert (row.estimate_ci_low, row.estimate_ci_high) == (0.79, 0.83)
+
+
+@pytest.mark.parametrize(("performance_drop", "expected"), [(False, "warning"), (True, "critical")])
+def test_an_estimate_below_tolerance_is_a_warning_never_more(
+    performance_drop: bool, expected: str
+) -> None:
+    severity = classify_severity(
+        dataset_drift=False,
+        consecutive_drifted=0,
+        persistence=3,
+        performance_drop=performance_drop,
+        validation_failed=False,
+        estimate_drop=True,
+    )
+    assert severity == expected

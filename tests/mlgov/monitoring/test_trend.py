@@ -44,6 +44,9 @@ def test_each_batch_is_one_row_with_its_verdicts_in_words() -> None:
         "drifted_columns": "age, plan",
         "prediction_drift": "no",
         "roc_auc": 0.8123,
+        "roc_auc interval": "–",
+        "estimated roc_auc": None,
+        "estimate interval": "–",
         "labelled": 900,
         "severity": "warning",
     }
@@ -66,3 +69,20 @@ def test_an_unscored_batch_shows_dashes_and_no_metric() -> None:
     assert row["valid"] == "NO" and row["dataset_drift"] == "–"
     assert row["prediction_drift"] == "–" and row["drifted_columns"] == "–"
     assert row["share_drifted"] is None and row["metric"] is None
+
+
+def test_the_realised_metric_stands_next_to_its_interval_and_the_estimate() -> None:
+    record = _record(
+        "b3",
+        metric_ci_low=0.79,
+        metric_ci_high=0.834,
+        estimated_metrics={"roc_auc": 0.80456, "accuracy": 0.77},
+        estimate_ci_low=0.781,
+        estimate_ci_high=float("nan"),  # a non-finite bound is stored as None
+    )
+    assert record.estimate_ci_high is None
+    (row,) = trend_rows([record.model_copy(update={"estimate_ci_high": 0.8271})], "roc_auc")
+    assert row["roc_auc"] == 0.8123
+    assert row["roc_auc interval"] == "[0.7900, 0.8340]"
+    assert row["estimated roc_auc"] == 0.8046
+    assert row["estimate interval"] == "[0.7810, 0.8271]"

@@ -1,7 +1,8 @@
 """The package scores as fastai itself does: `get_preds` of the trained learner, row for row.
 
-One tiny learner per task kind (binary, multi-class, regression; a few hundred rows, 3 epochs),
-trained once for the module. The rows scored hold what production sends: missing values in a
+One tiny learner per task kind (binary, multi-class, regression, and a regression fitted on the
+standardised log1p of a skewed positive target, whose package must give target units; a few
+hundred rows, 3 epochs), trained once for the module. The rows scored hold what production sends: missing values in a
 numeric column that had them in training (an indicator input) and in one that had none (fastai
 refuses those: mlgov fills them with the training mean, so fastai scores the mean-filled rows),
 unseen and missing categories, pandas `category` and `string` dtypes, columns in another order
@@ -43,6 +44,9 @@ SPECS = {
     "regression": FeatureSpec(
         target="value", task="regression", numeric=NUMERIC, categorical=CATEGORICAL
     ),
+    "log-regression": FeatureSpec(
+        target="spend", task="regression", numeric=NUMERIC, categorical=CATEGORICAL
+    ),
 }
 CONFIG = TrainingConfig(epochs=3, batch_size=64, layers=(32, 16), lr_max=1e-2, device="cpu")
 ATOL = 1e-5
@@ -70,6 +74,7 @@ def _frame(n: int, seed: int) -> pd.DataFrame:
     df["tier"] = pd.cut(latent + noise, [-np.inf, -0.7, 0.7, np.inf], labels=["low", "mid", "high"])
     df["tier"] = df["tier"].astype(object)
     df["value"] = 500 + 120 * latent + 20 * noise
+    df["spend"] = np.exp(4 + latent + 0.5 * noise)  # positive, right-skewed
     return df
 
 
@@ -91,17 +96,22 @@ def _scoring_rows() -> tuple[pd.DataFrame, pd.DataFrame]:
 @pytest.fixture(scope="module", params=list(SPECS))
 def trained(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
     """(kind, learner, package) — the learner as training leaves it, its package loaded back."""
-    from mlgov.training.fit import build_learner, tabular_pandas
+    from mlgov.training.fit import attach_target_inverse, build_learner, tabular_pandas
     from mlgov.training.quiet import quiet_fastai
+    from mlgov.training.target import fit_target_transform
 
     kind = request.param
     spec = SPECS[kind]
     work = tmp_path_factory.mktemp(kind)
     classes = list(spec.classes) if spec.classes else None
+    regression = spec.task == "regression"
+    transform = fit_target_transform(TRAIN[spec.target]) if regression else None
     with quiet_fastai():
-        learn = build_learner(tabular_pandas(TRAIN, VALID, spec, classes), classes, CONFIG, work)
+        to = tabular_pandas(TRAIN, VALID, spec, classes, transform)
+        learn = build_learner(to, classes, CONFIG, work, transform)
         with learn.no_logging():
             learn.fit_one_cycle(CONFIG.epochs, lr_max=CONFIG.lr_max)
+        attach_target_inverse(learn, transform)  # as training does: scores in target units
     package_learner(learn, spec, work / "package")
     return kind, learn, load_package_dir(work / "package")
 
@@ -118,7 +128,7 @@ def fastai_scores(learn: Any, rows: pd.DataFrame) -> np.ndarray:
 
 def assert_same_scores(kind: str, got: np.ndarray, expected: np.ndarray) -> None:
     assert got.shape == expected.shape
-    if kind == "regression":
+    if kind.endswith("regression"):
         np.testing.assert_allclose(got, expected, rtol=RTOL_REGRESSION, atol=0)
     else:
         np.testing.assert_allclose(got, expected, rtol=0, atol=ATOL)
@@ -132,7 +142,10 @@ def test_the_package_records_what_training_fitted(trained: Any) -> None:
     assert [c.name for c in manifest.preprocessing.categorical] == [*CATEGORICAL, "income_na"]
     assert [c.name for c in manifest.preprocessing.numeric] == list(NUMERIC)
     assert manifest.architecture.layers == CONFIG.layers
-    assert (manifest.architecture.y_range is None) == (kind != "regression")
+    assert manifest.architecture.y_range is None  # no sigmoid range: the target is standardised
+    transform = manifest.architecture.target_transform
+    assert (transform is not None) == (manifest.task == "regression")
+    assert (transform is not None and transform.log1p) == (kind == "log-regression")
     assert manifest.libraries["fastai"] and manifest.libraries["torch"]
 
 
@@ -149,6 +162,9 @@ def test_package_scores_equal_fastai_get_preds(trained: Any) -> None:
     assert_same_scores(kind, package.scores(typed), expected)
     shuffled = rows[list(rows.columns[::-1])].assign(unused=1.0)
     assert_same_scores(kind, package.scores(shuffled), expected)
+    if kind == "log-regression":  # target units: positive, on the target's scale
+        assert (expected > 0).all()
+        assert 0.2 < np.median(expected) / TRAIN["spend"].median() < 5
 
 
 def test_onnx_export_scores_as_fastai(trained: Any, tmp_path: Path) -> None:

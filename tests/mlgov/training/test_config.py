@@ -28,7 +28,17 @@ def test_config_is_strict_and_documented(fast: TrainingConfig) -> None:
     ("epochs", "pct_start", "warmup"), [(20, 0.25, 5), (40, 0.25, 10), (3, 0.25, 1), (7, 0.3, 3)]
 )
 def test_warmup_epochs_round_up(epochs: int, pct_start: float, warmup: int) -> None:
-    assert TrainingConfig(epochs=epochs, pct_start=pct_start).warmup_epochs == warmup
+    assert TrainingConfig(pct_start=pct_start).warmup_epochs(epochs) == warmup
+
+
+def test_sizing_and_learning_rate_accept_auto() -> None:
+    default = TrainingConfig()
+    assert (default.epochs, default.batch_size, default.lr_max) == ("auto", "auto", 3e-3)
+    auto = TrainingConfig.model_validate({"epochs": "auto", "batch_size": 64, "lr_max": "auto"})
+    assert (auto.epochs, auto.batch_size, auto.lr_max) == ("auto", 64, "auto")
+    for bad in ({"epochs": "many"}, {"batch_size": 4}, {"lr_max": 0}, {"lr_max": "valley"}):
+        with pytest.raises(ValidationError):
+            TrainingConfig.model_validate(bad)
 
 
 def test_resolve_device() -> None:

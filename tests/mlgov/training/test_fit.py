@@ -157,7 +157,8 @@ def test_result_files_live_in_the_work_dir(
     # Checked against the learner on every validation row before training returned.
     assert classifier.package_rows == 500
     assert 0.0 <= classifier.package_difference <= PACKAGE_TOLERANCE
-    assert classifier.epochs_run == len(classifier.history) <= fast.epochs
+    assert classifier.choices is not None and classifier.choices.epochs == fast.epochs
+    assert classifier.epochs_run == len(classifier.history) <= classifier.choices.epochs
     assert [r.epoch for r in classifier.history] == list(range(1, classifier.epochs_run + 1))
 
 
@@ -186,7 +187,12 @@ def test_regressor_beats_predicting_the_mean(
     assert rmse < 0.5 * mean_rmse, (rmse, mean_rmse)
     assert result.history[-1].metrics.keys() == {"rmse"}
     best = result.history[result.best_epoch - 1]
-    assert best.metrics["rmse"] == pytest.approx(math.sqrt(best.valid_loss), rel=1e-4)
+    # The network fits the standardised target: its loss is in those units, rmse in target units.
+    package = load_package_dir(Path(result.package_dir))
+    transform = package.manifest.architecture.target_transform  # type: ignore[union-attr]
+    assert transform is not None and not transform.log1p
+    expected = math.sqrt(best.valid_loss) * transform.std
+    assert best.metrics["rmse"] == pytest.approx(expected, rel=1e-4)
 
 
 @pytest.mark.flow
@@ -194,12 +200,13 @@ def test_early_stopping_fires_on_a_flat_signal_and_keeps_the_best_weights(
     tmp_path: Path, make_frame: FrameMaker, class_spec: FeatureSpec, log_loss: LogLoss
 ) -> None:
     train, valid = make_frame(1500, 11, signal=False), make_frame(500, 12, signal=False)
-    config = TrainingConfig(epochs=40, batch_size=64, patience=3, device="cpu")
+    epochs = 40
+    config = TrainingConfig(epochs=epochs, batch_size=64, patience=3, device="cpu")
     result = train_tabular(train, valid, class_spec, config, tmp_path)
 
-    warmup = math.ceil(config.pct_start * config.epochs)
+    warmup = math.ceil(config.pct_start * epochs)
     assert result.stopped_early
-    assert result.epochs_run < config.epochs
+    assert result.epochs_run < epochs
     assert result.epochs_run >= warmup + config.patience  # never stopped during the warm-up
     assert result.best_epoch < result.epochs_run  # the last epochs were worse...
     model = load_package_dir(Path(result.package_dir))

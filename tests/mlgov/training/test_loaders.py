@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 import torch
 
-from mlgov.training.config import TrainingConfig
 from mlgov.training.loaders import (
     MIN_VALID_BATCH,
     TensorLoader,
@@ -77,7 +76,7 @@ def test_split_tensors_types_by_task() -> None:
 
 def test_fast_dataloaders_batch_sizes(tmp_path) -> None:
     to = SimpleNamespace(train=_split(300, [0] * 300), valid=_split(20, [1] * 20))
-    dls = fast_dataloaders(to, TrainingConfig(batch_size=64), "cpu", True, tmp_path)
+    dls = fast_dataloaders(to, 64, seed=0, device="cpu", classification=True, path=tmp_path)
     assert dls.train.bs == 64 and dls.train.shuffle and dls.train.drop_last
     assert dls.valid.bs == MIN_VALID_BATCH and not dls.valid.shuffle
     assert dls.device == torch.device("cpu") and dls.path == tmp_path

@@ -15,6 +15,7 @@ from mlgov.domain.features import FeatureSpec
 from mlgov.validation.execution import validate_frame
 from mlgov.validation.explanation import FailedExpectation, ValidationSummary
 from mlgov.validation.inference import SuiteInferenceConfig, infer_suite
+from mlgov.validation.roles import ContractPolicy
 from mlgov.validation.suites import merge_suites
 
 
@@ -42,7 +43,9 @@ def test_suite_round_trips_through_json(suite: dict[str, Any], batch: pd.DataFra
     reloaded = json.loads(json.dumps(suite))
     assert reloaded == suite
     assert validate_frame(batch, reloaded).success
-    broken = batch.assign(age=-5.0)
+    shifted = validate_frame(batch.assign(age=-5.0), reloaded)  # roles survive the round trip
+    assert shifted.success and [f.role for f in shifted.failures] == ["finding"]
+    broken = batch.assign(age="old")
     assert not validate_frame(broken, reloaded).success
 
 
@@ -234,8 +237,12 @@ def test_a_rare_tail_value_is_tolerated_but_a_strict_contract_catches_it(
     strict = infer_suite(reference, spec, SuiteInferenceConfig(range_tolerance=0.0))
     tail = make_frame(2000, 5)
     tail.loc[0, "age"] = float(tail["age"].max()) * 10
-    assert validate_frame(tail, suite).success
-    assert not validate_frame(tail, strict).success
+    assert validate_frame(tail, suite).n_failed == 0
+    # A strict range catches it, as a finding: a value past the observed range is a change.
+    caught = validate_frame(tail, strict)
+    assert caught.success and caught.n_failed == caught.n_findings == 1
+    assert caught.failures[0].column == "age" and caught.failures[0].role == "finding"
+    assert not validate_frame(tail, strict, ContractPolicy(blocking=("age",))).success
 
 
 def test_the_contract_refuses_any_infinite_value(

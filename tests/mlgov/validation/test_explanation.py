@@ -10,6 +10,7 @@ import pandas as pd
 from mlgov.validation.execution import validate_frame
 from mlgov.validation.explanation import (
     MAX_EXAMPLES,
+    MAX_NAMED,
     FailedExpectation,
     ValidationSummary,
     describe,
@@ -66,7 +67,7 @@ def test_headline_puts_missing_columns_first_and_counts_the_rest() -> None:
     )
     assert summary.headline() == (
         "5 of 10 expectations failed: column 'b' is missing; a: bad set; c: out of range; "
-        "and 2 more"
+        "table too small; and 1 more"
     )
     assert summary_of().headline() == "all 10 expectations passed on 1,234 rows"
 
@@ -130,3 +131,26 @@ def test_an_unknown_rule_still_explains_itself() -> None:
         "column 'n': expect_column_mean_to_be_between failed, observed 0.2 (min_value=1)"
     )
     assert explained.observed == "0.2"
+
+
+def test_headline_names_every_finding_after_the_blocking_failures() -> None:
+    def finding(column: str, reason: str) -> FailedExpectation:
+        return failed(column, "expect_column_values_to_be_between", reason).model_copy(
+            update={"role": "finding"}
+        )
+
+    age, income = finding("age", "age: outside"), finding("income", "income: outside")
+    changed = summary_of(age, income).model_copy(update={"success": True, "n_findings": 2})
+    assert changed.headline() == "2 findings: age: outside; income: outside"
+    assert changed.findings == (age, income)
+    assert changed.to_markdown().count("| finding |") == 2
+
+    mixed = summary_of(age, failed("plan", "expect_column_to_exist", "column 'plan' is missing"))
+    mixed = mixed.model_copy(update={"n_findings": 1})
+    assert mixed.headline() == (
+        "1 of 10 expectations failed: column 'plan' is missing; plus 1 finding: age: outside"
+    )
+
+    many = [finding(f"c{i}", f"c{i}: outside") for i in range(MAX_NAMED + 3)]
+    crowded = summary_of(*many).model_copy(update={"success": True, "n_findings": len(many)})
+    assert crowded.headline().endswith(f"c{MAX_NAMED - 1}: outside; and 3 more")
