@@ -6,9 +6,9 @@ table) and the demo generator at 1k, 10k and 100k rows, per seed: mlgov's own sp
 
 - mlgov: `train_tabular` with the DEFAULT `TrainingConfig` (only `device` and `seed` set), scored
   on the holdout through its package (what evaluation, monitoring and predict use);
-- GBM: `HistGradientBoostingClassifier/Regressor()` defaults fitted on the same train rows (the
-  network's weights see only those; its valid rows pick the epoch, as GBM's own internal
-  validation does for tables over 10,000 rows), categories as pandas categoricals.
+- GBM: the baseline the model card shows (`fit_gbm_baseline`: `HistGradientBoosting*` defaults,
+  one thread): fitted on the same train rows, its early stopping on the same valid rows that
+  pick the network's best epoch, so both models see exactly the same rows.
 
 Primary metric on the holdout: R² (regression), ROC AUC (binary), accuracy (multi-class). The
 ratio is mlgov / GBM per table (means over seeds); the summary gives the median and the minimum.
@@ -35,6 +35,7 @@ from mlgov.data.demo import demo_feature_spec, load_sklearn_table, make_dataset
 from mlgov.data.features import infer_feature_spec
 from mlgov.data.split import PreparedData, SplitConfig, prepare_splits
 from mlgov.domain.features import FeatureSpec
+from mlgov.evaluation.baseline import fit_gbm_baseline
 from mlgov.packaging.package import PackagedModel, load_package_dir
 from mlgov.training.config import TrainingConfig
 from mlgov.training.fit import train_tabular
@@ -97,28 +98,9 @@ def primary_metric(spec: FeatureSpec, truth: pd.Series, scores: np.ndarray) -> t
     return "accuracy", float(accuracy_score(index, scores.argmax(axis=1)))
 
 
-def _gbm_frame(frame: pd.DataFrame, spec: FeatureSpec, categories: dict[str, list[str]]) -> Any:
-    out = frame[list(spec.features)].copy()
-    for name in spec.categorical:
-        out[name] = pd.Categorical(out[name], categories=categories[name])
-    return out
-
-
-def gbm_scores(data: PreparedData, spec: FeatureSpec) -> np.ndarray:
-    """HistGradientBoosting* defaults on the train rows; holdout scores in mlgov's layout."""
-    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
-
-    categories = {c: sorted(data.train[c].dropna().unique()) for c in spec.categorical}
-    x_train = _gbm_frame(data.train, spec, categories)
-    x_holdout = _gbm_frame(data.holdout, spec, categories)
-    if spec.task == "regression":
-        reg = HistGradientBoostingRegressor(categorical_features="from_dtype")
-        reg.fit(x_train, data.train[spec.target].to_numpy(dtype=float))
-        return np.asarray(reg.predict(x_holdout), dtype=np.float64)
-    clf = HistGradientBoostingClassifier(categorical_features="from_dtype")
-    clf.fit(x_train, data.train[spec.target].astype(str))
-    probs = pd.DataFrame(clf.predict_proba(x_holdout), columns=clf.classes_)
-    return probs.reindex(columns=list(spec.classes or ()), fill_value=0.0).to_numpy()
+def gbm_scores(data: PreparedData, spec: FeatureSpec, seed: int) -> np.ndarray:
+    """The baseline the model card shows (`fit_gbm_baseline`): holdout scores in mlgov's layout."""
+    return fit_gbm_baseline(data.train, data.valid, spec, seed).predict(data.holdout)
 
 
 def run_table(name: str, seed: int, work: Path) -> dict[str, Any]:
@@ -134,7 +116,7 @@ def run_table(name: str, seed: int, work: Path) -> dict[str, Any]:
     metric, ours = primary_metric(spec, data.holdout[spec.target], package.scores(data.holdout))
     ours_s = time.perf_counter() - started
     started = time.perf_counter()
-    _, gbm = primary_metric(spec, data.holdout[spec.target], gbm_scores(data, spec))
+    _, gbm = primary_metric(spec, data.holdout[spec.target], gbm_scores(data, spec, seed))
     return {
         "table": name,
         "seed": seed,

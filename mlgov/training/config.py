@@ -15,6 +15,13 @@ from mlgov.training.search import SearchConfig
 
 DEFAULT_LR_MAX = 3e-3
 """The peak learning rate when none is given (and for image models' `auto` with `image.lr_max`)."""
+TABULAR_WEIGHT_DECAY = 0.1
+"""Weight decay of tabular networks when `weight_decay` is None: ten times fastai's default,
+which (with dropout 0.2) brought small tables level with gradient boosting in
+`bench/model_quality.py`."""
+MIN_PATIENCE, PATIENCE_DIVISOR = 3, 6
+"""`patience: auto` waits epochs / 6 epochs after warm-up, at least 3 (3 for the 20 epochs of
+image models)."""
 
 
 class TrainingDivergedError(DataError):
@@ -87,14 +94,19 @@ class TrainingConfig(BaseModel):
     """Widths of the hidden layers of the network."""
     pct_start: float = Field(default=0.25, gt=0, lt=1)
     """Fraction of the epochs spent raising the learning rate (warm-up)."""
-    patience: int = Field(default=3, ge=1)
-    """Epochs without improvement of the validation loss before stopping, counted after warm-up."""
+    patience: Annotated[int, Field(ge=1)] | Literal["auto"] = "auto"
+    """Epochs without improvement of the validation loss before stopping, counted after warm-up;
+    `auto` grows with the epochs (`patience_epochs`): on a long schedule the loss still falls
+    well into the cooling phase, and a short patience would stop at the noisy peak rate."""
     min_delta: float = Field(default=0.0, ge=0)
     """Smallest decrease of the validation loss that counts as an improvement for early stopping."""
-    weight_decay: float = Field(default=0.01, ge=0)
-    """Decoupled weight decay (AdamW style), not applied to biases and batch-norm parameters."""
-    dropout: float = Field(default=0.0, ge=0, lt=1)
-    """Dropout probability after each hidden layer (0: none; `training.search` may try others)."""
+    weight_decay: float | None = Field(default=None, ge=0)
+    """Decoupled weight decay (AdamW style), not applied to biases and batch-norm parameters;
+    None: `TABULAR_WEIGHT_DECAY` for tabular networks (they overfit small tables), fastai's own
+    default (0.01) for image models."""
+    dropout: float = Field(default=0.2, ge=0, lt=1)
+    """Dropout probability after each hidden layer (0: none); with the weight decay it keeps a
+    network on a few hundred rows from memorising them over the whole one-cycle schedule."""
     seed: int = 42
     """Seed for weight initialisation and shuffling: same data and seed give the same model."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -111,6 +123,16 @@ class TrainingConfig(BaseModel):
     def warmup_epochs(self, epochs: int) -> int:
         """Epochs of the one-cycle warm-up of `epochs` (resolved), when early stopping never fires."""
         return math.ceil(self.pct_start * epochs)
+
+    def tabular_weight_decay(self) -> float:
+        """The given weight decay, or `TABULAR_WEIGHT_DECAY` when None (image models: fastai's)."""
+        return TABULAR_WEIGHT_DECAY if self.weight_decay is None else self.weight_decay
+
+    def patience_epochs(self, epochs: int) -> int:
+        """The patience for `epochs` (resolved): a given integer, or `auto`'s epochs / 6, at least 3."""
+        if self.patience != "auto":
+            return self.patience
+        return max(MIN_PATIENCE, epochs // PATIENCE_DIVISOR)
 
 
 class PackageOptions(BaseModel):

@@ -168,12 +168,12 @@ def _fit(
             config.warmup_epochs(sizing.epochs),
             monitor="valid_loss",
             min_delta=config.min_delta,
-            patience=config.patience,
+            patience=config.patience_epochs(sizing.epochs),
         ),
     ]
     announcements = io.StringIO()  # both fastai trackers print their decisions
     with (
-        fit_setup(learn, fast_dls, config.weight_decay),
+        fit_setup(learn, fast_dls, config.tabular_weight_decay()),
         learn.no_logging(),
         contextlib.redirect_stdout(announcements),
     ):

@@ -331,7 +331,7 @@ def train_vision(
                     config.warmup_epochs(sizing.epochs),
                     monitor="valid_loss",
                     min_delta=config.min_delta,
-                    patience=config.patience,
+                    patience=config.patience_epochs(sizing.epochs),
                 ),
             ],
             main,

@@ -288,8 +288,8 @@ def test_credentials_in_a_data_url_reach_no_record(
     model = "leaky-location"
     base = f"memory://analyst:{secret}@/{uuid4().hex}"
     _put(f"{base}/train.csv", make_dataset(600, seed=1).drop(columns=["event_time"]))
-    broken = make_dataset(300, seed=2).drop(columns=["event_time"])
-    broken["plan"] = "no-such-plan"
+    # Broken, not merely changed (a missing column blocks; an unknown category would be a finding).
+    broken = make_dataset(300, seed=2).drop(columns=["event_time", "plan"])
     _put(f"{base}/batch.csv", broken)
     host, port = webhook_server.server_address[:2]
     monkeypatch.setenv("MLGOV_NOTIFICATION_BLOCK", "")

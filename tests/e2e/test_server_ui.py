@@ -493,7 +493,7 @@ def test_automations_retrain_on_critical_drift_and_notify(stack, runs, webhook_s
 
     first = _mlgov(stack, "automations", "apply", "--block", channel["block"])
     again = _mlgov(stack, "automations", "apply", "--block", channel["block"])
-    assert first["skipped"] == [] and len(first["automations"]) == 5
+    assert first["skipped"] == [] and len(first["automations"]) == 6
     assert {a["outcome"] for a in again["automations"]} == {"updated"}
     assert [a["id"] for a in again["automations"]] == [a["id"] for a in first["automations"]]
     listed = _mlgov(stack, "automations", "list")["automations"]

@@ -18,11 +18,25 @@ from mlgov.performance import (
 
 CLASSIFICATION_BASELINE = {"accuracy": 0.85, "f1": 0.7, "roc_auc": 0.90, "log_loss": 0.35}
 REGRESSION_BASELINE = {"rmse": 10.0, "mae": 8.0, "r2": 0.6}
+# The tolerance these cases were written for (the default became 0.02 with the interval rule).
+AT_005 = PerformancePolicy(max_drop=0.05)
+
+
+def test_the_default_tolerance_catches_a_five_point_drop_with_confidence() -> None:
+    policy = PerformancePolicy(metric="accuracy")
+    assert policy.max_drop == 0.02 and policy.rule == "interval"
+    current = {**CLASSIFICATION_BASELINE, "accuracy": 0.80}  # 5 points down, interval below 0.83
+    check = check_performance(
+        current, CLASSIFICATION_BASELINE, "classification", 2000, policy, interval=(0.78, 0.82)
+    )
+    assert check.degraded and check.tolerance == pytest.approx(0.02)
 
 
 def test_auto_watches_roc_auc_and_flags_a_drop_beyond_tolerance() -> None:
     current = {**CLASSIFICATION_BASELINE, "roc_auc": 0.80}
-    check = check_performance(current, CLASSIFICATION_BASELINE, "classification", n_labelled=500)
+    check = check_performance(
+        current, CLASSIFICATION_BASELINE, "classification", n_labelled=500, policy=AT_005
+    )
     assert check.metric == "roc_auc"
     assert check.drop == pytest.approx(0.10)
     assert check.tolerance == pytest.approx(0.05)
@@ -32,7 +46,9 @@ def test_auto_watches_roc_auc_and_flags_a_drop_beyond_tolerance() -> None:
 
 def test_small_drop_within_tolerance_is_not_degraded() -> None:
     current = {**CLASSIFICATION_BASELINE, "roc_auc": 0.88}
-    check = check_performance(current, CLASSIFICATION_BASELINE, "classification", n_labelled=500)
+    check = check_performance(
+        current, CLASSIFICATION_BASELINE, "classification", n_labelled=500, policy=AT_005
+    )
     assert check.decided and not check.degraded
     assert check.drop == pytest.approx(0.02)
     assert "within" in check.reason
@@ -55,7 +71,9 @@ def test_lower_is_better_metric_is_oriented(
 ) -> None:
     """rmse going UP is the degradation; auto picks rmse for regression."""
     current = {**REGRESSION_BASELINE, "rmse": current_rmse}
-    check = check_performance(current, REGRESSION_BASELINE, "regression", n_labelled=200)
+    check = check_performance(
+        current, REGRESSION_BASELINE, "regression", n_labelled=200, policy=AT_005
+    )
     assert check.metric == "rmse"
     assert check.drop == pytest.approx(expected_drop)
     assert check.degraded is degraded
@@ -174,7 +192,7 @@ def test_resolve_metric_per_task_kind() -> None:
 
 
 def test_interval_rule_flags_only_when_the_whole_interval_is_beyond_tolerance() -> None:
-    policy = PerformancePolicy(metric="accuracy")  # rule "interval", tolerance 0.05
+    policy = PerformancePolicy(metric="accuracy", max_drop=0.05)  # rule "interval"
     current = {**CLASSIFICATION_BASELINE, "accuracy": 0.74}
     surely = check_performance(
         current, CLASSIFICATION_BASELINE, "classification", 2000, policy, interval=(0.72, 0.76)

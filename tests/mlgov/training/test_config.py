@@ -7,7 +7,12 @@ import torch
 from pydantic import ValidationError
 
 from mlgov.data.errors import DataError
-from mlgov.training.config import TrainingConfig, TrainingDivergedError, resolve_device
+from mlgov.training.config import (
+    TABULAR_WEIGHT_DECAY,
+    TrainingConfig,
+    TrainingDivergedError,
+    resolve_device,
+)
 
 
 def test_config_is_strict_and_documented(fast: TrainingConfig) -> None:
@@ -29,6 +34,23 @@ def test_config_is_strict_and_documented(fast: TrainingConfig) -> None:
 )
 def test_warmup_epochs_round_up(epochs: int, pct_start: float, warmup: int) -> None:
     assert TrainingConfig(pct_start=pct_start).warmup_epochs(epochs) == warmup
+
+
+@pytest.mark.parametrize(("epochs", "patience"), [(20, 3), (8, 3), (36, 6), (100, 16)])
+def test_auto_patience_grows_with_the_epochs_and_a_given_one_stays(
+    epochs: int, patience: int
+) -> None:
+    assert TrainingConfig().patience_epochs(epochs) == patience
+    assert TrainingConfig(patience=2).patience_epochs(epochs) == 2
+    with pytest.raises(ValidationError):
+        TrainingConfig.model_validate({"patience": 0})
+
+
+def test_tabular_networks_are_regularised_by_default_and_images_keep_fastais_decay() -> None:
+    default = TrainingConfig()
+    assert (default.dropout, default.weight_decay, default.patience) == (0.2, None, "auto")
+    assert default.tabular_weight_decay() == TABULAR_WEIGHT_DECAY == 0.1
+    assert TrainingConfig(weight_decay=0.0).tabular_weight_decay() == 0.0
 
 
 def test_sizing_and_learning_rate_accept_auto() -> None:

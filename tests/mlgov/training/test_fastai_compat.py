@@ -140,7 +140,7 @@ def test_one_epoch_through_the_swap(tmp_path: Path) -> None:
         device=torch.device("cpu"),
     )
     original = learn.dls, learn.opt_func, learn.splitter, learn.wd
-    weight_decay = TrainingConfig().weight_decay
+    weight_decay = TrainingConfig().tabular_weight_decay()
     with fit_setup(learn, fast, weight_decay), learn.no_logging():
         learn.fit(1, lr=1e-3)
         opt = learn.opt.opt

@@ -207,7 +207,7 @@ def test_early_stopping_fires_on_a_flat_signal_and_keeps_the_best_weights(
     warmup = math.ceil(config.pct_start * epochs)
     assert result.stopped_early
     assert result.epochs_run < epochs
-    assert result.epochs_run >= warmup + config.patience  # never stopped during the warm-up
+    assert result.epochs_run >= warmup + config.patience_epochs(epochs)  # not in the warm-up
     assert result.best_epoch < result.epochs_run  # the last epochs were worse...
     model = load_package_dir(Path(result.package_dir))
     recomputed = log_loss(predict(model, valid, class_spec), valid["churned"], ("no", "yes"))

@@ -46,9 +46,9 @@ def test_search_refuses_trial_counts_that_compare_nothing_or_too_much(trials: in
 
 
 def test_a_setting_changes_only_what_it_names_and_bounds_the_rate() -> None:
-    given = TrainingConfig(lr_max=0.5, seed=7, layers=(50,))
+    given = TrainingConfig(lr_max=0.5, seed=7, layers=(50,), dropout=0.0)
     wider = apply_setting(given, TrialSetting(layers=(400, 200), dropout=0.2))
-    assert (wider.layers, wider.dropout, wider.weight_decay) == ((400, 200), 0.2, 0.01)
+    assert (wider.layers, wider.dropout, wider.weight_decay) == ((400, 200), 0.2, None)
     assert (wider.lr_max, wider.seed) == (0.5, 7)
     assert apply_setting(given, TrialSetting(lr_factor=3.0)).lr_max == 1.0
     found = TrainingConfig(lr_max="auto")

@@ -21,7 +21,7 @@ def _steps(rows: int, sizing_rows: int | None = None) -> int:
 
 def test_small_tables_get_many_more_steps_than_the_old_fixed_defaults() -> None:
     sizing = choose_sizing(TrainingConfig(), 800)
-    assert sizing.batch_size == 32
+    assert sizing.batch_size == 64
     assert _steps(800) >= TARGET_STEPS  # the old 256 x 20 gave 60 steps
     assert len(sizing.reasons) == 2 and all("because" in r for r in sizing.reasons)
     assert "800 training rows" in sizing.reasons[0]
@@ -44,7 +44,7 @@ def test_given_values_are_kept_without_reasons() -> None:
     sizing = choose_sizing(TrainingConfig(epochs=7, batch_size=512), 800)
     assert (sizing.epochs, sizing.batch_size, sizing.reasons) == (7, 512, ())
     half = choose_sizing(TrainingConfig(epochs=7), 800)
-    assert half.epochs == 7 and half.batch_size == 32 and len(half.reasons) == 1
+    assert half.epochs == 7 and half.batch_size == 64 and len(half.reasons) == 1
 
 
 def test_images_get_small_batches_and_the_fixed_epoch_maximum() -> None:
@@ -66,6 +66,6 @@ def test_the_card_line_says_what_was_chosen_and_why() -> None:
         reasons=sizing.reasons,
     )
     (line,) = choices_lines({"choices": choices.model_dump(mode="json")})
-    assert f"at most {sizing.epochs} epochs, batch size 32" in line
+    assert f"at most {sizing.epochs} epochs, batch size 64" in line
     assert "target: log1p, then standardise" in line and sizing.reasons[0] in line
     assert choices_lines({}) == [] and choices_lines(None) == []
