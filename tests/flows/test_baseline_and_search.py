@@ -17,6 +17,7 @@ import pytest
 from flows.train_and_gate_model import TrainingParameters, train_and_gate_model
 from mlgov.data.demo import REGRESSION_TARGET, make_dataset
 from mlgov.domain.catalogue import MANIFEST_FILE
+from mlgov.training.config import TrainingConfig
 
 pytestmark = [pytest.mark.flow, pytest.mark.usefixtures("prefect_harness")]
 
@@ -75,7 +76,9 @@ def test_search_chooses_on_validation_and_a_trailing_model_raises_below_baseline
     assert summary.search.chosen == min(losses, key=lambda t: losses[t] or 0.0)
     chosen = summary.search.chosen_setting
     manifest = json.loads(Path(summary.reports[MANIFEST_FILE]).read_text())
-    assert manifest["architecture"]["dropout"] == [chosen.dropout or 0.0] * 2
+    # Trial 1 keeps the given settings (`dropout` None: the configured default).
+    dropout = TrainingConfig().dropout if chosen.dropout is None else chosen.dropout
+    assert manifest["architecture"]["dropout"] == [dropout] * 2
     assert _trial_runs(summary.flow_run_id or "") == [
         "try-training-setting-1",
         "try-training-setting-2",
