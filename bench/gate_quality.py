@@ -31,9 +31,13 @@ import os
 import tempfile
 import time
 from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
+
+import torch
 
 from mlgov.data.demo import Scenario, demo_feature_spec, make_dataset
 from mlgov.data.split import PreparedData, SplitConfig, prepare_splits
@@ -158,6 +162,11 @@ def run_seed(seed: int, args: argparse.Namespace, work: Path) -> dict[str, dict[
     return verdicts
 
 
+def _one_thread() -> None:
+    """Each seed's process computes on one core: `--jobs` processes share the machine."""
+    torch.set_num_threads(1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=20)
@@ -167,6 +176,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--resamples", type=int, default=500)
     parser.add_argument("--json", type=Path, help="write the distributions here")
+    parser.add_argument("--jobs", type=int, default=1, help="seeds run at once, one process each")
     args = parser.parse_args()
     seeds = 3 if args.quick else args.seeds
     started = time.perf_counter()
@@ -174,9 +184,13 @@ def main() -> None:
     counts: dict[str, dict[str, Counter[str]]] = {
         case: {rule: Counter() for rule in RULES} for case in CASES
     }
-    with tempfile.TemporaryDirectory() as tmp:
-        for seed in range(seeds):
-            for case, by_rule in run_seed(seed, args, Path(tmp) / str(seed)).items():
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        ProcessPoolExecutor(args.jobs, get_context("spawn"), initializer=_one_thread) as pool,
+    ):
+        runs = [pool.submit(run_seed, seed, args, Path(tmp) / str(seed)) for seed in range(seeds)]
+        for run in runs:
+            for case, by_rule in run.result().items():
                 for rule, verdict in by_rule.items():
                     counts[case][rule][verdict] += 1
     seconds = time.perf_counter() - started

@@ -62,7 +62,12 @@ def test_prefect_task_logs_findings_of_changed_data(
     prefect_harness: None, suite: dict[str, Any], caplog: pytest.LogCaptureFixture
 ) -> None:
     """Too few rows is a changed batch, not a broken one: it passes, with its finding logged."""
-    summary = validate_dataset(churn_frame(300, seed=1).head(1), suite)
+
+    @flow
+    def gate(df: pd.DataFrame, contract: dict[str, Any]) -> ValidationSummary:
+        return validate_dataset(df, contract)
+
+    summary = gate(churn_frame(300, seed=1).head(1), suite)
     assert summary.success and summary.n_findings == 1
     assert summary.headline() == "1 finding: table has 1 rows, expected [5, 50,000]"
     assert f"Data validation passed with findings: {summary.headline()}" in caplog.text
