@@ -277,13 +277,9 @@ def train_tabular(
         device=device,
         mixed_precision=mixed_precision,
         started=started,
-        choices=TrainingChoices(
-            epochs=sizing.epochs,
-            batch_size=sizing.batch_size,
-            lr_max=rate.value,
-            lr_method=rate.method,
+        choices=sizing.choices(
+            rate,
             target_transform=None if transform is None else target_units.describe(transform),
-            reasons=(*sizing.reasons, *([rate.reason] if rate.reason else [])),
         ),
     )
 

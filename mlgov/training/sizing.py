@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
 from mlgov.training.config import TrainingChoices, TrainingConfig
+
+if TYPE_CHECKING:  # lr.py imports fastai; the model card reads this module without it
+    from mlgov.training.lr import LearningRate
 
 ROWS_PER_BATCH_DIVISOR = 10
 """Aim at about 10 batches per pass: many steps per epoch on a small table, batches not so small
@@ -39,6 +42,24 @@ class Sizing(BaseModel):
     batch_size: int
     epochs: int
     reasons: tuple[str, ...] = ()
+
+    def choices(
+        self,
+        rate: LearningRate,
+        *,
+        lr_max: float | None = None,
+        target_transform: str | None = None,
+    ) -> TrainingChoices:
+        """What a run chose, as its result records it; `lr_max` when the rate used differs from
+        the one found (an image model's head rate)."""
+        return TrainingChoices(
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            lr_max=rate.value if lr_max is None else lr_max,
+            lr_method=rate.method,
+            target_transform=target_transform,
+            reasons=(*self.reasons, *([rate.reason] if rate.reason else [])),
+        )
 
 
 def _power_of_two(value: float) -> int:

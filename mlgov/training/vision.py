@@ -33,7 +33,6 @@ from mlgov.training.config import (
     DEFAULT_LR_MAX,
     EpochRecord,
     PackageOptions,
-    TrainingChoices,
     TrainingConfig,
     TrainingDivergedError,
     TrainingResult,
@@ -369,13 +368,7 @@ def train_vision(
         device=device,
         mixed_precision=mixed_precision,
         started=started,
-        choices=TrainingChoices(
-            epochs=sizing.epochs,
-            batch_size=sizing.batch_size,
-            lr_max=head_lr,
-            lr_method=rate.method,
-            reasons=(*sizing.reasons, *([rate.reason] if rate.reason else [])),
-        ),
+        choices=sizing.choices(rate, lr_max=head_lr),
     )
 
 
