@@ -11,8 +11,10 @@ A reference table of the demo generator (seed 0) is compared with batches drawn 
 
 Ours, per batch: `compute_column_drift(...).corrected_drift` (Benjamini-Hochberg across columns
 plus a minimum effect size, default DriftConfig) for data drift; for labelled batches also
-`check_performance` (default PerformancePolicy: roc_auc, 0.05 absolute drop) against the holdout
-metrics of ONE model trained once on the reference with `train_tabular`. Baseline: stock Evidently
+`check_performance` as monitoring calls it (default PerformancePolicy: roc_auc, `max_drop` 0.02
+absolute, degraded only when the whole 95% bootstrap interval of the batch's roc_auc is beyond it)
+against the holdout metrics of ONE model trained on the reference with `train_tabular` and the
+default TrainingConfig (seed 0). Baseline: stock Evidently
 `DataDriftPreset()` with its defaults on the same reference and batch, its dataset decision read
 from the preset's "share of drifted columns < drift_share" test (FAIL = dataset drift). The
 reference `Dataset` is built once and reused; every batch gets its own Evidently report.
@@ -20,7 +22,15 @@ reference `Dataset` is built once and reused; every batch gets its own Evidently
 Then, ours only (cheap), the flag rate against the size of a mean shift on monthly_charges, which
 shows the detection floor the minimum effect size sets.
 
+Last, performance alarms on labelled batches (metric accuracy, same model): batches of 200, 2,000
+and 20,000 rows drawn with replacement from a predicted pool of fresh reference-distribution rows,
+clean (every alarm is false) or with a real 5-point accuracy drop (each correctly predicted row's
+label flipped with probability 0.05 / pool accuracy). `check_performance` with the batch's exact
+(Clopper-Pearson) interval decides under the old `point` rule and the `interval` rule, at
+tolerance 0.05 and 0.02 (the default), on the same batches, against the holdout accuracy.
+
     python bench/detection_quality.py [--reference-rows 20000] [--batch-rows 2000] [--batches 50]
+        [--alarm-batches 200] [--epochs auto]
 """
 
 from __future__ import annotations
@@ -31,49 +41,51 @@ import os
 import resource
 import tempfile
 import time
-import warnings
 from collections import Counter
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+from detection_support import (
+    SWEEP_COLUMN,
+    Case,
+    StockEvidently,
+    build_cases,
+    pct,
+    print_table,
+    rate,
+    sensitivity,
+)
 
-from mlgov.data.demo import Scenario, demo_feature_spec, make_dataset
+from mlgov.data.demo import demo_feature_spec, make_dataset
 from mlgov.data.features import prepare_frame
 from mlgov.data.split import SplitConfig, split_frame, take_rows
 from mlgov.domain.features import FeatureSpec
 from mlgov.drift.config import DriftConfig
 from mlgov.drift.statistics import compute_column_drift
-from mlgov.evaluation.metrics import score_predictions, true_values
+from mlgov.evaluation.metrics import METRIC_FUNCTIONS, score_predictions, true_values
 from mlgov.packaging.package import load_package_dir
-from mlgov.performance import PerformanceCheck, PerformancePolicy, check_performance
+from mlgov.performance import (
+    PerformanceCheck,
+    PerformancePolicy,
+    batch_interval,
+    check_performance,
+    resolve_metric,
+)
 from mlgov.training.config import TrainingConfig
 from mlgov.training.fit import train_tabular
 from mlgov.training.inference import predict
 
 FALSE_ALARM_TARGET = 0.05
 DETECTION_TARGET = 0.95
-PLAN_VALUES = np.array(["basic", "standard", "premium"], dtype=object)
-SHIFTED_PLAN_P = (0.3, 0.3, 0.4)  # reference mix of the generator: 0.5 / 0.3 / 0.2
 
-SWEEP_COLUMN = "monthly_charges"
-SWEEP_SIZES = (0.05, 0.1, 0.15, 0.2, 0.3)  # mean shifts in reference standard deviations
-
-Shift = Callable[[pd.DataFrame, np.random.Generator], pd.DataFrame]
-
-
-@dataclass(frozen=True)
-class Case:
-    """One scenario: which demo batches, how they are transformed, whether labels are used."""
-
-    name: str
-    description: str
-    demo_scenario: Scenario
-    shift: Shift | None
-    labelled: bool
+ALARM_SIZES, ALARM_DROP = (200, 2_000, 20_000), 0.05
+ALARM_RULES: tuple[tuple[Literal["point", "interval"], float], ...] = tuple(
+    (rule, tol) for rule in ("point", "interval") for tol in (0.05, 0.02)
+)
+ALARM_FALSE_TARGET, ALARM_DETECTION_TARGET = 0.05, 0.90
 
 
 @dataclass
@@ -89,50 +101,6 @@ class Outcome:
     evidently_s: float = 0.0
 
 
-def reference_std(reference: pd.DataFrame, column: str) -> float:
-    return float(reference[column].std(skipna=True))
-
-
-def build_cases(reference: pd.DataFrame) -> list[Case]:
-    """The scenarios, with shift sizes in reference standard deviations turned into units."""
-    charges = 0.5 * reference_std(reference, "monthly_charges")
-    age = 0.3 * reference_std(reference, "age")
-    tenure = 0.3 * reference_std(reference, "tenure_months")
-
-    def one(batch: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
-        return batch.assign(monthly_charges=batch["monthly_charges"] + charges)
-
-    def several(batch: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
-        return batch.assign(
-            age=batch["age"] + age,
-            usage_gb=batch["usage_gb"] * 1.2,
-            tenure_months=batch["tenure_months"] - tenure,
-        )
-
-    def plan_mix(batch: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
-        return batch.assign(plan=rng.choice(PLAN_VALUES, size=len(batch), p=SHIFTED_PLAN_P))
-
-    return [
-        Case("none", "no shift (fresh reference-distribution samples)", "none", None, True),
-        Case("covariate-one", f"monthly_charges +0.5 std (+{charges:.2f})", "none", one, False),
-        Case(
-            "covariate-several",
-            f"age +0.3 std (+{age:.2f}), usage_gb x1.2, tenure_months -0.3 std (-{tenure:.2f})",
-            "none",
-            several,
-            False,
-        ),
-        Case("category-frequency", "plan 0.5/0.3/0.2 -> 0.3/0.3/0.4", "none", plan_mix, False),
-        Case(
-            "concept-with-labels",
-            "demo 'concept': support-call and contract effects flipped",
-            "concept",
-            None,
-            True,
-        ),
-    ]
-
-
 @dataclass(frozen=True)
 class Monitor:
     """The trained model and the holdout metrics it is judged against."""
@@ -141,9 +109,10 @@ class Monitor:
     spec: FeatureSpec
     baseline: dict[str, float]
     train_s: float
+    epochs_run: int
 
 
-def train_monitored_model(reference: pd.DataFrame, epochs: int, work_dir: Path) -> Monitor:
+def train_monitored_model(reference: pd.DataFrame, epochs: int | str, work_dir: Path) -> Monitor:
     """One seeded model on the reference, with its metrics on a holdout it never saw."""
     spec = demo_feature_spec("classification")
     frame = prepare_frame(reference, spec)
@@ -153,7 +122,7 @@ def train_monitored_model(reference: pd.DataFrame, epochs: int, work_dir: Path) 
         take_rows(frame, splits.train),
         take_rows(frame, splits.valid),
         spec,
-        TrainingConfig(epochs=epochs, seed=0),
+        TrainingConfig.model_validate({"epochs": epochs, "seed": 0}),
         work_dir,
     )
     train_s = time.perf_counter() - started
@@ -162,68 +131,18 @@ def train_monitored_model(reference: pd.DataFrame, epochs: int, work_dir: Path) 
     baseline = score_predictions(
         true_values(holdout, spec), predict(model, holdout, spec), spec.task
     )
-    return Monitor(model=model, spec=spec, baseline=baseline, train_s=train_s)
+    return Monitor(model, spec, baseline, train_s, result.epochs_run)
 
 
 def evaluate_batch(monitor: Monitor, batch: pd.DataFrame) -> PerformanceCheck:
     """What the monitoring flow does once labels arrive: predict, score, compare with holdout."""
-    frame = prepare_frame(batch, monitor.spec)
-    current = score_predictions(
-        true_values(frame, monitor.spec),
-        predict(monitor.model, frame, monitor.spec),
-        monitor.spec.task,
-    )
+    frame, policy = prepare_frame(batch, monitor.spec), PerformancePolicy()
+    y, proba = true_values(frame, monitor.spec), predict(monitor.model, frame, monitor.spec)
+    current = score_predictions(y, proba, monitor.spec.task)
+    interval = batch_interval(resolve_metric(monitor.spec.task, policy.metric), y, proba, policy)
     return check_performance(
-        current, monitor.baseline, monitor.spec.task, len(frame), PerformancePolicy()
+        current, monitor.baseline, monitor.spec.task, len(frame), policy, interval=interval
     )
-
-
-class StockEvidently:
-    """Evidently's default DataDriftPreset against a fixed reference."""
-
-    def __init__(self, reference: pd.DataFrame, numeric: Sequence[str], categorical: Sequence[str]):
-        with warnings.catch_warnings():
-            # its first import trips deprecations inside numpy and litestar: nothing to act on
-            warnings.simplefilter("ignore", DeprecationWarning)
-            from evidently import DataDefinition, Dataset, Report
-            from evidently.presets import DataDriftPreset
-
-        self._report, self._preset, self._dataset = Report, DataDriftPreset, Dataset
-        self.columns = [*numeric, *categorical]
-        self.definition = DataDefinition(
-            numerical_columns=list(numeric), categorical_columns=list(categorical)
-        )
-        self.reference = self._dataset.from_pandas(
-            self._frame(reference), data_definition=self.definition
-        )
-
-    def _frame(self, frame: pd.DataFrame) -> pd.DataFrame:
-        return frame[self.columns].reset_index(drop=True)
-
-    def dataset_drift(self, batch: pd.DataFrame) -> bool:
-        """The preset's dataset verdict: its drifted-share test fails when share >= drift_share."""
-        current = self._dataset.from_pandas(self._frame(batch), data_definition=self.definition)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # scipy on empty histogram bins
-            snapshot = self._report([self._preset()], include_tests=True).run(
-                current_data=current, reference_data=self.reference
-            )
-        result = snapshot.dict()
-        verdicts = [
-            test["status"] == "FAIL"
-            for test in result["tests"]
-            if test["metric_config"]["params"]["type"] == "evidently:metric_v2:DriftedColumnsCount"
-        ]
-        shares = [
-            metric["value"]["share"]
-            for metric in result["metrics"]
-            if metric["config"]["type"] == "evidently:metric_v2:DriftedColumnsCount"
-        ]
-        if len(verdicts) != 1 or len(shares) != 1:
-            raise RuntimeError("expected exactly one DriftedColumnsCount test in the preset")
-        if verdicts[0] != (shares[0] >= 0.5):
-            raise RuntimeError(f"Evidently's test and its share {shares[0]} disagree")
-        return verdicts[0]
 
 
 def run_case(
@@ -256,43 +175,68 @@ def run_case(
     return outcome
 
 
-def sensitivity(
-    reference: pd.DataFrame, args: argparse.Namespace, spec: FeatureSpec
-) -> dict[str, dict[str, float]]:
-    """Ours only (cheap): how our flag rate falls with the size of a one-column mean shift.
+def alarm_rates(monitor: Monitor, pool_rows: int, batches: int) -> list[dict[str, Any]]:
+    """Per size, kind (clean / drop), rule and tolerance: the share of batches called degraded."""
+    y_pool, p_pool = scored(monitor, make_dataset(pool_rows, seed=900_001, scenario="none"))
+    pool_accuracy = METRIC_FUNCTIONS["accuracy"](y_pool, p_pool)
+    rng = np.random.default_rng(900_002)
+    rows: list[dict[str, Any]] = []
+    for n in ALARM_SIZES:
+        for kind in ("clean", "drop"):
+            hits: Counter[tuple[str, float]] = Counter()  # (rule, tolerance) -> alarms
+            accuracies = []
+            for _ in range(batches):
+                index = rng.integers(0, len(y_pool), size=n)
+                y, proba = y_pool[index].copy(), p_pool[index]
+                if kind == "drop":  # binary: a correct row's label flipped makes it wrong
+                    flip = (proba.argmax(axis=1) == y) & (
+                        rng.random(n) < ALARM_DROP / pool_accuracy
+                    )
+                    y[flip] = 1 - y[flip]
+                current = {"accuracy": METRIC_FUNCTIONS["accuracy"](y, proba)}
+                accuracies.append(current["accuracy"])
+                for rule, tol in ALARM_RULES:
+                    policy = PerformancePolicy(metric="accuracy", max_drop=tol, rule=rule)
+                    interval = batch_interval("accuracy", y, proba, policy)
+                    check = check_performance(
+                        current, monitor.baseline, "classification", n, policy, interval=interval
+                    )
+                    hits[(rule, tol)] += check.degraded
+            rows += [
+                {"rows": n, "batches": kind, "rule": rule, "tolerance": tol}
+                | {"alarm_rate": hits[(rule, tol)] / batches, "mean_accuracy": np.mean(accuracies)}
+                for rule, tol in ALARM_RULES
+            ]
+    for row in rows:
+        row["pool_accuracy"] = pool_accuracy
+    return rows
 
-    Next to it, the per-column verdict of Evidently's default test on that column (normed
-    Wasserstein >= 0.1, from our re-implementation, checked against Evidently in the main table):
-    it shows where the minimum effect size puts our detection floor.
-    """
-    std = reference_std(reference, SWEEP_COLUMN)
-    results: dict[str, dict[str, float]] = {}
-    for k, size in enumerate(SWEEP_SIZES):
-        ours: list[bool] = []
-        column_rule: list[bool] = []
-        for b in range(args.batches):
-            batch = make_dataset(args.batch_rows, seed=1000 * (20 + k) + b, scenario="none")
-            batch = batch.assign(**{SWEEP_COLUMN: batch[SWEEP_COLUMN] + size * std})
-            summary = compute_column_drift(reference, batch, spec.numeric, spec.categorical)
-            ours.append(summary.corrected_drift)
-            column_rule.extend(c.drifted for c in summary.columns if c.column == SWEEP_COLUMN)
-        results[f"{size:g}"] = {"ours": rate(ours), "evidently_column_rule": rate(column_rule)}
-    return results
+
+def scored(monitor: Monitor, batch: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    frame = prepare_frame(batch, monitor.spec)
+    return true_values(frame, monitor.spec), predict(monitor.model, frame, monitor.spec)
 
 
-def rate(flags: Sequence[bool]) -> float:
-    return float(np.mean(flags)) if flags else float("nan")
+def print_alarms(alarms: list[dict[str, Any]], monitor: Monitor, batches: int) -> None:
+    """One row per size and kind; one column per rule and tolerance."""
+    header = ("rows", "batches", "mean accuracy", *(f"{r} @{t:g}" for r, t in ALARM_RULES))
+    table = []
+    for start in range(0, len(alarms), len(ALARM_RULES)):  # one size and kind, every rule
+        cells = alarms[start : start + len(ALARM_RULES)]
+        first = (f"{cells[0]['rows']:,}", cells[0]["batches"], f"{cells[0]['mean_accuracy']:.4f}")
+        table.append((*first, *(pct(c["alarm_rate"]) for c in cells)))
+    print_table(
+        f"Performance alarms on accuracy, {batches} batches per row: holdout accuracy "
+        f"{monitor.baseline['accuracy']:.4f}, fresh pool {alarms[0]['pool_accuracy']:.4f} "
+        f"(targets: clean <= {ALARM_FALSE_TARGET:.0%}, 5-point drop >= "
+        f"{ALARM_DETECTION_TARGET:.0%} at 2,000 and 20,000 rows)",
+        header,
+        table,
+    )
 
 
-def print_table(title: str, header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> None:
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    print(f"\n{title}")
-    for row in [header, tuple("-" * w for w in widths), *rows]:
-        print("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
-
-
-def pct(value: float) -> str:
-    return "-" if np.isnan(value) else f"{value:.0%}"
+def auto_or_int(text: str) -> int | str:
+    return text if text == "auto" else int(text)
 
 
 def main() -> None:
@@ -300,10 +244,12 @@ def main() -> None:
     parser.add_argument("--reference-rows", "--rows", type=int, default=20_000)
     parser.add_argument("--batch-rows", type=int, default=2_000)
     parser.add_argument("--batches", type=int, default=50, help="batches per scenario")
-    parser.add_argument("--epochs", type=int, default=5, help="epochs of the monitored model")
+    parser.add_argument("--epochs", type=auto_or_int, default="auto", help="monitored model's")
+    parser.add_argument("--alarm-batches", type=int, default=200, help="per size and kind")
+    parser.add_argument("--pool-rows", type=int, default=100_000, help="predicted fresh rows")
     args = parser.parse_args()
     os.environ.setdefault("DO_NOT_TRACK", "1")
-    started = time.perf_counter()
+    started, load = time.perf_counter(), os.getloadavg()[0]
 
     spec = demo_feature_spec("classification")
     reference = make_dataset(args.reference_rows, seed=0, scenario="none")
@@ -315,7 +261,8 @@ def main() -> None:
         case.name: run_case(case, i, reference, args, spec, evidently, monitor)
         for i, case in enumerate(cases)
     }
-    sweep = sensitivity(reference, args, spec)
+    sweep = sensitivity(reference, args.batches, args.batch_rows, spec)
+    alarms = alarm_rates(monitor, args.pool_rows, args.alarm_batches)
     seconds = time.perf_counter() - started
 
     rows: list[tuple[str, ...]] = []
@@ -353,7 +300,8 @@ def main() -> None:
         f"{len(spec.numeric)} numeric + {len(spec.categorical)} categorical columns."
     )
     print(
-        f"Monitored model: {args.epochs} epochs, {monitor.train_s:.1f} s; holdout "
+        f"Monitored model: epochs {args.epochs} ({monitor.epochs_run} run), "
+        f"{monitor.train_s:.1f} s; load {load:.1f} at start; holdout "
         + ", ".join(f"{k}={v:.3f}" for k, v in monitor.baseline.items())
     )
     print_table(
@@ -403,6 +351,7 @@ def main() -> None:
         ("k (std)", "ours dataset flag", f"Evidently's default test on {SWEEP_COLUMN} alone"),
         [(k, pct(v["ours"]), pct(v["evidently_column_rule"])) for k, v in sweep.items()],
     )
+    print_alarms(alarms, monitor, args.alarm_batches)
     print(
         f"\nper batch: ours {1000 * ours_s / n_batches:.1f} ms, "
         f"Evidently {1000 * evidently_s / n_batches:.0f} ms; total {seconds:.0f} s"
@@ -425,6 +374,11 @@ def main() -> None:
                 "drift_flag_rate_on_concept": rate(concept.ours_drift),
                 "sensitivity_one_column_shift": sweep,
                 "holdout_roc_auc": monitor.baseline["roc_auc"],
+                "performance_alarms": {
+                    f"{r['rows']}/{r['batches']}/{r['rule']}@{r['tolerance']:g}": r["alarm_rate"]
+                    for r in alarms
+                },
+                "load_avg_1m": [round(load, 2), round(os.getloadavg()[0], 2)],
                 "ours_s": round(ours_s, 3),
                 "baseline_s": round(evidently_s, 3),
                 "ratio": round(ours_s / evidently_s, 4),

@@ -2,7 +2,7 @@
 
 Per seed, a champion is trained on the demo generator's "none" scenario and a challenger on a
 fresh table of each scenario (its own seed), both with `mlgov.training.fit.train_tabular` (no
-Prefect): the challenger and the champion are then scored on the challenger's holdout (the
+Prefect) and the product's default training settings (`auto` epochs and batch size): the challenger and the champion are then scored on the challenger's holdout (the
 recent one) and on the champion's holdout, with the paired bootstrap of `mlgov.evaluation`.
 
 - no-change: a fresh "none" table (the gate must not reject: target ≤ 5% rejected);
@@ -14,13 +14,16 @@ recent one) and on the champion's holdout, with the paired bootstrap of `mlgov.e
 - weaker-architecture: one hidden layer of 4 units, one epoch;
 - truncated-training: the challenger sees 10% of its training rows.
 
-Rules: `previous` is the gate before NEEDS_REVIEW (any set regressed → REJECTED_REGRESSION, every
-set non-inferior → PROMOTED, else KEPT_CHAMPION), read from the same set decisions; `new` is
-`mlgov.gate.decide` with the label-quality evidence (default policy, `on_conflict: review`);
+Rules: `previous` is the gate before issue 12 (a set regressed when worse by more than the
+tolerance with its interval below zero; any set regressed → REJECTED_REGRESSION, every set
+non-inferior → PROMOTED, else KEPT_CHAMPION), read from the same set numbers; `new` is
+`mlgov.gate.decide` (a set regressed when its whole interval lies below minus the tolerance) with
+the label-quality evidence (default policy, `on_conflict: review`);
 `promote` is the same with `on_conflict: promote`; `weighted` gives the recent holdout weight 2.
 Input drift is not measured here (it only words the reasons).
 
-    python bench/gate_quality.py [--seeds 20] [--quick] [--rows 2500] [--epochs 6] [--json FILE]
+    python bench/gate_quality.py [--seeds 20] [--quick] [--rows 2500] [--epochs auto] [--jobs 2]
+        [--json FILE]
 """
 
 from __future__ import annotations
@@ -80,8 +83,9 @@ SPEC = demo_feature_spec()
 
 
 def previous_rule(sets: tuple[SetDecision, ...]) -> Verdict:
-    """The gate before this change, from the same per-set decisions."""
-    if any(d.regressed for d in sets):
+    """The gate before issue 12, from the same per-set numbers: a set regressed when the challenger
+    was worse by more than the tolerance and its whole interval lay below zero."""
+    if any(d.advantage < -d.tolerance and d.ci_high < 0.0 for d in sets):
         return Verdict.REJECTED_REGRESSION
     if all(d.non_inferior for d in sets):
         return Verdict.PROMOTED
@@ -116,9 +120,10 @@ def run_seed(seed: int, args: argparse.Namespace, work: Path) -> dict[str, dict[
         frame = make_dataset(
             args.rows, seed=20_000 + seed, scenario=case.scenario, label_noise=case.noise
         )
-        config = base.model_copy(
-            update={"layers": case.layers or base.layers, "epochs": case.epochs or base.epochs}
-        )
+        update: dict[str, Any] = {"layers": case.layers or base.layers}
+        if case.epochs is not None:
+            update |= {"epochs": case.epochs}
+        config = base.model_copy(update=update)
         challenger = _train(frame, seed, config, work / name, case.keep)
         evaluation = evaluate(
             challenger.data.holdout,
@@ -162,6 +167,10 @@ def run_seed(seed: int, args: argparse.Namespace, work: Path) -> dict[str, dict[
     return verdicts
 
 
+def _auto_or_int(text: str) -> int | str:
+    return text if text == "auto" else int(text)
+
+
 def _one_thread() -> None:
     """Each seed's process computes on one core: `--jobs` processes share the machine."""
     torch.set_num_threads(1)
@@ -172,8 +181,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--quick", action="store_true", help="3 seeds")
     parser.add_argument("--rows", type=int, default=2500)
-    parser.add_argument("--epochs", type=int, default=6)
-    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--epochs", type=_auto_or_int, default="auto", help="default: auto")
+    parser.add_argument("--batch-size", type=_auto_or_int, default="auto", help="default: auto")
     parser.add_argument("--resamples", type=int, default=500)
     parser.add_argument("--json", type=Path, help="write the distributions here")
     parser.add_argument("--jobs", type=int, default=1, help="seeds run at once, one process each")

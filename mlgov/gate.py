@@ -44,8 +44,10 @@ class GatePolicy(BaseModel):
 
     The challenger is promoted only when, on every comparison set, the lower end of the paired
     bootstrap interval of its advantage is above minus the allowed regression (non-inferiority
-    with confidence). It is rejected for regression when it is worse by more than the allowed
-    amount and the whole interval lies below zero. Anything in between keeps the champion.
+    with confidence). It is rejected for regression when, on some set, the upper end lies below
+    minus the allowed regression (worse by more than the tolerance, with confidence: the mirror of
+    non-inferiority, so two equally good models are not called a regression on holdout noise).
+    Anything in between keeps the champion.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -217,7 +219,7 @@ def _judged(
         ci_low=low,
         ci_high=high,
         tolerance=tolerance,
-        regressed=advantage < -tolerance and high < 0.0,
+        regressed=high < -tolerance,
         non_inferior=low >= -tolerance,
     )
 

@@ -40,7 +40,7 @@ class PerformancePolicy(BaseModel):
     max_drop: float = Field(default=0.02, ge=0)
     """Tolerated drop versus the version's holdout metric (metric units, or a fraction of it).
     The whole interval must lie beyond it, so a real drop of 0.05 is caught at 0.02
-    (`bench/performance_alarms.py`: 96% of 2,000-row batches) and noise is not."""
+    (`bench/detection_quality.py`: 100% of 2,000-row batches) and noise is not."""
     mode: Literal["absolute", "relative"] = "absolute"
     """`relative`: the tolerance is `max_drop` × |holdout metric| (e.g. 0.1 = 10% worse)."""
     min_labelled: int = Field(default=50, ge=1)

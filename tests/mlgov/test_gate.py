@@ -244,6 +244,24 @@ def _quality(challenger: float, champion: float | None) -> LabelQualityCompariso
     )
 
 
+def test_regression_needs_the_whole_interval_beyond_the_tolerance() -> None:
+    """Deliberately changed (issue 12): worse by more than the tolerance with the interval below
+    zero but not below minus the tolerance was REJECTED_REGRESSION; it is now inconclusive, the
+    mirror of non-inferiority, so holdout noise between equally good models is not a regression."""
+    policy = GatePolicy()  # max_regression 0.02
+    inconclusive = decide(policy, "classification", _auc(-0.03, 0.025))  # [-0.055, -0.005]
+    (only,) = inconclusive.sets
+    assert inconclusive.verdict is Verdict.KEPT_CHAMPION
+    assert not only.regressed and not only.non_inferior
+    assert inconclusive.reasons[0].startswith("inconclusive on new-holdout: challenger worse by")
+    regressed = decide(policy, "classification", _auc(-0.05, 0.025))  # [-0.075, -0.025]
+    assert regressed.verdict is Verdict.REJECTED_REGRESSION and regressed.sets[0].regressed
+    assert regressed.reasons == (
+        "regression on new-holdout: challenger worse by 0.0500 roc_auc (95% interval of the "
+        "advantage [-0.0750, -0.0250], tolerance 0.0200)",
+    )
+
+
 # The demo's concept batch: +0.094 [+0.048, +0.139] on recent data, -0.208 on the champion's.
 RECENT, OLDER = _auc(0.094, 0.046), {"champion-holdout": _auc(-0.208, 0.05)}
 
