@@ -209,7 +209,7 @@ def _check_fit(manifest: ModelManifest) -> None:
 
 
 def _load_weights(network: torch.nn.Module, tensors: dict[str, torch.Tensor]) -> None:
-    """Strictly load `tensors` into a network built on the meta device; refuse any misfit."""
+    """Strictly load `tensors` into a freshly built network; refuse any misfit."""
     import torch
 
     expected = network.state_dict()
@@ -261,10 +261,18 @@ def load_package(manifest_raw: bytes, weights_raw: bytes) -> PackagedModel | Pac
             image_net = ImageNet(arch)
         _load_weights(image_net, tensors)
         return PackagedImageModel(manifest, image_net, ImagePreprocessor(pre))
-    from mlgov.packaging.tabular_net import TabularNet
+    from mlgov.packaging.tabular_net import TabularNet, implied_weights
 
-    with torch.device("meta"):
-        network = TabularNet(manifest.tabular_members()[0])
+    arch = manifest.tabular_members()[0]
+    held = sum(t.numel() for t in tensors.values())
+    if implied_weights(arch) > held:
+        raise PackageError(
+            f"{MANIFEST_FILE} declares a network of {implied_weights(arch)} weights, "
+            f"{WEIGHTS_FILE} holds {held}"
+        )
+    # Built on the CPU: no larger than the weights already read, and the meta device's
+    # initialisation would import torch._dynamo (2 s of CPU) for a network this small.
+    network = TabularNet(arch)
     _load_weights(network, tensors)
     return PackagedModel(
         manifest=manifest, network=network, preprocessor=TabularPreprocessor(manifest)
