@@ -58,7 +58,7 @@ from tasks.monitoring import (
     score_batch,
     update_batch_performance,
 )
-from tasks.monitoring_dashboard import publish_batch_snapshot
+from tasks.monitoring_dashboard import publish_batch_snapshot, publish_label_snapshot
 from tasks.registration import load_model_version
 from tasks.reporting import publish_validation_failure
 from tasks.validation import publish_validation_findings, validate_dataset
@@ -359,6 +359,7 @@ def backfill_labels(params: LabelBackfillParameters) -> tuple[LabelledBatch, ...
             params.persistence,
             (performance.ci_low, performance.ci_high),
         )
+        publish_label_snapshot(updated, performance.metric, model.metrics.get(performance.metric))
         if performance.degraded:
             alert = performance_degraded(
                 name, model.version, record.batch_id, performance, late=True

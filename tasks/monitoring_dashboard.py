@@ -1,4 +1,4 @@
-"""Prefect task that puts a graded batch into the Evidently workspace (`evidently ui`).
+"""Prefect tasks that put graded batches and their late labels into the Evidently workspace.
 
 The work lives in `mlgov.drift.workspace`; it runs after grading because each snapshot is
 tagged with the batch's severity.
@@ -13,7 +13,7 @@ from prefect.cache_policies import NO_CACHE
 
 from mlgov.drift.config import DriftSummary
 from mlgov.drift.report import kept_snapshot
-from mlgov.drift.workspace import record_batch_snapshot
+from mlgov.drift.workspace import record_batch_snapshot, record_label_snapshot
 from mlgov.settings import get_settings
 from mlgov.storage.monitoring_schema import BatchRecord
 
@@ -44,5 +44,15 @@ def publish_batch_snapshot(
         record.batch_id,
         workspace,
         record.model,
+    )
+    return snapshot_id
+
+
+@task(name="publish-label-snapshot", cache_policy=NO_CACHE)
+def publish_label_snapshot(record: BatchRecord, metric: str, holdout: float | None) -> str:
+    """A past batch's late labels in the workspace: its realised performance; returns the id."""
+    snapshot_id = record_label_snapshot(workspace_path(), record, metric, holdout)
+    get_run_logger().info(
+        "Evidently snapshot %s: late labels of batch %s", snapshot_id, record.batch_id
     )
     return snapshot_id

@@ -35,6 +35,8 @@ DASHBOARD_TAB: Final = "mlgov monitoring"
 MAX_COLUMN_SERIES: Final = 10
 """Columns plotted in the per-column drift panel: the first scored batch's most drifted."""
 SEVERITY_LEVEL: Final = {"ok": 0.0, "warning": 1.0, "critical": 2.0}
+LATE_LABELS_TAG: Final = "labels=late"
+"""Tag of a batch's second snapshot, written when its labels were joined after it was scored."""
 _FIGURE_METRIC: Final = "evidently:metric_v2:MeanValue"
 
 ROWS, LABELLED = "rows", "labelled rows"
@@ -121,9 +123,10 @@ def snapshot_metadata(record: BatchRecord) -> dict[str, str]:
     }
 
 
-def snapshot_name(record: BatchRecord) -> str:
+def snapshot_name(record: BatchRecord, *, late_labels: bool = False) -> str:
     """The name in the snapshot list: the batch first, then what a reader scans for."""
-    return f"{record.batch_id} (v{record.version}, {record.severity})"
+    labels = " labels" if late_labels else ""
+    return f"{record.batch_id}{labels} (v{record.version}, {record.severity})"
 
 
 def _series(names: Iterable[str], legend: Mapping[str, str] | None = None) -> list[PanelMetric]:
@@ -226,7 +229,9 @@ def open_project(workspace: Path, name: str) -> tuple[Workspace, Project]:
     return ws, project
 
 
-def _figures_snapshot(record: BatchRecord, figures: Mapping[str, float]) -> Any:
+def _figures_snapshot(
+    record: BatchRecord, figures: Mapping[str, float], *, late_labels: bool = False
+) -> Any:
     """An Evidently snapshot of the figures (`MeanValue` of a one-row frame), named and tagged."""
     from evidently import DataDefinition, Dataset, Report
     from evidently.metrics import MeanValue
@@ -239,8 +244,8 @@ def _figures_snapshot(record: BatchRecord, figures: Mapping[str, float]) -> Any:
         dataset,
         None,
         timestamp=record.batch_time,
-        name=snapshot_name(record),
-        tags=snapshot_tags(record),
+        name=snapshot_name(record, late_labels=late_labels),
+        tags=[*snapshot_tags(record), *([LATE_LABELS_TAG] if late_labels else [])],
         metadata=dict(snapshot_metadata(record)),
     )
 
@@ -274,3 +279,20 @@ def record_batch_snapshot(
     if drift_snapshot is not None:
         drift_snapshot.unlink()
     return str(ref.id)
+
+
+def record_label_snapshot(
+    workspace: Path, record: BatchRecord, metric: str, holdout: float | None = None
+) -> str:
+    """Labels joined after the batch was scored, as a second snapshot at the batch's own time.
+
+    The batch's first snapshot went in before its labels and snapshots are not rewritten, so its
+    realised figures (the metric, its interval, the labelled rows) come as their own snapshot,
+    tagged `labels=late`: the Performance panel plots them beside the estimate. Returns its id.
+    """
+    ws, project = open_project(workspace, record.model)
+    ensure_panels(ws, project, record, metric)
+    kinds = ("realised", "realised low", "realised high", "holdout")
+    wanted = {LABELLED, *(performance_figure(metric, kind) for kind in kinds)}
+    figures = {k: v for k, v in batch_figures(record, metric, holdout).items() if k in wanted}
+    return str(ws.add_run(project.id, _figures_snapshot(record, figures, late_labels=True)).id)

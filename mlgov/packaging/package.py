@@ -263,16 +263,16 @@ def load_package(manifest_raw: bytes, weights_raw: bytes) -> PackagedModel | Pac
         return PackagedImageModel(manifest, image_net, ImagePreprocessor(pre))
     from mlgov.packaging.tabular_net import TabularNet, implied_weights
 
-    arch = manifest.tabular_members()[0]
+    layout = manifest.tabular_members()[0]
     held = sum(t.numel() for t in tensors.values())
-    if implied_weights(arch) > held:
+    if implied_weights(layout) > held:
         raise PackageError(
-            f"{MANIFEST_FILE} declares a network of {implied_weights(arch)} weights, "
+            f"{MANIFEST_FILE} declares a network of {implied_weights(layout)} weights, "
             f"{WEIGHTS_FILE} holds {held}"
         )
     # Built on the CPU: no larger than the weights already read, and the meta device's
     # initialisation would import torch._dynamo (2 s of CPU) for a network this small.
-    network = TabularNet(arch)
+    network = TabularNet(layout)
     _load_weights(network, tensors)
     return PackagedModel(
         manifest=manifest, network=network, preprocessor=TabularPreprocessor(manifest)

@@ -25,6 +25,7 @@ from flows.monitor_production_batch import (
 from flows.train_and_gate_model import TrainingParameters, train_and_gate_model
 from mlgov.data.demo import make_dataset
 from mlgov.domain.features import FeatureSpec
+from mlgov.drift.workspace import open_project
 from mlgov.model_version import ModelVersion
 from mlgov.registration import ChampionArtifacts
 from mlgov.storage.monitoring_store import MonitoringStore
@@ -196,6 +197,19 @@ def test_delayed_labels_fill_in_past_performance(env, tmp_path) -> None:
     assert record.metric_ci_low < record.metrics["roc_auc"] < record.metric_ci_high
     assert record.metric_ci_high < record.metrics["roc_auc"] + 0.1  # 1,500 labels: narrow
     assert record.estimated_metrics == estimate.metrics
+    # The dashboard gets the realised figures: a second snapshot of the batch, at its time.
+    ws, project = open_project(env / "evidently-workspace", MODEL)
+    (labelled,) = [
+        run
+        for run in (ws.get_run(project.id, run_id) for run_id in ws.list_runs(project.id))
+        if run is not None and {f"batch={batch.batch_id}", "labels=late"} <= set(run.tags)
+    ]
+    realised = {
+        r.metric_value_location.metric.params["column"]: r.value
+        for r in labelled.metric_results.values()
+    }
+    assert realised["roc_auc (realised)"] == pytest.approx(record.metrics["roc_auc"])
+    assert realised["labelled rows"] == 1500
 
 
 def _use_webhook(server, monkeypatch: pytest.MonkeyPatch) -> None:

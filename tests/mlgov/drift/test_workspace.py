@@ -25,6 +25,7 @@ from mlgov.drift.workspace import (
     open_project,
     performance_figure,
     record_batch_snapshot,
+    record_label_snapshot,
     snapshot_metadata,
     snapshot_name,
     snapshot_tags,
@@ -180,3 +181,39 @@ def test_a_scored_batch_becomes_one_tagged_snapshot_with_report_and_figures(
     }
     assert figures == pytest.approx(batch_figures(record, "roc_auc", 0.88))
     assert stored.widgets  # the drift report still renders in the UI
+
+
+def test_late_labels_become_a_second_snapshot_of_the_batch_with_its_realised_figures(
+    tmp_path: Path,
+) -> None:
+    workspace = tmp_path / "ws"
+    record_batch_snapshot(workspace, _record(), None, "roc_auc", 0.88)  # scored before labels
+    labelled = _record(
+        n_labelled=900,
+        metrics={"roc_auc": 0.71, "accuracy": 0.64},
+        metric_ci_low=0.66,
+        metric_ci_high=0.75,
+        severity="critical",
+    )
+
+    snapshot_id = record_label_snapshot(workspace, labelled, "roc_auc", 0.88)
+
+    ws, project = open_project(workspace, "churn")
+    assert len(ws.list_runs(project.id)) == 2  # the first snapshot is left as it was
+    stored = ws.get_run(project.id, snapshot_id)
+    assert stored is not None
+    assert stored.name == "2026-11-03 labels (v3, critical)" and stored.timestamp == BATCH_TIME
+    assert {"labels=late", "batch=2026-11-03", "severity=critical"} <= set(stored.tags)
+    figures = {
+        r.metric_value_location.metric.params["column"]: r.value
+        for r in stored.metric_results.values()
+    }
+    assert figures == pytest.approx(
+        {
+            LABELLED: 900.0,
+            performance_figure("roc_auc", "realised"): 0.71,
+            performance_figure("roc_auc", "realised low"): 0.66,
+            performance_figure("roc_auc", "realised high"): 0.75,
+            performance_figure("roc_auc", "holdout"): 0.88,
+        }
+    )
