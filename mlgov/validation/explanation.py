@@ -67,29 +67,36 @@ class ValidationSummary(BaseModel):
         return tuple(f for f in self.failures if f.role != BLOCKING)
 
     def headline(self) -> str:
-        """One line naming every failure, blocking ones first; a missing column's knock-on
-        errors are counted, not listed."""
+        """One line naming every failure, blocking ones first; the knock-on errors of a column
+        that is missing or of the wrong type are counted, not listed."""
         if not self.failures:
             return f"all {self.n_expectations} expectations passed on {self.n_rows:,} rows"
         missing = {f.column for f in self.failures if f.expectation == "expect_column_to_exist"}
+        # A rule that could not run on a column which already failed otherwise (e.g. a range on
+        # text) repeats that column's failure in GX's words: the first failure says it better.
+        broken = missing | {f.column for f in self.failures if f.observed != "error"}
+
+        def named(failure: FailedExpectation) -> bool:
+            if failure.expectation == "expect_column_to_exist":
+                return True
+            if failure.column in missing:
+                return False
+            return failure.observed != "error" or failure.column not in broken
+
         # Missing columns first: they are the failures a data owner must fix before any other.
         blocking = sorted(
-            (
-                f
-                for f in self.failures
-                if f.role == BLOCKING
-                and (f.expectation == "expect_column_to_exist" or f.column not in missing)
-            ),
+            (f for f in self.failures if f.role == BLOCKING and named(f)),
             key=lambda f: f.expectation != "expect_column_to_exist",
         )
         parts = []
         n_blocking = self.n_failed - self.n_findings
         if n_blocking:
-            named = _named(blocking, n_blocking)
-            parts.append(f"{n_blocking} of {self.n_expectations} expectations failed: {named}")
+            listed = _named(blocking, n_blocking)
+            parts.append(f"{n_blocking} of {self.n_expectations} expectations failed: {listed}")
         if self.n_findings:
             noun = "finding" if self.n_findings == 1 else "findings"
-            parts.append(f"{self.n_findings} {noun}: {_named(self.findings, self.n_findings)}")
+            shown = [f for f in self.findings if named(f)]
+            parts.append(f"{self.n_findings} {noun}: {_named(shown, self.n_findings)}")
         return "; plus ".join(parts)
 
     def to_markdown(self) -> str:

@@ -72,6 +72,28 @@ def test_headline_puts_missing_columns_first_and_counts_the_rest() -> None:
     assert summary_of().headline() == "all 10 expectations passed on 1,234 rows"
 
 
+def test_headline_counts_the_errors_a_mistyped_column_causes_and_names_the_cause() -> None:
+    def errored(column: str, expectation: str) -> FailedExpectation:
+        return FailedExpectation(
+            expectation=expectation,
+            column=column,
+            kwargs={},
+            observed="error",
+            reason=f"column {column!r}: {expectation} could not run: values of another type",
+        )
+
+    summary = summary_of(
+        errored("area", "expect_column_values_to_be_between"),
+        failed("area", "expect_column_values_to_be_in_type_list", "column 'area': not numeric"),
+        errored("area", "expect_column_values_to_be_between"),
+        errored("plan", "expect_column_values_to_be_in_set"),  # its own error: named
+    )
+    assert summary.headline() == (
+        "4 of 10 expectations failed: column 'area': not numeric; column 'plan': "
+        "expect_column_values_to_be_in_set could not run: values of another type; and 2 more"
+    )
+
+
 def test_markdown_of_a_table_failure_says_table() -> None:
     markdown = summary_of(failed(None, "expect_x", "line one\nline two")).to_markdown()
     assert "| 1 | (table) | `expect_x` | line one line two |  |" in markdown
