@@ -45,9 +45,7 @@ class GatePolicy(BaseModel):
     The challenger is promoted only when, on every comparison set, the lower end of the paired
     bootstrap interval of its advantage is above minus the allowed regression (non-inferiority
     with confidence). It is rejected for regression when, on some set, the upper end lies below
-    minus the allowed regression (worse by more than the tolerance, with confidence: the mirror of
-    non-inferiority, so two equally good models are not called a regression on holdout noise).
-    Anything in between keeps the champion.
+    minus it (the mirror: holdout noise between equal models is no regression). Else it is kept.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
