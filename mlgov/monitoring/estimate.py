@@ -8,7 +8,8 @@ drawing labels from the calibrated probabilities (seeded), which also gives thei
 
 What this cannot see: a change in how labels relate to the inputs (concept change). The model is
 then as confident as before and the estimate stays where it was; only labels reveal it. The
-interval covers the labels' randomness given the probabilities, not calibration error.
+interval covers the labels' randomness and the calibration's sampling error (resampled holdout
+calibrations), not a model that is miscalibrated where a shifted batch takes it.
 Regression models get no estimate.
 """
 
@@ -25,6 +26,10 @@ from mlgov.domain.features import TaskKind
 from mlgov.evaluation.metrics import HIGHER_IS_BETTER, METRIC_FUNCTIONS, metric_names
 from mlgov.performance import PerformancePolicy, resolve_metric
 
+CALIBRATION_RESAMPLES = 30
+"""Bootstrap resamples of the holdout calibrated beside it. Without them the interval covered
+only the labels' randomness, and on fresh unshifted batches it held the realised accuracy 90% of
+the time at 95% confidence: a calibration fitted on a few thousand rows is itself uncertain."""
 NO_REGRESSION_ESTIMATE = (
     "no label-free estimate for a regression model: its errors cannot be read off its "
     "predictions; performance is known once labels are joined"
@@ -58,14 +63,22 @@ class ConfidenceCalibration(BaseModel):
     maps: tuple[IsotonicMap, ...]
     """Binary: one map, of the last class's probability; multiclass: one per class (one vs rest),
     the calibrated rows renormalised."""
+    resampled: tuple[tuple[IsotonicMap, ...], ...] = ()
+    """The same maps fitted on bootstrap resamples of the holdout: the estimate's interval draws
+    labels through them, so it also covers the calibration's own sampling error (empty in
+    calibrations stored before them: the interval then covers the labels' randomness only)."""
 
-    def apply(self, probabilities: np.ndarray) -> np.ndarray:
-        """Calibrated class probabilities, rows summing to 1."""
+    def apply(self, probabilities: np.ndarray, resample: int | None = None) -> np.ndarray:
+        """Calibrated class probabilities, rows summing to 1; `resample` picks a resampled
+        calibration (cycling), None the one fitted on the whole holdout."""
+        maps = self.maps
+        if resample is not None and self.resampled:
+            maps = self.resampled[resample % len(self.resampled)]
         proba = np.asarray(probabilities, dtype=float)
-        if len(self.maps) == 1:
-            positive = np.clip(self.maps[0].apply(proba[:, -1]), 0.0, 1.0)
+        if len(maps) == 1:
+            positive = np.clip(maps[0].apply(proba[:, -1]), 0.0, 1.0)
             return np.column_stack([1.0 - positive, positive])
-        calibrated = np.column_stack([m.apply(proba[:, i]) for i, m in enumerate(self.maps)])
+        calibrated = np.column_stack([m.apply(proba[:, i]) for i, m in enumerate(maps)])
         totals = calibrated.sum(axis=1, keepdims=True)
         uniform = np.full_like(calibrated, 1.0 / calibrated.shape[1])
         return np.where(totals > 0, calibrated / np.where(totals > 0, totals, 1.0), uniform)
@@ -97,18 +110,34 @@ def _isotonic(score: np.ndarray, outcome: np.ndarray) -> IsotonicMap:
     return IsotonicMap(x=tuple(map(float, knots_x)), y=tuple(map(float, knots_y)))
 
 
+def _maps(y: np.ndarray, proba: np.ndarray) -> tuple[IsotonicMap, ...]:
+    if proba.shape[1] == 2:
+        return (_isotonic(proba[:, 1], (y == 1).astype(float)),)
+    return tuple(_isotonic(proba[:, c], (y == c).astype(float)) for c in range(proba.shape[1]))
+
+
 def fit_calibration(
-    y: np.ndarray, probabilities: np.ndarray, classes: tuple[str, ...]
+    y: np.ndarray,
+    probabilities: np.ndarray,
+    classes: tuple[str, ...],
+    *,
+    resamples: int = CALIBRATION_RESAMPLES,
+    seed: int = 0,
 ) -> ConfidenceCalibration:
-    """Isotonic calibration of a classifier on its holdout: `y` class indices, probabilities."""
+    """Isotonic calibration of a classifier on its holdout (`y` class indices, probabilities),
+    and `resamples` more on bootstrap resamples of it (seeded) for the estimate's interval."""
     proba = np.asarray(probabilities, dtype=float)
+    y = np.asarray(y)
     if len(y) < 1 or proba.shape != (len(y), len(classes)):
         raise ValueError(f"need one probability per class per row, got {proba.shape} for {len(y)}")
-    if len(classes) == 2:
-        maps: tuple[IsotonicMap, ...] = (_isotonic(proba[:, 1], (y == 1).astype(float)),)
-    else:
-        maps = tuple(_isotonic(proba[:, c], (y == c).astype(float)) for c in range(len(classes)))
-    return ConfidenceCalibration(classes=classes, n_holdout=len(y), maps=maps)
+    rng = np.random.default_rng(seed)
+    draws = (rng.integers(0, len(y), len(y)) for _ in range(resamples))
+    return ConfidenceCalibration(
+        classes=classes,
+        n_holdout=len(y),
+        maps=_maps(y, proba),
+        resampled=tuple(_maps(y[rows], proba[rows]) for rows in draws),
+    )
 
 
 def read_calibration(path: Path) -> ConfidenceCalibration:
@@ -155,8 +184,9 @@ def expected_metrics(
     """Each classification metric's (estimate, low, high) on unlabelled rows.
 
     Accuracy's estimate is exact (mean calibrated probability of the predicted class); the others
-    are the mean over `n_draws` label sets drawn from the calibrated probabilities. The interval
-    is the draws' central `confidence` share.
+    are the mean over `n_draws` label sets drawn from the calibrated probabilities, each through
+    the next resampled calibration when there are some. The interval is the draws' central
+    `confidence` share: the labels' randomness and the calibration's sampling error.
     """
     proba = np.asarray(probabilities, dtype=float)
     calibrated = calibration.apply(proba)
@@ -164,7 +194,7 @@ def expected_metrics(
     names = metric_names("classification")
     draws = {name: np.empty(n_draws) for name in names}
     for i in range(n_draws):
-        y = _draw_labels(calibrated, rng)
+        y = _draw_labels(calibration.apply(proba, resample=i), rng)
         for name in names:
             draws[name][i] = METRIC_FUNCTIONS[name](y, proba)
     alpha = 1.0 - confidence
