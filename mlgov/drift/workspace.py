@@ -59,6 +59,11 @@ def column_figure(column: str) -> str:
     return f"drift score: {column}"
 
 
+def effect_figure(column: str) -> str:
+    """The figure holding one column's drift effect size."""
+    return f"drift effect: {column}"
+
+
 def performance_figure(metric: str, kind: str) -> str:
     """The figure of the watched metric of one kind (`PERFORMANCE_KINDS`)."""
     return f"{metric} ({kind})"
@@ -83,6 +88,7 @@ def batch_figures(
         if record.prediction_drift is None
         else float(record.prediction_drift),
         **{column_figure(c): s for c, s in record.column_scores.items()},
+        **{effect_figure(c): e for c, e in record.column_effects.items()},
     }
     if metric is not None:
         figures |= {
@@ -139,10 +145,10 @@ def _series(names: Iterable[str], legend: Mapping[str, str] | None = None) -> li
     ]
 
 
-def _plotted_columns(column_scores: Mapping[str, float], drifted: Sequence[str]) -> list[str]:
-    """The drifted columns first, then the highest scores, at most `MAX_COLUMN_SERIES`."""
-    rest = sorted((c for c in column_scores if c not in drifted), key=lambda c: -column_scores[c])
-    return [*[c for c in drifted if c in column_scores], *rest][:MAX_COLUMN_SERIES]
+def _plotted_columns(effects: Mapping[str, float], drifted: Sequence[str]) -> list[str]:
+    """The drifted columns first, then the largest effects, at most `MAX_COLUMN_SERIES`."""
+    rest = sorted((c for c in effects if c not in drifted), key=lambda c: -effects[c])
+    return [*[c for c in drifted if c in effects], *rest][:MAX_COLUMN_SERIES]
 
 
 def dashboard_panels(record: BatchRecord, metric: str | None) -> list[DashboardPanelPlot]:
@@ -167,16 +173,16 @@ def dashboard_panels(record: BatchRecord, metric: str | None) -> list[DashboardP
         ),
         bar_plot_panel("Severity", _series([SEVERITY]), "0 ok, 1 warning, 2 critical", "half"),
     ]
-    if record.column_scores:
-        columns = _plotted_columns(record.column_scores, record.drifted_columns)
+    if record.column_effects:
+        columns = _plotted_columns(record.column_effects, record.drifted_columns)
         panels.append(
             line_plot_panel(
-                "Drift score per column",
+                "Drift effect per column",
                 _series(
-                    (column_figure(c) for c in columns), {column_figure(c): c for c in columns}
+                    (effect_figure(c) for c in columns), {effect_figure(c): c for c in columns}
                 ),
-                "Each column's score as its report shows it: a distance (higher = more drift)"
-                " or a p-value (lower = more drift)",
+                "Normed Wasserstein (numbers) or Jensen-Shannon (categories) distance to the "
+                "reference, on every row: 0 = the same distribution, higher = more drift",
             )
         )
     if metric is not None:

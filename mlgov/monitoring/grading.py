@@ -115,6 +115,9 @@ class BatchFindings(BaseModel):
             share_drifted=None if drift is None else drift.share_drifted,
             drifted_columns=() if decision is None else decision.columns,
             column_scores=self._column_scores(),
+            column_effects={}
+            if drift is None
+            else {c.column: c.effect_size for c in drift.columns},
             prediction_drift=None if predicted is None else predicted.corrected_drift,
             prediction_drift_score=None if predicted is None else predicted.columns[0].score,
             metrics=self.metrics or None,

@@ -62,6 +62,10 @@ class BatchRecord(BaseModel):
     share_drifted: float | None = Field(ge=0.0, le=1.0)
     drifted_columns: tuple[str, ...] = ()
     column_scores: dict[str, float] = Field(default_factory=dict)
+    """Each column's score as its report shows it: a distance or a p-value, by method."""
+    column_effects: dict[str, float] = Field(default_factory=dict)
+    """Each column's effect size (normed Wasserstein or Jensen-Shannon distance, 0 = the same
+    distribution): one scale for every column, where the scores mix distances and p-values."""
     prediction_drift: bool | None = None
     prediction_drift_score: float | None = None
     metrics: dict[str, float] | None = None
@@ -155,6 +159,7 @@ batches = Table(
     Column("share_drifted", Float, nullable=True),
     Column("drifted_columns_json", Text, nullable=False),
     Column("column_scores_json", Text, nullable=False),
+    Column("column_effects_json", Text, nullable=True),  # NULL in older rows: none
     Column("prediction_drift", Boolean, nullable=True),
     Column("prediction_drift_score", Float, nullable=True),
     Column("metrics_json", Text, nullable=True),
@@ -221,6 +226,7 @@ def batch_values(record: BatchRecord) -> dict[str, Any]:
         exclude={
             "drifted_columns",
             "column_scores",
+            "column_effects",
             "metrics",
             "estimated_metrics",
             "report_paths",
@@ -228,6 +234,7 @@ def batch_values(record: BatchRecord) -> dict[str, Any]:
     )
     values["drifted_columns_json"] = to_json(list(record.drifted_columns))
     values["column_scores_json"] = to_json(record.column_scores)
+    values["column_effects_json"] = to_json(record.column_effects)
     values["metrics_json"] = None if record.metrics is None else to_json(record.metrics)
     estimated = record.estimated_metrics
     values["estimated_metrics_json"] = None if estimated is None else to_json(estimated)
@@ -244,6 +251,7 @@ def batch_record(values: Mapping[Any, Any]) -> BatchRecord:
         **fields,
         drifted_columns=tuple(json.loads(values["drifted_columns_json"])),
         column_scores=json.loads(values["column_scores_json"]),
+        column_effects=json.loads(values.get("column_effects_json") or "{}"),
         metrics=None if metrics_json is None else json.loads(metrics_json),
         estimated_metrics=None if estimated_json is None else json.loads(estimated_json),
         report_paths=json.loads(values["report_paths_json"]),

@@ -81,6 +81,7 @@ def _graded(
         share_drifted=drift.share_drifted,
         drifted_columns=tuple(drift.drifted_columns),
         column_scores={c.column: c.score for c in drift.columns},
+        column_effects={c.column: c.effect_size for c in drift.columns},
         prediction_drift=shift > 0.5,
         prediction_drift_score=0.02 + 0.1 * shift,
         metrics={"roc_auc": 0.86 - 0.05 * shift} if index % 2 == 0 else None,
@@ -184,7 +185,7 @@ def test_dashboard_shows_the_panels_with_data(workspace: Path, evidently_ui: str
         "Prediction drift",
         "Rows per batch",
         "Severity",
-        "Drift score per column",
+        "Drift effect per column",
         "Performance: roc_auc",
     ]
     assert [t.title for t in dashboard.tabs] == [DASHBOARD_TAB]

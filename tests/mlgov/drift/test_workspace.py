@@ -21,6 +21,7 @@ from mlgov.drift.workspace import (
     _plotted_columns,
     batch_figures,
     column_figure,
+    effect_figure,
     ensure_panels,
     open_project,
     performance_figure,
@@ -54,6 +55,7 @@ def _record(**changes: Any) -> BatchRecord:
         "share_drifted": 0.4,
         "drifted_columns": ("age", "plan"),
         "column_scores": {"age": 0.31, "income": 0.02, "score": 0.05, "plan": 0.001},
+        "column_effects": {"age": 0.31, "income": 0.02, "score": 0.05, "plan": 0.12},
         "prediction_drift": False,
         "prediction_drift_score": 0.04,
         "severity": "warning",
@@ -77,6 +79,7 @@ def test_figures_are_the_history_row_numbers_and_absent_ones_are_left_out() -> N
     assert figures[ROWS] == 1200 and figures[LABELLED] == 900
     assert figures[SHARE_DRIFTED] == 0.4 and figures[SEVERITY] == 1.0
     assert figures[column_figure("age")] == 0.31
+    assert figures[effect_figure("plan")] == 0.12  # one scale: a p-value never plots as a score
     assert figures[performance_figure("roc_auc", "realised")] == 0.81
     assert figures[performance_figure("roc_auc", "estimated")] == 0.83
     assert figures[performance_figure("roc_auc", "estimate low")] == 0.8
@@ -87,6 +90,7 @@ def test_figures_are_the_history_row_numbers_and_absent_ones_are_left_out() -> N
         share_drifted=None,
         drifted_columns=(),
         column_scores={},
+        column_effects={},
         prediction_drift=None,
         prediction_drift_score=None,
         severity="critical",
@@ -109,9 +113,9 @@ def test_snapshot_identity_names_the_batch_and_tags_model_version_batch_and_seve
     assert metadata["batch_time"] == "2026-11-03T06:00:00+00:00"
 
 
-def test_plotted_columns_put_the_drifted_first_then_the_highest_scores() -> None:
-    scores = {f"c{i}": float(i) for i in range(15)}
-    columns = _plotted_columns(scores, ("c1", "c0"))
+def test_plotted_columns_put_the_drifted_first_then_the_largest_effects() -> None:
+    effects = {f"c{i}": float(i) for i in range(15)}
+    columns = _plotted_columns(effects, ("c1", "c0"))
     assert columns[:4] == ["c1", "c0", "c14", "c13"]
     assert len(columns) == MAX_COLUMN_SERIES
 
@@ -136,11 +140,11 @@ def test_panels_are_added_once_and_an_old_project_gets_them_beside_its_own(
         "Prediction drift",
         "Rows per batch",
         "Severity",
-        "Drift score per column",
+        "Drift effect per column",
         "Performance: roc_auc",
     ]
     assert "Team notes" in {p.title for p in dashboard.panels}
-    per_column = next(p for p in dashboard.panels if p.title == "Drift score per column")
+    per_column = next(p for p in dashboard.panels if p.title == "Drift effect per column")
     assert [v.legend for v in per_column.values][:2] == ["age", "plan"]
 
 
@@ -157,12 +161,17 @@ def test_a_scored_batch_becomes_one_tagged_snapshot_with_report_and_figures(
     )
     handed_over = kept_snapshot(drift)
     assert handed_over is not None and handed_over.name == "data-drift.snapshot.json"
-    record = _record(column_scores={c.column: c.score for c in drift.columns})
+    record = _record(
+        column_scores={c.column: c.score for c in drift.columns},
+        column_effects={c.column: c.effect_size for c in drift.columns},
+    )
     workspace = tmp_path / "ws"
 
     snapshot_id = record_batch_snapshot(workspace, record, handed_over, "roc_auc", 0.88)
     # A batch that broke the contract: no report, its figures and tags only.
-    unscored = _record(batch_id="broken", scored=False, column_scores={}, severity="critical")
+    unscored = _record(
+        batch_id="broken", scored=False, column_scores={}, column_effects={}, severity="critical"
+    )
     record_batch_snapshot(workspace, unscored, None, "roc_auc")
 
     assert not handed_over.exists()  # taken over by the workspace

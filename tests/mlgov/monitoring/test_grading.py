@@ -221,3 +221,18 @@ def test_an_estimate_below_tolerance_is_a_warning_never_more(
         estimate_drop=True,
     )
     assert severity == expected
+
+
+def test_the_row_keeps_each_columns_effect_size_beside_its_score(
+    make_findings: Callable[..., BatchFindings],
+) -> None:
+    """A KS column's score is a p-value (lower = more drift); its effect is on the distance scale."""
+    findings = make_findings()
+    assert findings.drift is not None
+    ks = findings.drift.columns[0].model_copy(
+        update={"method": "ks", "score": 0.001, "effect_size": 0.3}
+    )
+    drift = findings.drift.model_copy(update={"columns": (ks, *findings.drift.columns[1:])})
+    record = findings.model_copy(update={"drift": drift}).record()
+    assert record.column_scores == {"age": 0.001, "plan": 0.02}
+    assert record.column_effects == {"age": 0.3, "plan": 0.02}

@@ -1,4 +1,4 @@
-"""A history table written by an older mlgov gains the interval and estimate columns in place."""
+"""A history table written by an older mlgov gains the interval, estimate and effect columns."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ NEW_COLUMNS = (
     "estimated_metrics_json",
     "estimate_ci_low",
     "estimate_ci_high",
+    "column_effects_json",
 )
 
 
@@ -59,6 +60,7 @@ def test_an_older_history_table_gains_the_new_columns_and_keeps_its_rows(tmp_pat
         (old,) = store.history("churn")
         assert old.metrics == {"roc_auc": 0.8}
         assert old.metric_ci_low is None and old.estimated_metrics is None
+        assert old.column_effects == {}
         updated = store.update_performance(
             "churn", "old", {"roc_auc": 0.7}, 200, interval=(0.64, 0.76)
         )
@@ -70,12 +72,14 @@ def test_an_older_history_table_gains_the_new_columns_and_keeps_its_rows(tmp_pat
                     "estimated_metrics": {"roc_auc": 0.71},
                     "estimate_ci_low": 0.69,
                     "estimate_ci_high": 0.73,
+                    "column_effects": {"age": 0.21},
                 }
             )
         )
         rows = {r.batch_id: r for r in store.history("churn")}
     assert rows["old"].metric_ci_high == 0.76 and rows["old"].n_labelled == 200
     assert rows["new"].estimated_metrics == {"roc_auc": 0.71}
+    assert rows["new"].column_effects == {"age": 0.21}
     assert (rows["new"].estimate_ci_low, rows["new"].estimate_ci_high) == (0.69, 0.73)
     columns = {c["name"] for c in inspect(create_engine(url)).get_columns(tables.batches.name)}
     assert set(NEW_COLUMNS) <= columns

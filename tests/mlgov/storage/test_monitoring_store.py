@@ -105,6 +105,7 @@ def test_a_recorded_batch_round_trips_exactly(store: MonitoringStore) -> None:
         drift=True,
         drifted_columns=("âge", "plan"),
         column_scores={"âge": 0.31, "plan": 0.27, "region": 0.0},
+        column_effects={"âge": 0.18, "plan": 0.05, "region": 0.0},
         prediction_drift=True,
         prediction_drift_score=0.12,
         metrics={"accuracy": 0.81, "f1": 0.5},
