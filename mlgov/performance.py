@@ -55,6 +55,17 @@ class PerformancePolicy(BaseModel):
     seed: int = 0
     """Seed of the bootstrap: the same batch always gets the same interval."""
 
+    def tolerance_for(self, baseline: float) -> float:
+        """The largest drop accepted below `baseline`, in metric units."""
+        return self.max_drop * abs(baseline) if self.mode == "relative" else self.max_drop
+
+
+def surest_drop(metric: str, baseline: float, bounds: tuple[float, float]) -> float:
+    """The smallest drop below `baseline` the interval `bounds` allows (> 0: surely worse);
+    oriented so that a drop is positive whatever the metric's direction."""
+    sign = 1.0 if HIGHER_IS_BETTER[metric] else -1.0
+    return min(sign * (baseline - b) for b in bounds)
+
 
 class PerformanceCheck(BaseModel):
     """The verdict on one labelled batch, with the figures that led to it."""
@@ -118,7 +129,7 @@ def check_performance(
     now, then = _as_float(current, name), _as_float(baseline, name)
     sign = 1.0 if HIGHER_IS_BETTER[name] else -1.0
     drop = sign * (then - now)
-    tolerance = policy.max_drop * abs(then) if policy.mode == "relative" else policy.max_drop
+    tolerance = policy.tolerance_for(then)
     allowed = (
         f"{policy.max_drop:.0%} of the baseline = {tolerance:.4g}"
         if policy.mode == "relative"
@@ -161,7 +172,7 @@ def check_performance(
     figures = f"{name} {now:.4g} vs holdout {then:.4g} ({direction} is better)"
     if rule == "interval" and bounds is not None:
         # The best the batch can plausibly be, as a drop: > tolerance means surely too far.
-        best = min(sign * (then - b) for b in bounds)
+        best = surest_drop(name, then, bounds)
         span = (
             f"{policy.confidence:.0%} interval [{bounds[0]:.4g}, {bounds[1]:.4g}], n={n_labelled}"
         )

@@ -28,6 +28,16 @@ def clopper_pearson(successes: int, n: int, confidence: float = 0.95) -> Interva
     return low, high
 
 
+def central_interval(values: np.ndarray, confidence: float = 0.95) -> Interval:
+    """The central `confidence` share of the finite values (NaN bounds when none is finite)."""
+    finite = values[np.isfinite(values)]
+    if not len(finite):
+        return math.nan, math.nan
+    alpha = 1.0 - confidence
+    low, high = np.quantile(finite, [alpha / 2, 1 - alpha / 2])
+    return float(low), float(high)
+
+
 def bootstrap_interval(
     name: str,
     y: np.ndarray,
@@ -47,12 +57,7 @@ def bootstrap_interval(
     for i in range(n_resamples):
         idx = rng.integers(0, n, size=n)
         values[i] = fn(y[idx], predictions[idx])
-    values = values[np.isfinite(values)]
-    if not len(values):
-        return math.nan, math.nan
-    alpha = 1.0 - confidence
-    low, high = np.quantile(values, [alpha / 2, 1 - alpha / 2])
-    return float(low), float(high)
+    return central_interval(values, confidence)
 
 
 def metric_interval(

@@ -23,8 +23,9 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from mlgov.domain.features import TaskKind
-from mlgov.evaluation.metrics import HIGHER_IS_BETTER, METRIC_FUNCTIONS, metric_names
-from mlgov.performance import PerformancePolicy, resolve_metric
+from mlgov.evaluation.intervals import central_interval
+from mlgov.evaluation.metrics import METRIC_FUNCTIONS, metric_names
+from mlgov.performance import PerformancePolicy, resolve_metric, surest_drop
 
 CALIBRATION_RESAMPLES = 30
 """Bootstrap resamples of the holdout calibrated beside it. Without them the interval covered
@@ -194,18 +195,15 @@ def expected_metrics(
     names = metric_names("classification")
     draws = {name: np.empty(n_draws) for name in names}
     for i in range(n_draws):
-        y = _draw_labels(calibration.apply(proba, resample=i), rng)
+        drawn_from = calibration.apply(proba, resample=i) if calibration.resampled else calibrated
+        y = _draw_labels(drawn_from, rng)
         for name in names:
             draws[name][i] = METRIC_FUNCTIONS[name](y, proba)
-    alpha = 1.0 - confidence
     out: dict[str, tuple[float, float, float]] = {}
     for name, values in draws.items():
         finite = values[np.isfinite(values)]
-        if not len(finite):
-            out[name] = (math.nan, math.nan, math.nan)
-            continue
-        low, high = np.quantile(finite, [alpha / 2, 1 - alpha / 2])
-        out[name] = (float(finite.mean()), float(low), float(high))
+        mean = float(finite.mean()) if len(finite) else math.nan
+        out[name] = (mean, *central_interval(finite, confidence))
     predicted = proba.argmax(axis=1)
     accuracy = float(calibrated[np.arange(len(proba)), predicted].mean())
     out["accuracy"] = (accuracy, *out["accuracy"][1:])
@@ -230,13 +228,12 @@ def estimate_performance(
     )
     estimate, low, high = figures[name]
     then = float(baseline.get(name, math.nan))
-    tolerance = policy.max_drop * abs(then) if policy.mode == "relative" else policy.max_drop
-    sign = 1.0 if HIGHER_IS_BETTER[name] else -1.0
+    tolerance = policy.tolerance_for(then)
     n_rows = len(probabilities)
     span = (
         f"estimated {name} {estimate:.4g}, {policy.confidence:.0%} interval [{low:.4g}, {high:.4g}]"
     )
-    best = min(sign * (then - low), sign * (then - high))
+    best = surest_drop(name, then, (low, high))
     if n_rows < policy.min_labelled or not math.isfinite(then) or not math.isfinite(best):
         degraded, reason = False, f"{span}, n={n_rows}: no decision (too few rows or no baseline)"
     elif best > tolerance:

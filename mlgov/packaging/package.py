@@ -264,11 +264,10 @@ def load_package(manifest_raw: bytes, weights_raw: bytes) -> PackagedModel | Pac
     from mlgov.packaging.tabular_net import TabularNet, implied_weights
 
     layout = manifest.tabular_members()[0]
-    held = sum(t.numel() for t in tensors.values())
-    if implied_weights(layout) > held:
+    declared, held = implied_weights(layout), sum(t.numel() for t in tensors.values())
+    if declared > held:
         raise PackageError(
-            f"{MANIFEST_FILE} declares a network of {implied_weights(layout)} weights, "
-            f"{WEIGHTS_FILE} holds {held}"
+            f"{MANIFEST_FILE} declares a network of {declared} weights, {WEIGHTS_FILE} holds {held}"
         )
     # Built on the CPU: no larger than the weights already read, and the meta device's
     # initialisation would import torch._dynamo (2 s of CPU) for a network this small.
