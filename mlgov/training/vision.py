@@ -65,16 +65,16 @@ VALID_FLAG = "_mlgov_is_valid"
 
 
 def torchvision_builder(arch: str) -> Callable[..., torch.nn.Module]:
-    """torchvision's builder of `arch`, or a one-line DataError naming it."""
-    from torchvision import models
+    """torchvision's builder of `arch` from the allow-list loading uses, or a one-line DataError."""
+    from mlgov.packaging.architectures import classification_builder
 
-    if arch not in models.list_models(module=models):
+    builder = classification_builder(arch)
+    if builder is None:
         timm = "timm is not installed" if _missing("timm") else "timm models cannot be packaged"
         raise DataError(
             f"unknown architecture {arch!r}: not a torchvision classification model ({timm}); "
             "e.g. resnet18, resnet34, resnet50"
         )
-    builder: Callable[..., torch.nn.Module] = getattr(models, arch)
     return builder
 
 
