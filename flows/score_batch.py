@@ -20,6 +20,8 @@ from mlgov.domain.names import ModelRef
 from mlgov.model_version import ModelVersion
 from mlgov.redaction import redact_location
 from mlgov.scoring.contract import ContractViolation, column_families, scoring_contract
+from mlgov.scoring.image_batch import discard_model_batch
+from mlgov.scoring.output import scoring_id_column
 from mlgov.scoring.report import contract_broken, scoring_record
 from mlgov.scoring.score import DEFAULT_CHUNK_ROWS
 from mlgov.scoring.source import BatchSource, expand_dates
@@ -43,10 +45,13 @@ class ScoringParameters(BaseModel):
 
     Attributes:
         model: `NAME` (its champion), `NAME@ALIAS` or `NAME:VERSION`.
-        data: Parquet or CSV file, path or fsspec URL; `{date}` / `{yesterday}` expand to UTC dates.
+        data: Parquet or CSV file, path or fsspec URL; for an image model also a folder of
+            images, a glob of folders or a manifest table. `{date}` / `{yesterday}` expand to
+            UTC dates.
         out: Parquet or CSV file to write (path or fsspec URL), replaced only once complete.
         id_column: Column copied into the output beside each row's scores, so labels that
-            arrive later can be joined.
+            arrive later can be joined; an image model's rows carry their file path (`image`)
+            unless another column is named.
         chunk_rows: Rows read, checked and scored at a time: memory is bounded by one chunk.
         notify: Notify when the batch breaks the contract (the event is emitted regardless).
     """
@@ -54,7 +59,9 @@ class ScoringParameters(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     model: ModelRef = Field(description="NAME, NAME@ALIAS or NAME:VERSION.")
-    data: str = Field(min_length=1, description="Parquet/CSV path or URL of the batch.")
+    data: str = Field(
+        min_length=1, description="Parquet/CSV path or URL of the batch (images: folder, glob)."
+    )
     out: str = Field(min_length=1, description="Parquet/CSV path or URL of the scores.")
     id_column: str | None = None
     chunk_rows: int = Field(default=DEFAULT_CHUNK_ROWS, ge=1, le=10_000_000)
@@ -92,7 +99,7 @@ def _refuse(
     notify: bool,
 ) -> ContractViolation:
     """A broken batch: the validation artifact and the event where the data owner looks."""
-    location = redact_location(source.location)
+    location = redact_location(source.origin or source.location)
     publish_validation_failure(model.name, location, report_markdown, headline)
     alert = contract_broken(model.name, model.version, location, headline, failed)
     record: AlertRecord = send_alert(alert, model.name, version=model.version, notify=notify)
@@ -108,13 +115,18 @@ def score_batch(params: ScoringParameters) -> ScoringSummary:
     run_dir = get_settings().work_dir / "scoring" / (flow_run.get_id() or "local")
     model = ModelVersion(artifacts=load_model_version(params.model, run_dir))
     spec = model.spec
+    contract = scoring_contract(model.suite, spec)
+    id_column = scoring_id_column(spec, params.id_column)
+    source: BatchSource | None = None
     try:
         # 0. An output that cannot be written, or a batch that cannot be read, stops the run here.
-        check_scoring_output(out, data, spec.classes, params.id_column)
-        source, head = open_scoring_batch(data, params.id_column, params.chunk_rows)
+        #    An image batch is read as its manifest: one row per file, with its statistics.
+        check_scoring_output(out, data, spec.classes, id_column)
+        source, head = open_scoring_batch(
+            data, spec, id_column, column_families(contract), params.chunk_rows, run_dir
+        )
 
         # 1. The version's contract (without the target) on the first chunk, before any write.
-        contract = scoring_contract(model.suite, spec)
         validation = validate_dataset(head, contract)
         if not validation.success:
             raise _refuse(
@@ -127,7 +139,7 @@ def score_batch(params: ScoringParameters) -> ScoringSummary:
             )
 
         # 2. Every chunk: columns and types, scores, appended; the output appears when complete.
-        sha256 = fingerprint_batch(data)
+        sha256 = fingerprint_batch(source)
         scored_at = datetime.now(UTC)
         try:
             scored = score_into_output(
@@ -139,6 +151,7 @@ def score_batch(params: ScoringParameters) -> ScoringSummary:
             ) from None
     finally:
         model.discard_work_copies()
+        discard_model_batch(source)
 
     # 3. The scoring in the history (labels join later by id), and its summary artifact.
     record = record_scoring(
@@ -148,7 +161,7 @@ def score_batch(params: ScoringParameters) -> ScoringSummary:
             data=data,
             data_sha256=sha256,
             out=out,
-            id_column=params.id_column,
+            id_column=id_column,
             scored=scored,
             scored_at=scored_at,
             flow_run_id=flow_run.get_id(),

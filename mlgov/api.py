@@ -7,7 +7,9 @@
 The model is read through the registry and rebuilt from the bytes just checked against their
 recorded SHA-256 (`mlgov.model_loading`); a pickle-only version loads only with the opt-in.
 `predict` returns the columns `mlgov predict` writes, after checking the frame against the
-columns and types of the version's input contract.
+columns and types of the version's input contract. An image model takes a folder of images, a
+glob of folders or a manifest table (a location, or a frame with an `image` column of paths):
+one row per image, keyed by its path.
 """
 
 from __future__ import annotations
@@ -23,7 +25,12 @@ from mlgov.domain.catalogue import CHAMPION, SUITE_FILE
 from mlgov.domain.features import FeatureSpec
 from mlgov.domain.names import parse_model_ref
 from mlgov.scoring.contract import ContractViolation, chunk_problems, column_families
-from mlgov.scoring.output import check_id_column, output_schema, scored_table
+from mlgov.scoring.output import (
+    check_id_column,
+    output_schema,
+    scored_table,
+    scoring_id_column,
+)
 
 if TYPE_CHECKING:
     from mlgov.training.inference import ScoringModel
@@ -51,13 +58,17 @@ class LoadedModel:
             return None
         return tuple(self.spec.classes or self.model.classes or ())
 
-    def predict(self, frame: pd.DataFrame, id_column: str | None = None) -> pd.DataFrame:
-        """Ids (when named), prediction, `proba_<class>` per class, model, version, scored_at."""
+    def predict(self, data: pd.DataFrame | str, id_column: str | None = None) -> pd.DataFrame:
+        """Ids (when named; an image's path by default), prediction, `proba_<class>` per class,
+        model, version, scored_at. `data` is a frame, or a location read as `mlgov predict` reads
+        it (a table; for an image model also a folder of images, a glob or a manifest)."""
         import pyarrow as pa
 
         from mlgov.data.features import prepare_frame
         from mlgov.training.inference import predict
 
+        frame = self._frame(data)
+        id_column = scoring_id_column(self.spec, id_column)
         classes = self.classes
         if id_column is not None and id_column not in frame.columns:
             raise ContractViolation("the frame", f"id column {id_column!r} is not in the frame")
@@ -80,6 +91,21 @@ class LoadedModel:
             scored_at=datetime.now(UTC),
         )
         return table.to_pandas().set_axis(frame.index)
+
+    def _frame(self, data: pd.DataFrame | str) -> pd.DataFrame:
+        """The rows to score; an image model's described from their files when not yet."""
+        from mlgov.data.io import read_table
+        from mlgov.images.manifest import describe_images
+        from mlgov.images.spec import is_image_manifest
+
+        frame = read_table(data) if isinstance(data, str) else data
+        if self.spec.image_column is None or is_image_manifest(frame):
+            return frame
+        if self.spec.image_column not in frame.columns:
+            raise ContractViolation(
+                "the frame", f"an image model needs the {self.spec.image_column!r} column of paths"
+            )
+        return describe_images(frame, location="the frame")
 
 
 def load_model(ref: str, *, allow_pickle: bool | None = None) -> LoadedModel:

@@ -10,18 +10,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from pathlib import Path
 
 import pandas as pd
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
+from mlgov.domain.features import FeatureSpec
 from mlgov.model_version import ModelVersion
 from mlgov.reporting import artifact_key
+from mlgov.scoring.image_batch import open_model_batch
 from mlgov.scoring.output import check_output
 from mlgov.scoring.report import scoring_markdown
 from mlgov.scoring.score import ScoredOutput, score_file
-from mlgov.scoring.source import BatchSource, file_sha256, open_batch
+from mlgov.scoring.source import BatchSource
 from mlgov.storage.monitoring_schema import ScoringRecord
 from mlgov.storage.monitoring_store import MonitoringStore
 
@@ -36,10 +39,17 @@ def check_scoring_output(
 
 @task(name="open-scoring-batch", cache_policy=NO_CACHE)
 def open_scoring_batch(
-    data: str, id_column: str | None, chunk_rows: int
+    data: str,
+    spec: FeatureSpec,
+    id_column: str | None,
+    contract_columns: Mapping[str, str | None],
+    chunk_rows: int,
+    work_dir: Path,
 ) -> tuple[BatchSource, pd.DataFrame]:
-    """The batch's header checked, and its first chunk: what the whole contract is run on."""
-    source = open_batch(data, id_column)
+    """The batch's header checked, and its first chunk: what the whole contract is run on.
+
+    An image batch is described first (its manifest, written under `work_dir`)."""
+    source = open_model_batch(data, spec, id_column, contract_columns, work_dir)
     head = source.head(chunk_rows)
     get_run_logger().info(
         "Batch %s: %s, %d columns, %s rows; first chunk %d rows",
@@ -53,9 +63,10 @@ def open_scoring_batch(
 
 
 @task(name="fingerprint-batch", cache_policy=NO_CACHE)
-def fingerprint_batch(data: str) -> str:
-    """SHA-256 of the batch's bytes: the identity its scoring is recorded under."""
-    return file_sha256(data)
+def fingerprint_batch(source: BatchSource) -> str:
+    """SHA-256 of the batch's bytes (an image batch: its files'): the identity it is recorded
+    under."""
+    return source.fingerprint()
 
 
 @task(name="score-into-output", cache_policy=NO_CACHE)

@@ -19,6 +19,7 @@ from typing import Any, Literal
 import numpy as np
 
 from mlgov.data.errors import DataError, display_location
+from mlgov.domain.features import FeatureSpec
 from mlgov.monitoring.predictions import PREDICTION_COLUMN
 
 OutputKind = Literal["parquet", "csv"]
@@ -41,6 +42,11 @@ def output_columns(classes: Sequence[str] | None, id_column: str | None) -> list
         VERSION_COLUMN,
         SCORED_AT_COLUMN,
     ]
+
+
+def scoring_id_column(spec: FeatureSpec, id_column: str | None) -> str | None:
+    """The output's id column: the one asked for; else an image model's file path column."""
+    return id_column or spec.image_column
 
 
 def output_kind(location: str) -> OutputKind:

@@ -62,10 +62,11 @@ def score_file(
     if spec.task == "classification":
         classes = spec.classes or model.classes
     schema = output_schema(classes, source.id_column, source.id_type)
+    image_column = [spec.image_column] if spec.image_column else []  # the model reads the files
     counts = np.zeros(len(classes or ()), dtype=np.int64)
     total, low, high, n_rows, n_chunks = 0.0, np.inf, -np.inf, 0, 0
     with atomic_output(out, schema) as writer:
-        for chunk in source.chunks(chunk_rows, [*spec.features, *families]):
+        for chunk in source.chunks(chunk_rows, [*spec.features, *families, *image_column]):
             problems = chunk_problems(chunk.frame, families)
             if problems:
                 last = chunk.first_row + len(chunk.frame)

@@ -46,11 +46,19 @@ class BatchSource:
     id_column: str | None = None
     id_type: Any = None
     """The id column's Arrow type: as stored in Parquet, text for CSV."""
+    origin: str | None = None
+    """What the user named when `location` is a file made from it (an image batch's manifest)."""
+    sha256: str | None = None
+    """The batch's fingerprint when it is not `location`'s bytes (an image batch: its files)."""
 
     @property
     def shown(self) -> str:
         """The location quoted for messages, without credentials."""
-        return display_location(self.location)
+        return display_location(self.origin or self.location)
+
+    def fingerprint(self) -> str:
+        """SHA-256 a scoring is recorded under: the file's bytes, or the images' own digest."""
+        return self.sha256 or file_sha256(self.location)
 
     def chunks(
         self, chunk_rows: int, columns: Sequence[str] | None = None
@@ -65,7 +73,7 @@ class BatchSource:
         except DataError:
             raise
         except Exception as exc:
-            raise read_error(self.location, exc) from exc
+            raise read_error(self.origin or self.location, exc) from exc
         if first_row == 0:
             raise DataError(f"{self.shown} has a header ({_names(self.columns)}) but no rows")
 

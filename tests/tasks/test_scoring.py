@@ -11,6 +11,7 @@ import pytest
 from prefect import flow
 
 from mlgov.data.errors import DataError
+from mlgov.domain.features import FeatureSpec
 from mlgov.scoring.report import scoring_record
 from mlgov.scoring.score import ScoredOutput
 from mlgov.storage.monitoring_store import MonitoringStore
@@ -37,8 +38,9 @@ def test_the_batch_is_opened_fingerprinted_and_a_bad_output_refused(
     @flow
     def steps() -> tuple[tuple[str, ...], int, str]:
         check_scoring_output(str(tmp_path / "s.csv"), str(batch), None, "id")
-        source, head = open_scoring_batch(str(batch), "id", 2)
-        return source.columns, len(head), fingerprint_batch(str(batch))
+        spec = FeatureSpec(target="y", task="regression", numeric=("age",))
+        source, head = open_scoring_batch(str(batch), spec, "id", {}, 2, tmp_path / "work")
+        return source.columns, len(head), fingerprint_batch(source)
 
     columns, n_head, sha = steps()
     assert columns == ("id", "age") and n_head == 2

@@ -47,7 +47,8 @@ def cmd_models_export(args: argparse.Namespace) -> int:
     if not isinstance(model, PackagedModel):  # an image model: ONNX export is for tables
         raise CommandError(
             f"{mv.ref} is an image model: ONNX export covers tabular packages only "
-            "(serve it with mlgov.load_model or mlgov predict)"
+            f"(score its images with: mlgov predict --model {mv.ref} --data <folder> --out "
+            f"<file>, or mlgov.load_model({mv.ref!r}).predict('<folder>'))"
         )
     try:
         done = export_onnx(model, out)

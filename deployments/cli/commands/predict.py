@@ -40,7 +40,8 @@ def _preflight(params: Any) -> None:
     from mlgov.domain.catalogue import CHAMPION
     from mlgov.domain.features import FeatureSpec
     from mlgov.domain.names import parse_model_ref
-    from mlgov.scoring.output import check_output
+    from mlgov.scoring.image_batch import check_image_batch
+    from mlgov.scoring.output import check_output, scoring_id_column
     from mlgov.scoring.source import expand_dates, open_batch
     from mlgov.storage.registry import ModelRegistry
 
@@ -52,8 +53,11 @@ def _preflight(params: Any) -> None:
     spec = FeatureSpec.model_validate(mv.metadata["features"])
     now = datetime.now(UTC)
     data, out = expand_dates(params.data, now), expand_dates(params.out, now)
-    check_output(out, data, spec.classes, params.id_column)
-    open_batch(data, params.id_column)
+    check_output(out, data, spec.classes, scoring_id_column(spec, params.id_column))
+    if spec.image_column is None:
+        open_batch(data, params.id_column)
+    else:  # describing the images is the flow's first step: here, only that there are some
+        check_image_batch(data)
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -83,12 +87,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     predict.add_argument(
         "--model", required=True, help="NAME (its champion), NAME@ALIAS or NAME:VERSION"
     )
-    predict.add_argument("--data", required=True, help="Parquet/CSV path or fsspec URL to score")
+    predict.add_argument(
+        "--data",
+        required=True,
+        help="Parquet/CSV path or fsspec URL to score; for an image model also a folder of "
+        "images, a glob of folders or a manifest table",
+    )
     predict.add_argument(
         "--out", required=True, help="Parquet/CSV path or URL to write (replaced when complete)"
     )
     predict.add_argument(
-        "--id-column", help="column copied beside each row's scores (to join labels later)"
+        "--id-column",
+        help="column copied beside each row's scores (to join labels later); image models: "
+        "the file path (`image`) by default",
     )
     predict.add_argument(
         "--chunk-rows", type=int, help="rows scored at a time (default 200,000; bounds memory)"
