@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from mlgov.domain.catalogue import LEGACY_MODEL_FILE, MANIFEST_FILE, WEIGHTS_FILE
 from mlgov.domain.errors import RegistryError
 from mlgov.packaging.errors import PackageError, PickleRefusedError
+from mlgov.packaging.manifest import check_file_size
 from mlgov.settings import get_settings
 from mlgov.storage.records import VersionRecord
 from mlgov.storage.registry import ModelRegistry
@@ -66,11 +67,13 @@ def load_version_model(
     if is_packaged(mv):
         from mlgov.packaging.package import load_package  # torch: only when a model is loaded
 
-        manifest, weights = (
-            registry.read_bytes(mv, MANIFEST_FILE),
-            registry.read_bytes(mv, WEIGHTS_FILE),
-        )
         try:
+            for name in (MANIFEST_FILE, WEIGHTS_FILE):  # the recorded sizes, before any read
+                check_file_size(name, mv.file(name).size)
+            manifest, weights = (
+                registry.read_bytes(mv, MANIFEST_FILE),
+                registry.read_bytes(mv, WEIGHTS_FILE),
+            )
             return load_package(manifest, weights)
         except PackageError as exc:
             raise PackageError(f"{mv.ref}: {exc}") from None

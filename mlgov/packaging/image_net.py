@@ -4,6 +4,10 @@ fastai builds `nn.Sequential(body, head)`: the body is the first `body_children`
 torchvision model, the head `create_head`'s flat list of layers. This module lays out the same
 submodules at the same indices, so fastai's `state_dict` loads strictly; `tests/mlgov/packaging`
 checks the two agree on a trained learner.
+
+The body comes only from the allow-list training uses (`mlgov.packaging.architectures`), built
+with `weights=None`: no builder that fetches weights through torch.hub is ever called. Any
+failure while building is a one-line `PackageError` naming `model.json`'s field.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ from typing import cast
 import torch
 from torch import nn
 
+from mlgov.domain.catalogue import MANIFEST_FILE
+from mlgov.packaging.architectures import classification_builder
 from mlgov.packaging.errors import PackageError
 from mlgov.packaging.manifest import VisionArchitecture, VisionHead
 
@@ -49,10 +55,6 @@ def _lin_bn_drop(
 def build_head(head: VisionHead, n_features: int, n_out: int) -> nn.Sequential:
     """The layers of fastai's `create_head(nf, n_out, ...)`, in its order (pool=True)."""
     sizes = [n_features * (2 if head.concat_pool else 1), *head.lin_ftrs, n_out]
-    if len(head.dropout) != len(sizes) - 1:
-        raise PackageError(
-            f"the head has {len(sizes) - 1} Linear layers but {len(head.dropout)} dropouts"
-        )
     pool: nn.Module = _ConcatPool() if head.concat_pool else nn.AdaptiveAvgPool2d(1)
     layers: list[nn.Module] = [pool, _Flatten()]
     dropouts = list(head.dropout)
@@ -75,17 +77,30 @@ def build_head(head: VisionHead, n_features: int, n_out: int) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-def torchvision_body(name: str, children: int) -> nn.Sequential:
-    """The first `children` top-level modules of torchvision's `name`, built without weights."""
-    from torchvision import models
+def _reason(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
 
+
+def torchvision_body(name: str, children: int) -> nn.Sequential:
+    """The first `children` top-level modules of torchvision's classifier `name`, no weights."""
+    builder = classification_builder(name)
+    if builder is None:
+        raise PackageError(
+            f"{MANIFEST_FILE}: architecture.name {name!r} is not a torchvision classification "
+            "model (e.g. resnet18, resnet34, resnet50)"
+        )
     try:
-        full = models.get_model(name, weights=None)
-    except ValueError:
-        raise PackageError(f"unknown torchvision architecture {name!r}") from None
+        full = builder(weights=None)
+    except Exception as exc:  # whatever the builder raises: one line naming the field
+        raise PackageError(
+            f"{MANIFEST_FILE}: architecture.name {name!r} cannot be built: {_reason(exc)}"
+        ) from None
     kept = list(full.children())[:children]
     if len(kept) != children:
-        raise PackageError(f"{name} has fewer than {children} top-level modules")
+        raise PackageError(
+            f"{MANIFEST_FILE}: architecture.body_children: {name} has fewer than {children} "
+            "top-level modules"
+        )
     return nn.Sequential(*kept)
 
 
@@ -93,7 +108,12 @@ class ImageNet(nn.Sequential):
     """`Sequential(body, head)` as fastai builds it; `embeddings` stops before the last Linear."""
 
     def __init__(self, arch: VisionArchitecture) -> None:
-        head = build_head(arch.head, arch.n_features, arch.output_size)
+        try:
+            head = build_head(arch.head, arch.n_features, arch.output_size)
+        except Exception as exc:  # whatever torch raises: one line naming the field
+            raise PackageError(
+                f"{MANIFEST_FILE}: architecture.head cannot be built: {_reason(exc)}"
+            ) from None
         super().__init__(torchvision_body(arch.name, arch.body_children), head)
         self.arch = arch
         self._last_linear = max(i for i, m in enumerate(head) if isinstance(m, nn.Linear))

@@ -5,25 +5,61 @@ library versions) is shared; `architecture` and `preprocessing` are tagged union
 `type`, so a new model kind (the image classifiers) adds a member to each union — new fields,
 not a new format. Unknown fields are refused: a manifest is rebuilt into code paths, so
 anything this version of mlgov does not understand is an error, not something to ignore.
+
+Every size and count is bounded (the `MAX_*` limits, in the schema as `maximum` and `maxItems`),
+and so are the products that allocate (embedding tables, Linear layers): a manifest is checked
+whole before anything is built from it.
 """
 
 from __future__ import annotations
 
 import json
+from itertools import pairwise
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from mlgov.domain.catalogue import MANIFEST_FILE
+from mlgov.domain.catalogue import MANIFEST_FILE, WEIGHTS_FILE
 from mlgov.domain.features import TaskKind
 from mlgov.packaging.errors import PackageError
 
 FORMAT: Literal["mlgov.model-package"] = "mlgov.model-package"
 FORMAT_VERSION: Literal[1] = 1
 
+MAX_IMAGE_SIDE = 1024
+"""Pixels per side of an image model's input: training's own bound on `image.image_size`."""
+MAX_LAYERS = 64
+"""Hidden layers of a tabular network or of an image model's head."""
+MAX_WIDTH = 65_536
+"""Units of one layer, channels out of a body, width of one embedding."""
+MAX_OUTPUTS = 100_000
+"""Outputs of a network: classes of a classifier."""
+MAX_COLUMNS = 10_000
+"""Input columns of a model (features, encoded inputs, missing-value fills), each."""
+MAX_VOCABULARY = 1_000_000
+"""Values of one categorical column (its embedding has one more row, `#na#`)."""
+MAX_BODY_CHILDREN = 64
+"""Top-level modules of a torchvision network that a body keeps (torchvision's have at most 22)."""
+MAX_PARAMETERS = 2**30
+"""Weights a manifest may declare: a tabular network's tables and layers, or an image model's
+head (4 GiB as float32); the image body is fixed by its torchvision builder."""
+MAX_TENSORS = 100_000
+"""Tensors in the weights file."""
+MAX_WEIGHTS_BYTES = 4 * 2**30
+"""Bytes of the weights file, checked before it is read (torchvision's largest classifier,
+`vit_h_14`, is about 2.5 GB)."""
+MAX_MANIFEST_BYTES = 64 * 2**20
+"""Bytes of `model.json`, checked before it is parsed (vocabularies are its bulk)."""
+MAX_FILE_BYTES = {MANIFEST_FILE: MAX_MANIFEST_BYTES, WEIGHTS_FILE: MAX_WEIGHTS_BYTES}
+
 JsonScalar = str | bool | int | float
 Probability = Annotated[float, Field(ge=0, lt=1)]
 Scale = Annotated[float, Field(gt=0)]
+Width = Annotated[int, Field(gt=0, le=MAX_WIDTH)]
+Columns = Annotated[int, Field(ge=0, le=MAX_COLUMNS)]
+Outputs = Annotated[int, Field(gt=0, le=MAX_OUTPUTS)]
+Rows = Annotated[int, Field(gt=0, le=MAX_VOCABULARY + 1)]
+ImageSide = Annotated[int, Field(gt=0, le=MAX_IMAGE_SIDE)]
 
 
 SCHEMA_FILE = "model.schema.json"
@@ -38,6 +74,16 @@ class _Strict(BaseModel):
 
 def _tag_required(schema: dict[str, Any]) -> None:
     schema["required"] = ["type", *schema.get("required", [])]
+
+
+def _linear_weights(sizes: list[int]) -> int:
+    """The weights of Linear layers chaining `sizes` (biases aside)."""
+    return sum(a * b for a, b in pairwise(sizes))
+
+
+def _bounded(what: str, count: int) -> None:
+    if count > MAX_PARAMETERS:
+        raise ValueError(f"{what} declare {count} weights, more than the {MAX_PARAMETERS} allowed")
 
 
 class _Tagged(_Strict):
@@ -62,16 +108,19 @@ class TargetTransform(_Strict):
 
 
 class TabularArchitecture(_Tagged):
-    """fastai's `TabularModel`: embeddings and continuous batch-norm, then Linear-ReLU-BN blocks."""
+    """fastai's `TabularModel`: embeddings and continuous batch-norm, then Linear-ReLU-BN blocks.
+
+    Its embedding tables, and those with its Linear layers, declare at most 2^30 weights each
+    (`MAX_PARAMETERS`)."""
 
     type: Literal["fastai.tabular.TabularModel"] = "fastai.tabular.TabularModel"
-    embedding_sizes: tuple[tuple[PositiveInt, PositiveInt], ...]
+    embedding_sizes: tuple[tuple[Rows, Width], ...] = Field(max_length=MAX_COLUMNS)
     """(vocabulary size including `#na#`, embedding width) per categorical column, in order."""
-    n_continuous: NonNegativeInt
-    layers: tuple[PositiveInt, ...]
+    n_continuous: Columns
+    layers: tuple[Width, ...] = Field(max_length=MAX_LAYERS)
     """Widths of the hidden layers."""
-    output_size: PositiveInt
-    dropout: tuple[Probability, ...]
+    output_size: Outputs
+    dropout: tuple[Probability, ...] = Field(max_length=MAX_LAYERS)
     """Dropout probability after each hidden layer (0 where there is none)."""
     embedding_dropout: Probability = 0.0
     batch_norm: bool = True
@@ -85,12 +134,25 @@ class TabularArchitecture(_Tagged):
     """Regression only: the inverse applied after the network (and the sigmoid range), so
     scores are in target units; None: the network outputs target units itself."""
 
+    @model_validator(mode="after")
+    def _fits_the_bound(self) -> TabularArchitecture:
+        _bounded("embedding_sizes", sum(n * width for n, width in self.embedding_sizes))
+        _bounded("embedding_sizes and layers", self.declared_weights())
+        return self
+
+    def declared_weights(self) -> int:
+        """The embedding and Linear weights declared (biases and norms aside): a manifest whose
+        network outgrows its weights file is refused before anything is built."""
+        inputs = sum(width for _, width in self.embedding_sizes) + self.n_continuous
+        embeddings = sum(n * width for n, width in self.embedding_sizes)
+        return embeddings + _linear_weights([inputs, *self.layers, self.output_size])
+
 
 class CategoricalColumn(_Strict):
     """A categorical input: its values in code order; code 0 (`#na#`) is missing or unseen."""
 
     name: str
-    vocabulary: tuple[JsonScalar, ...]
+    vocabulary: tuple[JsonScalar, ...] = Field(max_length=MAX_VOCABULARY)
     """The values for codes 1..n, compared with the column's values as strings (booleans for a
     missing-value indicator)."""
 
@@ -115,11 +177,11 @@ class TabularPreprocessing(_Tagged):
     """fastai's Categorify, FillMissing and Normalize, fitted on the training rows."""
 
     type: Literal["tabular"] = "tabular"
-    categorical: tuple[CategoricalColumn, ...]
+    categorical: tuple[CategoricalColumn, ...] = Field(max_length=MAX_COLUMNS)
     """In the order of the network's embeddings (features first, then missing indicators)."""
-    numeric: tuple[NumericColumn, ...]
+    numeric: tuple[NumericColumn, ...] = Field(max_length=MAX_COLUMNS)
     """In the order of the network's continuous inputs."""
-    missing: tuple[MissingFill, ...] = ()
+    missing: tuple[MissingFill, ...] = Field(default=(), max_length=MAX_COLUMNS)
 
 
 class VisionHead(_Strict):
@@ -127,35 +189,57 @@ class VisionHead(_Strict):
 
     concat_pool: bool = True
     """Average and max pooling side by side (fastai's `AdaptiveConcatPool2d`), else average only."""
-    lin_ftrs: tuple[PositiveInt, ...] = (512,)
+    lin_ftrs: tuple[Width, ...] = Field(default=(512,), max_length=MAX_LAYERS)
     """Widths of the hidden layers between the pooled features and the output."""
-    dropout: tuple[Probability, ...] = (0.25, 0.5)
+    dropout: tuple[Probability, ...] = Field(default=(0.25, 0.5), max_length=MAX_LAYERS + 1)
     """Dropout probability of each Linear layer's block, in order (one more than `lin_ftrs`)."""
     first_bn: bool = True
     bn_final: bool = False
     lin_first: bool = False
 
+    @model_validator(mode="after")
+    def _one_dropout_per_linear(self) -> VisionHead:
+        if len(self.dropout) != len(self.lin_ftrs) + 1:
+            raise ValueError(
+                f"the head has {len(self.lin_ftrs) + 1} Linear layers but "
+                f"{len(self.dropout)} dropouts"
+            )
+        return self
+
 
 class VisionArchitecture(_Tagged):
-    """fastai's `vision_learner` model: a torchvision network's body, then fastai's head."""
+    """fastai's `vision_learner` model: a torchvision network's body, then fastai's head.
+
+    The head's Linear layers declare at most 2^30 weights (`MAX_PARAMETERS`)."""
 
     type: Literal["torchvision"] = "torchvision"
-    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
-    """The `torchvision.models` builder of the body (`resnet18`, `resnet34`, …)."""
-    body_children: PositiveInt
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)
+    """The `torchvision.models` classification builder of the body (`resnet18`, `resnet34`, …),
+    built with `weights=None`; any other builder is refused."""
+    body_children: int = Field(gt=0, le=MAX_BODY_CHILDREN)
     """How many of the torchvision model's top-level children the body keeps (fastai's `cut`)."""
-    n_features: PositiveInt
+    n_features: Width
     """Channels the body outputs, before pooling."""
     head: VisionHead
-    output_size: PositiveInt
+    output_size: Outputs
     input_channels: Literal[3] = 3
+
+    @model_validator(mode="after")
+    def _fits_the_bound(self) -> VisionArchitecture:
+        _bounded("n_features, head.lin_ftrs and output_size", self.head_weights())
+        return self
+
+    def head_weights(self) -> int:
+        """The head's Linear weights (biases aside), from the pooled features to the outputs."""
+        pooled = self.n_features * (2 if self.head.concat_pool else 1)
+        return _linear_weights([pooled, *self.head.lin_ftrs, self.output_size])
 
 
 class ImagePreprocessing(_Tagged):
     """How a file becomes the network's input, as fastai's item and batch transforms did it."""
 
     type: Literal["image"] = "image"
-    size: tuple[PositiveInt, PositiveInt]
+    size: tuple[ImageSide, ImageSide]
     """(height, width) in pixels."""
     resize: Literal["squish"] = "squish"
     """The whole image is resized to `size`, aspect ratio not kept."""
@@ -175,9 +259,12 @@ Preprocessing = Annotated[TabularPreprocessing | ImagePreprocessing, Field(discr
 
 
 class Weights(_Strict):
-    file: str
-    sha256: str
-    tensors: NonNegativeInt
+    """The weights file: at most 4 GiB (`MAX_WEIGHTS_BYTES`), checked before it is read."""
+
+    file: str = Field(max_length=255)
+    sha256: str = Field(pattern=r"^([0-9a-f]{64})?$")
+    """Lowercase hex digest of the file (empty only while a package is being written)."""
+    tensors: int = Field(ge=0, le=MAX_TENSORS)
     """How many tensors the file holds: a file with more or fewer is refused."""
 
 
@@ -198,10 +285,10 @@ class ModelManifest(_Strict):
     """The model family: `tabular`, or `image` (a classifier reading the files in `image_column`)."""
     task: TaskKind
     target: str
-    classes: tuple[str, ...] | None = None
+    classes: tuple[str, ...] | None = Field(default=None, max_length=MAX_OUTPUTS)
     """Output order of a classifier's probabilities; None for regression."""
-    numeric_features: tuple[str, ...] = ()
-    categorical_features: tuple[str, ...] = ()
+    numeric_features: tuple[str, ...] = Field(default=(), max_length=MAX_COLUMNS)
+    categorical_features: tuple[str, ...] = Field(default=(), max_length=MAX_COLUMNS)
     image_column: str | None = None
     """The column naming each row's image file (image models only)."""
     architecture: Architecture
@@ -210,7 +297,7 @@ class ModelManifest(_Strict):
     """How raw inputs become the network's inputs, tagged by `type`."""
     weights: Weights
     """The safetensors file of the network's parameters and its SHA-256."""
-    libraries: dict[str, str] = Field(default_factory=dict)
+    libraries: dict[str, str] = Field(default_factory=dict, max_length=64)
     """Versions of the libraries that trained the model (torch, fastai, mlgov, …), for lineage."""
 
     def tabular_members(self) -> tuple[TabularArchitecture, TabularPreprocessing]:
@@ -222,6 +309,13 @@ class ModelManifest(_Strict):
                 f"preprocessing, not {arch.type!r} and {pre.type!r}"
             )
         return arch, pre
+
+
+def check_file_size(name: str, size: int) -> None:
+    """Refuse a package file larger than its bound: called with its size before it is read."""
+    limit = MAX_FILE_BYTES[name]
+    if size > limit:
+        raise PackageError(f"{name} is {size} bytes, more than the {limit} a package may hold")
 
 
 def manifest_schema() -> str:

@@ -3,7 +3,8 @@
 Loading parses JSON and reads tensors with `safetensors`; no pickle, `torch.load` or fastai is on
 the path, so a package cannot run code, and it survives fastai and torch upgrades. Every way a
 package can be wrong (altered weights, a manifest that does not fit its weights, a format this
-mlgov does not know) is refused with a `PackageError` of one line.
+mlgov does not know, a size beyond the manifest's `MAX_*` bounds) is refused with a
+`PackageError` of one line, before anything is allocated for it.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pydantic import ValidationError
 from mlgov.domain.catalogue import MANIFEST_FILE, WEIGHTS_FILE
 from mlgov.domain.features import FeatureSpec
 from mlgov.packaging.errors import PackageError
-from mlgov.packaging.manifest import ModelManifest, Weights
+from mlgov.packaging.manifest import ModelManifest, Weights, check_file_size
 from mlgov.packaging.tabular import TabularPreprocessor
 
 if TYPE_CHECKING:  # torch is imported when a package is loaded, not with this module
@@ -106,6 +107,7 @@ def manifest_json(manifest: ModelManifest) -> str:
 
 def parse_manifest(raw: bytes) -> ModelManifest:
     """The manifest, or a one-line reason it is not one this mlgov can rebuild."""
+    check_file_size(MANIFEST_FILE, len(raw))
     try:
         data = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -236,6 +238,7 @@ def load_package(manifest_raw: bytes, weights_raw: bytes) -> PackagedModel | Pac
     from safetensors.torch import load
 
     manifest = parse_manifest(manifest_raw)
+    check_file_size(WEIGHTS_FILE, len(weights_raw))
     if hashlib.sha256(weights_raw).hexdigest() != manifest.weights.sha256:
         raise PackageError(f"{WEIGHTS_FILE} does not match the digest recorded in {MANIFEST_FILE}")
     if manifest.kind == "image":
@@ -261,10 +264,10 @@ def load_package(manifest_raw: bytes, weights_raw: bytes) -> PackagedModel | Pac
             image_net = ImageNet(arch)
         _load_weights(image_net, tensors)
         return PackagedImageModel(manifest, image_net, ImagePreprocessor(pre))
-    from mlgov.packaging.tabular_net import TabularNet, implied_weights
+    from mlgov.packaging.tabular_net import TabularNet
 
     layout = manifest.tabular_members()[0]
-    declared, held = implied_weights(layout), sum(t.numel() for t in tensors.values())
+    declared, held = layout.declared_weights(), sum(t.numel() for t in tensors.values())
     if declared > held:
         raise PackageError(
             f"{MANIFEST_FILE} declares a network of {declared} weights, {WEIGHTS_FILE} holds {held}"
@@ -281,6 +284,8 @@ def load_package(manifest_raw: bytes, weights_raw: bytes) -> PackagedModel | Pac
 def load_package_dir(directory: Path) -> PackagedModel | PackagedImageModel:
     """A package from local files: a run's own freshly trained model, or a test's."""
     directory = Path(directory)
+    for name in PACKAGE_FILES:
+        check_file_size(name, (directory / name).stat().st_size)
     return load_package(
         (directory / MANIFEST_FILE).read_bytes(), (directory / WEIGHTS_FILE).read_bytes()
     )

@@ -9,8 +9,6 @@ the weights are loaded strictly.
 
 from __future__ import annotations
 
-from itertools import pairwise
-
 import torch
 from torch import nn
 
@@ -52,18 +50,6 @@ def _block(
     if act:
         lin.append(nn.ReLU(inplace=True))
     return nn.Sequential(*(lin + norm if lin_first else norm + lin))
-
-
-def implied_weights(arch: TabularArchitecture) -> int:
-    """The embedding and Linear weights the architecture declares (biases and norms aside): a
-    manifest whose network outgrows its weights file is refused before anything is built."""
-    sizes = [
-        sum(width for _, width in arch.embedding_sizes) + arch.n_continuous,
-        *arch.layers,
-        arch.output_size,
-    ]
-    embeddings = sum(n * width for n, width in arch.embedding_sizes)
-    return embeddings + sum(a * b for a, b in pairwise(sizes))
 
 
 class TabularNet(nn.Module):

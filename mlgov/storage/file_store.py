@@ -246,11 +246,16 @@ class FileStore:
         path = self.path(mv.location, record.name)
         try:
             with self._fs.open(path, "rb") as handle:
-                data: bytes = handle.read()
+                data: bytes = handle.read(record.size + 1)  # a longer file is not read whole
         except FileNotFoundError as exc:
             raise IntegrityError(
                 f"{mv.ref}: file {record.name!r} is missing from the store ({path})"
             ) from exc
+        if len(data) > record.size:
+            raise IntegrityError(
+                f"{mv.ref}: file {record.name!r} is corrupt: longer than its recorded "
+                f"{record.size} bytes"
+            )
         problem = integrity_problem(record, hashlib.sha256(data).hexdigest(), len(data))
         if problem is not None:
             raise IntegrityError(f"{mv.ref}: {problem}")

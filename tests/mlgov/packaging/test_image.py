@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -24,13 +26,15 @@ from mlgov.packaging.errors import PackageError
 from mlgov.packaging.image import PackagedImageModel
 from mlgov.packaging.image_net import ImageNet
 from mlgov.packaging.manifest import (
+    MAX_MANIFEST_BYTES,
+    MAX_WEIGHTS_BYTES,
     ImagePreprocessing,
     ModelManifest,
     VisionArchitecture,
     VisionHead,
     Weights,
 )
-from mlgov.packaging.package import load_package_dir, save_package
+from mlgov.packaging.package import load_package_dir, parse_manifest, save_package
 from tests.mlgov.packaging.test_package import _NO_PICKLE_NO_FASTAI
 
 CLASSES = ("0", "1", "2")
@@ -134,6 +138,111 @@ def test_tampered_or_mismatched_packages_are_refused(package: Path, tmp_path: Pa
     (copy / MANIFEST_FILE).write_text(json.dumps(wrong))
     with pytest.raises(PackageError, match="does not fit the architecture"):
         load_package_dir(copy)
+
+
+def _architecture(**change: Any) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    return lambda m: m | {"architecture": m["architecture"] | change}
+
+
+def _head(**change: Any) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    return lambda m: m | {"architecture": m["architecture"] | {"head": change}}
+
+
+NOT_A_CLASSIFIER = "is not a torchvision classification model"
+MANIFEST_REFUSALS: dict[str, tuple[Callable[[dict[str, Any]], dict[str, Any]], str]] = {
+    "a segmentation builder (fetches its backbone through torch.hub)": (
+        _architecture(name="fcn_resnet50"),
+        f"architecture.name 'fcn_resnet50' {NOT_A_CLASSIFIER}",
+    ),
+    "a detection builder": (_architecture(name="maskrcnn_resnet50_fpn"), NOT_A_CLASSIFIER),
+    "a video builder": (_architecture(name="r3d_18"), NOT_A_CLASSIFIER),
+    "a quantized builder": (_architecture(name="quantized_resnet18"), NOT_A_CLASSIFIER),
+    "an unknown builder": (_architecture(name="resnet9000"), NOT_A_CLASSIFIER),
+    "a builder name that is code": (
+        _architecture(name="__import__('os')"),
+        "architecture.torchvision.name: String should match pattern",
+    ),
+    # regnet's builders compute their widths with tensor operations, which the meta device
+    # cannot run: a NotImplementedError, not a ValueError, still ends in one line.
+    "a builder that fails while building": (
+        _architecture(name="regnet_x_400mf"),
+        "architecture.name 'regnet_x_400mf' cannot be built: NotImplementedError",
+    ),
+    "an image of 30000 x 30000 pixels": (
+        lambda m: m | {"preprocessing": m["preprocessing"] | {"size": [30000, 30000]}},
+        "preprocessing.image.size.0: Input should be less than or equal to 1024",
+    ),
+    "a head layer of a billion units": (
+        _head(lin_ftrs=[10**9], dropout=[0.1, 0.1]),
+        "head.lin_ftrs.0: Input should be less than or equal to 65536",
+    ),
+    "a head of a thousand layers": (
+        _head(lin_ftrs=[8] * 1000, dropout=[0.1] * 1001),
+        "head.lin_ftrs: Tuple should have at most 64 items",
+    ),
+    "head layers whose product is too large": (
+        _architecture(n_features=65_536, head={"lin_ftrs": [65_536]}),
+        "n_features, head.lin_ftrs and output_size declare 8590131200 weights",
+    ),
+    "a dropout missing from the head": (
+        _head(dropout=[0.5]),
+        "the head has 2 Linear layers but 1 dropouts",
+    ),
+    "a body of a million children": (
+        _architecture(body_children=10**6),
+        "body_children: Input should be less than or equal to 64",
+    ),
+    "a body longer than the network": (
+        _architecture(body_children=30),
+        "architecture.body_children: resnet18 has fewer than 30 top-level modules",
+    ),
+    "a billion features": (
+        _architecture(n_features=10**9),
+        "n_features: Input should be less than or equal to 65536",
+    ),
+    "a billion outputs": (
+        _architecture(output_size=10**9),
+        "output_size: Input should be less than or equal to 100000",
+    ),
+    "a billion tensors": (
+        lambda m: m | {"weights": m["weights"] | {"tensors": 10**9}},
+        "weights.tensors: Input should be less than or equal to 100000",
+    ),
+    "a hub URL beside the name": (
+        _architecture(weights_url="https://example.invalid/resnet.pth"),
+        "architecture.torchvision.weights_url: Extra inputs are not permitted",
+    ),
+    "an unknown top-level field": (
+        lambda m: m | {"torch_hub": "pytorch/vision"},
+        "torch_hub: Extra inputs are not permitted",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(MANIFEST_REFUSALS))
+def test_an_image_manifest_out_of_bounds_or_off_the_allow_list_is_refused_in_one_line(
+    package: Path, tmp_path: Path, case: str
+) -> None:
+    edit, reason = MANIFEST_REFUSALS[case]
+    manifest = json.loads((package / MANIFEST_FILE).read_text())
+    (tmp_path / MANIFEST_FILE).write_text(json.dumps(edit(manifest)))
+    (tmp_path / WEIGHTS_FILE).write_bytes((package / WEIGHTS_FILE).read_bytes())
+    with pytest.raises(PackageError) as refused:
+        load_package_dir(tmp_path)
+    message = str(refused.value)
+    assert reason in message and message.startswith(MANIFEST_FILE)
+    assert "\n" not in message
+
+
+def test_oversized_files_are_refused_before_they_are_read(package: Path, tmp_path: Path) -> None:
+    """A sparse file of 4 GiB and a byte: refused from its size, never read (nor allocated)."""
+    (tmp_path / MANIFEST_FILE).write_bytes((package / MANIFEST_FILE).read_bytes())
+    with (tmp_path / WEIGHTS_FILE).open("wb") as sparse:
+        sparse.truncate(MAX_WEIGHTS_BYTES + 1)
+    with pytest.raises(PackageError, match=f"{WEIGHTS_FILE} is {MAX_WEIGHTS_BYTES + 1} bytes"):
+        load_package_dir(tmp_path)
+    with pytest.raises(PackageError, match=f"{MANIFEST_FILE} is {MAX_MANIFEST_BYTES + 1} bytes"):
+        parse_manifest(b" " * (MAX_MANIFEST_BYTES + 1))
 
 
 @pytest.mark.e2e

@@ -153,10 +153,27 @@ REFUSALS: dict[str, tuple[Mutation, str]] = {
         _set("architecture.layers.1", -8),
         "architecture.fastai.tabular.TabularModel.layers.1: Input should be greater than 0",
     ),
-    "a layer too large to build": (
+    "a layer wider than any bound": (
         _set("architecture.layers.0", 10**12),
+        "layers.0: Input should be less than or equal to 65536",
+    ),
+    "a layer wider than its weights": (
+        _set("architecture.layers.0", 60_000),
         "model.json declares a network of",
     ),
+    "an embedding table beyond the bound": (
+        _set("architecture.embedding_sizes.0", [1_000_000, 65_536]),
+        "embedding_sizes declare 65536000021 weights, more than the 1073741824 allowed",
+    ),
+    "a vocabulary of a billion": (
+        _set("architecture.embedding_sizes.0.0", 10**9),
+        "embedding_sizes.0.0: Input should be less than or equal to 1000001",
+    ),
+    "a tensor count beyond the bound": (
+        _set("weights.tensors", 10**12),
+        "weights.tensors: Input should be less than or equal to 100000",
+    ),
+    "a digest that is not one": (_set("weights.sha256", "x" * 10**4), "weights.sha256: String"),
     "a dropout probability of 1.5": (
         _set("architecture.dropout.1", 1.5),
         "dropout.1: Input should be less than 1",
