@@ -6,20 +6,23 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from deployments.cli.runtime.shutdown import flush_before_exit
 
+if TYPE_CHECKING:
+    from deployments.cli.runner.messages import RunRequest
 
-def become_command(request: Mapping[str, Any], fds: Sequence[int]) -> int:
+
+def become_command(request: RunRequest, fds: Sequence[int]) -> int:
     """Take the caller's env, cwd, argv and stdin/stdout/stderr (`fds`); return the exit code."""
     os.environ.clear()
-    os.environ.update(request["env"])
-    os.chdir(request["cwd"])
-    if request.get("path0") is not None and sys.path:
-        sys.path[0] = request["path0"]
-    sys.argv = [request.get("argv0") or "mlgov", *request["argv"]]
+    os.environ.update(request.env)
+    os.chdir(request.cwd)
+    if request.path0 is not None and sys.path:
+        sys.path[0] = request.path0
+    sys.argv = [request.argv0 or "mlgov", *request.argv]
     for target, fd in enumerate(fds):
         os.dup2(fd, target)
         os.close(fd)
@@ -30,7 +33,7 @@ def become_command(request: Mapping[str, Any], fds: Sequence[int]) -> int:
     # Imported here: the CLI's main module imports the runtime, which controls this runner.
     from deployments.cli.main import main
 
-    code = main(list(request["argv"]))
+    code = main(list(request.argv))
     flush_before_exit()
     return code
 

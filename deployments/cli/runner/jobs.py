@@ -2,7 +2,9 @@
 
 Signals the caller forwards reach the child; when the caller dies, even by SIGKILL, its socket
 closes and the child gets SIGTERM (its flow run then ends Crashed), then SIGKILL after a grace
-period. Children die with the runner (`PR_SET_PDEATHSIG`).
+period. Children die with the runner (`PR_SET_PDEATHSIG`). The forwarded signals are blocked
+across the fork, so the runner's own handlers never run in a child: it takes the default ones
+before it unblocks them.
 """
 
 from __future__ import annotations
@@ -15,13 +17,16 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from deployments.cli.runner.child import become_command
 from deployments.cli.runner.placement import log
 from deployments.cli.runner.wire import FORWARDED_SIGNALS, send
+
+if TYPE_CHECKING:  # pydantic loads only in the runner, not with `mlgov server status`
+    from deployments.cli.runner.messages import RunRequest
 
 # After SIGTERM (caller gone, runner stopping) the child records its crash, then is killed.
 TERMINATE_GRACE_S = 30.0
@@ -34,7 +39,7 @@ class Job:
 
     conn: socket.socket
     pid: int
-    argv: list[str]
+    argv: tuple[str, ...]
     started: float
     pidfd: int | None = None
     buffer: bytearray = field(default_factory=bytearray)
@@ -73,11 +78,14 @@ class Jobs:
     def start(
         self,
         conn: socket.socket,
-        request: Mapping[str, Any],
+        request: RunRequest,
         fds: Sequence[int],
-        listener: socket.socket | None,
+        inherited: Sequence[socket.socket | int],
     ) -> None:
-        """Fork the command; the parent registers it and tells the caller it started."""
+        """Fork the command; the parent registers it and tells the caller it started.
+
+        `inherited`: the runner's other sockets and fds, which the child closes.
+        """
         import threading
 
         if threading.active_count() != 1:
@@ -87,42 +95,57 @@ class Jobs:
             )
         for stream in (sys.stdout, sys.stderr):
             stream.flush()
-        pid = os.fork()
-        if pid == 0:  # the child: never returns into the runner's loop
-            code = 1
-            try:
-                self._leave_runner(conn, listener)
-                code = become_command(request, fds)
-            except BaseException:
-                import traceback
-
-                with contextlib.suppress(Exception):
-                    os.write(2, traceback.format_exc().encode(errors="replace"))
-            finally:
-                os._exit(code)
-        job = Job(conn=conn, pid=pid, argv=list(request["argv"]), started=time.monotonic())
-        with contextlib.suppress(OSError, AttributeError):
-            job.pidfd = os.pidfd_open(pid)
-        self.running[pid] = job
-        conn.setblocking(False)
-        self.selector.register(conn, selectors.EVENT_READ, ("conn", pid))
-        if job.pidfd is not None:
-            self.selector.register(job.pidfd, selectors.EVENT_READ, ("exit", pid))
+        # Blocked until the child has default handlers, and in the runner until the child is
+        # registered: a SIGTERM then stops it with the others.
+        with forwarded_signals_blocked() as previous:
+            pid = os.fork()
+            if pid == 0:  # the child: never returns into the runner's loop
+                self._run_child(conn, request, fds, inherited, previous)
+            job = Job(conn=conn, pid=pid, argv=request.argv, started=time.monotonic())
+            with contextlib.suppress(OSError, AttributeError):
+                job.pidfd = os.pidfd_open(pid)
+            self.running[pid] = job
+            conn.setblocking(False)
+            self.selector.register(conn, selectors.EVENT_READ, ("conn", pid))
+            if job.pidfd is not None:
+                self.selector.register(job.pidfd, selectors.EVENT_READ, ("exit", pid))
         log(f"child {pid}: mlgov {' '.join(job.argv)}")
         try:
             send(conn, {"started": pid})
         except OSError:
             self.caller_gone(job)
 
-    def _leave_runner(self, conn: socket.socket, listener: socket.socket | None) -> None:
-        """In the forked child: default signals, die with the runner, close the runner's fds."""
-        for sig in FORWARDED_SIGNALS:
-            signal.signal(sig, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+    def _run_child(
+        self,
+        conn: socket.socket,
+        request: RunRequest,
+        fds: Sequence[int],
+        inherited: Sequence[socket.socket | int],
+        mask: set[int | signal.Signals],
+    ) -> NoReturn:
+        code = 1
+        try:
+            take_default_signals(mask)
+            self._leave_runner(conn, inherited)
+            code = become_command(request, fds)
+        except BaseException:
+            import traceback
+
+            with contextlib.suppress(Exception):
+                os.write(2, traceback.format_exc().encode(errors="replace"))
+        finally:
+            os._exit(code)
+
+    def _leave_runner(self, conn: socket.socket, inherited: Sequence[socket.socket | int]) -> None:
+        """In the forked child: die with the runner, close the runner's sockets and fds."""
         self._die_with_runner()
         self.selector.close()
-        if listener is not None:
-            listener.close()
+        for item in inherited:
+            if isinstance(item, socket.socket):
+                item.close()
+            else:
+                with contextlib.suppress(OSError):
+                    os.close(item)
         for job in self.running.values():
             job.conn.close()
             if job.pidfd is not None:
@@ -227,3 +250,24 @@ class Jobs:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(job.pid, signal.SIGKILL)
             self.reap(job)
+
+
+@contextlib.contextmanager
+def forwarded_signals_blocked() -> Iterator[set[int | signal.Signals]]:
+    """Block the forwarded signals (around a fork); yields the mask to restore, restored after."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED_SIGNALS)
+    try:
+        yield previous
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def take_default_signals(previous: set[int | signal.Signals]) -> None:
+    """In a forked child, first of all: default handlers, then the mask from before the fork.
+
+    A signal that reached the child while blocked is delivered now, to the default handler.
+    """
+    for sig in FORWARDED_SIGNALS:
+        signal.signal(sig, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.pthread_sigmask(signal.SIG_SETMASK, previous)

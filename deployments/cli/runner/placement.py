@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import sys
 import time
 from collections.abc import Mapping
@@ -37,9 +38,10 @@ IMPORT_TIME_ENV_PREFIXES = (
     "LANG",
     "LC_",
 )
-# Files in a cwd from which Prefect reads settings (only the runner's own cwd was read).
-_CWD_SETTINGS_FILES = (".env", "prefect.toml", "pyproject.toml")
 _SUN_PATH_MAX = 100
+# The most of a caller's `.env` or `pyproject.toml` the runner reads; a longer one might hold
+# Prefect settings further on, so its caller runs in-process.
+MAX_SETTINGS_FILE_BYTES = 64 * 1024
 
 
 def socket_path() -> Path:
@@ -79,19 +81,69 @@ def prefect_settings_files(env: Mapping[str, str]) -> list[Path]:
     return [profiles]
 
 
-def cwd_has_prefect_settings(cwd: str) -> str | None:
-    """A settings file in `cwd` that Prefect would read in-process (never read by the runner)."""
-    for name in _CWD_SETTINGS_FILES:
-        path = Path(cwd) / name
-        try:
-            text = path.read_text(errors="replace")
-        except OSError:
+def cwd_prefect_settings(cwd: str) -> str | None:
+    """Why Prefect could read settings from `cwd` in-process (the runner never read them).
+
+    Prefect reads `prefect.toml` and `pyproject.toml` when they are regular files, and `.env`
+    when it is a regular file or a FIFO (pydantic-settings reads FIFOs, as 1Password mounts a
+    `.env`). A FIFO is never opened here: reading it would block, or take the one answer meant
+    for the command; its caller runs in-process, where Prefect reads it as it always would.
+    """
+    folder = Path(cwd)
+    if _kind(folder / "prefect.toml") == "file":
+        return f"Prefect settings in {folder / 'prefect.toml'}"
+    for name, marker in ((".env", "PREFECT_"), ("pyproject.toml", "[tool.prefect")):
+        path = folder / name
+        kind = _kind(path)
+        if kind == "fifo" and name == ".env":
+            return f"{path} is a FIFO, which Prefect reads"
+        if kind != "file":
             continue
-        if name == "prefect.toml" or (
-            "[tool.prefect" in text if name == "pyproject.toml" else "PREFECT_" in text
-        ):
-            return str(path)
+        text = read_settings_file(path)
+        if text is None:
+            return f"cannot read {path} (over {MAX_SETTINGS_FILE_BYTES} bytes, or unreadable)"
+        if marker in text:
+            return f"Prefect settings in {path}"
     return None
+
+
+def _kind(path: Path) -> str | None:
+    """What `path` is: "file", "fifo", "other", or None (symlinks followed, as Prefect does)."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return None
+    if stat.S_ISREG(mode):
+        return "file"
+    return "fifo" if stat.S_ISFIFO(mode) else "other"
+
+
+def read_settings_file(path: Path) -> str | None:
+    """The text of a regular file of at most `MAX_SETTINGS_FILE_BYTES`; None otherwise.
+
+    Opened without blocking (a FIFO swapped in after a check opens at once), checked regular
+    on the open file, and read no further than the limit.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+    except OSError:
+        return None
+    data = bytearray()
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        while len(data) <= MAX_SETTINGS_FILE_BYTES:
+            chunk = os.read(fd, MAX_SETTINGS_FILE_BYTES + 1 - len(data))
+            if not chunk:
+                break
+            data += chunk
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    if len(data) > MAX_SETTINGS_FILE_BYTES:
+        return None
+    return data.decode(errors="replace")
 
 
 def stat_key(path: Path) -> tuple[int, int] | None:

@@ -11,7 +11,9 @@ running in-process (`Runner.refusal`); otherwise it runs in-process, silently:
   edited code never runs stale;
 * it is the same interpreter and the same checkout.
 
-The children themselves are `jobs.Jobs`.
+Callers are served concurrently: each connection is read without blocking, under its own
+deadline (`handshake`), and a command is forked only after its caller said `go` (`wire`). The
+children themselves are `jobs.Jobs`.
 """
 
 from __future__ import annotations
@@ -23,21 +25,23 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from deployments.cli.runner.handshake import Handshake, HandshakeError
 from deployments.cli.runner.jobs import Jobs
+from deployments.cli.runner.messages import RunRequest, StatusRequest
 from deployments.cli.runner.placement import (
     checkout_root,
-    cwd_has_prefect_settings,
+    cwd_prefect_settings,
     import_time_environment,
     log,
     prefect_settings_files,
     stat_key,
 )
-from deployments.cli.runner.wire import peer_uid, receive_request, send
+from deployments.cli.runner.wire import encode, peer_uid
 from deployments.cli.runtime.background import read_state
 
 # What the commands import lazily; importing it here is the point of the runner.
@@ -90,6 +94,14 @@ WARM_MODULES = (
     "deployments.automations",
     "deployments.channels",
 )
+# Callers being read at once; more wait in the listen backlog (or run in-process).
+MAX_HANDSHAKES = 32
+
+
+def _shown(argv: Sequence[str], limit: int = 200) -> str:
+    """A command line for the log, cut short: a request may carry megabytes of arguments."""
+    text = " ".join(argv)
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 class _Stop(Exception):
@@ -107,6 +119,7 @@ class Runner:
         self.sources: dict[str, tuple[int, int] | None] = {}
         self.selector = selectors.DefaultSelector()
         self.jobs = Jobs(self.selector)
+        self.handshakes: set[Handshake] = set()
         self.listener: socket.socket | None = None
         self._inode: int | None = None
 
@@ -180,11 +193,14 @@ class Runner:
         last_check = time.monotonic()
         try:
             while True:
-                for key, _ in self.selector.select(timeout=self.jobs.select_timeout()):
+                for key, _ in self.selector.select(timeout=self._select_timeout()):
                     if key.data == "accept":
                         self._accept()
+                    elif isinstance(key.data, Handshake):
+                        self._advance(key.data)
                     else:
                         self.jobs.on_event(key.data)
+                self._drop_expired()
                 self.jobs.poll()
                 self.jobs.enforce_deadlines()
                 if time.monotonic() - last_check > 10:
@@ -201,46 +217,98 @@ class Runner:
         state = read_state()
         return state is not None and state.runner_pid == os.getpid()
 
+    def _select_timeout(self) -> float:
+        timeout = self.jobs.select_timeout()
+        if self.handshakes:
+            first = min(handshake.deadline for handshake in self.handshakes)
+            timeout = max(0.0, min(timeout, first - time.monotonic()))
+        return timeout
+
+    # --- callers -----------------------------------------------------------------------------
+
     def _accept(self) -> None:
         assert self.listener is not None
         try:
             conn, _ = self.listener.accept()
         except (BlockingIOError, InterruptedError):
             return
-        try:
-            self._handle(conn)
-        except _Stop:
-            conn.close()
-            raise
-        except Exception as exc:
-            log(f"bad request: {type(exc).__name__}: {exc}")
-            conn.close()
-
-    def _handle(self, conn: socket.socket) -> None:
-        conn.setblocking(True)
-        conn.settimeout(5.0)
         uid = peer_uid(conn)
         if uid is not None and uid != os.getuid():
             log(f"refused a connection from uid {uid}")
             conn.close()
             return
-        request, fds = receive_request(conn)
+        if len(self.handshakes) >= MAX_HANDSHAKES:
+            log(f"dropped a caller: {MAX_HANDSHAKES} callers are already being read")
+            conn.close()
+            return
+        handshake = Handshake(conn)
+        self.handshakes.add(handshake)
+        self.selector.register(conn, selectors.EVENT_READ, handshake)
+
+    def _advance(self, handshake: Handshake) -> None:
+        """Take what this caller sent: answer a whole request, fork once it says `go`."""
         try:
-            if request.get("op") == "status":
-                send(conn, self.status())
-                conn.close()
+            done = handshake.read()
+            if done is None:
                 return
-            reason = self.refusal(request, fds)
-            if reason is not None:
-                log(f"refused {request.get('argv')}: {reason}")
-                send(conn, {"refused": reason})
-                conn.close()
-                return
-            self.jobs.start(conn, request, fds, self.listener)
-        finally:
-            for fd in fds:
-                with contextlib.suppress(OSError):
-                    os.close(fd)
+            if done == "go":
+                self._start(handshake)
+            elif isinstance(done, StatusRequest):
+                self._finish(handshake, self.status())
+            else:
+                reason = self.refusal(done, handshake.fds)
+                if reason is not None:
+                    log(f"refused {_shown(done.argv)}: {reason}")
+                    self._finish(handshake, {"refused": reason})
+                else:
+                    handshake.accept()
+        except HandshakeError as exc:
+            log(f"dropped a caller: {exc}")
+            self._finish(handshake, {"refused": str(exc)} if exc.reply else None)
+        except Exception as exc:  # its socket broke while we answered: the runner serves on
+            log(f"dropped a caller: {type(exc).__name__}: {exc}")
+            self._finish(handshake, None)
+
+    def _start(self, handshake: Handshake) -> None:
+        request = handshake.request
+        assert isinstance(request, RunRequest)
+        self._forget(handshake)
+        try:
+            self.jobs.start(handshake.conn, request, handshake.fds, self._inherited())
+        except OSError as exc:  # it could not fork: the caller, committed, reports it
+            log(f"cannot start {_shown(request.argv)}: {exc}")
+            self._finish(handshake, {"failed": f"the mlgov runner could not fork: {exc}"})
+            return
+        handshake.close_fds()  # the child has its copies; the job owns the socket
+
+    def _inherited(self) -> list[socket.socket | int]:
+        """What a child must close: the listener and every caller still being read."""
+        inherited: list[socket.socket | int] = [] if self.listener is None else [self.listener]
+        for other in self.handshakes:
+            inherited.append(other.conn)
+            inherited.extend(other.fds)
+        return inherited
+
+    def _drop_expired(self) -> None:
+        now = time.monotonic()
+        for handshake in list(self.handshakes):
+            if handshake.expired(now):
+                missing = "its go" if handshake.accepted else "its whole request"
+                log(f"dropped a caller: {missing} did not come before its deadline")
+                self._finish(handshake, None)
+
+    def _finish(self, handshake: Handshake, reply: dict[str, Any] | None) -> None:
+        """Answer this caller (when it is still there to read it) and drop it."""
+        if reply is not None:
+            with contextlib.suppress(OSError):
+                handshake.conn.send(encode(reply))
+        self._forget(handshake)
+        handshake.close()
+
+    def _forget(self, handshake: Handshake) -> None:
+        with contextlib.suppress(KeyError, ValueError):
+            self.selector.unregister(handshake.conn)
+        self.handshakes.discard(handshake)
 
     def status(self) -> dict[str, Any]:
         stale = self.stale_files()
@@ -254,31 +322,25 @@ class Runner:
             "modules": len(sys.modules),
         }
 
-    def refusal(self, request: Mapping[str, Any], fds: Sequence[int]) -> str | None:
+    def refusal(self, request: RunRequest, fds: Sequence[int]) -> str | None:
         """Why this command must run in-process instead (None: the child behaves the same)."""
-        if request.get("op") != "run" or not isinstance(request.get("argv"), list):
-            return "not a run request"
         if len(fds) != 3:
             return "stdin, stdout and stderr were not all passed"
-        if request.get("executable") != sys.executable:
-            return f"another interpreter ({request.get('executable')})"
-        if request.get("root") != self.root:
-            return f"another checkout ({request.get('root')})"
-        env = request.get("env")
-        if not isinstance(env, dict):
-            return "no environment"
-        theirs = import_time_environment(env)
+        if request.executable != sys.executable:
+            return f"another interpreter ({request.executable})"
+        if request.root != self.root:
+            return f"another checkout ({request.root})"
+        theirs = import_time_environment(request.env)
         differing = sorted(
             key for key in set(theirs) | set(self.env) if theirs.get(key) != self.env.get(key)
         )
         if differing:
             return "environment differs: " + ", ".join(differing[:5])
-        cwd = str(request.get("cwd") or "")
-        if not os.path.isdir(cwd):
-            return f"no such cwd {cwd}"
-        found = cwd_has_prefect_settings(cwd)
-        if found:
-            return f"Prefect settings in {found}"
+        if not os.path.isdir(request.cwd):
+            return f"no such cwd {request.cwd}"
+        settings = cwd_prefect_settings(request.cwd)
+        if settings:
+            return settings
         stale = self.stale_files()
         if stale:
             return f"code changed since the runner started: {stale[0]}"
@@ -286,6 +348,8 @@ class Runner:
 
     def shutdown(self) -> None:
         """SIGTERM the children (their runs end Crashed), tell their callers, remove the socket."""
+        for handshake in list(self.handshakes):
+            self._finish(handshake, None)
         self.jobs.stop_all()
         if self.listener is not None:
             self.listener.close()

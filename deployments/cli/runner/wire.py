@@ -1,17 +1,32 @@
-"""The runner's wire format: a 1-byte marker carrying the fds, then newline-terminated JSON both ways.
+"""The runner's protocol: who runs a command is agreed before anything is forked.
 
-A caller sends `R` with its stdin/stdout/stderr attached (`SCM_RIGHTS`) and one JSON request;
-the runner answers with JSON lines (`started`, `exit`, `refused`, or its status), and the caller
-may send `{"signal": n}` lines while its command runs.
+Messages are newline-terminated JSON objects on the runner's Unix socket.
+
+1. The caller sends the byte `R` with its stdin/stdout/stderr attached (`SCM_RIGHTS`), then one
+   request line (`messages.RunRequest`, or `{"op": "status"}`).
+2. The runner reads the whole request under one deadline (`handshake.REQUEST_DEADLINE_S`; a
+   request over `messages.MAX_REQUEST_BYTES` is refused unread) and validates it. It answers
+   `{"refused": reason}` (the caller runs the command in-process) or `{"accepted": true}`; a
+   status request gets the status and the connection ends.
+3. A caller that got `accepted` within its own deadline (`client.START_REPLY_TIMEOUT_S`) answers
+   `{"go": true}`; one that gave up closes the socket instead and runs the command itself.
+4. The runner forks only after a whole `go` line arrives within `handshake.GO_DEADLINE_S`, then
+   answers `{"started": pid}` (or `{"failed": reason}` when it cannot fork) and, at the end,
+   `{"exit": code}`. Meanwhile the caller may send `{"signal": n}` lines for the child.
+
+So the command runs once: the runner never forks for a caller that did not say `go`, and a
+caller that said `go` never runs the command itself. If the connection breaks after `go`, the
+caller prints one `mlgov:` line and exits 1. A `go` the caller could not write whole never
+reached the runner, so that caller still runs in-process.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import struct
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -20,35 +35,17 @@ from deployments.cli.runner.placement import socket_path
 
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 CONNECT_TIMEOUT_S = 2.0
-_MAX_REQUEST_BYTES = 8 * 1024 * 1024
+MARKER = b"R"
+ACCEPTED = {"accepted": True}
+GO = {"go": True}
+
+
+def encode(message: Mapping[str, Any]) -> bytes:
+    return json.dumps(message).encode() + b"\n"
 
 
 def send(conn: socket.socket, message: Mapping[str, Any]) -> None:
-    conn.sendall(json.dumps(message).encode() + b"\n")
-
-
-def receive_request(conn: socket.socket) -> tuple[dict[str, Any], list[int]]:
-    """The request and the fds passed with it; the fds are closed when the request is bad."""
-    marker, fds, _, _ = socket.recv_fds(conn, 1, 3)
-    if marker != b"R":
-        for fd in fds:
-            os.close(fd)
-        raise ValueError("no request marker")
-    data = bytearray()
-    while not data.endswith(b"\n"):
-        chunk = conn.recv(65536)
-        if not chunk:
-            break
-        data += chunk
-        if len(data) > _MAX_REQUEST_BYTES:
-            break
-    try:
-        request = json.loads(data)
-    except ValueError:
-        for fd in fds:
-            os.close(fd)
-        raise
-    return request, list(fds)
+    conn.sendall(encode(message))
 
 
 def peer_uid(conn: socket.socket) -> int | None:
@@ -60,14 +57,24 @@ def peer_uid(conn: socket.socket) -> int | None:
 
 
 class Lines:
-    """Newline-terminated JSON messages read from a blocking socket."""
+    """Newline-terminated JSON messages read from a blocking socket (the caller's side)."""
 
     def __init__(self, conn: socket.socket) -> None:
         self.conn = conn
         self.buffer = b""
 
-    def next(self) -> dict[str, Any] | None:
+    def next(self, deadline: float | None = None) -> dict[str, Any] | None:
+        """The next message (None at the end, or for a line that is not an object).
+
+        With a `deadline` (`time.monotonic()`), `TimeoutError` once it passes; without one, the
+        socket's own timeout applies to each read.
+        """
         while b"\n" not in self.buffer:
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError("no answer before the deadline")
+                self.conn.settimeout(left)
             chunk = self.conn.recv(4096)
             if not chunk:
                 return None
@@ -85,8 +92,8 @@ def request(
     try:
         conn.settimeout(CONNECT_TIMEOUT_S)
         conn.connect(str(path))
-        socket.send_fds(conn, [b"R"], fds or [])
-        conn.sendall(json.dumps({"op": op, **extra}).encode() + b"\n")
+        socket.send_fds(conn, [MARKER], fds or [])
+        send(conn, {"op": op, **extra})
     except BaseException:
         conn.close()
         raise
@@ -100,8 +107,7 @@ def ping(path: Path | None = None, timeout: float = 2.0) -> dict[str, Any] | Non
     except OSError:
         return None
     with conn:
-        conn.settimeout(timeout)
         try:
-            return lines.next()
+            return lines.next(time.monotonic() + timeout)
         except (OSError, ValueError):
             return None

@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 import json
+import os
 import selectors
 import signal
 import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 import psutil
 import pytest
 
-from deployments.cli.runner.jobs import TERMINATE_GRACE_S, Job, Jobs
+from deployments.cli.runner.jobs import (
+    TERMINATE_GRACE_S,
+    Job,
+    Jobs,
+    forwarded_signals_blocked,
+    take_default_signals,
+)
+from deployments.cli.runner.wire import FORWARDED_SIGNALS
 
 if TYPE_CHECKING:
     from tests.deployments.cli.conftest import MlgovCli
@@ -45,7 +54,7 @@ def test_forwarded_signals_arm_the_kill_deadline(
     jobs: Jobs, caller: tuple[socket.socket, socket.socket]
 ) -> None:
     ours, theirs = caller
-    job = Job(conn=ours, pid=_NO_SUCH_PID, argv=["train"], started=0.0)
+    job = Job(conn=ours, pid=_NO_SUCH_PID, argv=("train",), started=0.0)
     jobs.running[job.pid] = job
     assert jobs.select_timeout() == 0.2  # no pidfd: exited children are polled
     theirs.sendall(b'{"signal": 9}\nnot json\n{"signal": 15}\n{"sig')
@@ -59,7 +68,7 @@ def test_caller_gone_is_a_sigterm_once(
     jobs: Jobs, caller: tuple[socket.socket, socket.socket]
 ) -> None:
     ours, theirs = caller
-    job = Job(conn=ours, pid=_NO_SUCH_PID, argv=["train"], started=0.0)
+    job = Job(conn=ours, pid=_NO_SUCH_PID, argv=("train",), started=0.0)
     jobs.running[job.pid] = job
     theirs.close()
     jobs.from_caller(job)
@@ -73,7 +82,7 @@ def test_reaping_reports_the_exit_code_to_the_caller(
     jobs: Jobs, caller: tuple[socket.socket, socket.socket]
 ) -> None:
     ours, theirs = caller
-    job = Job(conn=ours, pid=_NO_SUCH_PID, argv=["train"], started=0.0)
+    job = Job(conn=ours, pid=_NO_SUCH_PID, argv=("train",), started=0.0)
     jobs.running[job.pid] = job
     jobs.reap(job)  # not our child: reported as exit 0
     assert jobs.running == {}
@@ -83,6 +92,86 @@ def test_reaping_reports_the_exit_code_to_the_caller(
 
 def test_an_idle_runner_waits_five_seconds(jobs: Jobs) -> None:
     assert jobs.select_timeout() == 5.0
+
+
+@pytest.fixture
+def runner_handler() -> Iterator[tuple[int, int]]:
+    """A SIGTERM handler like the runner's, writing to a pipe: (read end, write end)."""
+    read_end, write_end = os.pipe()
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        os.write(write_end, b"the runner's handler ran")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield read_end, write_end
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        os.close(read_end)
+        os.close(write_end)
+
+
+def _fork(child: Any) -> int:
+    """Fork as the runner does; the child runs `child(mask)` and exits 0."""
+    with forwarded_signals_blocked() as mask:
+        pid = os.fork()
+        if pid == 0:
+            try:
+                child(mask)
+            finally:
+                os._exit(0)
+        # Still blocked here in the parent: a signal now is the race the runner must survive.
+        assert set(signal.pthread_sigmask(signal.SIG_BLOCK, [])) >= set(FORWARDED_SIGNALS)
+    return pid
+
+
+def test_a_sigterm_right_after_the_fork_ends_the_child_not_in_the_runners_handler(
+    runner_handler: tuple[int, int],
+) -> None:
+    read_end, _ = runner_handler
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    for _ in range(10):
+
+        def child(mask: set[int | signal.Signals]) -> None:
+            take_default_signals(mask)
+            time.sleep(5)
+
+        pid = _fork(child)
+        os.kill(pid, signal.SIGTERM)  # often before the child took the default handlers
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == -signal.SIGTERM
+    assert signal.pthread_sigmask(signal.SIG_BLOCK, []) == before  # the parent's mask is back
+    os.set_blocking(read_end, False)
+    with pytest.raises(BlockingIOError):
+        os.read(read_end, 100)  # the runner's handler never ran, in the child or here
+
+
+def test_the_child_has_default_handlers_and_the_runners_mask(
+    runner_handler: tuple[int, int],
+) -> None:
+    report_read, report_write = os.pipe()
+    try:
+
+        def child(mask: set[int | signal.Signals]) -> None:
+            take_default_signals(mask)
+            state = {
+                "default": [
+                    signal.getsignal(sig) == signal.SIG_DFL
+                    for sig in (signal.SIGTERM, signal.SIGHUP)
+                ],
+                "sigint": signal.getsignal(signal.SIGINT) is signal.default_int_handler,
+                "blocked": sorted(int(s) for s in signal.pthread_sigmask(signal.SIG_BLOCK, [])),
+            }
+            os.write(report_write, json.dumps(state).encode())
+
+        before = sorted(int(s) for s in signal.pthread_sigmask(signal.SIG_BLOCK, []))
+        pid = _fork(child)
+        os.waitpid(pid, 0)
+        state = json.loads(os.read(report_read, 1000))
+    finally:
+        os.close(report_read)
+        os.close(report_write)
+    assert state == {"default": [True, True], "sigint": True, "blocked": before}
 
 
 @pytest.mark.e2e

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from deployments.cli.runner.placement import (
+    MAX_SETTINGS_FILE_BYTES,
     SOCKET_NAME,
     checkout_root,
-    cwd_has_prefect_settings,
+    cwd_prefect_settings,
     import_time_environment,
     log_path,
     prefect_settings_files,
+    read_settings_file,
     socket_path,
     stat_key,
 )
@@ -63,16 +66,52 @@ def test_prefect_settings_files_follow_the_environment() -> None:
 
 
 def test_prefect_settings_in_the_callers_cwd(tmp_path: Path) -> None:
-    assert cwd_has_prefect_settings(str(tmp_path)) is None
+    assert cwd_prefect_settings(str(tmp_path)) is None
     (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n")
     (tmp_path / ".env").write_text("OTHER=1\n")
-    assert cwd_has_prefect_settings(str(tmp_path)) is None
+    assert cwd_prefect_settings(str(tmp_path)) is None
     (tmp_path / "pyproject.toml").write_text("[tool.prefect]\nlogging.level = 'DEBUG'\n")
-    assert cwd_has_prefect_settings(str(tmp_path)) == str(tmp_path / "pyproject.toml")
+    assert cwd_prefect_settings(str(tmp_path)) == f"Prefect settings in {tmp_path}/pyproject.toml"
     (tmp_path / ".env").write_text("PREFECT_LOGGING_LEVEL=DEBUG\n")
-    assert cwd_has_prefect_settings(str(tmp_path)) == str(tmp_path / ".env")
+    assert cwd_prefect_settings(str(tmp_path)) == f"Prefect settings in {tmp_path}/.env"
     (tmp_path / "prefect.toml").write_text("")
-    assert cwd_has_prefect_settings(str(tmp_path)) == str(tmp_path / ".env")  # the first found
+    assert cwd_prefect_settings(str(tmp_path)) == f"Prefect settings in {tmp_path}/prefect.toml"
+
+
+@pytest.mark.timeout(20)
+def test_a_fifo_env_is_never_opened_and_its_caller_runs_in_process(tmp_path: Path) -> None:
+    """Prefect reads a FIFO `.env` (1Password mounts one); the runner must neither block on it
+    nor take the answer meant for the command."""
+    fifo = tmp_path / ".env"
+    os.mkfifo(fifo)
+    assert cwd_prefect_settings(str(tmp_path)) == f"{fifo} is a FIFO, which Prefect reads"
+    assert read_settings_file(fifo) is None  # opened without blocking, refused as not regular
+    linked = tmp_path / "linked"
+    linked.mkdir()
+    (linked / ".env").symlink_to(fifo)
+    assert cwd_prefect_settings(str(linked)) == f"{linked}/.env is a FIFO, which Prefect reads"
+
+
+def test_what_prefect_ignores_is_ignored(tmp_path: Path) -> None:
+    (tmp_path / ".env").mkdir()  # neither a file nor a FIFO: Prefect skips it
+    (tmp_path / "prefect.toml").mkdir()
+    assert cwd_prefect_settings(str(tmp_path)) is None
+    target = tmp_path / "real.env"
+    target.write_text("PREFECT_API_KEY=x\n")
+    followed = tmp_path / "followed"
+    followed.mkdir()
+    (followed / ".env").symlink_to(target)  # Prefect follows the link
+    assert cwd_prefect_settings(str(followed)) == f"Prefect settings in {followed}/.env"
+
+
+def test_a_settings_file_is_read_no_further_than_the_limit(tmp_path: Path) -> None:
+    path = tmp_path / ".env"
+    path.write_bytes(b"A=1\n" * (MAX_SETTINGS_FILE_BYTES // 4))
+    assert read_settings_file(path) == "A=1\n" * (MAX_SETTINGS_FILE_BYTES // 4)
+    path.write_bytes(b"A=1\n" * (MAX_SETTINGS_FILE_BYTES // 4) + b"PREFECT_X=1\n")
+    assert read_settings_file(path) is None
+    # Too long to see whether it holds Prefect settings: its caller runs in-process.
+    assert (cwd_prefect_settings(str(tmp_path)) or "").startswith(f"cannot read {path}")
 
 
 def test_stat_key_changes_with_an_edit(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from deployments.cli.runner import placement, service
+from deployments.cli.runner.messages import RunRequest
 from deployments.cli.runner.placement import LOG_FILE_NAME, stat_key
 from deployments.cli.runner.service import Runner
 
@@ -21,15 +22,18 @@ if TYPE_CHECKING:
     from tests.deployments.cli.conftest import MlgovCli
 
 
-def _runner_request(env: dict[str, str], cwd: Path) -> dict[str, Any]:
-    return {
+def _runner_request(env: dict[str, str], cwd: Path, **changes: Any) -> RunRequest:
+    fields: dict[str, Any] = {
         "op": "run",
         "argv": ["automations", "list"],
+        "argv0": "mlgov",
+        "path0": None,
         "cwd": str(cwd),
         "env": env,
         "executable": sys.executable,
         "root": str(Path(placement.__file__).resolve().parents[3]),
     }
+    return RunRequest.model_validate({**fields, **changes})
 
 
 def test_runner_refuses_what_could_run_differently(
@@ -63,20 +67,18 @@ def test_runner_refuses_what_could_run_differently(
     )
 
 
-def test_runner_refuses_malformed_requests(tmp_path: Path) -> None:
+def test_runner_refuses_another_interpreter_checkout_or_cwd(tmp_path: Path) -> None:
     warm = Runner(tmp_path / "r.sock")
-    request = _runner_request(dict(os.environ), tmp_path)
-    assert warm.refusal({**request, "op": "status"}, [0, 1, 2]) == "not a run request"
+    env = dict(os.environ)
+    request = _runner_request(env, tmp_path)
     assert warm.refusal(request, [0, 1]) == "stdin, stdout and stderr were not all passed"
-    assert warm.refusal({**request, "executable": "/other/python"}, [0, 1, 2]) == (
-        "another interpreter (/other/python)"
-    )
-    assert warm.refusal({**request, "root": "/elsewhere"}, [0, 1, 2]) == (
-        "another checkout (/elsewhere)"
-    )
-    assert warm.refusal({**request, "env": None}, [0, 1, 2]) == "no environment"
+    other = _runner_request(env, tmp_path, executable="/other/python")
+    assert warm.refusal(other, [0, 1, 2]) == "another interpreter (/other/python)"
+    elsewhere = _runner_request(env, tmp_path, root="/elsewhere")
+    assert warm.refusal(elsewhere, [0, 1, 2]) == "another checkout (/elsewhere)"
     missing = tmp_path / "gone"
-    assert warm.refusal({**request, "cwd": str(missing)}, [0, 1, 2]) == f"no such cwd {missing}"
+    gone = _runner_request(env, missing)
+    assert warm.refusal(gone, [0, 1, 2]) == f"no such cwd {missing}"
 
 
 def test_status_of_an_idle_runner(tmp_path: Path) -> None:

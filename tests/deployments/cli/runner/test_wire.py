@@ -6,12 +6,13 @@ import os
 import socket
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from deployments.cli.runner.wire import Lines, peer_uid, ping, receive_request, request, send
+from deployments.cli.runner.wire import MARKER, Lines, peer_uid, ping, request, send
 
 
 @pytest.fixture
@@ -30,6 +31,15 @@ def listener() -> Iterator[tuple[socket.socket, Path]]:
         folder.rmdir()
 
 
+def _read_request(accepted: socket.socket) -> tuple[bytes, list[int], bytes]:
+    """The marker, the fds passed with it and the request line, read as the runner does."""
+    marker, fds, _, _ = socket.recv_fds(accepted, 1, 3)
+    line = b""
+    while not line.endswith(b"\n"):
+        line += accepted.recv(4096)
+    return marker, list(fds), line
+
+
 def test_request_carries_its_fds_and_json(listener: tuple[socket.socket, Path]) -> None:
     server, path = listener
     read_end, write_end = os.pipe()
@@ -38,8 +48,8 @@ def test_request_carries_its_fds_and_json(listener: tuple[socket.socket, Path]) 
         with conn:
             accepted, _ = server.accept()
             with accepted:
-                received, fds = receive_request(accepted)
-                assert received == {"op": "run", "argv": ["models", "list"]}
+                marker, fds, line = _read_request(accepted)
+                assert (marker, line) == (MARKER, b'{"op": "run", "argv": ["models", "list"]}\n')
                 assert len(fds) == 1
                 os.write(fds[0], b"through the passed fd")
                 os.close(fds[0])
@@ -57,16 +67,6 @@ def test_request_carries_its_fds_and_json(listener: tuple[socket.socket, Path]) 
         os.close(write_end)
 
 
-def test_a_request_without_the_marker_is_refused(listener: tuple[socket.socket, Path]) -> None:
-    server, path = listener
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
-        conn.connect(str(path))
-        conn.sendall(b'X{"op": "status"}\n')
-        accepted, _ = server.accept()
-        with accepted, pytest.raises(ValueError, match="no request marker"):
-            receive_request(accepted)
-
-
 def test_ping_answers_the_status_or_none(listener: tuple[socket.socket, Path]) -> None:
     server, path = listener
     assert ping(path.with_name("absent.sock")) is None
@@ -74,12 +74,12 @@ def test_ping_answers_the_status_or_none(listener: tuple[socket.socket, Path]) -
     def answer() -> None:
         accepted, _ = server.accept()
         with accepted:
-            received, _ = receive_request(accepted)
-            send(accepted, {"pid": 42, "asked": received["op"]})
+            _, _, line = _read_request(accepted)
+            send(accepted, {"pid": 42, "asked": line.decode().strip()})
 
     thread = threading.Thread(target=answer)
     thread.start()
-    assert ping(path, timeout=5) == {"pid": 42, "asked": "status"}
+    assert ping(path, timeout=5) == {"pid": 42, "asked": '{"op": "status"}'}
     thread.join(timeout=5)
 
 
@@ -90,3 +90,29 @@ def test_lines_ignore_messages_that_are_not_objects() -> None:
         lines = Lines(ours)
         assert lines.next() is None
         assert lines.next() == {"exit": 3}
+
+
+def test_lines_keep_one_deadline_over_many_reads() -> None:
+    """A peer that trickles bytes cannot stretch the wait: the deadline is for the whole line."""
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        lines = Lines(ours)
+        stop = threading.Event()
+
+        def trickle() -> None:
+            while not stop.wait(0.1):
+                try:
+                    theirs.send(b" ")
+                except OSError:
+                    return
+
+        thread = threading.Thread(target=trickle)
+        thread.start()
+        began = time.monotonic()
+        try:
+            with pytest.raises(TimeoutError):
+                lines.next(time.monotonic() + 0.5)
+        finally:
+            stop.set()
+            thread.join(timeout=5)
+        assert time.monotonic() - began < 2
