@@ -1,5 +1,5 @@
 """Loading a version and scoring a million rows: the package against fastai's `load_learner`,
-then `mlgov predict` end to end on 1,000,000 and 10,000,000 rows.
+then `mlgov predict` end to end on 1,000,000 and 10,000,000 rows, and on a folder of images.
 
 One small demo model is trained with `package.fastai_export` (both forms of the same weights).
 Each side of the comparison runs in a subprocess of its own (load + score 1M rows), so its peak
@@ -7,7 +7,12 @@ RSS is its own. `mlgov predict` runs as a command (its own private Prefect serve
 runner); the peak RSS of its process tree is sampled with psutil. The 10M-row Parquet file is
 written chunk by chunk by the demo generator, so it never exists in memory.
 
-    python bench/load_predict.py [--rows 1000000] [--big-rows 10000000]
+The image line trains a small digits classifier with `mlgov train`, then scores an unlabelled
+folder of noisy digit PNGs with `mlgov predict` (the images described, the contract checked, the
+scores written and recorded) against a plain loop in a process of its own: read each file,
+decode and resize it, and run the same network, 256 images at a time.
+
+    python bench/load_predict.py [--rows 1000000] [--big-rows 10000000] [--images 5000]
 """
 
 from __future__ import annotations
@@ -44,6 +49,29 @@ loaded = time.perf_counter()
 predict(model, frame, spec)
 done = time.perf_counter()
 print(json.dumps({"load_s": loaded - started, "score_s": done - loaded,
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+IMAGE_SIDE = r"""
+import json, resource, sys, time
+from pathlib import Path
+import numpy as np, torch
+import mlgov
+folder = Path(sys.argv[1])
+started = time.perf_counter()
+model = mlgov.load_model("digits-bench").model
+files = sorted(folder.glob("*.png"))
+loaded = time.perf_counter()
+predicted = []
+with torch.inference_mode():
+    for start in range(0, len(files), 256):
+        batch = np.stack([model.preprocessor.array(str(f), f.read_bytes())
+                          for f in files[start:start + 256]])
+        predicted.append(model.network(torch.from_numpy(batch)).argmax(1).numpy())
+done = time.perf_counter()
+print(json.dumps({"images": int(sum(len(p) for p in predicted)), "load_s": loaded - started,
+                  "score_s": done - loaded,
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
@@ -112,14 +140,34 @@ def _side(kind: str, path: Path, data: Path, spec_json: str) -> dict[str, float]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def _predict(data: Path, out: Path, env: dict[str, str]) -> dict[str, float]:
+def _train_digits(work: Path, env: dict[str, str]) -> None:
+    """A small digits classifier (32 px, resnet18 from scratch), trained as users train one."""
+    from mlgov.images.digits import write_digits
+
+    data = write_digits(work / "digits", size=32, classes=range(9), limit=600, seed=1)
+    config = work / "digits.yaml"
+    config.write_text(
+        "training: {epochs: 2, batch_size: 32, image: {image_size: 32, flip: false}}\n"
+        "gate: {require_beats_baseline: false}\n",
+        encoding="utf-8",
+    )
+    subprocess.run(
+        [sys.executable, "-m", "mlgov", "train", "--data", str(data), "--model", "digits-bench",
+         "--config", str(config), "--json"],
+        env=env, check=True, capture_output=True, text=True,
+    )  # fmt: skip
+
+
+def _predict(
+    data: Path, out: Path, env: dict[str, str], model: str = "bench", *extra: str
+) -> dict[str, float]:
     """`mlgov predict` as a user runs it; RSS of the command and of its whole tree, sampled."""
     import psutil
 
     started = time.perf_counter()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mlgov", "predict", "--model", "bench", "--data", str(data),
-         "--out", str(out), "--id-column", "customer_id", "--json"],
+        [sys.executable, "-m", "mlgov", "predict", "--model", model, "--data", str(data),
+         "--out", str(out), *extra, "--json"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     watched = psutil.Process(proc.pid)
@@ -146,10 +194,32 @@ def _predict(data: Path, out: Path, env: dict[str, str]) -> dict[str, float]:
     }
 
 
+def _images(work: Path, env: dict[str, str], count: int) -> tuple[dict[str, float], dict]:
+    """`mlgov predict` on a flat folder of `count` digit PNGs, and the plain loop on the same."""
+    from mlgov.images.digits import write_digits_batch
+
+    _train_digits(work, env)
+    # Noisy copies: every file distinct at any count (the digits repeat past 1,617 images, and
+    # a batch of repeated files is refused by the contract's duplicates band).
+    folder = write_digits_batch(
+        work / "incoming", "noise", size=32, rows=count, seed=7, labelled=False, classes=range(9)
+    )
+    predicted = _predict(folder, work / "scored-images.parquet", env, "digits-bench")
+    plain = subprocess.run(
+        [sys.executable, "-c", IMAGE_SIDE, str(folder)],
+        env=env, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    side = json.loads(plain.stdout.strip().splitlines()[-1])
+    if not side["images"] == predicted["rows"] == count:
+        raise SystemExit(f"scored {predicted['rows']} images, the plain loop {side['images']}")
+    return predicted, side
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--big-rows", type=int, default=10_000_000)
+    parser.add_argument("--images", type=int, default=5_000)
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="mlgov-load-predict-"))
@@ -171,9 +241,11 @@ def main() -> None:
 
     ours = _side("package", package, batch, spec_json)
     fastai = _side("fastai", export, batch, spec_json)
-    predicted = _predict(batch, work / "scored.parquet", env)
+    ids = ("--id-column", "customer_id")
+    predicted = _predict(batch, work / "scored.parquet", env, "bench", *ids)
     _write_batch(big, args.big_rows)
-    predicted_big = _predict(big, work / "scored-big.parquet", env)
+    predicted_big = _predict(big, work / "scored-big.parquet", env, "bench", *ids)
+    images, image_side = _images(work, env, args.images)
 
     print(f"{'':<34}{'load s':>9}{'score s':>10}{'peak RSS MB':>13}")
     for name, side in (("package (safetensors + JSON)", ours), ("fastai load_learner", fastai)):
@@ -186,6 +258,11 @@ def main() -> None:
     ):
         print(f"{name:<34} wall {run['wall_s']} s (scoring {run['scoring_s']} s), "
               f"peak RSS {run['peak_rss_mb']} MB, tree {run['peak_rss_tree_mb']} MB")  # fmt: skip
+    image_ratio = images["wall_s"] / (image_side["load_s"] + image_side["score_s"])
+    print(f"{'mlgov predict ' + format(args.images, ',') + ' images':<34} wall {images['wall_s']} s "
+          f"(scoring {images['scoring_s']} s), peak RSS {images['peak_rss_mb']} MB, tree "
+          f"{images['peak_rss_tree_mb']} MB; plain loop {image_side['score_s']:.2f} s, "
+          f"{image_side['peak_rss_mb']:.0f} MB: {image_ratio:.2f}x")  # fmt: skip
     load_ratio = ours["load_s"] / fastai["load_s"]
     total_ratio = (ours["load_s"] + ours["score_s"]) / (fastai["load_s"] + fastai["score_s"])
     print(
@@ -197,6 +274,9 @@ def main() -> None:
                 "fastai": fastai,
                 "predict": predicted,
                 "predict_big": predicted_big,
+                "predict_images": images,
+                "images_plain_loop": image_side,
+                "images_ratio": round(image_ratio, 2),
                 "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
             }
         )
