@@ -49,6 +49,30 @@ class MLGovSettings(BaseSettings):
         "by the next registration; younger ones may still be in progress.",
     )
 
+    image_max_bytes: int = Field(
+        default=128 * 1024 * 1024,
+        ge=1,
+        description="Largest image file read, in bytes (local or remote; checked before reading).",
+    )
+    image_max_pixels: int = Field(
+        default=100_000_000,
+        ge=1,
+        description="Most pixels (width × height, from the file's header) an image may have: "
+        "a larger one is refused before it is decoded. Pillow's decompression-bomb limit follows "
+        "it. A 24-megapixel photo is well inside the default.",
+    )
+    images_allow_outside_root: bool = Field(
+        default=False,
+        description="Read images that resolve outside the folder being read (a symlink out of it, "
+        "or a manifest's absolute or `../` path out of the manifest's folder).",
+    )
+    image_connect_timeout_s: float = Field(
+        default=10.0, gt=0.0, le=600.0, description="Connect timeout for a remote image (http, s3)."
+    )
+    image_read_timeout_s: float = Field(
+        default=60.0, gt=0.0, le=3600.0, description="Read timeout for a remote image (http, s3)."
+    )
+
     @property
     def resolved_home(self) -> Path:
         return self.home.expanduser().resolve()

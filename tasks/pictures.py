@@ -41,15 +41,14 @@ def draw_evaluation_pictures(
     actual = [str(label) for label in holdout[spec.target]]
     out_dir.mkdir(parents=True, exist_ok=True)
     per_class = out_dir / PER_CLASS_FILE
-    per_class.write_text(
-        json.dumps(
-            {
-                "error_rate": error_rate(encode_labels(actual, classes), probabilities),
-                "classes": per_class_metrics(actual, probabilities, classes),
-            },
-            indent=2,
-        )
-    )
+    report = {
+        "error_rate": _cell(error_rate(encode_labels(actual, classes), probabilities)),
+        "classes": {
+            name: {key: _cell(value) for key, value in figures.items()}
+            for name, figures in per_class_metrics(actual, probabilities, classes).items()
+        },
+    }
+    per_class.write_text(json.dumps(report, indent=2, allow_nan=False))
     return {
         PER_CLASS_FILE: per_class,
         CONFUSION_FILE: plot_confusion_matrix(actual, predicted, classes, out_dir / CONFUSION_FILE),
@@ -81,7 +80,7 @@ def publish_evaluation_pictures(
             ],
             key=keys["per-class"],
             description=f"{model}: precision, recall and F1 per class on the holdout "
-            f"(error rate {report['error_rate']:.4f})",
+            f"(error rate {_rate(report['error_rate'])})",
         )
     for (name, description), png in zip(_PICTURES, (confusion_png, top_losses_png), strict=True):
         encoded = base64.b64encode(Path(png).read_bytes()).decode("ascii")
@@ -96,6 +95,10 @@ def publish_evaluation_pictures(
     return keys
 
 
-def _cell(value: float) -> float | None:
-    """NaN (a class never predicted, or absent) as an empty cell: JSON has no NaN."""
-    return None if isinstance(value, float) and math.isnan(value) else value
+def _cell(value: float | None) -> float | None:
+    """NaN (a class never predicted, or absent) as null / an empty cell: JSON has no NaN."""
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def _rate(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"

@@ -8,7 +8,6 @@ any it cannot read, so one bad file never costs the picture.
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,6 +19,7 @@ from matplotlib.figure import Figure
 
 from mlgov.evaluation.metrics import encode_labels
 from mlgov.images.columns import BYTES_COLUMN, IMAGE_COLUMN, LABEL_COLUMN
+from mlgov.images.decode import network_image
 from mlgov.images.files import stored_or_read
 
 _THUMBNAIL = 160  # pixels: enough to recognise an image in a grid cell, cheap for large photos
@@ -99,15 +99,13 @@ def top_loss_rows(
 
 def _thumbnail(frame: pd.DataFrame, position: int, image_column: str) -> np.ndarray | None:
     """The image as an RGB array, from the stored bytes or its file; None when unreadable."""
-    from PIL import Image
-
     try:
         stored = frame[BYTES_COLUMN].iloc[position] if BYTES_COLUMN in frame.columns else None
-        data = stored_or_read(frame[image_column].iloc[position], stored)
-        with Image.open(io.BytesIO(data)) as opened:
-            picture = opened.convert("RGB")
-            picture.thumbnail((_THUMBNAIL, _THUMBNAIL))
-            return np.asarray(picture)
+        location = frame[image_column].iloc[position]
+        data = stored_or_read(location, stored)
+        picture = network_image(data, str(location), (_THUMBNAIL, _THUMBNAIL))
+        picture.thumbnail((_THUMBNAIL, _THUMBNAIL))
+        return np.asarray(picture)
     except Exception:  # any unreadable file becomes a placeholder: the grid is still worth seeing
         return None
 

@@ -4,7 +4,9 @@ Three layouts, local or at any fsspec URL: a folder with one sub-folder per clas
 the label is the file's parent folder), a flat folder (unlabelled), or a CSV/Parquet manifest with a
 column of image paths (relative ones resolved against the manifest's folder) whose other columns —
 label, time, split — are kept as they are. A glob may name several folders (a folder per day).
-Every failure leaves as one `DataError` line naming the location.
+Every image must stay inside its data folder (the folder read, a glob's base folder, the
+manifest's folder) unless `MLGOV_IMAGES_ALLOW_OUTSIDE_ROOT` says otherwise (`mlgov.images.files`).
+Every failure leaves as one `DataError` line naming the location, or the image when it is one.
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ from mlgov.images.columns import (
     NUMERIC_STATISTICS,
     READABLE_COLUMN,
 )
-from mlgov.images.files import open_bytes
+from mlgov.images.files import image_bytes
+from mlgov.images.limits import ImageLimits, image_limits
 from mlgov.images.statistics import image_statistics
 
 _TABLE_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".txt", ".parquet", ".pq")
@@ -85,26 +88,28 @@ def read_image_manifest(location: str, *, labels: str | None = None) -> pd.DataF
     decides about them); missing files, no images and ambiguous labels are a `DataError`.
     """
     try:
-        frame = (
-            _named_images(read_plain_table(location), location)
-            if _is_table(location)
-            else _folder_manifest(location)
-        )
+        if _is_table(location):
+            frame, root = _named_images(read_plain_table(location), location), _table_root(location)
+        else:
+            frame, root = _folder_manifest(location), _listing_root(location)
         if labels is not None:
             frame = _join_labels(frame, labels, location)
         frame = frame.sort_values(IMAGE_COLUMN, kind="stable").reset_index(drop=True)
-        return describe_images(frame, location=location)
+        return describe_images(frame, location=location, root=root)
     except DataError:
         raise
     except Exception as exc:
         raise read_error(location, exc) from exc
 
 
-def describe_images(frame: pd.DataFrame, *, location: str = "the manifest") -> pd.DataFrame:
+def describe_images(
+    frame: pd.DataFrame, *, location: str = "the manifest", root: str | None = None
+) -> pd.DataFrame:
     """`frame` with the statistics columns (re)computed from each row's bytes or file.
 
     Rows carrying `image_bytes` are described from those bytes, the others from the file named in
-    `image`; previous statistics columns are replaced (the file is the truth).
+    `image`, which must resolve inside `root` when one is given; previous statistics columns are
+    replaced (the file is the truth).
     """
     if IMAGE_COLUMN not in frame.columns:
         raise DataError(f"{display_location(location)} has no {IMAGE_COLUMN!r} column")
@@ -112,7 +117,7 @@ def describe_images(frame: pd.DataFrame, *, location: str = "the manifest") -> p
     stored: Sequence[Any] = (
         frame[BYTES_COLUMN].tolist() if BYTES_COLUMN in frame.columns else [None] * len(frame)
     )
-    rows = _describe_all(paths, stored)
+    rows = _describe_all(paths, stored, root)
     missing = [p for p, row in zip(paths, rows, strict=True) if row is None]
     if missing:
         raise DataError(
@@ -146,29 +151,43 @@ def duplicate_share(frame: pd.DataFrame) -> float:
     return 1.0 - frame[HASH_COLUMN].nunique(dropna=False) / len(frame)
 
 
-def _describe_all(paths: Sequence[str], stored: Sequence[Any]) -> list[dict[str, Any] | None]:
+def _describe_all(
+    paths: Sequence[str], stored: Sequence[Any], root: str | None
+) -> list[dict[str, Any] | None]:
     """Each file's statistics, in order, on `worker_count()` threads in chunks: one future per
-    image would cost more than describing a small one."""
+    image would cost more than describing a small one. The first refusal stops the rest."""
     workers = worker_count()
     step = max(1, math.ceil(len(paths) / (4 * workers)))
     chunks = [range(start, min(start + step, len(paths))) for start in range(0, len(paths), step)]
+    limits = image_limits()
 
     def describe_chunk(rows: range) -> list[dict[str, Any] | None]:
-        return [_describe_one(paths[i], stored[i]) for i in rows]
+        return [_describe_one(paths[i], stored[i], root, limits) for i in rows]
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        return [row for part in pool.map(describe_chunk, chunks) for row in part]
+        try:
+            return [row for part in pool.map(describe_chunk, chunks) for row in part]
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
 
 
-def _describe_one(path: str, stored: Any) -> dict[str, Any] | None:
-    """One row's statistics; None when its file does not exist."""
+def _describe_one(
+    path: str, stored: Any, root: str | None, limits: ImageLimits
+) -> dict[str, Any] | None:
+    """One row's statistics; None when its file does not exist; a refusal or a failure to read
+    is one `DataError` naming the image (a missing package for its URL included)."""
     if isinstance(stored, bytes | bytearray | memoryview):
-        return image_statistics(bytes(stored))
+        return image_statistics(bytes(stored), path, limits)
     try:
-        data = open_bytes(path)
+        data = image_bytes(path, root=root, limits=limits)
     except (FileNotFoundError, IsADirectoryError):
         return None
-    return image_statistics(data)
+    except DataError:
+        raise
+    except Exception as exc:
+        raise read_error(path, exc) from None
+    return image_statistics(data, path, limits)
 
 
 def manifest_from_table(table: pd.DataFrame, location: str) -> pd.DataFrame:
@@ -176,7 +195,7 @@ def manifest_from_table(table: pd.DataFrame, location: str) -> pd.DataFrame:
     relative paths resolved against `location`'s folder, labels as text, statistics computed."""
     frame = _named_images(table, location)
     frame = frame.sort_values(IMAGE_COLUMN, kind="stable").reset_index(drop=True)
-    return describe_images(frame, location=location)
+    return describe_images(frame, location=location, root=_table_root(location))
 
 
 def _named_images(table: pd.DataFrame, location: str) -> pd.DataFrame:
@@ -294,12 +313,38 @@ def _parent(location: str) -> str:
     return location.rsplit("/", 1)[0] if "/" in location else "."
 
 
+def _table_root(location: str) -> str:
+    """The folder a manifest's images must stay in: the manifest's own (a glob's base folder)."""
+    parent = _parent(location)
+    if "*" not in parent:
+        return parent
+    return parent.split("*", 1)[0].rsplit("/", 1)[0] or "/"
+
+
+def _listing_root(location: str) -> str:
+    """The folder a folder, glob or single image is read from, named as `_image_files` names
+    its files: the folder itself, a glob's part before its first wildcard, a file's parent."""
+    from fsspec.core import url_to_fs
+
+    fs, path = url_to_fs(location)
+    parts = path.rstrip("/").split("/")
+    wild = next((i for i, part in enumerate(parts) if "*" in part), None)
+    if wild is not None:
+        parts = parts[:wild]
+    elif not fs.isdir(path):
+        parts = parts[:-1]
+    base = "/".join(parts) or "/"
+    return base if type(fs).__name__ == "LocalFileSystem" else str(fs.unstrip_protocol(base))
+
+
 def _resolve(path: str, base: str) -> str:
-    """A manifest's path, relative ones taken from the manifest's folder."""
+    """A manifest's path, relative ones taken from the manifest's folder (`..` resolved, so the
+    data-folder check sees where it leads)."""
     if "://" in path or path.startswith("/") or os.path.isabs(path):
         return path
     if "://" in base:
-        return f"{base.rstrip('/')}/{path}"
+        scheme, rest = base.split("://", 1)
+        return f"{scheme}://" + posixpath.normpath(rest.rstrip("/") + "/" + path)
     return os.path.normpath(os.path.join(base, path))
 
 

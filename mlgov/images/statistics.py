@@ -2,34 +2,40 @@
 
 Computed from the file's bytes alone, so the same numbers come out for a local file, a remote
 one and the bytes a version stored. One decode per file; the grey statistics are numpy on the
-decoded array (no scipy per image): a broken file is a row that says so, never an exception.
+decoded array (no scipy per image): a broken file is a row that says so, never an exception;
+only an image over the limits (`mlgov.images.limits`) is refused.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import math
-import warnings
 from typing import Any
 
 import numpy as np
 
 from mlgov.images.columns import HASH_COLUMN, MODE_COLUMN, NUMERIC_STATISTICS, READABLE_COLUMN
+from mlgov.images.decode import UnreadableImage, decode_image
+from mlgov.images.limits import ImageLimits
 
 MAX_SIDE = 1024
-"""Images with a longer side are reduced (Pillow's `draft`/`thumbnail`, aspect kept) to at most
-this many pixels per side before the grey statistics: a 24-megapixel photo costs what a 1-megapixel
-one does, and its sharpness is that of the reduced image (reducing sharpens, it never blurs)."""
+"""Images with a longer side are reduced (while decoding for JPEG, right after it otherwise; then
+a thumbnail, aspect kept) to at most this many pixels per side before the grey statistics: a
+24-megapixel photo costs what a 1-megapixel one does, and its sharpness is that of the reduced
+image (reducing sharpens, it never blurs)."""
 
 
-def image_statistics(data: bytes) -> dict[str, Any]:
+def image_statistics(
+    data: bytes, location: str = "the image", limits: ImageLimits | None = None
+) -> dict[str, Any]:
     """The manifest's statistics of one file: `readable`, `content_hash`, `mode` and the numbers.
 
     Width, height, channels and mode are the file's as stored. Brightness and contrast are the mean
-    and standard deviation of the grey levels in 0..1; sharpness is the variance of the 4-neighbour
-    Laplacian of the grey image in 0..1 units (0 when an image is under 3 pixels on a side). A file
-    Pillow cannot open or decode gives `readable=False`, its size and hash, and NaN/None elsewhere.
+    and standard deviation of the grey levels in 0..1 (16-bit and float images by their own range,
+    `mlgov.images.decode`); sharpness is the variance of the 4-neighbour Laplacian of the grey
+    image in 0..1 units (0 when an image is under 3 pixels on a side). A file Pillow cannot open or
+    decode gives `readable=False`, its size and hash, and NaN/None elsewhere; one over the pixel
+    limit is refused (`ImageRefused`, naming `location`).
     """
     row: dict[str, Any] = dict.fromkeys(NUMERIC_STATISTICS, math.nan)
     row.update(
@@ -41,41 +47,25 @@ def image_statistics(data: bytes) -> dict[str, Any]:
         }
     )
     try:
-        grey, width, height, mode, channels = _decode(data)
-    except Exception:  # any decoder failure means "unreadable": recorded, not raised
+        grey, stored = decode_image(
+            data, location, bands="L", reduce_to=(MAX_SIDE, MAX_SIDE), limits=limits
+        )
+    except UnreadableImage:  # recorded, not raised: validation decides about unreadable files
         return row
+    grey.thumbnail((MAX_SIDE, MAX_SIDE))
+    levels = np.asarray(grey, dtype=np.float32) * np.float32(1.0 / 255.0)
     row.update(
         {
             READABLE_COLUMN: True,
-            MODE_COLUMN: mode,
-            "width": float(width),
-            "height": float(height),
-            "channels": float(channels),
-            **dict(zip(("brightness", "contrast"), _mean_and_std(grey), strict=True)),
-            "sharpness": _laplacian_variance(grey),
+            MODE_COLUMN: stored.mode,
+            "width": float(stored.width),
+            "height": float(stored.height),
+            "channels": float(stored.channels),
+            **dict(zip(("brightness", "contrast"), _mean_and_std(levels), strict=True)),
+            "sharpness": _laplacian_variance(levels),
         }
     )
     return row
-
-
-def _decode(data: bytes) -> tuple[np.ndarray, int, int, str, int]:
-    """The grey levels (float32, 0..1) and the stored size, mode and band count of one file."""
-    from PIL import Image
-
-    with warnings.catch_warnings():
-        # A decompression-bomb *warning* is Pillow being cautious about a big photo; the error
-        # (twice the limit) still raises and makes the file unreadable.
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        with Image.open(io.BytesIO(data)) as image:
-            width, height = image.size
-            mode, channels = image.mode, len(image.getbands())
-            if max(width, height) > MAX_SIDE:
-                image.draft("RGB" if channels >= 3 else "L", (MAX_SIDE, MAX_SIDE))
-                image.thumbnail((MAX_SIDE, MAX_SIDE))
-            image.load()  # truncated or garbled data fails here, not in `open`
-            grey = image if image.mode == "L" else image.convert("L")
-            levels = np.asarray(grey, dtype=np.float32) * np.float32(1.0 / 255.0)
-    return levels, width, height, mode, channels
 
 
 def _mean_and_std(values: np.ndarray) -> tuple[float, float]:

@@ -8,7 +8,6 @@ checks that a manifest describes one consistent model.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -16,10 +15,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from mlgov.data.errors import DataError, display_location
 from mlgov.domain.catalogue import MANIFEST_FILE
 from mlgov.domain.features import FeatureSpec
+from mlgov.images.decode import network_image
 from mlgov.images.files import frame_sources
+from mlgov.images.limits import ImageLimits, image_limits
 from mlgov.packaging.errors import PackageError
 from mlgov.packaging.manifest import ImagePreprocessing, ModelManifest, VisionArchitecture
 
@@ -40,16 +40,13 @@ class ImagePreprocessor:
         self.mean = None if mean is None else np.asarray(mean, np.float32).reshape(3, 1, 1)
         self.std = None if std is None else np.asarray(std, np.float32).reshape(3, 1, 1)
 
-    def array(self, location: str, data: bytes) -> np.ndarray:
-        """One image as float32 (3, height, width); an undecodable file is a one-line DataError."""
-        from PIL import Image, UnidentifiedImageError
+    def array(self, location: str, data: bytes, limits: ImageLimits | None = None) -> np.ndarray:
+        """One image as float32 (3, height, width), decoded as training decoded it
+        (`network_image`: bounded, 16-bit by its range); an undecodable or refused file is a
+        one-line DataError naming it."""
+        from PIL import Image
 
-        try:
-            with Image.open(io.BytesIO(data)) as opened:
-                rgb = opened.convert("RGB")
-        except (UnidentifiedImageError, OSError, ValueError) as exc:
-            reason = " ".join(str(exc).split()) or type(exc).__name__
-            raise DataError(f"cannot decode image {display_location(location)}: {reason}") from None
+        rgb = network_image(data, location, (self.width, self.height), limits)
         resized = rgb.resize((self.width, self.height), Image.Resampling.BILINEAR)
         pixels = np.asarray(resized, dtype=np.uint8).transpose(2, 0, 1).astype(np.float32)
         pixels /= np.float32(255.0)
@@ -60,8 +57,9 @@ class ImagePreprocessor:
     def batches(self, df: pd.DataFrame, image_column: str) -> Iterator[np.ndarray]:
         """The frame's images as float32 arrays (≤ SCORE_BATCH_IMAGES, 3, height, width)."""
         chunk: list[np.ndarray] = []
-        for location, data in frame_sources(df, image_column):
-            chunk.append(self.array(location, data))
+        limits = image_limits()  # once: reading the settings costs more than a small image
+        for location, data in frame_sources(df, image_column, limits):
+            chunk.append(self.array(location, data, limits))
             if len(chunk) == SCORE_BATCH_IMAGES:
                 yield np.stack(chunk)
                 chunk = []

@@ -21,12 +21,15 @@ from typing import Any
 
 import pandas as pd
 import torch
+from PIL import Image
 
 from mlgov.data.errors import DataError
 from mlgov.domain.catalogue import FASTAI_EXPORT_FILE
 from mlgov.domain.features import FeatureSpec
 from mlgov.images.columns import BYTES_COLUMN
+from mlgov.images.decode import network_image
 from mlgov.images.files import read_file_bytes, stored_or_read
+from mlgov.images.limits import image_limits
 from mlgov.packaging.manifest import ImagePreprocessing
 from mlgov.training.callbacks import EpochRecorder, WarmupEarlyStopping, tensorboard_epochs
 from mlgov.training.config import (
@@ -116,13 +119,19 @@ def load_pretrained(model: torch.nn.Module, arch: str, weights: str) -> None:
 
 
 class ImageGetter:
-    """A row's image bytes: the stored `image_bytes` when present, else the file at the path."""
+    """A row's image (the stored `image_bytes` when present, else the file at the path), decoded
+    as the package decodes it at scoring time (`network_image`: bounded, 16-bit by its range,
+    reduced toward the network's `size`); fastai's `PILImage.create` takes the image as it is."""
 
-    def __init__(self, column: str) -> None:
+    def __init__(self, column: str, size: int) -> None:
         self.column = column
+        self.size = size
+        self.limits = image_limits()  # once per training: the settings cost more than an image
 
-    def __call__(self, row: pd.Series) -> bytes:
-        return stored_or_read(row[self.column], row.get(BYTES_COLUMN))
+    def __call__(self, row: pd.Series) -> Image.Image:
+        location = row[self.column]
+        data = stored_or_read(location, row.get(BYTES_COLUMN), self.limits)
+        return network_image(data, str(location), (self.size, self.size), self.limits)
 
 
 class Prebuilt:
@@ -168,7 +177,7 @@ def image_dataloaders(
         batch_tfms.append(Normalize.from_stats(*stats))
     block = DataBlock(
         blocks=(ImageBlock, CategoryBlock(vocab=classes)),
-        get_x=ImageGetter(column),
+        get_x=ImageGetter(column, image.image_size),
         get_y=ColReader(spec.target),
         splitter=ColSplitter(VALID_FLAG),
         item_tfms=Resize(image.image_size, method=ResizeMethod.Squish),

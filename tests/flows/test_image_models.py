@@ -153,3 +153,45 @@ def test_retraining_on_swapped_labels_is_held_by_the_gate(env: Path, tmp_path: P
     assert summary.verdict == Verdict.NEEDS_REVIEW, summary.reasons
     assert summary.reasons[0].startswith("concept change suspected")
     assert summary.champion_version == 1
+
+
+def _strict_json(text: str, name: str) -> Any:
+    """`json.loads` that refuses NaN and ±Infinity, which Python writes but JSON does not have."""
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"{name}: {constant} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_every_json_file_of_a_version_is_strict_json_with_null_for_nan(
+    env: Path, tmp_path: Path
+) -> None:
+    import pandas as pd
+
+    from mlgov.domain.catalogue import HOLDOUT_FILE, MANIFEST_FILE, PER_CLASS_FILE, WEIGHTS_FILE
+    from mlgov.packaging.package import load_package_dir
+    from tasks.pictures import draw_evaluation_pictures
+
+    with ModelRegistry.from_settings() as registry:
+        champion = registry.resolve(f"{MODEL}@champion")
+        names = [f.name for f in champion.files if f.name.endswith(".json")]
+        assert {MANIFEST_FILE, PER_CLASS_FILE} <= set(names)
+        for name in names:
+            _strict_json(registry.read_bytes(champion, name).decode("utf-8"), name)
+        local = registry.fetch(
+            champion, tmp_path / "v1", only=[MANIFEST_FILE, WEIGHTS_FILE, HOLDOUT_FILE]
+        )
+    # A holdout without the class "0": its recall (and F1) has no value, written as null.
+    holdout = pd.read_parquet(local[HOLDOUT_FILE])
+    holdout = holdout[holdout["label"] != "0"].reset_index(drop=True)
+    package_dir = local[MANIFEST_FILE].parent
+    spec = load_package_dir(package_dir).spec
+    written = draw_evaluation_pictures.fn(holdout, spec, package_dir, tmp_path / "pictures")
+    report = _strict_json(written[PER_CLASS_FILE].read_text(), PER_CLASS_FILE)
+    assert report["classes"]["0"]["recall"] is None and report["classes"]["0"]["support"] == 0
+    assert all(
+        0.0 <= figures["recall"] <= 1.0
+        for name, figures in report["classes"].items()
+        if name != "0"
+    )
