@@ -58,6 +58,11 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 SCREENSHOTS = REPO / "test-output"
+# Set to a folder (`MLGOV_DOCS_SCREENSHOTS=docs/img`) to also write the documentation's UI pictures.
+DOCS_SCREENSHOTS_ENV = "MLGOV_DOCS_SCREENSHOTS"
+DOCS_SHOT_SIZE = {"x": 0, "y": 0, "width": 1400, "height": 860}
+DOCS_LOGIN_SIZE = {"x": 200, "y": 300, "width": 1000, "height": 600}  # the form sits mid-page
+DOCS_SHOT_COLOURS = 96
 
 
 @dataclass(frozen=True)
@@ -548,6 +553,22 @@ def test_automations_retrain_on_critical_drift_and_notify(stack, runs, webhook_s
     assert len(retraining_runs()) == 1
 
 
+def _docs_screenshot(page: Any, name: str, clip: dict[str, int] = DOCS_SHOT_SIZE) -> None:
+    """A picture for the docs when asked for: one screen, palette PNG (a few dozen KB, not MBs)."""
+    folder = os.environ.get(DOCS_SCREENSHOTS_ENV)
+    if not folder:
+        return
+    from PIL import Image
+
+    path = Path(folder) / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    page.wait_for_timeout(1500)  # the run graph and charts draw after the network is idle
+    page.screenshot(path=str(path), clip=clip)
+    with Image.open(path) as shot:
+        small = shot.convert("RGB").quantize(colors=DOCS_SHOT_COLOURS)
+    small.save(path, optimize=True)
+
+
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="chromium is not installed at /usr/bin/chromium")
 def test_ui_shows_the_model_card_and_the_keyed_artifacts(stack, runs) -> None:
     from playwright.sync_api import expect, sync_playwright
@@ -566,12 +587,14 @@ def test_ui_shows_the_model_card_and_the_keyed_artifacts(stack, runs) -> None:
                 page.goto(f"{ui}/login", wait_until="networkidle")
                 expect(page.get_by_text("Login", exact=True).first).to_be_visible()
                 page.screenshot(path=f"{shot}-login.png")
+                _docs_screenshot(page, "ui-login.png", DOCS_LOGIN_SIZE)
                 page.locator("input").first.fill(stack.auth)
                 page.keyboard.press("Enter")
                 page.wait_for_function("() => localStorage.getItem('prefect-password') !== null")
                 page.wait_for_load_state("networkidle")
             page.goto(f"{ui}/runs/flow-run/{runs['training'].id}", wait_until="networkidle")
             expect(page.get_by_text(runs["training"].name, exact=True).first).to_be_visible()
+            _docs_screenshot(page, "ui-flow-run.png")
             page.get_by_text("Artifacts", exact=True).click()
             card_tile = page.get_by_text(f"{MODEL}-model-card", exact=True)
             expect(card_tile).to_be_visible()
@@ -582,10 +605,17 @@ def test_ui_shows_the_model_card_and_the_keyed_artifacts(stack, runs) -> None:
             expect(page.get_by_text(f"Model card: {MODEL} v1", exact=True)).to_be_visible()
             expect(page.get_by_text("FIRST_CHAMPION").first).to_be_visible()
             page.screenshot(path=f"{shot}-model-card.png")
+            _docs_screenshot(page, "ui-model-card.png")
 
             page.goto(f"{ui}/artifacts", wait_until="networkidle")
             for key in (f"{MODEL}-model-card", f"{MODEL}-metrics"):
                 expect(page.get_by_text(key, exact=True)).to_be_visible()
             page.screenshot(path=f"{shot}-artifacts.png")
+            _docs_screenshot(page, "ui-artifacts.png")
+            if os.environ.get(DOCS_SCREENSHOTS_ENV):
+                trend = _latest_artifact(f"{MODEL}-monitoring")
+                page.goto(f"{ui}/artifacts/artifact/{trend.id}", wait_until="networkidle")
+                expect(page.get_by_text(f"{MODEL}-monitoring").first).to_be_visible()
+                _docs_screenshot(page, "ui-monitoring-trend.png")
         finally:
             browser.close()
