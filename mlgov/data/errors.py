@@ -76,7 +76,8 @@ def read_error(location: str, exc: BaseException) -> DataError:
         return DataError(f"no data at {shown}")
     if isinstance(exc, IsADirectoryError):
         return DataError(
-            f"{shown} is a directory: name a file, or a glob of files such as '<folder>/*.parquet'"
+            f"{shown} is a directory with no images in it: name a table file, a glob of files "
+            "such as '<folder>/*.parquet', or a folder of images (.png, .jpg, …)"
         )
     if isinstance(exc, PermissionError):
         return DataError(f"cannot read {shown}: permission denied")

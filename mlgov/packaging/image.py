@@ -29,6 +29,9 @@ if TYPE_CHECKING:
     from mlgov.packaging.image_net import ImageNet
 
 SCORE_BATCH_IMAGES = 256  # decoded images held at once: bounded memory for any batch size
+SCORE_BATCH_BYTES = 64 * 2**20
+"""Input held per forward pass: fewer images per batch at large sizes (5 at 1024², 106 at 224²),
+since the network's activations grow with the pixels too."""
 
 
 class ImagePreprocessor:
@@ -54,13 +57,20 @@ class ImagePreprocessor:
             pixels = (pixels - self.mean) / self.std
         return pixels
 
+    @property
+    def batch_images(self) -> int:
+        """Images per forward pass: at most SCORE_BATCH_IMAGES and SCORE_BATCH_BYTES of input."""
+        per_image = 3 * self.height * self.width * np.dtype(np.float32).itemsize
+        return max(1, min(SCORE_BATCH_IMAGES, SCORE_BATCH_BYTES // per_image))
+
     def batches(self, df: pd.DataFrame, image_column: str) -> Iterator[np.ndarray]:
-        """The frame's images as float32 arrays (≤ SCORE_BATCH_IMAGES, 3, height, width)."""
+        """The frame's images as float32 arrays (≤ `batch_images`, 3, height, width)."""
         chunk: list[np.ndarray] = []
+        size = self.batch_images
         limits = image_limits()  # once: reading the settings costs more than a small image
         for location, data in frame_sources(df, image_column, limits):
             chunk.append(self.array(location, data, limits))
-            if len(chunk) == SCORE_BATCH_IMAGES:
+            if len(chunk) == size:
                 yield np.stack(chunk)
                 chunk = []
         if chunk:

@@ -6,8 +6,8 @@ folder or manifest of small digit images plus one bad thing, and asserts the exi
 traceback, that nothing was registered or half-written, that the process's peak resident memory
 rose by at most `MAX_GROWTH` during the case (the high-water mark is reset before it: the test
 process itself already holds torch, fastai, Great Expectations, Evidently and Prefect) and that it
-answered within `HANG_GUARD_S`. The cases are a table (`CASES`): a
-new command's cases are rows with their own argv helper.
+answered within `HANG_GUARD_S`. The cases are a table (`CASES`) of `train`, `monitor` and
+`predict` rows; a new command's cases are rows with their own argv helper.
 """
 
 from __future__ import annotations
@@ -222,13 +222,52 @@ def _monitor_with(spoil: Spoil | None) -> Callable[[Path], list[str]]:
     return argv
 
 
-def _sixteen_bit(d: Path) -> list[str]:
+def _predict_with(spoil: Spoil | None) -> Callable[[Path], list[str]]:
+    def argv(d: Path) -> list[str]:
+        folder = _unlabelled(d)
+        data = (spoil(folder, d) if spoil else None) or folder
+        return ["predict", "--model", MODEL, "--data", str(data), "--out", _scores(d), "--json"]
+
+    return argv
+
+
+def _scores(d: Path) -> str:
+    return str(d / "scored.parquet")
+
+
+def _sixteen_bit_folder(d: Path) -> Path:
     """The batch's digits as 16-bit grey PNGs (mode `I;16`), each level ×257."""
     folder = _unlabelled(d)
     for path in folder.glob("*.png"):
         grey = np.asarray(Image.open(path).convert("L")).astype(np.uint16) * 257
         path.write_bytes(_png(grey))
-    return ["monitor", "--data", str(folder), "--model", MODEL, "--json"]
+    return folder
+
+
+def _sixteen_bit(d: Path) -> list[str]:
+    return ["monitor", "--data", str(_sixteen_bit_folder(d)), "--model", MODEL, "--json"]
+
+
+def _sixteen_bit_predict(d: Path) -> list[str]:
+    folder = _sixteen_bit_folder(d)
+    return ["predict", "--model", MODEL, "--data", str(folder), "--out", _scores(d), "--json"]
+
+
+def _scored_like_8_bit(summary: dict[str, Any], d: Path) -> None:
+    """Every 16-bit file scored, with the classes its 8-bit twin gets (Pillow clipped it white)."""
+    scored = pd.read_parquet(_scores(d)).sort_values("image")
+    assert summary["n_rows"] == len(scored) == 40
+    twin = d / "twin"
+    twin.mkdir()
+    for path in (d / "set" / "batch").glob("*.png"):
+        levels = np.asarray(Image.open(path)) // 257
+        (twin / path.name).write_bytes(_png(levels.astype(np.uint8)))
+    out = d / "twin.parquet"
+    assert main(["predict", "--model", MODEL, "--data", str(twin), "--out", str(out)]) == 0
+    narrow = pd.read_parquet(out).sort_values("image")
+    assert list(scored["prediction"]) == list(narrow["prediction"])
+    probabilities = [c for c in scored.columns if c.startswith("proba_")]
+    assert np.allclose(scored[probabilities], narrow[probabilities], atol=1e-4)
 
 
 def _as_8_bit_twin(batch: dict[str, Any], d: Path) -> None:
@@ -348,6 +387,14 @@ CASES: tuple[Case, ...] = (
         outcome="scored",
     ),
     Case("monitor-16-bit-batch", _sixteen_bit, 0, outcome="scored", check=_as_8_bit_twin),
+    *(Case(f"predict-{name}", _predict_with(s), 1, says, env) for name, s, says, env in SPOILS),
+    *(
+        Case(f"predict-{name}", _predict_with(_write(file, data)), 1, ("validation", "readable"))
+        for name, file, data in UNREADABLE
+    ),
+    Case(
+        "predict-16-bit-batch", _sixteen_bit_predict, 0, outcome="scored", check=_scored_like_8_bit
+    ),
 )
 
 
@@ -434,8 +481,17 @@ def test_bad_image_input_is_one_clean_answer(
         assert out == ""
         for word in case.says:
             assert word.lower() in lines[0].lower(), f"{case.name}: {word!r} not in {lines[0]!r}"
+        # Nothing half-written: no scores, no partial file, no scratch manifest left behind.
+        assert [
+            p.name for p in tmp_path.rglob("*") if "scored" in p.name or ".partial-" in p.name
+        ] == []
+        assert not list((trained_home / "work").rglob("image-batch.parquet"))
         return
     assert "mlgov: " not in err, err
+    if argv[0] == "predict":
+        assert case.check is not None
+        case.check(json.loads(out), tmp_path)
+        return
     (batch,) = json.loads(out)["batches"]
     assert batch["scored"] is (case.outcome == "scored"), batch
     reasons = json.dumps(batch["validation"]).lower()
@@ -445,7 +501,7 @@ def test_bad_image_input_is_one_clean_answer(
         case.check(batch, tmp_path)
 
 
-def test_the_matrix_covers_train_and_monitor() -> None:
+def test_the_matrix_covers_train_monitor_and_predict() -> None:
     names = [c.name for c in CASES]
-    assert len(names) == len(set(names)) and len(names) >= 20
-    assert {name.split("-")[0] for name in names} == {"train", "monitor"}
+    assert len(names) == len(set(names)) and len(names) >= 25
+    assert {name.split("-")[0] for name in names} == {"train", "monitor", "predict"}

@@ -23,7 +23,7 @@ from mlgov.data.errors import DataError
 from mlgov.domain.catalogue import MANIFEST_FILE, WEIGHTS_FILE
 from mlgov.images.columns import BYTES_COLUMN
 from mlgov.packaging.errors import PackageError
-from mlgov.packaging.image import PackagedImageModel
+from mlgov.packaging.image import SCORE_BATCH_BYTES, ImagePreprocessor, PackagedImageModel
 from mlgov.packaging.image_net import ImageNet
 from mlgov.packaging.manifest import (
     MAX_MANIFEST_BYTES,
@@ -258,3 +258,17 @@ def test_loading_an_image_package_runs_no_pickle_and_imports_no_fastai(
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert json.loads(done.stdout) == {"rows": 5, "loaded": []}
+
+
+@pytest.mark.unit
+def test_images_per_forward_pass_shrink_with_their_size() -> None:
+    """256 small images at once, but never more than SCORE_BATCH_BYTES of input: a package at
+    the largest allowed size scores a handful per pass instead of 3 GB of floats."""
+
+    def per_pass(side: int) -> int:
+        return ImagePreprocessor(ImagePreprocessing(size=(side, side))).batch_images
+
+    assert per_pass(32) == 256
+    assert per_pass(224) == SCORE_BATCH_BYTES // (3 * 224 * 224 * 4) < 256
+    assert 1 <= per_pass(1024) <= 8
+    assert per_pass(1024) * 3 * 1024 * 1024 * 4 <= SCORE_BATCH_BYTES
