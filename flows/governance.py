@@ -29,7 +29,6 @@ from mlgov.alerts.governance import (
     verify_report,
 )
 from mlgov.alerts.publication import alert_spec
-from mlgov.domain.catalogue import MODEL_CARD_ARTIFACT
 from mlgov.domain.names import ModelName, ModelRef, parse_model_ref
 from mlgov.governance import (
     ChampionMove,
@@ -42,6 +41,8 @@ from mlgov.governance import (
 )
 from mlgov.migration import MigrationSummary
 from mlgov.publication import RepairRecord, UnpublishedVersion, VersionOutcome, alert_items
+from mlgov.registration import MODEL_CARD_ITEM
+from mlgov.storage.records import PendingItem
 from tasks.alerting import send_alert
 from tasks.governance import (
     choose_rollback_target,
@@ -307,7 +308,8 @@ def clone_model(params: CloneParameters) -> CloneRecord | State[Any]:
 
 @flow(name="migrate-model", log_prints=False)
 def migrate_model(params: MigrateParameters) -> MigrationSummary | State[Any]:
-    """Package each pickle-only version after verifying it; every conversion is an event."""
+    """Store each version's metadata in the current schema, and package each pickle-only version
+    after verifying it; every conversion is an event."""
     run_id = flow_run.get_id()
     versions = list_versions_to_migrate(params.model, params.version)
     records = tuple(migrate_model_version(params.model, v, params.actor, run_id) for v in versions)
@@ -332,9 +334,9 @@ def migrate_model(params: MigrateParameters) -> MigrationSummary | State[Any]:
 
 def _republish(
     entry: UnpublishedVersion, outcome: VersionOutcome, *, notify: bool
-) -> tuple[tuple[str, ...], list[str]]:
+) -> tuple[tuple[PendingItem, ...], list[str]]:
     """Publish one version's pending items, then clear what went out; (published, problems)."""
-    done: list[str] = []
+    done: list[PendingItem] = []
     problems: list[str] = []
     for item in alert_items(entry.items):
         alert = alert_spec(
@@ -348,10 +350,10 @@ def _republish(
         )
         send_alert(alert, entry.name, version=entry.version, notify=notify)
         done.append(item)
-    if MODEL_CARD_ARTIFACT in entry.items:
+    if MODEL_CARD_ITEM in entry.items:
         try:
             republish_model_card(entry.name, entry.version)
-            done.append(MODEL_CARD_ARTIFACT)
+            done.append(MODEL_CARD_ITEM)
         except Exception as exc:  # a card that cannot be rebuilt stays pending, with why
             problem = f"{entry.name} v{entry.version}: model card not republished: {exc}"
             problems.append(problem)
@@ -368,7 +370,7 @@ def republish_pending(
     Publication is at least once: an item is cleared only after it is out, so a crash in
     between publishes it again next time rather than never.
     """
-    published: dict[int, tuple[str, ...]] = {}
+    published: dict[int, tuple[PendingItem, ...]] = {}
     skipped: dict[int, str] = {}
     problems: list[str] = []
     pending = find_unpublished(model, skip_active_runs=skip_active_runs, exclude_run=exclude_run)

@@ -140,8 +140,9 @@ def _measure(
         if labelled is None
         else measure_performance(*labelled, model, params.performance)
     )
-    return findings.model_copy(
-        update={
+    return BatchFindings.model_validate(
+        dict(findings)
+        | {
             # Before labels: the calibrated probabilities' expected performance (classifiers).
             "estimate": estimate_batch_performance(predictions, model, params.performance),
             "drift": drift,

@@ -26,7 +26,6 @@ from mlgov.data.split import SplitConfig
 from mlgov.domain.catalogue import (
     CONFUSION_FILE,
     CURVE_FILE,
-    MODEL_CARD_ARTIFACT,
     PER_CLASS_FILE,
     TOP_LOSSES_FILE,
 )
@@ -42,6 +41,7 @@ from mlgov.images.columns import LABEL_COLUMN
 from mlgov.model_card import ModelCard
 from mlgov.publication import alert_items
 from mlgov.registration import (
+    MODEL_CARD_ITEM,
     ChampionArtifacts,
     RegisteredVersion,
     Registration,
@@ -373,7 +373,7 @@ def _announce(
             verdict=decision.verdict.value,
             reasons=decision.reasons,
             champion_version=registered.champion_version,
-            drift=card.metadata["drift"],
+            drift=card.metadata.drift,
         )
         alerts.append(send_alert(alert, name, version=version, notify=params.notify))
     baseline_alert = below_baseline(name, version, card.baseline, params.baseline.tolerance)
@@ -389,6 +389,6 @@ def _announce(
             if file.endswith((".html", ".md"))
         },
     )
-    mark_published(name, version, [MODEL_CARD_ARTIFACT])
+    mark_published(name, version, [MODEL_CARD_ITEM])
     get_run_logger().info("%s v%d: %s", name, version, card.verdict.value)
     return summarize_run(card, registered, alerts, artifacts, files)

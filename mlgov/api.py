@@ -127,7 +127,7 @@ def load_model(ref: str, *, allow_pickle: bool | None = None) -> LoadedModel:
         suite: dict[str, Any] = (
             json.loads(registry.read_bytes(mv, SUITE_FILE)) if SUITE_FILE in stored else {}
         )
-    spec = FeatureSpec.model_validate(mv.metadata["features"])
+    spec = mv.spec
     families = {c: f for c, f in column_families(suite).items() if c != spec.target}
     return LoadedModel(
         name=mv.name, version=mv.version, spec=spec, model=model, contract_columns=families

@@ -19,7 +19,6 @@ from pydantic import BaseModel, ConfigDict, computed_field
 
 from mlgov.domain.catalogue import CHAMPION, HOLDOUT_FILE
 from mlgov.domain.errors import RegistryError
-from mlgov.domain.features import FeatureSpec
 from mlgov.evaluation.metrics import score_predictions, true_values
 from mlgov.model_loading import load_version_model, model_file
 from mlgov.registration import champion_changed_note
@@ -159,12 +158,12 @@ def _rescore_problem(
     registry: ModelRegistry, mv: VersionRecord, model: ScoringModel, tolerance: float
 ) -> tuple[str | None, str | None]:
     """Score the version's own stored holdout; (check done, problem) against the recorded metric."""
-    metric = mv.metadata.get("primary_metric")
-    recorded = mv.metadata.get("metrics", {}).get(metric)
+    metric = mv.metadata.primary_metric
+    recorded = None if metric is None else mv.metadata.recorded_metrics().get(metric)
     if metric is None or recorded is None:
         return None, f"{mv.ref} records no primary metric to check its holdout score against"
     try:
-        spec = FeatureSpec.model_validate(mv.metadata["features"])
+        spec = mv.spec
         holdout = pd.read_parquet(io.BytesIO(registry.read_bytes(mv, HOLDOUT_FILE)))
         score = score_predictions(
             true_values(holdout, spec), predict(model, holdout, spec), spec.task

@@ -1,10 +1,13 @@
-"""`models migrate`: convert a legacy version's pickled learner into a package, once, verified.
+"""`models migrate`: bring each version's stored form up to date, once, verified.
 
-Migrating trusts the pickle (it is unpickled to be converted), so it needs the same opt-in as
-loading one, and runs only on a version whose every checksum passes. The package is proved on
-the version's own stored rows (holdout, else reference sample) to score as the pickle does,
-then added to the version with the conversion and its check in the version's ledger. From then
-on the package wins: the version loads without the opt-in. No Prefect: a task wraps this.
+The version's metadata row is rewritten in the current schema (`mlgov.storage.version_metadata`;
+what it says does not change, and an older row reads the same without it). A legacy version's
+pickled learner is converted into a package. That trusts the pickle (it is unpickled to be
+converted), so it needs the same opt-in as loading one, and runs only on a version whose every
+checksum passes. The package is proved on the version's own stored rows (holdout, else
+reference sample) to score as the pickle does, then added to the version with the conversion
+and its check in the version's ledger. From then on the package wins: the version loads
+without the opt-in. No Prefect: a task wraps this.
 """
 
 from __future__ import annotations
@@ -45,6 +48,8 @@ class MigrationRecord(BaseModel):
     check: str | None = None
     """How the package was proved equal to the pickle (rows, largest relative difference)."""
     problems: tuple[str, ...] = ()
+    metadata_upgraded: bool = False
+    """Whether the version's metadata row was rewritten in the current schema."""
 
 
 class MigrationSummary(BaseModel):
@@ -82,7 +87,7 @@ def _convert(registry: ModelRegistry, mv: VersionRecord, *, actor: str, run_id: 
     learner = load_version_model(registry, mv, allow_pickle=True)
     if not isinstance(learner, LearnerModel):
         raise RegistryError(f"{mv.ref}: {LEGACY_MODEL_FILE} did not load as a fastai learner")
-    spec = FeatureSpec.model_validate(mv.metadata["features"])
+    spec = mv.spec
     rows, source = _check_rows(registry, mv, spec)
     with tempfile.TemporaryDirectory(prefix="mlgov-migrate-") as tmp:
         check = export_package(learner.learner, spec, Path(tmp), rows, subject=mv.ref)
@@ -110,13 +115,25 @@ def _convert(registry: ModelRegistry, mv: VersionRecord, *, actor: str, run_id: 
 def migrate_version(
     registry: ModelRegistry, mv: VersionRecord, *, actor: str, run_id: str | None
 ) -> MigrationRecord:
-    """Convert one pickle-only version; refusals and failures are returned, never raised."""
+    """Store the version's metadata in the current schema, then convert a pickle-only version;
+    refusals and failures are returned, never raised."""
+    try:
+        upgraded = registry.upgrade_metadata(mv.name, mv.version)
+    except RegistryError as exc:  # an unreadable row, or a version removed meanwhile
+        return MigrationRecord(
+            model=mv.name, version=mv.version, outcome="refused", problems=(str(exc),)
+        )
 
     def record(
         outcome: MigrationOutcome, check: str | None = None, problems: tuple[str, ...] = ()
     ) -> MigrationRecord:
         return MigrationRecord(
-            model=mv.name, version=mv.version, outcome=outcome, check=check, problems=problems
+            model=mv.name,
+            version=mv.version,
+            outcome=outcome,
+            check=check,
+            problems=problems,
+            metadata_upgraded=upgraded,
         )
 
     if is_packaged(mv):

@@ -8,7 +8,6 @@ fields added since then have defaults.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,28 +26,21 @@ from mlgov.model_card_sections import (
     rows,
     training_lines,
 )
-from mlgov.reporting import CodeVersion, ComparisonRow
+from mlgov.reporting import ComparisonRow
+from mlgov.storage.version_metadata import (
+    CardData,
+    CardTraining,
+    CodeVersion,
+    DriftDigest,
+    VerdictOutcome,
+    VersionMetadata,
+    json_safe,
+)
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 _PROMOTING = (Verdict.FIRST_CHAMPION, Verdict.PROMOTED)
 _SET_AT_REGISTRATION = ("gate_verdict", "champion_version", "alerts", "baseline", "label_quality")
 """Keys a card has only once something set them (absent, not null, in a stored card)."""
-METADATA_KEYS = (
-    "verdict",
-    "reasons",
-    "primary_metric",
-    "metrics",
-    "features",
-    "data",
-    "training",
-    "parent_champion",
-    "flow_run_id",
-    "code",
-    "packages",
-    "params",
-    "validation",
-)
-"""What the registry index keeps for queries without opening files (plus a drift digest)."""
 EVALUATION_KEYS = (
     "verdict",
     "reasons",
@@ -58,17 +50,6 @@ EVALUATION_KEYS = (
     "slices",
 )
 """What `evaluation.json` of a version holds."""
-
-
-def json_safe(value: Any) -> Any:
-    """Strict JSON has no NaN (an AUC on a one-class holdout is NaN): it becomes null."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
-    return value
 
 
 class MetricSummary(BaseModel):
@@ -81,44 +62,6 @@ class MetricSummary(BaseModel):
     difference: float | None
     ci_low: float | None
     ci_high: float | None
-
-
-class CardData(BaseModel):
-    model_config = _FROZEN
-
-    location: str
-    n_rows: int
-    n_columns: int
-    fingerprint: str
-    split: str
-
-
-class CardEpoch(BaseModel):
-    """One epoch of the training history (a diverged loss would be stored as null)."""
-
-    model_config = _FROZEN
-
-    epoch: int
-    train_loss: float | None
-    valid_loss: float | None
-    metrics: dict[str, float | None]
-    seconds: float
-    lr: float
-
-
-class CardTraining(BaseModel):
-    """How training went; further fields of the training result are kept as they are."""
-
-    model_config = ConfigDict(frozen=True, extra="allow")
-
-    best_epoch: int
-    best_valid_loss: float
-    stopped_early: bool
-    epochs_run: int
-    device: str
-    mixed_precision: bool
-    seconds: float
-    history: list[CardEpoch] = []
 
 
 class CardDriftColumn(BaseModel):
@@ -153,6 +96,15 @@ class CardDrift(BaseModel):
     @property
     def decided_columns(self) -> list[str]:
         return self.drifted_columns if self.decision is None else list(self.decision.columns)
+
+    def digest(self) -> DriftDigest:
+        """What the registry index keeps of it."""
+        return DriftDigest(
+            dataset_drift=self.dataset_drift,
+            drifted_columns=tuple(self.drifted_columns),
+            share_drifted=self.share_drifted,
+            decision=self.decision,
+        )
 
 
 class CardAlert(BaseModel):
@@ -226,14 +178,24 @@ class ModelCard(BaseModel):
         return json.dumps(self.to_json_dict(), indent=2, sort_keys=True, default=str)
 
     @property
-    def metadata(self) -> dict[str, Any]:
+    def metadata(self) -> VersionMetadata:
         """What the registry index keeps for queries without opening files (NaN stored as null)."""
-        data = self.to_json_dict()
-        drift = data.get("drift")
-        digest = ("dataset_drift", "drifted_columns", "share_drifted", "decision")
-        return {k: data[k] for k in METADATA_KEYS} | {
-            "drift": None if drift is None else {k: drift[k] for k in digest if k in drift}
-        }
+        return VersionMetadata(
+            verdict=self.verdict,
+            reasons=tuple(self.reasons),
+            primary_metric=self.primary_metric,
+            metrics=json_safe(self.metrics),
+            features=self.features,
+            data=self.data,
+            training=CardTraining.model_validate(json_safe(self.training.model_dump(mode="json"))),
+            drift=None if self.drift is None else self.drift.digest(),
+            parent_champion=self.parent_champion,
+            flow_run_id=self.flow_run_id,
+            code=self.code,
+            packages=self.packages,
+            params=json_safe(self.params),
+            validation=self.validation,
+        )
 
     def evaluation_report(self) -> dict[str, Any]:
         """The version's `evaluation.json`: the verdict and the metrics behind it."""
@@ -241,30 +203,41 @@ class ModelCard(BaseModel):
         return {key: data[key] for key in EVALUATION_KEYS}
 
     def with_reason(self, note: str) -> ModelCard:
-        return self.model_copy(update={"reasons": [*self.reasons, note]})
+        return self._replaced(reasons=[*self.reasons, note])
+
+    @property
+    def outcome(self) -> VerdictOutcome:
+        return VerdictOutcome(
+            verdict=self.verdict, gate_verdict=self.gate_verdict, reasons=tuple(self.reasons)
+        )
 
     def with_champion_changed(self, note: str) -> ModelCard:
-        """The card of a version registered unpromoted because another run moved the champion."""
-        if self.verdict is Verdict.CHAMPION_CHANGED:
+        """The card of a version registered unpromoted because another run moved the champion
+        (the one rule, `VerdictOutcome.champion_changed`, that the registry index follows too)."""
+        return self.with_outcome(self.outcome.champion_changed(note))
+
+    def with_outcome(self, outcome: VerdictOutcome) -> ModelCard:
+        """The card saying what the registry recorded; an outcome without a verdict changes nothing."""
+        if outcome.verdict is None or outcome == self.outcome:
             return self
-        return self.model_copy(
-            update={
-                "verdict": Verdict.CHAMPION_CHANGED,
-                "gate_verdict": self.verdict,
-                "reasons": [note, *self.reasons],
-            }
+        return self._replaced(
+            verdict=outcome.verdict,
+            gate_verdict=outcome.gate_verdict,
+            reasons=list(outcome.reasons),
         )
 
     def with_registration(
         self, version: int, champion_version: int | None, alerts: Sequence[AlertRecord]
     ) -> ModelCard:
-        return self.model_copy(
-            update={
-                "version": version,
-                "champion_version": champion_version,
-                "alerts": [CardAlert.from_record(a) for a in alerts],
-            }
+        return self._replaced(
+            version=version,
+            champion_version=champion_version,
+            alerts=[CardAlert.from_record(a) for a in alerts],
         )
+
+    def _replaced(self, **changes: object) -> ModelCard:
+        """A validated copy (`model_copy(update=...)` would skip validation)."""
+        return ModelCard.model_validate(dict(self) | changes)
 
 
 def render_model_card(card: ModelCard) -> str:

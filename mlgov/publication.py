@@ -9,18 +9,18 @@ task's job.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
 from mlgov.domain.catalogue import CARD_JSON_FILE, CHAMPION
 from mlgov.domain.errors import RegistryError
+from mlgov.domain.verdicts import Verdict
 from mlgov.model_card import ModelCard
-from mlgov.storage.records import PendingPublication
+from mlgov.storage.records import EventItem, PendingItem, PendingPublication
 from mlgov.storage.registry import ModelRegistry
+from mlgov.storage.version_metadata import DriftDigest
 
 # A run still reported as running counts as publishing for this long after it registered.
 ACTIVE_RUN_GRACE = timedelta(hours=1)
@@ -34,7 +34,7 @@ class UnpublishedVersion(BaseModel):
 
     name: str
     version: int
-    items: tuple[str, ...]
+    items: tuple[PendingItem, ...]
     run_id: str | None
     recorded_at: datetime
 
@@ -47,9 +47,9 @@ class VersionOutcome(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    verdict: str | None = None
+    verdict: Verdict | None = None
     reasons: tuple[str, ...] = ()
-    drift: dict[str, Any] | None = None
+    drift: DriftDigest | None = None
     champion_version: int | None = None
     problem: str | None = None
 
@@ -60,14 +60,14 @@ class RepairRecord(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     model: str
-    published: dict[int, tuple[str, ...]] = {}
+    published: dict[int, tuple[PendingItem, ...]] = {}
     skipped: dict[int, str] = {}
     problems: tuple[str, ...] = ()
 
 
-def alert_items(items: Sequence[str]) -> list[str]:
-    """The pending items that are alerts (`event:...`), in their recorded order."""
-    return [item for item in items if item.startswith("event:")]
+def alert_items(items: Sequence[PendingItem]) -> list[EventItem]:
+    """The pending items that are alerts' events, in their recorded order."""
+    return [item for item in items if isinstance(item, EventItem)]
 
 
 def group_pending(rows: Sequence[PendingPublication]) -> list[UnpublishedVersion]:
@@ -99,17 +99,10 @@ def may_still_be_publishing(run_id: str | None, recorded_at: datetime, now: date
 def republished_card(registry: ModelRegistry, name: str, version: int) -> ModelCard:
     """The card as stored with the version, updated with what the index says happened."""
     mv = registry.get(name, version=version)
-    card = json.loads(registry.read_bytes(mv, CARD_JSON_FILE))
+    card = ModelCard.from_json(registry.read_bytes(mv, CARD_JSON_FILE))
     champion = registry.find_alias(name, CHAMPION)
-    return ModelCard.model_validate(
-        card
-        | {
-            "verdict": mv.metadata.get("verdict", card.get("verdict")),
-            "reasons": mv.metadata.get("reasons", card.get("reasons", [])),
-            "version": version,
-            "champion_version": None if champion is None else champion.version,
-            "alerts": [],
-        }
+    return card.with_outcome(mv.metadata.outcome).with_registration(
+        version, None if champion is None else champion.version, alerts=()
     )
 
 
@@ -121,8 +114,8 @@ def version_outcome(registry: ModelRegistry, name: str, version: int) -> Version
         return VersionOutcome(problem=str(exc))
     champion = registry.find_alias(name, CHAMPION)
     return VersionOutcome(
-        verdict=mv.metadata.get("verdict"),
-        reasons=tuple(mv.metadata.get("reasons", [])),
-        drift=mv.metadata.get("drift"),
+        verdict=mv.metadata.verdict,
+        reasons=mv.metadata.reasons,
+        drift=mv.metadata.drift,
         champion_version=None if champion is None else champion.version,
     )

@@ -12,33 +12,40 @@ import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from pydantic import BaseModel, ConfigDict
 
 from mlgov.domain.catalogue import (
     CHAMPION,
-    CONCEPT_CHANGE_EVENT,
-    DRIFT_EVENT,
+    EVENT_CONCEPT_CHANGE,
+    EVENT_DRIFT,
+    EVENT_PROMOTED,
+    EVENT_REGRESSION,
     MANIFEST_FILE,
-    MODEL_CARD_ARTIFACT,
-    PROMOTED_EVENT,
-    REGRESSION_EVENT,
     SUITE_FILE,
     WORK_FILES,
 )
 from mlgov.domain.features import FeatureSpec
 from mlgov.domain.verdicts import Verdict
-from mlgov.drift.decision import recorded_decision
 from mlgov.model_loading import load_version_model, model_file
 from mlgov.storage.errors import IntegrityError
-from mlgov.storage.records import PromotionRequest, VersionRecord
+from mlgov.storage.records import (
+    ArtifactItem,
+    EventItem,
+    PendingItem,
+    PromotionRequest,
+    VersionRecord,
+)
 from mlgov.storage.registry import ModelRegistry
+from mlgov.storage.version_metadata import VersionMetadata
 
 if TYPE_CHECKING:
     from mlgov.training.inference import ScoringModel
 
-_REJECTED = (Verdict.REJECTED_REGRESSION.value, Verdict.REJECTED_THRESHOLD.value)
+_REJECTED = (Verdict.REJECTED_REGRESSION, Verdict.REJECTED_THRESHOLD)
+MODEL_CARD_ITEM: Final = ArtifactItem(artifact="model-card")
+"""The model card's artifacts, the last thing a registering run publishes."""
 
 
 class ChampionArtifacts(BaseModel):
@@ -79,7 +86,7 @@ class RegisteredVersion(BaseModel):
     champion_version: int | None
     alias_moved: bool
     outcome_note: str | None = None
-    pending: tuple[str, ...] = ()
+    pending: tuple[PendingItem, ...] = ()
 
 
 def version_artifacts(registry: ModelRegistry, mv: VersionRecord, dest: Path) -> ChampionArtifacts:
@@ -91,9 +98,9 @@ def version_artifacts(registry: ModelRegistry, mv: VersionRecord, dest: Path) ->
     return ChampionArtifacts(
         name=mv.name,
         version=mv.version,
-        spec=FeatureSpec.model_validate(mv.metadata["features"]),
+        spec=mv.spec,
         files={k: str(v) for k, v in files.items()},
-        metrics={k: float(v) for k, v in mv.metadata.get("metrics", {}).items() if v is not None},
+        metrics=mv.metadata.recorded_metrics(),
         model_sha256=mv.file(model_file(mv)).sha256,
         model_file=model_file(mv),
         work_dir=str(work_dir),
@@ -128,32 +135,23 @@ def discard_work_copies(artifacts: ChampionArtifacts | None) -> None:
         shutil.rmtree(artifacts.work_dir, ignore_errors=True)
 
 
-def drift_detected(drift: Mapping[str, Any] | None) -> bool:
-    """Whether a version's drift digest calls for the drift alert.
-
-    The configured rule's `decision` says so; versions registered before the rule was
-    configurable carry none and alerted on Evidently's `dataset_drift`.
-    """
-    decision = recorded_decision(drift)
-    return decision is not None and decision.drifted
-
-
-def planned_publications(metadata: Mapping[str, Any], alias_moved: bool) -> tuple[str, ...]:
+def planned_publications(metadata: VersionMetadata, alias_moved: bool) -> tuple[PendingItem, ...]:
     """What a run publishes after registering a version: its alerts' events, then the card.
 
     Recorded in the registration transaction and cleared once published, so a killed run leaves
     a visible list of what is missing (`mlgov models show`) for the next run or `repair`.
+    A drift digest calls for the drift alert when its recorded decision says the data drifted.
     """
-    items: list[str] = []
+    items: list[PendingItem] = []
     if alias_moved:
-        items.append(PROMOTED_EVENT)
-    elif metadata.get("verdict") in _REJECTED:
-        items.append(REGRESSION_EVENT)
-    elif metadata.get("verdict") == Verdict.NEEDS_REVIEW.value:
-        items.append(CONCEPT_CHANGE_EVENT)
-    if drift_detected(metadata.get("drift")):
-        items.append(DRIFT_EVENT)
-    items.append(MODEL_CARD_ARTIFACT)
+        items.append(EventItem(event=EVENT_PROMOTED))
+    elif metadata.verdict in _REJECTED:
+        items.append(EventItem(event=EVENT_REGRESSION))
+    elif metadata.verdict is Verdict.NEEDS_REVIEW:
+        items.append(EventItem(event=EVENT_CONCEPT_CHANGE))
+    if metadata.drift is not None and metadata.drift.recorded_decision.drifted:
+        items.append(EventItem(event=EVENT_DRIFT))
+    items.append(MODEL_CARD_ITEM)
     return tuple(items)
 
 
@@ -178,7 +176,7 @@ class Registration:
 
     name: str
     files: Mapping[str, Path]
-    metadata: Mapping[str, Any]
+    metadata: VersionMetadata
     promote: bool
     """Move the champion alias to this version (the gate promoted it, no approval pending)."""
     expected_champion: int | None
@@ -195,20 +193,14 @@ def register_and_maybe_promote(
     The version, the alias move (a compare-and-set against the champion the gate compared with)
     and what remains to publish are written in one transaction. When another run moved the
     champion meanwhile, this version is registered unpromoted and its stored metadata says so
-    (verdict CHAMPION_CHANGED, the gate's verdict kept as `gate_verdict`).
+    (`VersionMetadata.with_champion_changed`).
     """
     name, metadata, run_id = registration.name, registration.metadata, registration.run_id
     promote, expected_champion = registration.promote, registration.expected_champion
 
-    def on_conflict(current: int | None) -> tuple[Mapping[str, Any], Sequence[str]]:
+    def on_conflict(current: int | None) -> tuple[VersionMetadata, Sequence[PendingItem]]:
         note = champion_changed_note(current, expected_champion)
-        changed = {
-            **metadata,
-            "verdict": Verdict.CHAMPION_CHANGED.value,
-            "gate_verdict": metadata.get("verdict"),
-            "reasons": [note, *metadata.get("reasons", [])],
-            "champion_at_registration": current,
-        }
+        changed = metadata.with_champion_changed(note, current)
         return changed, planned_publications(changed, alias_moved=False)
 
     request = (
@@ -239,6 +231,6 @@ def register_and_maybe_promote(
         location=version.location,
         champion_version=None if champion is None else champion.version,
         alias_moved=moved,
-        outcome_note=version.metadata["reasons"][0] if promote and not moved else None,
+        outcome_note=version.metadata.reasons[0] if promote and not moved else None,
         pending=pending,
     )

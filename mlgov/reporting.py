@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict
 
 from mlgov.evaluation.comparison import MetricComparison
 from mlgov.evaluation.evaluate import SliceMetrics
+from mlgov.storage.version_metadata import CodeVersion
 
 TRACKED_PACKAGES = (
     "mlgov",
@@ -82,15 +83,6 @@ def package_versions(names: Iterable[str] = TRACKED_PACKAGES) -> dict[str, str]:
         except metadata.PackageNotFoundError:
             versions[name] = "not installed"
     return versions
-
-
-class CodeVersion(BaseModel):
-    """The git commit of the code that ran and whether it had uncommitted changes (None: unknown)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    commit: str | None = None
-    dirty: bool | None = None
 
 
 def code_version(repo_dir: Path | None = None) -> CodeVersion:

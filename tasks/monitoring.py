@@ -173,7 +173,7 @@ def latest_model_spec(name: str) -> FeatureSpec:
     """
     with ModelRegistry.from_settings() as registry:
         version = registry.get(name)
-    return FeatureSpec.model_validate(version.metadata["features"])
+    return version.spec
 
 
 @task(name="collect-labels", cache_policy=NO_CACHE)
@@ -237,7 +237,9 @@ def update_batch_performance(
             else 0
         )
         graded = grade_batch(
-            current.model_copy(update={"metrics": metrics, "n_labelled": n_labelled}),
+            BatchRecord.model_validate(
+                dict(current) | {"metrics": metrics, "n_labelled": n_labelled}
+            ),
             consecutive_drifted=streak,
             persistence=persistence,
             performance_drop=degraded,
@@ -266,7 +268,11 @@ def record_batch(findings: BatchFindings, persistence: int) -> GradedBatch:
             performance_drop=performance_drop,
             estimate_drop=estimate_drop,
         )
-        return graded.model_copy(update={"record": store.record_batch(graded.record)})
+        return GradedBatch(
+            record=store.record_batch(graded.record),
+            consecutive_drifted=graded.consecutive_drifted,
+            drift_severity=graded.drift_severity,
+        )
 
 
 def alert_with_cooldown(

@@ -65,7 +65,7 @@ def find_unpublished(
             name,
             v.version,
             v.run_id or "no run id",
-            ", ".join(v.items),
+            ", ".join(map(str, v.items)),
         )
     return ready
 

@@ -23,6 +23,7 @@ from mlgov.registration import (
     version_artifacts,
 )
 from mlgov.settings import get_settings
+from mlgov.storage.records import PendingItem
 from mlgov.storage.registry import ModelRegistry
 
 
@@ -57,7 +58,7 @@ def load_model_version(ref: str, dest: Path) -> ChampionArtifacts:
 
 
 @task(name="mark-published", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1)
-def mark_published(name: str, version: int, items: Sequence[str]) -> int:
+def mark_published(name: str, version: int, items: Sequence[PendingItem]) -> int:
     """Clear what was just published from the version's pending list."""
     with open_registry() as registry:
         return registry.clear_pending(name, version, items)

@@ -19,8 +19,9 @@ from prefect.artifacts import (
 from prefect.cache_policies import NO_CACHE
 
 from mlgov.evaluation.baseline import baseline_rows
-from mlgov.model_card import CardEpoch, ModelCard, render_model_card
+from mlgov.model_card import ModelCard, render_model_card
 from mlgov.reporting import artifact_key
+from mlgov.storage.version_metadata import CardEpoch
 
 
 def _history_row(epoch: CardEpoch) -> dict[str, float | int | None]:

@@ -287,7 +287,10 @@ def repair_report(record: RepairRecord, run_id: str | None) -> GovernanceReport:
         before=None,
         after=None,
         details=(
-            *[f"v{v}: published {', '.join(items)}" for v, items in record.published.items()],
+            *[
+                f"v{v}: published {', '.join(map(str, items))}"
+                for v, items in record.published.items()
+            ],
             *[f"v{v}: skipped ({why})" for v, why in record.skipped.items()],
         ),
         problems=record.problems,

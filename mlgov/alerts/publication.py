@@ -1,42 +1,38 @@
 """The alerts a registration publishes, worded the same when the run sends them and on repair.
 
-A registering run records its alerts as pending `event:` items; a later repair rebuilds each
+A registering run records its alerts as pending event items; a later repair rebuilds each
 from what the registry stored, so both must come from this one function.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from mlgov.alerts.records import Alert
 from mlgov.domain.catalogue import (
-    CONCEPT_CHANGE_EVENT,
-    DRIFT_EVENT,
     EVENT_CONCEPT_CHANGE,
     EVENT_DRIFT,
     EVENT_PROMOTED,
     EVENT_REGRESSION,
-    PROMOTED_EVENT,
-    REGRESSION_EVENT,
 )
-from mlgov.drift.decision import recorded_decision
+from mlgov.storage.records import EventItem
+from mlgov.storage.version_metadata import DriftDigest
 
 
 def alert_spec(
-    item: str,
+    item: EventItem,
     model: str,
     version: int,
     *,
     verdict: str | None,
     reasons: Sequence[str],
     champion_version: int | None,
-    drift: Mapping[str, Any] | None,
+    drift: DriftDigest | None,
 ) -> Alert:
-    """The alert behind a pending `event:` item (a `ValueError` for any other item)."""
+    """The alert behind a pending event item (a `ValueError` for an event it does not raise)."""
     joined = "\n".join(reasons)
     verdict_payload = {"verdict": verdict, "reasons": list(reasons)}
-    if item == PROMOTED_EVENT:
+    if item.event == EVENT_PROMOTED:
         return Alert(
             event=EVENT_PROMOTED,
             subject=f"[mlgov] {model} v{version} is the new champion",
@@ -45,7 +41,7 @@ def alert_spec(
             payload=verdict_payload,
             notify=False,
         )
-    if item == REGRESSION_EVENT:
+    if item.event == EVENT_REGRESSION:
         return Alert(
             event=EVENT_REGRESSION,
             subject=f"[mlgov] {model} v{version} rejected: {verdict}",
@@ -54,7 +50,7 @@ def alert_spec(
             payload=verdict_payload,
             notify=True,
         )
-    if item == CONCEPT_CHANGE_EVENT:
+    if item.event == EVENT_CONCEPT_CHANGE:
         return Alert(
             event=EVENT_CONCEPT_CHANGE,
             subject=f"[mlgov] {model} v{version} needs review: concept change suspected",
@@ -63,10 +59,9 @@ def alert_spec(
             payload=verdict_payload,
             notify=True,
         )
-    if item == DRIFT_EVENT:
-        decision = recorded_decision(drift)
-        columns = [] if decision is None else list(decision.columns)
-        share = float((drift or {}).get("share_drifted") or 0.0)
+    if item.event == EVENT_DRIFT:
+        columns = [] if drift is None else list(drift.recorded_decision.columns)
+        share = 0.0 if drift is None else drift.share_drifted
         return Alert(
             event=EVENT_DRIFT,
             subject=f"[mlgov] {model}: training data drifted from the champion's",
@@ -75,4 +70,4 @@ def alert_spec(
             payload={"drifted_columns": columns, "share_drifted": share},
             notify=True,
         )
-    raise ValueError(f"{item!r} is not an alert item")
+    raise ValueError(f"{item} is not an alert item")

@@ -6,13 +6,14 @@ not something each flow decides in its own words.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from mlgov.drift.config import DriftSummary
-from mlgov.drift.embeddings import EmbeddingDriftResult
+
+if TYPE_CHECKING:  # only named in a signature: this module stays light for the registry index
+    from mlgov.drift.embeddings import EmbeddingDriftResult
 
 DriftDecisionRule = Literal["corrected", "evidently"]
 """`corrected`: any column significant after the multiple-testing correction and large enough;
@@ -57,21 +58,4 @@ def with_embedding_drift(
         return decision
     return decision.model_copy(
         update={"drifted": True, "columns": (*decision.columns, EMBEDDINGS_COLUMN)}
-    )
-
-
-def recorded_decision(digest: Mapping[str, Any] | None) -> DriftDecision | None:
-    """The drift decision a version's stored drift digest records (None: no drift was checked).
-
-    Versions registered before the rule was configurable carry no `decision`: they alerted on
-    Evidently's share rule, which is what their digest's other fields say.
-    """
-    if not digest:
-        return None
-    if digest.get("decision"):
-        return DriftDecision.model_validate(digest["decision"])
-    return DriftDecision(
-        drifted=bool(digest.get("dataset_drift")),
-        columns=tuple(digest.get("drifted_columns") or ()),
-        rule="evidently",
     )

@@ -6,14 +6,16 @@ Frozen records, so a version read once cannot be changed by the code that holds 
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final, Literal, TypeAlias
+from typing import Annotated, Any, Final, Literal, TypeAlias
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
 
 from mlgov.domain.errors import RegistryError
+from mlgov.domain.features import FeatureSpec
+from mlgov.storage.version_metadata import VersionMetadata
 
 
 class _Unset(enum.Enum):
@@ -46,7 +48,7 @@ class VersionRecord(BaseModel):
     created_at: datetime
     run_id: str | None
     files: tuple[FileRecord, ...]
-    metadata: dict[str, Any]
+    metadata: VersionMetadata
     location: str
     aliases: tuple[str, ...] = ()
 
@@ -54,6 +56,13 @@ class VersionRecord(BaseModel):
     def ref(self) -> str:
         """The ``name:version`` reference that ``ModelRegistry.resolve`` accepts."""
         return f"{self.name}:{self.version}"
+
+    @property
+    def spec(self) -> FeatureSpec:
+        """The version's feature spec: which columns its model reads and predicts."""
+        if self.metadata.features is None:
+            raise RegistryError(f"{self.ref} records no feature spec in its metadata")
+        return self.metadata.features
 
     def file(self, file_name: str) -> FileRecord:
         """The record of one file, so callers need not search ``files`` themselves."""
@@ -102,6 +111,50 @@ class DecisionRecord(BaseModel):
     run_id: str | None
 
 
+class EventItem(BaseModel):
+    """An alert's event a registering run still has to emit (e.g. `model.promoted`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["event"] = "event"
+    event: str
+
+    def __str__(self) -> str:
+        return f"event:{self.event}"
+
+
+class ArtifactItem(BaseModel):
+    """A Prefect artifact a registering run still has to publish (e.g. `model-card`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["artifact"] = "artifact"
+    artifact: str
+
+    def __str__(self) -> str:
+        return f"artifact:{self.artifact}"
+
+
+def _from_stored_item(value: object) -> object:
+    """The index stores an item as `event:<name>` or `artifact:<key>`; read back, it is typed."""
+    if not isinstance(value, str):
+        return value
+    kind, sep, name = value.partition(":")
+    if not sep or kind not in ("event", "artifact") or not name:
+        raise ValueError(f"{value!r} is not a pending item (event:NAME or artifact:KEY)")
+    return {"kind": kind, "event" if kind == "event" else "artifact": name}
+
+
+PendingItem: TypeAlias = Annotated[
+    EventItem | ArtifactItem,
+    Field(discriminator="kind"),
+    BeforeValidator(_from_stored_item),
+    PlainSerializer(str, return_type=str),
+]
+"""Something a registering run still has to publish; in JSON and in the index, its stored
+string (`event:model.promoted`, `artifact:model-card`)."""
+
+
 class PendingPublication(BaseModel):
     """Something a version's registering run still had to publish (an event, the model card).
 
@@ -113,7 +166,7 @@ class PendingPublication(BaseModel):
 
     name: str
     version: int
-    item: str
+    item: PendingItem
     recorded_at: datetime
     run_id: str | None
 
@@ -129,6 +182,6 @@ class PromotionRequest:
     reason: str
 
 
-ConflictHandler: TypeAlias = Callable[[int | None], tuple[Mapping[str, Any], Sequence[str]]]
+ConflictHandler: TypeAlias = Callable[[int | None], tuple[VersionMetadata, Sequence[PendingItem]]]
 """Given the version the alias points to instead, the metadata and pending publications to
 register the version with (unpromoted), so what is stored says what really happened."""

@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final, Self
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, func, insert, select, update
 
 from mlgov.domain.errors import RegistryError
 from mlgov.domain.names import parse_model_ref, validate_alias, validate_model_name
@@ -29,7 +29,13 @@ from mlgov.settings import MLGovSettings, get_settings
 from mlgov.storage import registry_schema as tables
 from mlgov.storage.errors import AliasConflictError, IntegrityError, ModelNotFoundError
 from mlgov.storage.file_store import FileStore, validate_file_name
-from mlgov.storage.records import ConflictHandler, DecisionRecord, PromotionRequest, VersionRecord
+from mlgov.storage.records import (
+    ConflictHandler,
+    DecisionRecord,
+    PendingItem,
+    PromotionRequest,
+    VersionRecord,
+)
 from mlgov.storage.registry_ledger import (
     AliasLedger,
     AliasMove,
@@ -38,17 +44,18 @@ from mlgov.storage.registry_ledger import (
     write_alias,
 )
 from mlgov.storage.sql import safe_url
+from mlgov.storage.version_metadata import METADATA_SCHEMA_VERSION, CloneOrigin, VersionMetadata
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_STALE_UPLOAD_GRACE: Final = timedelta(hours=1)
 
 
-def _metadata_json(metadata: Mapping[str, Any]) -> str:
-    if not isinstance(metadata, Mapping):
-        raise RegistryError(f"metadata must be a mapping, got {type(metadata).__name__}")
+def _metadata_json(metadata: VersionMetadata | Mapping[str, Any]) -> str:
+    """The stored form of what a writer hands over (a mapping is read as a schema-1 row)."""
+    typed = VersionMetadata.from_stored(metadata)
     try:
-        return json.dumps(dict(metadata), sort_keys=True, allow_nan=False)
+        return json.dumps(typed.model_dump(mode="json"), sort_keys=True, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise RegistryError(f"metadata is not JSON-serialisable: {exc}") from exc
 
@@ -63,7 +70,7 @@ class _NewVersion:
     metadata_json: str
     run_id: str | None
     promote: PromotionRequest | None
-    pending: tuple[str, ...]
+    pending: tuple[PendingItem, ...]
     on_alias_conflict: ConflictHandler | None
 
 
@@ -117,11 +124,11 @@ class ModelRegistry(AliasLedger):
         self,
         name: str,
         files: Mapping[str, Path],
-        metadata: Mapping[str, Any],
+        metadata: VersionMetadata | Mapping[str, Any],
         *,
         run_id: str | None = None,
         promote: PromotionRequest | None = None,
-        pending: Sequence[str] = (),
+        pending: Sequence[PendingItem] = (),
         on_alias_conflict: ConflictHandler | None = None,
     ) -> VersionRecord:
         """Upload and verify the files, then allocate the next version number atomically.
@@ -131,7 +138,8 @@ class ModelRegistry(AliasLedger):
         ``pending`` publications. When the alias moved meanwhile, ``on_alias_conflict`` decides
         the metadata the version is registered with (unpromoted); without it, nothing is
         registered and AliasConflictError is raised. Partial uploads of ``name`` older than
-        the grace period are removed first.
+        the grace period are removed first. A ``metadata`` mapping is read as a schema-1 row
+        would be (see `mlgov.storage.version_metadata`); it is stored in the current schema.
         """
         validate_model_name(name)
         metadata_json = _metadata_json(metadata)
@@ -197,7 +205,7 @@ class ModelRegistry(AliasLedger):
             conn.execute(insert(tables.versions).values(**values))
             if move is not None:
                 write_alias(conn, move, current)
-            for item in dict.fromkeys(pending):
+            for item in dict.fromkeys(str(item) for item in pending):
                 conn.execute(
                     insert(tables.pending).values(
                         name=new.name,
@@ -212,7 +220,7 @@ class ModelRegistry(AliasLedger):
     @staticmethod
     def _decide_promotion(
         conn: Connection, new: _NewVersion, version: int
-    ) -> tuple[str, tuple[str, ...], AliasMove | None, int | None]:
+    ) -> tuple[str, tuple[PendingItem, ...], AliasMove | None, int | None]:
         """The metadata, publications and alias move to store, and where the alias points now.
 
         When the alias moved since the caller decided, ``on_alias_conflict`` re-decides the
@@ -336,6 +344,28 @@ class ModelRegistry(AliasLedger):
             raise
         return self.get(mv.name, version=mv.version)
 
+    def upgrade_metadata(self, name: str, version: int) -> bool:
+        """Store the metadata of ``name:version`` in the current schema; False if it already is.
+
+        What the version says does not change: an older row reads the same before and after
+        (it is upgraded whenever it is read); only its stored form catches up.
+        """
+        versions = tables.versions
+        where = (versions.c.name == name, versions.c.version == version)
+        with self._transaction(write=True) as conn:
+            stored = conn.execute(
+                select(versions.c.metadata_json).where(*where)
+            ).scalar_one_or_none()
+            if stored is None:
+                raise ModelNotFoundError(f"model {name}:{version} is not registered")
+            raw = json.loads(stored)
+            if isinstance(raw, dict) and raw.get("schema_version") == METADATA_SCHEMA_VERSION:
+                return False
+            upgraded = _metadata_json(tables.read_metadata(name, version, stored))
+            conn.execute(update(versions).where(*where).values(metadata_json=upgraded))
+        logger.info("%s:%d: metadata stored in schema %d", name, version, METADATA_SCHEMA_VERSION)
+        return True
+
     def fetch(
         self, mv: VersionRecord, dest_dir: Path, *, only: Sequence[str] | None = None
     ) -> dict[str, Path]:
@@ -362,20 +392,20 @@ class ModelRegistry(AliasLedger):
 
         Aliases are not copied: promotion in the target is its own governance decision.
         """
-        cloned_from = {
-            "registry_url": safe_url(self.registry_url),
-            "store_url": self.store_url,
-            "name": mv.name,
-            "version": mv.version,
-            "location": mv.location,
-            "created_at": mv.created_at.isoformat(),
-            "actor": actor,
-            "cloned_at": datetime.now(UTC).isoformat(),
-        }
+        origin = CloneOrigin(
+            registry_url=safe_url(self.registry_url),
+            store_url=self.store_url,
+            name=mv.name,
+            version=mv.version,
+            location=mv.location,
+            created_at=mv.created_at.isoformat(),
+            actor=actor,
+            cloned_at=datetime.now(UTC).isoformat(),
+        )
         with tempfile.TemporaryDirectory(prefix="mlgov-clone-") as tmp:
             local = self.fetch(mv, Path(tmp))
             copy = target.register(
-                mv.name, local, {**mv.metadata, "cloned_from": cloned_from}, run_id=mv.run_id
+                mv.name, local, mv.metadata.with_clone_origin(origin), run_id=mv.run_id
             )
         source_digests = {record.name: (record.sha256, record.size) for record in mv.files}
         # Read the copy back through a fresh handle (new engine, new filesystem instance): a

@@ -27,6 +27,7 @@ from mlgov.storage.records import (
     DecisionRecord,
     ExpectedVersion,
     FileRecord,
+    PendingItem,
     PendingPublication,
     VersionRecord,
 )
@@ -278,7 +279,7 @@ class AliasLedger(IndexClient):
             rows = conn.execute(query.order_by(pending.c.version, pending.c.item))
             return [tables.to_pending_publication(row) for row in rows]
 
-    def clear_pending(self, name: str, version: int, items: Sequence[str]) -> int:
+    def clear_pending(self, name: str, version: int, items: Sequence[PendingItem]) -> int:
         """Mark ``items`` of ``name:version`` published; returns how many were still pending."""
         validate_model_name(name)
         if not items:
@@ -289,7 +290,7 @@ class AliasLedger(IndexClient):
                 pending.delete().where(
                     pending.c.name == name,
                     pending.c.version == version,
-                    pending.c.item.in_(list(items)),
+                    pending.c.item.in_([str(item) for item in items]),
                 )
             )
         return int(result.rowcount or 0)

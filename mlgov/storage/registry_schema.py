@@ -21,6 +21,7 @@ from sqlalchemy import (
     select,
 )
 
+from mlgov.domain.errors import RegistryError
 from mlgov.storage.records import (
     AliasChange,
     DecisionRecord,
@@ -29,6 +30,7 @@ from mlgov.storage.records import (
     VersionRecord,
 )
 from mlgov.storage.sql import as_utc
+from mlgov.storage.version_metadata import VersionMetadata
 
 SCHEMA = MetaData()
 
@@ -122,6 +124,14 @@ def aliases_by_version(conn: Connection, name: str) -> dict[int, tuple[str, ...]
     return {version: tuple(names) for version, names in found.items()}
 
 
+def read_metadata(name: str, version: int, metadata_json: str) -> VersionMetadata:
+    """A row's metadata, typed; a row of an older schema is upgraded as it is read."""
+    try:
+        return VersionMetadata.from_stored(json.loads(metadata_json))
+    except (RegistryError, ValueError) as exc:
+        raise RegistryError(f"{name}:{version}: stored metadata cannot be read: {exc}") from exc
+
+
 def to_version_record(values: Mapping[Any, Any], held: tuple[str, ...]) -> VersionRecord:
     """A ``versions`` row (or the values just inserted) with the aliases it holds."""
     return VersionRecord(
@@ -130,7 +140,7 @@ def to_version_record(values: Mapping[Any, Any], held: tuple[str, ...]) -> Versi
         created_at=as_utc(values["created_at"]),
         run_id=values["run_id"],
         files=tuple(FileRecord(**record) for record in json.loads(values["files_json"])),
-        metadata=json.loads(values["metadata_json"]),
+        metadata=read_metadata(values["name"], values["version"], values["metadata_json"]),
         location=values["location"],
         aliases=held,
     )

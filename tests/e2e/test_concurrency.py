@@ -88,13 +88,13 @@ def test_two_simultaneous_trains_both_complete_with_truthful_outcomes(
     assert champion is not None
     ever_champion = {change.version for change in ledger}
     for mv in versions:
-        verdict = mv.metadata["verdict"]
+        verdict = mv.metadata.verdict
         summary = next(s for s in summaries if s["version"] == mv.version)
         assert summary["verdict"] == verdict, "the run reported what the registry stored"
         # A promoting verdict is stored only for a version that really became champion.
         assert (verdict in PROMOTING) == (mv.version in ever_champion), (mv.version, verdict)
         if verdict == "CHAMPION_CHANGED":
-            assert mv.metadata["gate_verdict"] in PROMOTING
-            assert mv.metadata["reasons"][0].startswith("champion changed during the run")
+            assert mv.metadata.gate_verdict in PROMOTING
+            assert mv.metadata.reasons[0].startswith("champion changed during the run")
     # Version 1 is registered first and, comparing with no champion, is the first champion.
-    assert versions[0].metadata["verdict"] == "FIRST_CHAMPION"
+    assert versions[0].metadata.verdict == "FIRST_CHAMPION"

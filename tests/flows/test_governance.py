@@ -21,8 +21,10 @@ from deployments.cli.main import main
 from flows.train_and_gate_model import TrainingParameters, train_and_gate_model
 from mlgov.data.demo import make_dataset
 from mlgov.domain.catalogue import CHAMPION
+from mlgov.domain.verdicts import Verdict
 from mlgov.settings import get_settings
 from mlgov.storage.registry import ModelRegistry
+from mlgov.storage.version_metadata import VersionMetadata
 
 MODEL = "churn-gov"
 ROWS = 2500
@@ -217,9 +219,13 @@ def test_rollback_is_refused_when_the_holdout_score_differs_from_the_record(home
     with _registry() as registry:
         v1 = registry.get(MODEL, version=1)
         files = registry.fetch(v1, tmp_path / "v1")
-        metric = v1.metadata["primary_metric"]
-        claimed = {**v1.metadata["metrics"], metric: v1.metadata["metrics"][metric] - 0.1}
-        forged = registry.register(MODEL, files, {**v1.metadata, "metrics": claimed}).version
+        metric = v1.metadata.primary_metric
+        assert metric is not None
+        recorded = v1.metadata.recorded_metrics()
+        claimed = v1.metadata.model_dump() | {
+            "metrics": recorded | {metric: recorded[metric] - 0.1}
+        }
+        forged = registry.register(MODEL, files, VersionMetadata.model_validate(claimed)).version
         _promote(registry, MODEL, 2, "manual")
 
     state = rollback_model(
@@ -270,7 +276,7 @@ def test_clone_into_a_second_registry_is_verified_byte_for_byte(home, tmp_path) 
         original, copy = source.get(MODEL, version=1), target.get(MODEL, version=1)
         assert record.files == len(original.files) > 5
         assert copy.files == original.files and target.verify(copy) == []
-        assert copy.metadata["cloned_from"]["version"] == 1
+        assert copy.metadata.cloned_from is not None and copy.metadata.cloned_from.version == 1
         assert target.find_alias(MODEL, CHAMPION) is None
     assert _events("mlgov.model.cloned", MODEL, target_ref=f"{MODEL}:1")
 
@@ -307,7 +313,10 @@ def _register_without_publishing(version_from: int, run_id: str) -> int:
     with _registry() as registry:
         source = registry.get(MODEL, version=version_from)
         local = registry.fetch(source, get_settings().resolved_home / "killed-run")
-        meta = source.metadata | {"verdict": "PROMOTED", "reasons": ["non-inferior (test)"]}
+        meta = VersionMetadata.model_validate(
+            source.metadata.model_dump()
+            | {"verdict": Verdict.PROMOTED, "reasons": ("non-inferior (test)",)}
+        )
         return register_and_maybe_promote(
             registry,
             Registration(

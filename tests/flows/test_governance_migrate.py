@@ -3,10 +3,12 @@
 Kept apart from test_governance.py (module size); one small classifier is trained per module,
 without the training flow: its package is registered as v1, exactly as training registers it,
 and its fastai export as v2's `model.pkl` with the same stored samples (what versions used to be).
+Both versions' metadata rows are stored as mlgov wrote them before `schema_version` (schema 1).
 """
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,7 @@ from uuid import UUID
 
 import pandas as pd
 import pytest
+from sqlalchemy import create_engine, select, update
 
 from mlgov.data.demo import demo_feature_spec, make_dataset
 from mlgov.data.features import prepare_frame
@@ -26,6 +29,7 @@ from mlgov.domain.catalogue import (
 )
 from mlgov.model_loading import load_version_model
 from mlgov.settings import get_settings
+from mlgov.storage import registry_schema as tables
 from mlgov.storage.registry import ModelRegistry
 from mlgov.training.config import PackageOptions, TrainingConfig
 from mlgov.training.export import check_reproduces
@@ -76,7 +80,30 @@ def registry(
         package = {name: files[name] for name in (MANIFEST_FILE, WEIGHTS_FILE)}
         registry.register(MODEL, package | samples, metadata)
         registry.register(MODEL, {LEGACY_MODEL_FILE: files[LEGACY_MODEL_FILE]} | samples, metadata)
+        _stored_metadata(registry, schema_1=metadata)
     return ModelRegistry.from_settings(get_settings())
+
+
+def _stored_metadata(
+    registry: ModelRegistry, schema_1: dict[str, Any] | None = None
+) -> dict[int, dict[str, Any]]:
+    """Each version's stored metadata row; with `schema_1`, first written as that old row."""
+    versions = tables.versions
+    engine = create_engine(registry.registry_url)
+    try:
+        with engine.begin() as conn:
+            if schema_1 is not None:
+                conn.execute(
+                    update(versions)
+                    .where(versions.c.name == MODEL)
+                    .values(metadata_json=json.dumps(schema_1))
+                )
+            rows = conn.execute(
+                select(versions.c.version, versions.c.metadata_json).where(versions.c.name == MODEL)
+            )
+            return {version: json.loads(text) for version, text in rows}
+    finally:
+        engine.dispose()
 
 
 def _events(name: str, timeout_s: float = 30.0, **payload: Any) -> list[Any]:
@@ -132,6 +159,8 @@ def test_migrate_converts_a_pickle_version_only_with_the_opt_in(
 ) -> None:
     from flows.governance import MigrateParameters, migrate_model
 
+    with registry:
+        before = registry.list_versions(MODEL)
     refused = migrate_model(MigrateParameters(model=MODEL, version=2), return_state=True)
     assert refused.is_failed() and refused.message.startswith(
         f"migrate of {MODEL} refused: {MODEL}:2 stores its model only as a pickle (model.pkl)"
@@ -141,14 +170,21 @@ def test_migrate_converts_a_pickle_version_only_with_the_opt_in(
     assert _events("mlgov.model.migrate-refused", operation="migrate")
     with registry:
         assert registry.decisions(MODEL) == []
+        # The refused file conversion left v2's metadata stored in the current schema anyway.
+        assert [m.get("schema_version") for m in _stored_metadata(registry).values()] == [None, 2]
+        assert registry.list_versions(MODEL) == before
 
     monkeypatch.setenv("MLGOV_ALLOW_PICKLE", "1")
     state = migrate_model(MigrateParameters(model=MODEL, actor="ops"), return_state=True)
     summary = state.result()
-    assert [(r.version, r.outcome) for r in summary.versions] == [
-        (1, "already-packaged"),
-        (2, "migrated"),
+    assert [(r.version, r.outcome, r.metadata_upgraded) for r in summary.versions] == [
+        (1, "already-packaged", True),
+        (2, "migrated", False),
     ]
+    with registry:
+        stored = _stored_metadata(registry)
+    assert [m["schema_version"] for m in stored.values()] == [2, 2]
+    assert stored[1]["features"] == SPEC.model_dump(mode="json")
     report = _artifact(state.state_details.flow_run_id)
     assert "1 version(s) migrated to packages" in report and "already a package" in report
     assert _events("mlgov.model.migrated", version=2)

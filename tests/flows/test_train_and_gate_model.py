@@ -117,8 +117,9 @@ def test_first_run_crowns_a_champion_and_publishes_artifacts(mlgov_home, tmp_pat
             "model_card.md",
             "evaluation.json",
         } <= {f.name for f in champion.files}
-        assert champion.metadata["data"]["fingerprint"] == summary.data_fingerprint
-        assert champion.metadata["packages"]["fastai"]
+        assert champion.metadata.data is not None
+        assert champion.metadata.data.fingerprint == summary.data_fingerprint
+        assert champion.metadata.packages["fastai"]
         assert registry.verify(champion) == []
 
     card = _artifact("churn-first-model-card")

@@ -150,7 +150,9 @@ def test_nan_becomes_null_in_the_stored_json() -> None:
 
 def test_metadata_keeps_the_index_keys_and_a_drift_digest() -> None:
     metadata = _card().metadata
-    assert set(metadata) == {
+    stored = metadata.model_dump(mode="json")  # what the registry index keeps
+    assert set(stored) == {
+        "schema_version",
         "verdict",
         "reasons",
         "primary_metric",
@@ -166,14 +168,18 @@ def test_metadata_keeps_the_index_keys_and_a_drift_digest() -> None:
         "validation",
         "drift",
     }
-    assert metadata["verdict"] == "REJECTED_REGRESSION"
-    assert metadata["drift"] == {
+    assert stored["schema_version"] == 2 and stored["verdict"] == "REJECTED_REGRESSION"
+    assert metadata.verdict is Verdict.REJECTED_REGRESSION
+    assert stored["drift"] == {
         "dataset_drift": True,
         "drifted_columns": ["age"],
         "share_drifted": 0.5,
     }
-    json.dumps(metadata, allow_nan=False)  # what the registry index accepts
-    assert _card(drift=None).metadata["drift"] is None
+    json.dumps(stored, allow_nan=False)  # what the registry index accepts
+    assert _card(drift=None).metadata.drift is None
+    # A NaN metric is stored as null, as in the card's own JSON.
+    nan_metric = _card(metrics={"roc_auc": float("nan")}).metadata
+    assert nan_metric.metrics == {"roc_auc": None} and nan_metric.recorded_metrics() == {}
 
 
 def test_the_drift_decision_joins_the_digest_and_decides_what_counts() -> None:
@@ -181,11 +187,12 @@ def test_the_drift_decision_joins_the_digest_and_decides_what_counts() -> None:
         "decision": {"drifted": False, "columns": [], "rule": "corrected"}
     }
     card = _card(drift=decided)
-    assert card.metadata["drift"]["decision"] == {
+    assert card.metadata.model_dump(mode="json")["drift"]["decision"] == {
         "drifted": False,
         "columns": [],
         "rule": "corrected",
     }
+    assert card.metadata.drift is not None and not card.metadata.drift.recorded_decision.drifted
     assert card.drift is not None and not card.drift.drifted and card.drift.decided_columns == []
     legacy = _card().drift
     assert legacy is not None and legacy.drifted and legacy.decided_columns == ["age"]

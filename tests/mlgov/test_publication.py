@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from pydantic import TypeAdapter
 
 from mlgov.domain.catalogue import (
     CHAMPION,
@@ -21,7 +22,11 @@ from mlgov.publication import (
     may_still_be_publishing,
     version_outcome,
 )
+from mlgov.storage.records import PendingItem
 from mlgov.storage.registry import ModelRegistry
+from mlgov.storage.version_metadata import DriftDigest
+
+STORED_ITEM = TypeAdapter(PendingItem).validate_python
 
 
 @pytest.fixture
@@ -36,7 +41,11 @@ def _register(
     source = tmp_path / "model.pkl"
     source.write_bytes(b"model")
     return registry.register(
-        "m", {"model.pkl": source}, meta, run_id=f"run-{len(pending)}", pending=pending
+        "m",
+        {"model.pkl": source},
+        meta,
+        run_id=f"run-{len(pending)}",
+        pending=[STORED_ITEM(item) for item in pending],
     ).version
 
 
@@ -48,13 +57,11 @@ def test_pending_rows_are_grouped_per_version_oldest_first(registry, tmp_path) -
     found = group_pending(registry.pending_publications("m"))
 
     assert [(v.version, v.run_id) for v in found] == [(1, "run-2"), (2, "run-1")]
-    assert set(found[0].items) == {MODEL_CARD_ARTIFACT, PROMOTED_EVENT}
-    assert found[1].items == (REGRESSION_EVENT,) and found[1].name == "m"
-    assert alert_items(found[0].items) == [PROMOTED_EVENT]
-    assert alert_items([MODEL_CARD_ARTIFACT, REGRESSION_EVENT, PROMOTED_EVENT]) == [
-        REGRESSION_EVENT,
-        PROMOTED_EVENT,
-    ]
+    assert {str(item) for item in found[0].items} == {MODEL_CARD_ARTIFACT, PROMOTED_EVENT}
+    assert found[1].items == (STORED_ITEM(REGRESSION_EVENT),) and found[1].name == "m"
+    assert alert_items(found[0].items) == [STORED_ITEM(PROMOTED_EVENT)]
+    mixed = [STORED_ITEM(i) for i in (MODEL_CARD_ARTIFACT, REGRESSION_EVENT, PROMOTED_EVENT)]
+    assert alert_items(mixed) == [STORED_ITEM(REGRESSION_EVENT), STORED_ITEM(PROMOTED_EVENT)]
 
 
 def test_only_a_recent_run_may_still_be_publishing() -> None:
@@ -72,7 +79,7 @@ def test_a_version_outcome_is_what_the_registry_stored(registry, tmp_path) -> No
         (PROMOTED_EVENT,),
         verdict="PROMOTED",
         reasons=["non-inferior"],
-        drift={"drifted_columns": ["age"], "share_drifted": 0.5},
+        drift={"dataset_drift": True, "drifted_columns": ["age"], "share_drifted": 0.5},
     )
     registry.set_alias("m", CHAMPION, version, actor="tests", reason="test")
 
@@ -83,6 +90,8 @@ def test_a_version_outcome_is_what_the_registry_stored(registry, tmp_path) -> No
         ("non-inferior",),
         1,
     )
-    assert outcome.drift == {"drifted_columns": ["age"], "share_drifted": 0.5}
+    assert outcome.drift == DriftDigest(
+        dataset_drift=True, drifted_columns=("age",), share_drifted=0.5
+    )
     assert outcome.problem is None
     assert version_outcome(registry, "m", 9).problem == "model m:9 is not registered"

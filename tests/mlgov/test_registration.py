@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import TypeAdapter
 
 from mlgov.domain.catalogue import (
     CHAMPION,
@@ -24,23 +25,28 @@ from mlgov.domain.catalogue import (
     WEIGHTS_FILE,
 )
 from mlgov.domain.errors import RegistryError
+from mlgov.domain.features import FeatureSpec
+from mlgov.domain.verdicts import Verdict
 from mlgov.registration import (
     Registration,
     champion_artifacts,
     champion_changed_note,
     discard_work_copies,
-    drift_detected,
     planned_publications,
     read_verified_model,
     register_and_maybe_promote,
     version_artifacts,
 )
 from mlgov.storage.errors import IntegrityError
+from mlgov.storage.records import PendingItem
 from mlgov.storage.registry import ModelRegistry
+from mlgov.storage.version_metadata import DriftDigest, VersionMetadata
 
 pytestmark = pytest.mark.unit
 
 FEATURES = {"target": "y", "task": "classification", "numeric": ["x"], "classes": ["0", "1"]}
+STORED_ITEM = TypeAdapter(PendingItem).validate_python
+"""A pending item read back from its stored form (`event:...`, `artifact:...`)."""
 
 
 @pytest.fixture
@@ -65,14 +71,16 @@ def _files(tmp_path: Path) -> dict[str, Path]:
     return {name: source / name for name in contents}
 
 
-def _metadata(verdict: str, drift: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {
-        "verdict": verdict,
-        "reasons": ["because"],
-        "features": FEATURES,
-        "metrics": {"roc_auc": 0.8, "log_loss": None},
-        "drift": drift,
-    }
+def _metadata(verdict: str, drift: dict[str, Any] | None = None) -> VersionMetadata:
+    return VersionMetadata(
+        verdict=Verdict(verdict),
+        reasons=("because",),
+        features=FeatureSpec.model_validate(FEATURES),
+        metrics={"roc_auc": 0.8, "log_loss": None},
+        drift=None
+        if drift is None
+        else DriftDigest.model_validate({"drifted_columns": [], "share_drifted": 0.5} | drift),
+    )
 
 
 @pytest.mark.parametrize(
@@ -117,14 +125,9 @@ def _metadata(verdict: str, drift: dict[str, Any] | None = None) -> dict[str, An
 def test_planned_publications_list_the_alerts_then_the_card(
     verdict: str, moved: bool, drift: dict[str, Any] | None, expected: tuple[str, ...]
 ) -> None:
-    assert planned_publications(_metadata(verdict, drift), alias_moved=moved) == expected
-
-
-def test_drift_detected_reads_the_decision_else_evidentlys_rule() -> None:
-    assert not drift_detected(None) and not drift_detected({})
-    assert drift_detected({"dataset_drift": True})  # a version stored before the decision
-    decided = {"drifted": False, "columns": [], "rule": "corrected"}  # as a card stores it
-    assert not drift_detected({"dataset_drift": True, "decision": decided})
+    planned = planned_publications(_metadata(verdict, drift), alias_moved=moved)
+    assert planned == tuple(STORED_ITEM(item) for item in expected)
+    assert tuple(str(item) for item in planned) == expected  # the form the index stores
 
 
 def test_champion_changed_note_names_both_versions() -> None:
@@ -155,7 +158,11 @@ def test_an_unpromoted_challenger_is_registered_with_its_pending_items(
     )
     assert (registered.version, registered.alias_moved, registered.outcome_note) == (1, False, None)
     assert registered.champion_version is None
-    assert set(registered.pending) == {REGRESSION_EVENT, DRIFT_EVENT, MODEL_CARD_ARTIFACT}
+    assert {str(item) for item in registered.pending} == {
+        REGRESSION_EVENT,
+        DRIFT_EVENT,
+        MODEL_CARD_ARTIFACT,
+    }
     assert registry.find_alias("m", CHAMPION) is None
 
 
@@ -240,7 +247,7 @@ def test_a_champion_changed_during_the_run_is_registered_truthfully(registry, tm
     source.mkdir()
     (source / "model.pkl").write_bytes(b"model")
     files = {"model.pkl": source / "model.pkl"}
-    meta = {"verdict": "FIRST_CHAMPION", "reasons": ["no champion yet"], "drift": None}
+    meta = VersionMetadata(verdict=Verdict.FIRST_CHAMPION, reasons=("no champion yet",))
 
     won = register_and_maybe_promote(
         registry,
@@ -256,13 +263,14 @@ def test_a_champion_changed_during_the_run_is_registered_truthfully(registry, tm
     )
 
     assert (won.version, won.alias_moved, won.outcome_note) == (1, True, None)
-    assert won.pending == (MODEL_CARD_ARTIFACT, PROMOTED_EVENT)
+    assert won.pending == (STORED_ITEM(MODEL_CARD_ARTIFACT), STORED_ITEM(PROMOTED_EVENT))
     assert (lost.version, lost.alias_moved, lost.champion_version) == (2, False, 1)
     assert (lost.outcome_note or "").startswith("champion changed during the run: v1 was promoted")
-    assert lost.pending == (MODEL_CARD_ARTIFACT,)
+    assert lost.pending == (STORED_ITEM(MODEL_CARD_ARTIFACT),)
     stored = registry.get("m", version=2)
     assert stored.aliases == ()
-    assert stored.metadata["verdict"] == "CHAMPION_CHANGED"
-    assert stored.metadata["gate_verdict"] == "FIRST_CHAMPION"
-    assert stored.metadata["reasons"][0] == lost.outcome_note
+    assert stored.metadata.verdict is Verdict.CHAMPION_CHANGED
+    assert stored.metadata.gate_verdict is Verdict.FIRST_CHAMPION
+    assert stored.metadata.reasons == (lost.outcome_note, "no champion yet")
+    assert stored.metadata.champion_at_registration == 1
     assert [c.version for c in registry.alias_history("m", CHAMPION)] == [1]

@@ -268,7 +268,9 @@ def test_the_card_carries_the_drift_and_the_configured_decision(tmp_path: Path) 
     assert stored["decision"] == {"drifted": False, "columns": [], "rule": "corrected"}
     # Evidently's share rule says drift; the configured (corrected) rule does not: no drift alert.
     assert (
-        stored["dataset_drift"] is True and card.metadata["drift"]["decision"]["drifted"] is False
+        stored["dataset_drift"] is True
+        and card.metadata.drift is not None
+        and card.metadata.drift.recorded_decision.drifted is False
     )
 
 

@@ -7,9 +7,11 @@ from pathlib import Path
 from uuid import uuid4
 
 import pytest
+from pydantic import TypeAdapter
 
 from mlgov.domain.catalogue import MODEL_CARD_ARTIFACT, PROMOTED_EVENT
 from mlgov.publication import ACTIVE_RUN_GRACE
+from mlgov.storage.records import PendingItem
 from mlgov.storage.registry import ModelRegistry
 from tasks.publication import _run_is_active, find_unpublished, read_version_outcome
 
@@ -19,7 +21,11 @@ def _register(home: Path, name: str, run_id: str, pending: tuple[str, ...]) -> i
     source.write_bytes(run_id.encode())
     with ModelRegistry.from_settings() as registry:
         return registry.register(
-            name, {"model.pkl": source}, {"verdict": "PROMOTED"}, run_id=run_id, pending=pending
+            name,
+            {"model.pkl": source},
+            {"verdict": "PROMOTED"},
+            run_id=run_id,
+            pending=[TypeAdapter(PendingItem).validate_python(item) for item in pending],
         ).version
 
 

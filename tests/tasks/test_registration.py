@@ -8,7 +8,10 @@ import pandas as pd
 import pytest
 
 from mlgov.domain.catalogue import MODEL_CARD_ARTIFACT, PROMOTED_EVENT, REFERENCE_FILE
+from mlgov.domain.features import FeatureSpec
+from mlgov.domain.verdicts import Verdict
 from mlgov.registration import ChampionArtifacts, Registration
+from mlgov.storage.version_metadata import VersionMetadata
 from tasks.registration import (
     find_champion,
     load_model_version,
@@ -28,7 +31,11 @@ def test_register_find_load_and_clear_what_was_published(mlgov_home: Path, tmp_p
     (source / "model.pkl").write_bytes(b"model")
     pd.DataFrame({"x": [1.0, 2.0], "y": [0.0, 1.0]}).to_parquet(source / REFERENCE_FILE)
     files = {"model.pkl": source / "model.pkl", REFERENCE_FILE: source / REFERENCE_FILE}
-    meta = {"verdict": "FIRST_CHAMPION", "reasons": ["first"], "features": FEATURES, "drift": None}
+    meta = VersionMetadata(
+        verdict=Verdict.FIRST_CHAMPION,
+        reasons=("first",),
+        features=FeatureSpec.model_validate(FEATURES),
+    )
 
     assert find_champion("tm", tmp_path / "work") is None
     registered = register_challenger(
@@ -37,14 +44,14 @@ def test_register_find_load_and_clear_what_was_published(mlgov_home: Path, tmp_p
         )
     )
     assert (registered.version, registered.alias_moved) == (1, True)
-    assert set(registered.pending) == {PROMOTED_EVENT, MODEL_CARD_ARTIFACT}
+    assert {str(item) for item in registered.pending} == {PROMOTED_EVENT, MODEL_CARD_ARTIFACT}
 
     champion = find_champion("tm", tmp_path / "work")
     assert champion is not None and champion.version == 1 and REFERENCE_FILE in champion.files
     assert load_model_version("tm:1", tmp_path / "work").model_sha256 == champion.model_sha256
     assert list(read_reference_sample(champion)["x"]) == [1.0, 2.0]
 
-    assert mark_published("tm", 1, [PROMOTED_EVENT, MODEL_CARD_ARTIFACT]) == 2
+    assert mark_published("tm", 1, registered.pending) == 2
     with open_registry() as registry:
         assert registry.pending_publications("tm", 1) == []
 

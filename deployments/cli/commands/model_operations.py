@@ -194,6 +194,7 @@ def cmd_models_migrate(args: argparse.Namespace) -> int:
         return "\n".join(
             f"{s['model']} v{r['version']}: {said[r['outcome']]}"
             + (f" ({r['check']})" if r["check"] else "")
+            + ("; metadata stored in the current schema" if r["metadata_upgraded"] else "")
             for r in s["versions"]
         )
 

@@ -35,18 +35,21 @@ from mlgov.domain.catalogue import CHAMPION
 def cmd_models_list(args: argparse.Namespace) -> int:
     with open_registry() as registry:
         if args.name:
-            versions = [v.summary() for v in registry.list_versions(args.name)]
-            payload: dict[str, Any] = {"model": args.name, "versions": versions}
+            registered = registry.list_versions(args.name)
+            payload: dict[str, Any] = {
+                "model": args.name,
+                "versions": [v.summary() for v in registered],
+            }
 
             def human(p: dict[str, Any]) -> str:
-                rows = [f"{p['model']}: {len(p['versions'])} version(s)"]
-                for v in p["versions"]:
-                    meta = v["metadata"]
-                    metric = meta.get("primary_metric", "")
-                    value = meta.get("metrics", {}).get(metric)
+                rows = [f"{p['model']}: {len(registered)} version(s)"]
+                for v in registered:
+                    meta = v.metadata
+                    metric = meta.primary_metric or ""
+                    created = v.created_at.isoformat()[:19]
                     rows.append(
-                        f"  v{v['version']:<4} {v['created_at'][:19]}  {meta.get('verdict', ''):<20} "
-                        f"{metric} {fmt(value)}  {','.join(v['aliases'])}"
+                        f"  v{v.version:<4} {created}  {meta.verdict or '':<20} "
+                        f"{metric} {fmt(meta.metrics.get(metric))}  {','.join(v.aliases)}"
                     )
                 return "\n".join(rows)
         else:
@@ -82,14 +85,14 @@ def cmd_models_show(args: argparse.Namespace) -> int:
         mv = registry.resolve(args.ref)
         pending = registry.pending_publications(mv.name, mv.version)
     # What the registering run did not publish (it was killed, or is still running).
-    summary = mv.summary() | {"unpublished": [p.item for p in pending]}
+    summary = mv.summary() | {"unpublished": [str(p.item) for p in pending]}
 
     def human(s: dict[str, Any]) -> str:
-        meta = s["metadata"]
+        meta = mv.metadata
         lines = [
             f"{s['name']} v{s['version']} ({', '.join(s['aliases']) or 'no aliases'})",
             f"  created {s['created_at']}, flow run {s.get('run_id')}",
-            f"  verdict {meta.get('verdict')}: " + "; ".join(meta.get("reasons", [])),
+            f"  verdict {meta.verdict}: " + "; ".join(meta.reasons),
             *(
                 [
                     f"  NOT PUBLISHED: {', '.join(s['unpublished'])} "
@@ -98,8 +101,8 @@ def cmd_models_show(args: argparse.Namespace) -> int:
                 if s["unpublished"]
                 else []
             ),
-            "  metrics: " + ", ".join(f"{k} {fmt(v)}" for k, v in meta.get("metrics", {}).items()),
-            f"  data fingerprint {meta.get('data', {}).get('fingerprint')}",
+            "  metrics: " + ", ".join(f"{k} {fmt(v)}" for k, v in meta.metrics.items()),
+            f"  data fingerprint {None if meta.data is None else meta.data.fingerprint}",
             "  files:",
             *[
                 f"    {f['name']:<28} {f['size']:>10} B  sha256 {f['sha256'][:16]}…"

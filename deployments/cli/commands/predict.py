@@ -38,7 +38,6 @@ def _preflight(params: Any) -> None:
     """Answer before a flow run starts: an unknown model or alias, an output that cannot be
     written, a batch that cannot be read (the flow checks all of them again)."""
     from mlgov.domain.catalogue import CHAMPION
-    from mlgov.domain.features import FeatureSpec
     from mlgov.domain.names import parse_model_ref
     from mlgov.scoring.image_batch import check_image_batch
     from mlgov.scoring.output import check_output, scoring_id_column
@@ -50,7 +49,7 @@ def _preflight(params: Any) -> None:
         mv = registry.get(
             name, version=version, alias=alias or (CHAMPION if version is None else None)
         )
-    spec = FeatureSpec.model_validate(mv.metadata["features"])
+    spec = mv.spec
     now = datetime.now(UTC)
     data, out = expand_dates(params.data, now), expand_dates(params.out, now)
     check_output(out, data, spec.classes, scoring_id_column(spec, params.id_column))

@@ -3,26 +3,37 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import TypeAdapter
 
 from mlgov.alerts.publication import alert_spec
 from mlgov.alerts.records import Alert
 from mlgov.domain.catalogue import (
     CONCEPT_CHANGE_EVENT,
     DRIFT_EVENT,
+    EVENT_CLONED,
     PROMOTED_EVENT,
     REGRESSION_EVENT,
 )
+from mlgov.storage.records import EventItem, PendingItem
+from mlgov.storage.version_metadata import DriftDigest
 
 
-def _spec(item: str, **drift: object) -> Alert:
+def _event(stored: str) -> EventItem:
+    """A pending event item as the registry reads it back from its stored form."""
+    item = TypeAdapter(PendingItem).validate_python(stored)
+    assert isinstance(item, EventItem)
+    return item
+
+
+def _spec(stored: str, **drift: object) -> Alert:
     return alert_spec(
-        item,
+        _event(stored),
         "churn",
         3,
         verdict="REJECTED_REGRESSION",
         reasons=["roc_auc worse", "log_loss worse"],
         champion_version=2,
-        drift=drift or None,
+        drift=DriftDigest.model_validate({"dataset_drift": True} | drift) if drift else None,
     )
 
 
@@ -52,9 +63,9 @@ def test_each_pending_event_item_has_its_alert() -> None:
     assert _spec(DRIFT_EVENT).payload == {"drifted_columns": [], "share_drifted": 0.0}
 
 
-def test_an_item_that_is_not_an_alert_is_refused() -> None:
+def test_an_event_that_is_not_a_registration_alert_is_refused() -> None:
     with pytest.raises(ValueError, match="is not an alert item"):
-        _spec("artifact:model-card")
+        _spec(f"event:{EVENT_CLONED}")
 
 
 def test_the_drift_alert_names_the_columns_the_configured_rule_decided_on() -> None:
@@ -71,7 +82,7 @@ def test_the_drift_alert_names_the_columns_the_configured_rule_decided_on() -> N
 def test_a_suspected_concept_change_alerts_with_both_sets() -> None:
     reasons = ["concept change suspected: better on recent data, worse on the champion's"]
     alert = alert_spec(
-        CONCEPT_CHANGE_EVENT,
+        _event(CONCEPT_CHANGE_EVENT),
         "churn",
         3,
         verdict="NEEDS_REVIEW",

@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from mlgov.drift.config import ColumnDrift, DriftSummary
-from mlgov.drift.decision import DriftDecision, decide_drift, recorded_decision
+from mlgov.drift.decision import DriftDecision, decide_drift
 
 
 def _summary(*columns: tuple[str, bool, bool], share_threshold: float = 0.5) -> DriftSummary:
@@ -91,17 +91,3 @@ def test_decision_is_a_strict_frozen_record() -> None:
     with pytest.raises(ValidationError):
         decision.drifted = True
     assert DriftDecision.model_validate_json(decision.model_dump_json()) == decision
-
-
-def test_a_stored_digest_gives_back_its_decision_or_the_evidently_one_it_alerted_on() -> None:
-    stored = {
-        "dataset_drift": True,
-        "drifted_columns": ["age", "plan"],
-        "decision": {"drifted": False, "columns": [], "rule": "corrected"},
-    }
-    assert recorded_decision(stored) == DriftDecision(drifted=False, columns=(), rule="corrected")
-    legacy = {"dataset_drift": True, "drifted_columns": ["age", "plan"], "share_drifted": 0.5}
-    assert recorded_decision(legacy) == DriftDecision(
-        drifted=True, columns=("age", "plan"), rule="evidently"
-    )
-    assert recorded_decision(None) is None and recorded_decision({}) is None

@@ -10,7 +10,9 @@ import pytest
 from pydantic import ValidationError
 
 from mlgov.domain.errors import RegistryError
+from mlgov.domain.verdicts import Verdict
 from mlgov.storage.records import UNSET, FileRecord, PromotionRequest, VersionRecord
+from mlgov.storage.version_metadata import VersionMetadata
 
 
 def _version() -> VersionRecord:
@@ -23,7 +25,7 @@ def _version() -> VersionRecord:
             FileRecord(name="model.pkl", sha256="ab" * 32, size=10),
             FileRecord(name="suite.json", sha256="cd" * 32, size=2),
         ),
-        metadata={"verdict": "PROMOTED"},
+        metadata=VersionMetadata(verdict=Verdict.PROMOTED),
         location="churn/20240301T120000Z-" + "0" * 32,
         aliases=("champion",),
     )

@@ -19,17 +19,22 @@ from pydantic import ValidationError
 
 from mlgov.domain.errors import RegistryError
 from mlgov.domain.names import InvalidModelNameError
+from mlgov.domain.verdicts import Verdict
 from mlgov.settings import MLGovSettings
 from mlgov.storage.errors import AliasConflictError, IntegrityError
-from mlgov.storage.records import PromotionRequest, VersionRecord
+from mlgov.storage.records import ArtifactItem, EventItem, PromotionRequest, VersionRecord
 from mlgov.storage.registry import ModelRegistry
+from mlgov.storage.version_metadata import VersionMetadata
 
-METADATA: dict[str, Any] = {
-    "metrics": {"accuracy": 0.91, "f1": 0.88},
-    "params": {"epochs": 3, "layers": [200, 100]},
-    "lineage": {"dataset_sha256": "ab" * 32, "rows": 1000},
-    "verdict": "passed",
-}
+METADATA = VersionMetadata(
+    verdict=Verdict.PROMOTED,
+    reasons=("non-inferior",),
+    primary_metric="accuracy",
+    metrics={"accuracy": 0.91, "f1": 0.88},
+    params={"epochs": 3, "layers": [200, 100]},
+    legacy={"lineage": {"dataset_sha256": "ab" * 32, "rows": 1000}},
+)
+CARD_ITEM = ArtifactItem(artifact="model-card")
 
 
 def _sha256(path: Path) -> str:
@@ -88,7 +93,9 @@ def test_summary_is_json_serialisable(
     assert datetime.fromisoformat(summary["created_at"]) == mv.created_at
     assert summary["aliases"] == ["champion"]
     assert summary["run_id"] == "run-1"
-    assert summary["metadata"] == METADATA
+    assert summary["metadata"] == METADATA.model_dump(mode="json")
+    assert summary["metadata"]["schema_version"] == 2
+    assert summary["metadata"]["metrics"] == {"accuracy": 0.91, "f1": 0.88}
     assert {f["name"]: f["sha256"] for f in summary["files"]} == {
         f.name: f.sha256 for f in mv.files
     }
@@ -197,10 +204,11 @@ def test_clone_copies_files_byte_for_byte(
         assert (copy.name, copy.version, copy.run_id, copy.aliases) == ("churn", 1, "run-7", ())
         assert copy.files == source.files
         assert target.verify(copy) == []
-        assert {k: v for k, v in copy.metadata.items() if k != "cloned_from"} == METADATA
-        origin = copy.metadata["cloned_from"]
-        assert (origin["name"], origin["version"], origin["actor"]) == ("churn", 2, "release-bot")
-        assert origin["location"] == source.location
+        origin = copy.metadata.cloned_from
+        assert origin is not None
+        assert copy.metadata == METADATA.with_clone_origin(origin)
+        assert (origin.name, origin.version, origin.actor) == ("churn", 2, "release-bot")
+        assert origin.location == source.location
         assert target.get("churn") == copy
 
 
@@ -345,11 +353,12 @@ def test_promotion_is_in_the_registration_transaction(
         alias="champion", expected_current=None, actor="run-a", reason="first"
     )
     first = registry.register(
-        "churn", model_files, METADATA, promote=request, pending=["event:x", "card"]
+        "churn", model_files, METADATA, promote=request, pending=[EventItem(event="x"), CARD_ITEM]
     )
     assert first.aliases == ("champion",)
     assert registry.alias_history("churn")[-1].version == 1
-    assert [p.item for p in registry.pending_publications("churn", 1)] == ["card", "event:x"]
+    pending = [p.item for p in registry.pending_publications("churn", 1)]
+    assert pending == [CARD_ITEM, EventItem(event="x")]
 
     # A second run compared with "no champion" too: without a handler nothing is registered.
     with pytest.raises(AliasConflictError, match="points to 1"):
@@ -362,22 +371,24 @@ def test_promotion_is_in_the_registration_transaction(
     # With a handler, it is registered unpromoted with the metadata the handler gives.
     seen: list[int | None] = []
 
-    def truthful(current: int | None) -> tuple[dict[str, Any], list[str]]:
+    def truthful(current: int | None) -> tuple[VersionMetadata, list[ArtifactItem]]:
         seen.append(current)
-        return {**METADATA, "verdict": "CHAMPION_CHANGED"}, ["card"]
+        return METADATA.with_champion_changed("lost the race", current), [CARD_ITEM]
 
     second = registry.register(
         "churn", model_files, METADATA, promote=request, on_alias_conflict=truthful
     )
     assert seen == [1]
-    assert (second.version, second.aliases, second.metadata["verdict"]) == (
+    assert (second.version, second.aliases, second.metadata.verdict) == (
         2,
         (),
-        "CHAMPION_CHANGED",
+        Verdict.CHAMPION_CHANGED,
     )
+    assert registry.get("churn", version=2).metadata.champion_at_registration == 1
     champion = registry.find_alias("churn", "champion")
     assert champion is not None and champion.version == 1
-    assert [p.item for p in registry.pending_publications("churn", 2)] == ["card"]
+    assert [p.item for p in registry.pending_publications("churn", 2)] == [CARD_ITEM]
 
-    assert registry.clear_pending("churn", 1, ["card", "event:x", "unknown"]) == 2
+    cleared = [CARD_ITEM, EventItem(event="x"), EventItem(event="unknown")]
+    assert registry.clear_pending("churn", 1, cleared) == 2
     assert registry.pending_publications("churn", 1) == []

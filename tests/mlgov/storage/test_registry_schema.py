@@ -7,8 +7,11 @@ from datetime import UTC, datetime
 
 from sqlalchemy import insert, select
 
+from mlgov.domain.verdicts import Verdict
 from mlgov.storage import registry_schema as tables
+from mlgov.storage.records import ArtifactItem
 from mlgov.storage.sql import blank_index
+from mlgov.storage.version_metadata import VersionMetadata
 
 NAIVE = datetime(2024, 3, 1, 12, 0)  # what SQLite returns for an aware UTC time
 
@@ -49,7 +52,7 @@ def test_rows_become_records_with_utc_times() -> None:
     assert (record.ref, record.aliases, record.metadata) == (
         "churn:2",
         ("challenger", "champion"),
-        {"verdict": "PROMOTED"},
+        VersionMetadata(verdict=Verdict.PROMOTED),  # a schema-1 row, upgraded as it is read
     )
     assert record.file("model.pkl").size == 3
 
@@ -68,7 +71,11 @@ def test_ledger_rows_become_records_with_utc_times() -> None:
         )
         conn.execute(
             insert(tables.pending).values(
-                name="churn", version=1, item="card", recorded_at=NAIVE, run_id=None
+                name="churn",
+                version=1,
+                item="artifact:model-card",  # the stored form, as ever
+                recorded_at=NAIVE,
+                run_id=None,
             )
         )
         change = tables.to_alias_change(conn.execute(select(tables.alias_history)).one())
@@ -77,4 +84,5 @@ def test_ledger_rows_become_records_with_utc_times() -> None:
 
     assert (change.alias, change.version, change.changed_at.tzinfo) == ("champion", 1, UTC)
     assert (decision.decision, decision.decided_at.tzinfo) == ("approved", UTC)
-    assert (pending.item, pending.recorded_at.tzinfo) == ("card", UTC)
+    assert (pending.item, pending.recorded_at.tzinfo) == (ArtifactItem(artifact="model-card"), UTC)
+    assert str(pending.item) == "artifact:model-card"
