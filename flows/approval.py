@@ -39,7 +39,12 @@ def _poll_interval(timeout_s: int) -> int:
 
 
 def _continue_after_timeout(timeout_s: int) -> None:
-    """Prefect fails a run whose pause expired; here the timeout is a decision, so the run goes on."""
+    """Prefect fails a run whose pause expired; here the timeout is a decision, so the run goes on.
+
+    Forced, since Prefect has no public way to continue an expired pause (`resume_flow_run`
+    fails the run): `test_an_expired_pause_cannot_be_resumed_through_prefects_public_api` pins
+    that on the Prefect version we pin.
+    """
     run_id = flow_run.get_id()
     if run_id is None:
         return

@@ -28,6 +28,7 @@ from deployments.cli.runtime.interrupts import signals_ignored
 from deployments.cli.runtime.orphans import CLI_TAG, mark_orphaned_runs, pid_tag
 from deployments.cli.runtime.server_process import PrivateServer
 from deployments.cli.runtime.settings import RuntimeFailure, configured_api_url
+from deployments.cli.runtime.shutdown import drain_prefect_workers
 
 ApiSource = Literal["PREFECT_API_URL", "background server", "temporary server"]
 
@@ -102,7 +103,7 @@ def prefect_api(allow_private: bool = True) -> Iterator[ApiSession]:
         finally:
             _current = None
             if server is not None:
-                _flush_prefect_workers()
+                drain_prefect_workers(timeout=5)  # queued logs and events would be lost
                 with signals_ignored():
                     server.stop()
             if source != "PREFECT_API_URL":
@@ -110,18 +111,6 @@ def prefect_api(allow_private: bool = True) -> Iterator[ApiSession]:
                     os.environ.pop("PREFECT_API_URL", None)
                 else:
                     os.environ["PREFECT_API_URL"] = previous_env
-
-
-def _flush_prefect_workers() -> None:
-    """Send queued logs and events before the private server goes away (they would be lost)."""
-    if "prefect.logging.handlers" not in sys.modules:
-        return
-    from prefect.events.worker import EventsWorker
-    from prefect.logging.handlers import APILogWorker
-
-    for worker in (APILogWorker, EventsWorker):
-        with contextlib.suppress(Exception):
-            worker.drain_all(timeout=5)
 
 
 def run_flow(flow: Callable[..., Any], *args: Any, warm: Sequence[str] = ()) -> Any:

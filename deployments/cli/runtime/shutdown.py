@@ -13,7 +13,9 @@ def flush_before_exit() -> bool:
     False when this interpreter cannot run them early: the caller then exits normally.
     """
     # Python has no public way to run the atexit handlers without finalizing the interpreter
-    # (`sys.exit` would also run the teardown this skips), so the CPython function is used.
+    # (`sys.exit` would also run the teardown this skips), so CPython's function is used; the
+    # interpreters it is used on are pinned by a test (`tests/.../test_shutdown.py`), so a new
+    # Python version must show it still behaves before `requires-python` may admit it.
     run_exit_handlers = getattr(atexit, "_run_exitfuncs", None)
     if run_exit_handlers is None:
         return False
