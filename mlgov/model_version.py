@@ -46,12 +46,6 @@ class _Loaded:
     def __deepcopy__(self, memo: dict[int, Any]) -> _Loaded:
         return self
 
-    def __eq__(self, other: object) -> bool:
-        """What a handle has loaded never makes two handles of one version differ."""
-        return isinstance(other, _Loaded)
-
-    __hash__ = None  # type: ignore[assignment]
-
     def __reduce__(self) -> tuple[type[_Loaded], tuple[()]]:
         return (_Loaded, ())
 
@@ -65,6 +59,16 @@ class ModelVersion(BaseModel):
     """The version as fetched for this run: identity, spec, holdout metrics, the model file's
     recorded digest and the local, checksum-verified copies of its data files."""
     _loaded: _Loaded = PrivateAttr(default_factory=_Loaded)
+
+    def __eq__(self, other: object) -> bool:
+        """Handles of one version fetched alike are equal, whatever each has loaded so far (a
+        pickled handle arrives empty); pydantic would compare the private cache too."""
+        if not isinstance(other, ModelVersion):
+            return NotImplemented
+        return self.artifacts == other.artifacts
+
+    def __hash__(self) -> int:
+        return hash((self.artifacts.name, self.artifacts.version))
 
     @property
     def name(self) -> str:
