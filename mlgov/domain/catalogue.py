@@ -42,27 +42,44 @@ DRIFT_EVENT = "event:drift.detected"
 MODEL_CARD_ARTIFACT = "artifact:model-card"
 
 # Events, emitted as `<event_prefix>.<name>` (prefix `mlgov` by default) about a model resource.
-EVENT_PROMOTED = "model.promoted"
+EVENT_PROMOTED = "model.promoted"  # The champion alias moved to a new version.
+# The gate rejected a challenger whose whole interval lies below the champion by the tolerance.
 EVENT_REGRESSION = "model.regression-detected"
+# The challenger wins on recent data but loses on the champion's holdout: the world may have changed.
 EVENT_CONCEPT_CHANGE = "model.concept-change-suspected"
 # The challenger trails the GBM baseline by more than `baseline.tolerance` (information).
 EVENT_BELOW_BASELINE = "model.below-baseline"
+# Labelled production data: the realised metric's interval lies below the tolerance.
 EVENT_PERFORMANCE_DEGRADED = "model.performance-degraded"
 # The label-free estimate's whole interval is below the tolerance (severity warning).
 EVENT_PERFORMANCE_ESTIMATE_DEGRADED = "model.performance-estimate-degraded"
+# The configured drift rule found the batch (or training data) drifted from the reference.
 EVENT_DRIFT = "drift.detected"
+# Broken data: the contract's blocking rules failed; nothing was trained on or scored.
 EVENT_VALIDATION_FAILED = "data.validation-failed"
 # Only findings failed (changed, not broken data): the batch was scored anyway.
 EVENT_VALIDATION_FINDINGS = "data.validation-findings"
+# The champion alias moved back to an earlier version (`mlgov models rollback`).
 EVENT_ROLLED_BACK = "model.rolled-back"
+# A version's files matched their recorded checksums and it loaded (`mlgov models verify`).
 EVENT_VERIFIED = "model.verified"
+# A version's files did not match their record, or its package could not be built.
 EVENT_INTEGRITY_FAILED = "model.integrity-failed"
+# A version was copied, files verified, into another registry (`mlgov models clone`).
 EVENT_CLONED = "model.cloned"
+# A training run paused for a reviewer's answer before moving the champion alias.
 EVENT_APPROVAL_REQUESTED = "model.approval-requested"
+# The reviewer rejected the challenger: the champion stays.
 EVENT_APPROVAL_REJECTED = "model.approval-rejected"
+# Nobody answered within the approval timeout: the champion stays, the run completes.
 EVENT_APPROVAL_TIMED_OUT = "model.approval-timed-out"
+# A promotion was refused (an unverifiable version, a lost race for the alias, …).
 EVENT_PROMOTE_REFUSED = "model.promote-refused"
+# A rollback was refused (no earlier champion, or it fails verification).
 EVENT_ROLLBACK_REFUSED = "model.rollback-refused"
+# A clone was refused (the target registry or store cannot take it, or verification failed).
 EVENT_CLONE_REFUSED = "model.clone-refused"
+# A pickle-only version was converted into a safe package (`mlgov models migrate`).
 EVENT_MIGRATED = "model.migrated"
+# A migration was refused (no pickle opt-in, or the converted package does not score alike).
 EVENT_MIGRATE_REFUSED = "model.migrate-refused"
