@@ -18,7 +18,7 @@ from pydantic import Field
 
 from mlgov.alerts.governance import approval_requested_alert, approval_timeout_message
 from mlgov.governance import ApprovalDecision, reviewer_decision, timed_out_decision
-from tasks.alerting import send_alert
+from tasks.alerting import deliver
 
 
 class ApprovalInput(RunInput):
@@ -75,7 +75,7 @@ def await_approval(
     request = approval_requested_alert(
         model, version, timeout_s, ui_url=flow_run.ui_url, run_id=run_id
     )
-    send_alert(request, model, version=version, notify=notify)
+    deliver(request, model, version=version, notify=notify)
     try:
         answer = pause_flow_run(
             wait_for_input=approval_form(model, version, reasons),

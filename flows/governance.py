@@ -43,7 +43,7 @@ from mlgov.migration import MigrationSummary
 from mlgov.publication import RepairRecord, UnpublishedVersion, VersionOutcome, alert_items
 from mlgov.registration import MODEL_CARD_ITEM
 from mlgov.storage.records import PendingItem
-from tasks.alerting import send_alert
+from tasks.alerting import deliver
 from tasks.governance import (
     choose_rollback_target,
     clone_to_registry,
@@ -180,7 +180,7 @@ class RepairParameters(BaseModel):
 def _refuse(refusal: Refusal, *, notify: bool) -> State[Any]:
     """Audit a refusal (artifact, event) and end the run Failed with the reason, no traceback."""
     publish_governance_report(refusal_report(refusal, flow_run.get_id()))
-    send_alert(refusal_alert(refusal), refusal.model, version=refusal.version, notify=notify)
+    deliver(refusal_alert(refusal), refusal.model, version=refusal.version, notify=notify)
     message = refusal_message(refusal)
     get_run_logger().error(message)
     return Failed(message=message)
@@ -207,7 +207,7 @@ def _move(
         )
     )
     publish_governance_report(move_report(move))
-    send_alert(move_alert(move), move.model, version=move.version, notify=params.notify)
+    deliver(move_alert(move), move.model, version=move.version, notify=params.notify)
     return move
 
 
@@ -278,7 +278,7 @@ def verify_model(params: VerifyParameters) -> VersionCheck:
     check = verify_version(params.model, params.version)
     champion = read_champion(params.model)
     publish_governance_report(verify_report(check, champion, flow_run.get_id()))
-    send_alert(verify_alert(check), params.model, version=check.version, notify=params.notify)
+    deliver(verify_alert(check), params.model, version=check.version, notify=params.notify)
     return check
 
 
@@ -302,7 +302,7 @@ def clone_model(params: CloneParameters) -> CloneRecord | State[Any]:
         record, model, actor=params.actor, reason=params.reason, run_id=flow_run.get_id()
     )
     publish_governance_report(report)
-    send_alert(clone_alert(record), model, version=None, notify=False)
+    deliver(clone_alert(record), model, version=None, notify=False)
     return record
 
 
@@ -314,7 +314,7 @@ def migrate_model(params: MigrateParameters) -> MigrationSummary | State[Any]:
     versions = list_versions_to_migrate(params.model, params.version)
     records = tuple(migrate_model_version(params.model, v, params.actor, run_id) for v in versions)
     for record in (r for r in records if r.outcome == "migrated"):
-        send_alert(migration_alert(record), params.model, version=record.version, notify=False)
+        deliver(migration_alert(record), params.model, version=record.version, notify=False)
     problems = tuple(p for r in records for p in r.problems)
     if problems:
         refusal = Refusal(
@@ -348,7 +348,7 @@ def _republish(
             champion_version=outcome.champion_version,
             drift=outcome.drift,
         )
-        send_alert(alert, entry.name, version=entry.version, notify=notify)
+        deliver(alert, entry.name, version=entry.version, notify=notify)
         done.append(item)
     if MODEL_CARD_ITEM in entry.items:
         try:

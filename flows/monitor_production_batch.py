@@ -7,7 +7,7 @@ is one handle for the whole run: its learner is loaded once, its reference sampl
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pandas as pd
 from prefect import flow, get_run_logger
@@ -15,14 +15,13 @@ from prefect.runtime import flow_run
 from pydantic import BaseModel, ConfigDict, Field
 
 from mlgov.alerts.monitoring import (
-    MonitoringAlert,
-    contract_broken,
-    contract_findings,
-    drift_detected,
-    performance_degraded,
-    performance_estimate_degraded,
+    contract_broken_alert,
+    contract_findings_alert,
+    drift_alert,
+    performance_degraded_alert,
+    performance_estimate_alert,
 )
-from mlgov.alerts.records import AlertRecord
+from mlgov.alerts.records import Alert, AlertRecord
 from mlgov.domain.names import ModelName, ModelRef, parse_model_ref
 from mlgov.drift.config import DriftConfig
 from mlgov.drift.decision import DriftDecisionRule, decide_drift, with_embedding_drift
@@ -41,6 +40,7 @@ from mlgov.reporting import artifact_key
 from mlgov.settings import get_settings
 from mlgov.storage.monitoring_store import MonitoringStore
 from mlgov.validation.roles import ContractPolicy
+from tasks.alerting import deliver
 from tasks.data import load_table
 from tasks.drift import detect_embedding_drift, embed_batch
 from tasks.estimation import estimate_batch_performance, has_calibration
@@ -53,7 +53,6 @@ from tasks.monitoring import (
     prepare_labels,
     publish_batch_report,
     publish_monitoring_trend,
-    raise_monitoring_alert,
     record_batch,
     score_batch,
     update_batch_performance,
@@ -160,28 +159,29 @@ def _alerts(
     findings: BatchFindings, graded: GradedBatch, params: MonitoringParameters
 ) -> tuple[AlertRecord, ...]:
     """What the graded batch calls for; events every time, notifications outside the cool-down."""
-    wanted: list[MonitoringAlert] = []
+    wanted: list[Alert] = []
     if not findings.validation.success:
-        wanted.append(contract_broken(findings))
-    changed = contract_findings(findings)  # changed, not broken data: scored, still reported
+        wanted.append(contract_broken_alert(findings))
+    changed = contract_findings_alert(findings)  # changed, not broken data: scored, reported
     wanted += [changed] if changed is not None else []
     if graded.drift_severity is not None:
-        wanted.append(drift_detected(findings, graded, graded.drift_severity))
+        wanted.append(drift_alert(findings, graded, graded.drift_severity))
     if findings.performance is not None and findings.performance.degraded:
         wanted.append(
-            performance_degraded(
+            performance_degraded_alert(
                 findings.model, findings.version, findings.batch_id, findings.performance
             )
         )
     if findings.estimate is not None and findings.estimate.degraded:
         wanted.append(
-            performance_estimate_degraded(
+            performance_estimate_alert(
                 findings.model, findings.version, findings.batch_id, findings.estimate
             )
         )
+    cooldown = timedelta(minutes=params.cooldown_minutes)
     return tuple(
-        raise_monitoring_alert(
-            alert, findings.model, findings.version, params.cooldown_minutes, params.notify
+        deliver(
+            alert, findings.model, version=findings.version, notify=params.notify, cooldown=cooldown
         )
         for alert in wanted
     )
@@ -362,11 +362,15 @@ def backfill_labels(params: LabelBackfillParameters) -> tuple[LabelledBatch, ...
         )
         publish_label_snapshot(updated, performance.metric, model.metrics.get(performance.metric))
         if performance.degraded:
-            alert = performance_degraded(
+            alert = performance_degraded_alert(
                 name, model.version, record.batch_id, performance, late=True
             )
-            raise_monitoring_alert(
-                alert, name, model.version, params.cooldown_minutes, params.notify
+            deliver(
+                alert,
+                name,
+                version=model.version,
+                notify=params.notify,
+                cooldown=timedelta(minutes=params.cooldown_minutes),
             )
         results.append(
             LabelledBatch(

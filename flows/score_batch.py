@@ -16,17 +16,18 @@ from prefect.runtime import flow_run
 from pydantic import BaseModel, ConfigDict, Field
 
 from mlgov.alerts.records import AlertRecord
+from mlgov.alerts.scoring import scoring_contract_alert
 from mlgov.domain.names import ModelRef
 from mlgov.model_version import ModelVersion
 from mlgov.redaction import redact_location
 from mlgov.scoring.contract import ContractViolation, column_families, scoring_contract
 from mlgov.scoring.image_batch import discard_model_batch
 from mlgov.scoring.output import scoring_id_column
-from mlgov.scoring.report import contract_broken, scoring_record
+from mlgov.scoring.report import scoring_record
 from mlgov.scoring.score import DEFAULT_CHUNK_ROWS
 from mlgov.scoring.source import BatchSource, expand_dates
 from mlgov.settings import get_settings
-from tasks.alerting import send_alert
+from tasks.alerting import deliver
 from tasks.registration import load_model_version
 from tasks.reporting import publish_validation_failure
 from tasks.scoring import (
@@ -101,8 +102,8 @@ def _refuse(
     """A broken batch: the validation artifact and the event where the data owner looks."""
     location = redact_location(source.origin or source.location)
     publish_validation_failure(model.name, location, report_markdown, headline)
-    alert = contract_broken(model.name, model.version, location, headline, failed)
-    record: AlertRecord = send_alert(alert, model.name, version=model.version, notify=notify)
+    alert = scoring_contract_alert(model.name, model.version, location, headline, failed)
+    record: AlertRecord = deliver(alert, model.name, version=model.version, notify=notify)
     get_run_logger().warning("%s: nothing written (%s)", record.event, headline)
     return ContractViolation(source.shown, headline)
 

@@ -16,10 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from flows.approval import await_approval
 from flows.governance import republish_pending
-from mlgov.alerts.baseline import below_baseline
+from mlgov.alerts.baseline import below_baseline_alert
 from mlgov.alerts.publication import alert_spec
 from mlgov.alerts.records import AlertRecord
-from mlgov.alerts.training import validation_failed
+from mlgov.alerts.training import validation_failed_alert
 from mlgov.data.features import FeatureOverrides
 from mlgov.data.lineage import LoadedTable
 from mlgov.data.split import SplitConfig
@@ -60,7 +60,7 @@ from mlgov.training_run import (
 from mlgov.validation.contract import ContractSources, InputContract
 from mlgov.validation.explanation import ValidationSummary
 from mlgov.validation.inference import SuiteInferenceConfig
-from tasks.alerting import send_alert
+from tasks.alerting import deliver
 from tasks.baseline import score_gbm_baseline
 from tasks.contract import build_input_contract, infer_model_contract
 from tasks.data import describe_features, load_table, split_dataset
@@ -302,8 +302,8 @@ def _stop_on_bad_data(
     publish_validation_failure(
         params.model_name, table.location, validation.to_markdown(), validation.headline()
     )
-    alert = validation_failed(params.model_name, table.location, validation, contract.source)
-    send_alert(alert, params.model_name, version=None, notify=params.notify)
+    alert = validation_failed_alert(params.model_name, table.location, validation, contract.source)
+    deliver(alert, params.model_name, version=None, notify=params.notify)
     discard_work_copies(champion)
     raise DataValidationError(validation.headline())
 
@@ -375,10 +375,10 @@ def _announce(
             champion_version=registered.champion_version,
             drift=card.metadata.drift,
         )
-        alerts.append(send_alert(alert, name, version=version, notify=params.notify))
-    baseline_alert = below_baseline(name, version, card.baseline, params.baseline.tolerance)
+        alerts.append(deliver(alert, name, version=version, notify=params.notify))
+    baseline_alert = below_baseline_alert(name, version, card.baseline, params.baseline.tolerance)
     if baseline_alert is not None:  # information: the gate has decided already
-        alerts.append(send_alert(baseline_alert, name, version=version, notify=params.notify))
+        alerts.append(deliver(baseline_alert, name, version=version, notify=params.notify))
     mark_published(name, version, alert_items(registered.pending))
     artifacts = publish_model_card(
         card.with_registration(version, registered.champion_version, alerts),

@@ -1,14 +1,15 @@
-"""Governance events and notifications: every decision is an event; alerts go through a block.
+"""Governance events and notifications: every alert goes out through `deliver`, and only there.
 
 Events are what Prefect automations act on; notifications are what people read. A failing channel
 is retried, then recorded: it never costs the verdict or the model. The records, the resource
-dictionaries and the retry loop are Prefect-free and live in `mlgov.alerts`.
+dictionaries, the retry loop and the cool-down rule are Prefect-free and live in `mlgov.alerts`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from contextlib import nullcontext
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from prefect import get_run_logger, task
@@ -17,12 +18,13 @@ from prefect.blocks.core import Block
 from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
 
+from mlgov.alerts.cooldown import MUTED, cooldown_key, notification_due
 from mlgov.alerts.delivery import DeliveryError, deliver_with_retries, failure_text, logged_problems
 from mlgov.alerts.records import Alert, AlertRecord, NotificationOutcome
 from mlgov.alerts.resources import event_resource
-from mlgov.domain.verdicts import AlertSeverity
 from mlgov.redaction import redacted_logging, secret_values
 from mlgov.settings import get_settings
+from mlgov.storage.monitoring_store import MonitoringStore
 
 
 def emit_governance_event(
@@ -81,13 +83,13 @@ def notify_through(
     """Send through the block `load_block` returns, retried; the outcome's error is redacted."""
     return deliver_with_retries(
         channel,
-        lambda: _deliver(load_block, subject, body),
+        lambda: _send_once(load_block, subject, body),
         attempts=attempts,
         backoff_s=backoff_s,
     )
 
 
-def _deliver(load_block: Callable[[], Any], subject: str, body: str) -> None:
+def _send_once(load_block: Callable[[], Any], subject: str, body: str) -> None:
     """Load the block and send once; raises `DeliveryError` with a redacted one-line reason.
 
     Every library on the way prints the URL when a send fails (httpx's status error, Prefect's
@@ -113,59 +115,74 @@ def _deliver(load_block: Callable[[], Any], subject: str, body: str) -> None:
             raise DeliveryError(text) from None
 
 
-@task(name="raise-alert", cache_policy=NO_CACHE)
-def raise_alert(
-    event: str,
+@task(name="deliver-alert", cache_policy=NO_CACHE)
+def deliver(
+    alert: Alert,
     model: str,
-    subject: str,
-    body: str,
     *,
-    severity: AlertSeverity,
-    version: int | None = None,
-    payload: Mapping[str, Any] | None = None,
+    version: int | None,
     notify: bool = True,
-    block_name: str | None = None,
-    prefix: str = "mlgov",
+    cooldown: timedelta | None = None,
 ) -> AlertRecord:
-    """Emit the event, then notify; both outcomes are returned for the run summary."""
+    """Emit the alert's event, then tell people through the configured channel.
+
+    The event goes out every time. People are told when the run's `notify` and the alert's own
+    say so and, under a `cooldown`, when `notification_due` finds the same condition quiet long
+    enough; each notification tried under a cool-down is logged in the monitoring store, where
+    the next run's decision reads it.
+    """
+    settings = get_settings()
     log = get_run_logger()
     event_id = emit_governance_event(
-        event,
+        alert.event,
         model,
         version=version,
-        payload={"severity": severity, **(payload or {})},
-        prefix=prefix,
+        payload={"severity": alert.severity, **alert.payload},
+        prefix=settings.event_prefix,
     )
-    log.info("Emitted %s.%s for model %s (severity %s)", prefix, event, model, severity)
-    outcome = send_notification(block_name, subject, body) if notify else None
-    if outcome is not None and not outcome.delivered and outcome.channel is not None:
+    event = f"{settings.event_prefix}.{alert.event}"
+    log.info("Emitted %s for model %s (severity %s)", event, model, alert.severity)
+    channel = settings.notification_block
+    outcome = None
+    if notify and alert.notify:
+        outcome = (
+            send_notification(channel, alert.subject, alert.body)
+            if cooldown is None
+            else _notify_after_cooldown(alert, model, channel, cooldown)
+        )
+    if outcome is not None and outcome.attempts and not outcome.delivered:  # tried, failed
         log.error(
-            "Alert %r could not be delivered via %s: %s", subject, outcome.channel, outcome.error
+            "Alert %r could not be delivered via %s: %s",
+            alert.subject,
+            outcome.channel,
+            outcome.error,
         )
     return AlertRecord(
-        event=f"{prefix}.{event}",
+        event=event,
         event_id=event_id,
-        severity=severity,
-        subject=subject,
+        severity=alert.severity,
+        subject=alert.subject,
         notification=outcome,
     )
 
 
-def send_alert(alert: Alert, model: str, *, version: int | None, notify: bool) -> AlertRecord:
-    """Raise a worded `Alert` through the configured channel and event prefix (from a flow body).
-
-    `notify` is the run's switch; the alert's own `notify` says whether it is worth telling people.
-    """
-    settings = get_settings()
-    return raise_alert(
-        alert.event,
-        model,
-        subject=alert.subject,
-        body=alert.body,
-        severity=alert.severity,
-        version=version,
-        payload=alert.payload,
-        notify=notify and alert.notify,
-        block_name=settings.notification_block,
-        prefix=settings.event_prefix,
-    )
+def _notify_after_cooldown(
+    alert: Alert, model: str, channel: str | None, cooldown: timedelta
+) -> NotificationOutcome:
+    """Send unless the cool-down holds it back; the attempt joins the store's notification log."""
+    key, now = cooldown_key(alert), datetime.now(UTC)
+    with MonitoringStore.from_settings() as store:
+        last = store.last_delivered(model, key, upto=now)
+        if not notification_due(last, now=now, window=cooldown):
+            get_run_logger().info("%s for %s: %s (last told %s)", key, model, MUTED, last)
+            return NotificationOutcome(channel=channel, delivered=False, attempts=0, error=MUTED)
+        outcome = send_notification(channel, alert.subject, alert.body)
+        store.record_notification(
+            model,
+            key,
+            at=now,
+            severity=alert.severity,
+            delivered=outcome.delivered,
+            detail=outcome.error or alert.subject,
+        )
+    return outcome

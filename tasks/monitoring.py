@@ -1,5 +1,5 @@
 """Prefect tasks of production monitoring: score a batch, measure drift and performance, keep
-history, alert once.
+history (alerts go out through `tasks.alerting.deliver`).
 
 The work lives in `mlgov.monitoring` (batches, labels, predictions, grading, trend) and
 `mlgov.drift`; these wrappers name the steps, keep Prefect from hashing frames, talk to the
@@ -8,7 +8,6 @@ monitoring store and log what a reader of the run needs to know.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -16,8 +15,6 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from mlgov.alerts.monitoring import MonitoringAlert
-from mlgov.alerts.records import AlertRecord, NotificationOutcome
 from mlgov.data.errors import DataError
 from mlgov.domain.features import FeatureSpec
 from mlgov.domain.labels import label_strings
@@ -46,11 +43,9 @@ from mlgov.monitoring.predictions import (
 from mlgov.monitoring.trend import trend_rows
 from mlgov.performance import PerformanceCheck, PerformancePolicy
 from mlgov.reporting import artifact_key
-from mlgov.settings import get_settings
 from mlgov.storage.monitoring_schema import BatchRecord
-from mlgov.storage.monitoring_store import MonitoringStore, condition_key
+from mlgov.storage.monitoring_store import MonitoringStore
 from mlgov.storage.registry import ModelRegistry
-from tasks.alerting import emit_governance_event, send_notification
 
 
 @task(name="score-batch", cache_policy=NO_CACHE)
@@ -273,79 +268,6 @@ def record_batch(findings: BatchFindings, persistence: int) -> GradedBatch:
             consecutive_drifted=graded.consecutive_drifted,
             drift_severity=graded.drift_severity,
         )
-
-
-def alert_with_cooldown(
-    store: MonitoringStore,
-    alert: MonitoringAlert,
-    *,
-    model: str,
-    version: int,
-    cooldown: timedelta,
-    notify: bool,
-    now: datetime | None = None,
-) -> AlertRecord:
-    """Emit the event every time; notify only when the same condition has been quiet long enough."""
-    settings = get_settings()
-    now = now or datetime.now(UTC)
-    event_id = emit_governance_event(
-        alert.event,
-        model,
-        version=version,
-        payload={"severity": alert.severity, **alert.payload},
-        prefix=settings.event_prefix,
-    )
-    key = condition_key(alert.condition, alert.severity)
-    outcome: NotificationOutcome | None = None
-    if notify and store.should_notify(model, key, now=now, cooldown=cooldown):
-        outcome = send_notification(settings.notification_block, alert.subject, alert.body)
-        store.record_notification(
-            model,
-            key,
-            at=now,
-            severity=alert.severity,
-            delivered=outcome.delivered,
-            detail=outcome.error or alert.subject,
-        )
-    elif notify:
-        outcome = NotificationOutcome(
-            channel=settings.notification_block,
-            delivered=False,
-            attempts=0,
-            error="muted by cool-down",
-        )
-    return AlertRecord(
-        event=f"{settings.event_prefix}.{alert.event}",
-        event_id=event_id,
-        severity=alert.severity,
-        subject=alert.subject,
-        notification=outcome,
-    )
-
-
-@task(name="raise-monitoring-alert", cache_policy=NO_CACHE)
-def raise_monitoring_alert(
-    alert: MonitoringAlert, model: str, version: int, cooldown_minutes: float, notify: bool
-) -> AlertRecord:
-    """`alert_with_cooldown`, logged; `notify` is the run's switch, `alert.notify` the alert's."""
-    with MonitoringStore.from_settings() as store:
-        record = alert_with_cooldown(
-            store,
-            alert,
-            model=model,
-            version=version,
-            cooldown=timedelta(minutes=cooldown_minutes),
-            notify=notify and alert.notify,
-        )
-    note = record.notification
-    get_run_logger().info(
-        "%s [%s] for %s: %s",
-        record.event,
-        alert.severity,
-        model,
-        "notified" if note and note.delivered else (note.error if note else "notifications off"),
-    )
-    return record
 
 
 @task(name="publish-monitoring-trend", cache_policy=NO_CACHE)

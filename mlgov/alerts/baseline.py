@@ -11,7 +11,7 @@ from mlgov.domain.catalogue import EVENT_BELOW_BASELINE
 from mlgov.evaluation.baseline import BaselineResult
 
 
-def below_baseline(
+def below_baseline_alert(
     model: str, version: int, result: BaselineResult | None, tolerance: float | None
 ) -> Alert | None:
     """Info-level, when a tolerance is set and the challenger trails the baseline by more."""

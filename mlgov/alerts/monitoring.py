@@ -2,7 +2,7 @@
 
 The monitoring flows decide whether a batch calls for an alert; these functions say what it reads
 like. Each alert names its cool-down condition: the same condition at the same severity notifies
-at most once per window (`condition_key`), while its event is emitted every time.
+at most once per window (`mlgov.alerts.cooldown`), while its event is emitted every time.
 """
 
 from __future__ import annotations
@@ -20,16 +20,10 @@ from mlgov.monitoring.grading import BatchFindings, DriftSeverity, GradedBatch
 from mlgov.performance import PerformanceCheck
 
 
-class MonitoringAlert(Alert):
-    """An alert with the condition its cool-down is kept under (`validation`, `drift`, ...)."""
-
-    condition: str
-
-
-def contract_broken(findings: BatchFindings) -> MonitoringAlert:
+def contract_broken_alert(findings: BatchFindings) -> Alert:
     """The batch broke the version's input contract: it was not scored."""
     headline = findings.validation.headline()
-    return MonitoringAlert(
+    return Alert(
         event=EVENT_VALIDATION_FAILED,
         condition="validation",
         severity="critical",
@@ -44,17 +38,17 @@ def contract_broken(findings: BatchFindings) -> MonitoringAlert:
     )
 
 
-def contract_findings(findings: BatchFindings) -> MonitoringAlert | None:
+def contract_findings_alert(findings: BatchFindings) -> Alert | None:
     """The batch differs from what the contract observed (findings only): scored anyway.
 
-    None when there is nothing to say: no findings, broken data (`contract_broken` speaks),
+    None when there is nothing to say: no findings, broken data (`contract_broken_alert` speaks),
     or a policy that gives findings the severity `ok`.
     """
     validation = findings.validation
     severity = validation.findings_severity
     if not validation.success or not validation.n_findings or severity == "ok":
         return None
-    return MonitoringAlert(
+    return Alert(
         event=EVENT_VALIDATION_FINDINGS,
         condition="validation-findings",
         severity=severity,
@@ -71,13 +65,11 @@ def contract_findings(findings: BatchFindings) -> MonitoringAlert | None:
     )
 
 
-def drift_detected(
-    findings: BatchFindings, graded: GradedBatch, severity: DriftSeverity
-) -> MonitoringAlert:
+def drift_alert(findings: BatchFindings, graded: GradedBatch, severity: DriftSeverity) -> Alert:
     """The batch drifted; `severity` rises to critical once drift has persisted."""
     columns = graded.record.drifted_columns
     streak = graded.consecutive_drifted
-    return MonitoringAlert(
+    return Alert(
         event=EVENT_DRIFT,
         condition="drift",
         severity=severity,
@@ -92,12 +84,12 @@ def drift_detected(
     )
 
 
-def performance_degraded(
+def performance_degraded_alert(
     model: str, version: int, batch_id: str, performance: PerformanceCheck, *, late: bool = False
-) -> MonitoringAlert:
+) -> Alert:
     """Labelled rows scored worse than the holdout by more than the policy allows."""
     when = " (late labels)" if late else ""
-    return MonitoringAlert(
+    return Alert(
         event=EVENT_PERFORMANCE_DEGRADED,
         condition="performance",
         severity="critical",
@@ -119,11 +111,11 @@ def performance_degraded(
     )
 
 
-def performance_estimate_degraded(
+def performance_estimate_alert(
     model: str, version: int, batch_id: str, estimate: PerformanceEstimate
-) -> MonitoringAlert:
+) -> Alert:
     """Before labels: the estimate's whole interval is below the tolerance (a warning only)."""
-    return MonitoringAlert(
+    return Alert(
         event=EVENT_PERFORMANCE_ESTIMATE_DEGRADED,
         condition="performance-estimate",
         severity="warning",

@@ -27,6 +27,8 @@ class Alert(BaseModel):
     severity: AlertSeverity
     payload: dict[str, Any] = {}
     notify: bool = True
+    condition: str | None = None
+    """What a cool-down mutes repeats of (`drift`, `validation`, ...); None: the event."""
 
 
 class NotificationOutcome(BaseModel):

@@ -11,7 +11,7 @@ from mlgov.domain.catalogue import EVENT_VALIDATION_FAILED
 from mlgov.validation.explanation import ValidationSummary
 
 
-def validation_failed(
+def validation_failed_alert(
     model: str, location: str, validation: ValidationSummary, contract_source: str
 ) -> Alert:
     """Critical: the data broke its contract, so nothing was trained or registered."""

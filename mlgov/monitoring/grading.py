@@ -199,6 +199,8 @@ class BatchOutcome(BaseModel):
     batch_time: datetime
     n_rows: int
     validation: dict[str, Any]
+    validation_headline: str
+    """`ValidationSummary.headline()` of `validation`: what the CLI prints about the contract."""
     scored: bool
     severity: Severity
     consecutive_drifted: int
@@ -239,6 +241,7 @@ class BatchOutcome(BaseModel):
             batch_time=record.batch_time,
             n_rows=record.n_rows,
             validation=findings.validation.model_dump(mode="json"),
+            validation_headline=record.validation_headline,
             scored=record.scored,
             severity=record.severity,
             consecutive_drifted=graded.consecutive_drifted,

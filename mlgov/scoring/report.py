@@ -1,11 +1,12 @@
-"""What a scoring leaves for people: the record it is kept as, its summary, its alert's words."""
+"""What a scoring leaves for people: the record it is kept as and its summary.
+
+A batch refused by the contract is worded in `mlgov.alerts.scoring`.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from mlgov.alerts.records import Alert
-from mlgov.domain.catalogue import EVENT_VALIDATION_FAILED
 from mlgov.monitoring.batches import batch_identity
 from mlgov.redaction import redact_location
 from mlgov.scoring.score import ScoredOutput
@@ -66,15 +67,3 @@ def scoring_markdown(record: ScoringRecord, classification: bool) -> str:
         lines += ["| prediction | value |", "|---|---:|"]
         lines += [f"| {k} | {v:.4g} |" for k, v in record.predicted.items()]
     return "\n".join(lines) + "\n"
-
-
-def contract_broken(model: str, version: int, location: str, headline: str, failed: int) -> Alert:
-    """Critical: the batch broke the version's input contract, so nothing was scored."""
-    shown = redact_location(location)
-    return Alert(
-        event=EVENT_VALIDATION_FAILED,
-        subject=f"[mlgov] {model}: batch to score broke the input contract",
-        body=f"{headline}\nData: {shown}\nModel: {model} v{version}\nNothing was written.",
-        severity="critical",
-        payload={"data": shown, "failed": failed, "headline": headline, "stage": "scoring"},
-    )

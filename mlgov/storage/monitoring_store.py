@@ -2,18 +2,17 @@
 
 The tables live in the registry's database (same URL, same locking), so a model's versions,
 its alias moves and what each version did in production are read from one place. This module
-answers the questions that need that history (drift persistence, cool-down); it imports no
-data or ML library. The base it shares with the registry is ``mlgov.storage.sql``.
-
-Cool-down keys: a condition is named together with its severity, e.g. ``"drift:warning"`` and
-``"drift:critical"`` (see ``condition_key``), so a recent warning never mutes a critical alert.
+answers the questions that need that history (drift persistence, the last notification of a
+condition); it imports no data or ML library. The base it shares with the registry is
+``mlgov.storage.sql``. Whether a notification is due is the cool-down rule's to decide
+(``mlgov.alerts.cooldown``); conditions are its keys, e.g. ``"drift:warning"``.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, ClassVar, Self
 
 from pydantic import ValidationError
@@ -33,11 +32,6 @@ from mlgov.storage.monitoring_schema import (
 from mlgov.storage.sql import IndexClient, as_utc, safe_url
 
 logger = logging.getLogger(__name__)
-
-
-def condition_key(condition: str, severity: str) -> str:
-    """The cool-down key of an alert, e.g. ``drift:critical``: one key per severity."""
-    return f"{condition}:{severity}"
 
 
 def _check_condition(condition: str) -> str:
@@ -245,34 +239,29 @@ class MonitoringStore(IndexClient):
 
     # -- notifications ------------------------------------------------------------------
 
-    def should_notify(
-        self, model: str, condition: str, *, now: datetime, cooldown: timedelta
-    ) -> bool:
-        """True unless ``condition`` was notified for ``model`` in the ``cooldown`` before ``now``.
+    def last_delivered(self, model: str, condition: str, *, upto: datetime) -> datetime | None:
+        """When ``condition`` was last delivered to people for ``model``, at or before ``upto``.
 
-        Only delivered notifications mute: a failed channel is tried again on the next batch.
-        ``condition`` is the combined name and severity (``condition_key``), so a critical
-        alert is never muted by a recent warning. Notifications stamped after ``now`` (when
-        older batches are replayed) do not count.
+        Failed notifications are not deliveries; notifications stamped after ``upto`` (when
+        older batches are replayed) are not seen. None when there was none.
         """
         validate_model_name(model)
         _check_condition(condition)
-        if cooldown < timedelta(0):
-            raise MonitoringStoreError(f"cool-down must not be negative, got {cooldown}")
-        now = as_utc(now)
+        column = tables.notifications.c.at
         query = (
-            select(tables.notifications.c.id)
+            select(column)
             .where(
                 tables.notifications.c.model == model,
                 tables.notifications.c.condition == condition,
                 tables.notifications.c.delivered.is_(True),
-                tables.notifications.c.at > now - cooldown,
-                tables.notifications.c.at <= now,
+                column <= as_utc(upto),
             )
+            .order_by(column.desc())
             .limit(1)
         )
         with self._transaction(write=False) as conn:
-            return conn.execute(query).first() is None
+            at = conn.execute(query).scalar()
+        return None if at is None else as_utc(at)
 
     def record_notification(
         self,

@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -176,10 +177,9 @@ def test_a_failed_send_leaks_the_channel_url_nowhere(
 ) -> None:
     from prefect import flow
 
-    from mlgov.alerts.monitoring import MonitoringAlert
+    from mlgov.alerts.records import Alert
     from mlgov.storage.monitoring_store import MonitoringStore
-    from tasks.alerting import raise_alert
-    from tasks.monitoring import raise_monitoring_alert
+    from tasks.alerting import deliver
 
     token = f"TOK{uuid4().hex.upper()}"
     port = int(refusing_server.server_address[1])
@@ -200,16 +200,14 @@ def test_a_failed_send_leaks_the_channel_url_nowhere(
 
     @flow(name="secrets-alert-probe")
     def probe() -> list[dict[str, Any]]:
-        direct = raise_alert(
-            "model.regression-detected",
-            model,
+        regression = Alert(
+            event="model.regression-detected",
             subject=f"[mlgov] {model}: regression",
             body="v2 is worse",
             severity="critical",
-            version=2,
-            block_name=channel,
         )
-        drift = MonitoringAlert(
+        direct = deliver(regression, model, version=2)
+        drift = Alert(
             event="drift.detected",
             condition="drift",
             severity="critical",
@@ -217,7 +215,7 @@ def test_a_failed_send_leaks_the_channel_url_nowhere(
             body="drifted",
             payload={},
         )
-        monitored = raise_monitoring_alert(drift, model, 2, cooldown_minutes=0, notify=True)
+        monitored = deliver(drift, model, version=2, cooldown=timedelta(0))
         return [direct.model_dump(mode="json"), monitored.model_dump(mode="json")]
 
     state = probe(return_state=True)

@@ -51,7 +51,11 @@ def run_monitoring(params_data: dict[str, Any]) -> dict[str, Any]:
     """One monitoring flow run from CLI parameters; its summary as JSON-ready data."""
     from pydantic import ValidationError
 
-    from flows.monitor_production_batch import MonitoringParameters, monitor_production_batch
+    from flows.monitor_production_batch import (
+        MonitoringParameters,
+        MonitoringSummary,
+        monitor_production_batch,
+    )
     from mlgov.data.errors import DataError
     from mlgov.domain.errors import RegistryError
 
@@ -61,14 +65,12 @@ def run_monitoring(params_data: dict[str, Any]) -> dict[str, Any]:
     except ValidationError as exc:
         raise CommandError(f"invalid parameter: {exc.errors()[0]['msg']}", EXIT_USAGE) from exc
     try:
-        summary = run_flow(monitor_production_batch, params, warm=MONITORING_LIBRARIES).model_dump(
-            mode="json"
+        summary: MonitoringSummary = run_flow(
+            monitor_production_batch, params, warm=MONITORING_LIBRARIES
         )
     except (DataError, RegistryError) as exc:  # the project's own errors only: a bug shows
         raise CommandError(str(exc)) from exc
-    for batch in summary["batches"]:
-        batch["validation_headline"] = _headline(batch["validation"])
-    return summary
+    return summary.model_dump(mode="json")  # each batch's `validation_headline` included
 
 
 def cmd_monitor(args: argparse.Namespace) -> int:
@@ -80,12 +82,6 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     emit(summary, args.json, render_monitoring)
     broken = any(not b["scored"] for b in summary["batches"])
     return EXIT_INVALID_BATCH if broken and args.fail_on_invalid else EXIT_OK
-
-
-def _headline(validation: dict[str, Any]) -> str:
-    """Every failure's reason, broken data (blocking) before findings."""
-    failures = sorted(validation.get("failures") or [], key=lambda f: f.get("role") == "finding")
-    return "; ".join(f["reason"] for f in failures) or "passed"
 
 
 def cmd_labels_add(args: argparse.Namespace) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mlgov.alerts.baseline import below_baseline
+from mlgov.alerts.baseline import below_baseline_alert
 from mlgov.domain.catalogue import EVENT_BELOW_BASELINE
 from mlgov.evaluation.baseline import BaselineResult
 
@@ -16,13 +16,13 @@ RESULT = BaselineResult(
 
 
 def test_no_alert_without_a_tolerance_a_result_or_a_real_shortfall() -> None:
-    assert below_baseline("m", 1, RESULT, None) is None
-    assert below_baseline("m", 1, None, 0.0) is None
-    assert below_baseline("m", 1, RESULT, 0.25) is None  # behind by 0.20 only
+    assert below_baseline_alert("m", 1, RESULT, None) is None
+    assert below_baseline_alert("m", 1, None, 0.0) is None
+    assert below_baseline_alert("m", 1, RESULT, 0.25) is None  # behind by 0.20 only
 
 
 def test_trailing_beyond_the_tolerance_is_an_info_alert_with_the_figures() -> None:
-    alert = below_baseline("house", 3, RESULT, 0.05)
+    alert = below_baseline_alert("house", 3, RESULT, 0.05)
     assert alert is not None
     assert alert.event == EVENT_BELOW_BASELINE == "model.below-baseline"
     assert alert.severity == "info" and alert.notify

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from mlgov.alerts.monitoring import contract_broken, drift_detected, performance_degraded
+from mlgov.alerts.monitoring import (
+    contract_broken_alert,
+    drift_alert,
+    performance_degraded_alert,
+    performance_estimate_alert,
+)
 from mlgov.domain.catalogue import EVENT_DRIFT, EVENT_PERFORMANCE_DEGRADED, EVENT_VALIDATION_FAILED
 from mlgov.monitoring.grading import BatchFindings, GradedBatch
 from mlgov.performance import PerformanceCheck
@@ -52,7 +57,7 @@ def _findings(success: bool) -> BatchFindings:
 
 
 def test_a_broken_contract_is_critical_and_names_the_batch_and_the_failures() -> None:
-    alert = contract_broken(_findings(success=False))
+    alert = contract_broken_alert(_findings(success=False))
     assert alert.event == EVENT_VALIDATION_FAILED and alert.condition == "validation"
     assert alert.severity == "critical" and alert.notify
     assert alert.subject == "[mlgov] churn: production batch day-11-abc broke the input contract"
@@ -87,7 +92,7 @@ def test_drift_names_its_columns_its_streak_and_its_severity() -> None:
         severity="critical",
     )
     graded = GradedBatch(record=record, consecutive_drifted=3, drift_severity="critical")
-    alert = drift_detected(findings, graded, "critical")
+    alert = drift_alert(findings, graded, "critical")
     assert alert.event == EVENT_DRIFT and alert.condition == "drift"
     assert alert.severity == "critical"
     assert alert.subject == "[mlgov] churn: critical drift in batch day-11-abc"
@@ -112,8 +117,8 @@ def test_a_performance_drop_is_critical_and_says_when_labels_came_late() -> None
         decided=True,
         reason="roc_auc 0.6 vs holdout 0.85: worse by 0.25",
     )
-    now = performance_degraded("churn", 2, "day-11-abc", check)
-    late = performance_degraded("churn", 2, "day-11-abc", check, late=True)
+    now = performance_degraded_alert("churn", 2, "day-11-abc", check)
+    late = performance_degraded_alert("churn", 2, "day-11-abc", check, late=True)
     assert now.event == late.event == EVENT_PERFORMANCE_DEGRADED
     assert now.condition == "performance" and now.severity == "critical"
     assert now.subject == "[mlgov] churn v2: performance degraded in batch day-11-abc"
@@ -135,7 +140,6 @@ def test_a_performance_drop_is_critical_and_says_when_labels_came_late() -> None
 
 
 def test_an_interval_verdict_carries_its_bounds_and_the_estimate_alert_is_a_warning() -> None:
-    from mlgov.alerts.monitoring import performance_estimate_degraded
     from mlgov.domain.catalogue import EVENT_PERFORMANCE_ESTIMATE_DEGRADED
     from mlgov.monitoring.estimate import PerformanceEstimate
 
@@ -154,7 +158,7 @@ def test_an_interval_verdict_carries_its_bounds_and_the_estimate_alert_is_a_warn
         confidence=0.95,
         rule="interval",
     )
-    payload = performance_degraded("churn", 2, "b", check).payload
+    payload = performance_degraded_alert("churn", 2, "b", check).payload
     assert (payload["ci_low"], payload["ci_high"], payload["n_labelled"]) == (0.72, 0.76, 2000)
     assert payload["rule"] == "interval"
     estimate = PerformanceEstimate(
@@ -170,7 +174,7 @@ def test_an_interval_verdict_carries_its_bounds_and_the_estimate_alert_is_a_warn
         degraded=True,
         reason="estimated accuracy 0.7: the whole interval is worse",
     )
-    alert = performance_estimate_degraded("churn", 2, "b", estimate)
+    alert = performance_estimate_alert("churn", 2, "b", estimate)
     assert alert.event == EVENT_PERFORMANCE_ESTIMATE_DEGRADED
     assert alert.severity == "warning" and alert.condition == "performance-estimate"
     assert alert.payload["estimate"] == 0.70 and alert.payload["ci_high"] == 0.72

@@ -155,6 +155,7 @@ def test_the_outcome_reports_the_graded_row_and_the_alerts(scored: BatchFindings
         "predictions": "/r/predictions.parquet",
     }
     assert outcome.validation["success"] is True and outcome.location == scored.location
+    assert outcome.validation_headline == "all 12 expectations passed on 400 rows"
     assert outcome.model == "churn" and outcome.version == 2 and outcome.n_rows == 400
 
 
@@ -166,6 +167,8 @@ def test_the_outcome_of_a_broken_batch_has_no_scores(broken: BatchFindings) -> N
     outcome = BatchOutcome.of(unscored, graded, ())
     assert not outcome.scored and outcome.severity == "critical"
     assert outcome.reports == {} and outcome.validation["success"] is False
+    assert outcome.validation_headline == unscored.validation.headline()
+    assert outcome.validation_headline == "1 of 12 expectations failed: column 'plan' is missing"
     assert outcome.dataset_drift is None and outcome.metrics is None
     assert outcome.performance is None and outcome.unknown_columns == ("upsell",)
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from mlgov.scoring.report import contract_broken, scoring_markdown, scoring_record
+from mlgov.scoring.report import scoring_markdown, scoring_record
 from mlgov.scoring.score import ScoredOutput
 from mlgov.storage.monitoring_store import MonitoringStore
 
@@ -53,13 +53,6 @@ def test_scorings_are_appended_to_the_history_oldest_first(mlgov_home) -> None:
         assert [r.n_rows for r in history] == [10, 20, 20]
         assert history[0] == first
         assert [r.n_rows for r in store.scorings("churn", limit=1)] == [20]
-
-
-def test_a_broken_batch_alert_is_the_validation_event_without_credentials() -> None:
-    alert = contract_broken("churn", 2, "s3://key:secret@b/x.csv", "column 'age' is missing", 1)
-    assert alert.event == "data.validation-failed" and alert.severity == "critical"
-    assert "secret" not in alert.body + str(alert.payload)
-    assert alert.payload["failed"] == 1 and alert.payload["headline"] == "column 'age' is missing"
 
 
 @pytest.mark.parametrize("limit", [-1])

@@ -12,11 +12,12 @@ import pytest
 from pydantic import ValidationError
 from sqlalchemy import create_engine, inspect
 
+from mlgov.alerts.cooldown import notification_due
 from mlgov.domain.errors import RegistryError
 from mlgov.domain.names import InvalidModelNameError
 from mlgov.storage.errors import BatchNotFoundError, MonitoringStoreError
 from mlgov.storage.monitoring_schema import BatchRecord
-from mlgov.storage.monitoring_store import MonitoringStore, condition_key
+from mlgov.storage.monitoring_store import MonitoringStore
 from mlgov.storage.registry import ModelRegistry
 
 T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
@@ -240,33 +241,64 @@ def test_consecutive_drift_skips_unscored_batches_and_stops_at_a_clean_one(
 # -- notifications and cool-down --------------------------------------------------------------
 
 
+def _due(store: MonitoringStore, model: str, key: str, now: datetime, window: timedelta) -> bool:
+    """The cool-down rule on what the store remembers: the path every alert takes."""
+    return notification_due(store.last_delivered(model, key, upto=now), now=now, window=window)
+
+
 def test_cooldown_mutes_the_same_key_only_within_the_window(store: MonitoringStore) -> None:
-    warning, critical = condition_key("drift", "warning"), condition_key("drift", "critical")
+    warning, critical = "drift:warning", "drift:critical"
     hour = timedelta(hours=1)
-    assert (warning, critical) == ("drift:warning", "drift:critical")
-    assert store.should_notify("churn", warning, now=T0, cooldown=hour)
+    assert _due(store, "churn", warning, T0, hour)
+    assert store.last_delivered("churn", warning, upto=T0) is None
 
     store.record_notification(
         "churn", warning, at=T0, severity="warning", delivered=True, detail="drift on 2 columns"
     )
 
-    assert not store.should_notify("churn", warning, now=T0, cooldown=hour)
-    assert not store.should_notify("churn", warning, now=T0 + 59 * hour / 60, cooldown=hour)
-    assert store.should_notify("churn", warning, now=T0 + hour, cooldown=hour)
-    assert store.should_notify("churn", warning, now=T0 + 2 * hour, cooldown=hour)
-    assert store.should_notify("churn", critical, now=T0 + hour / 2, cooldown=hour)
-    assert store.should_notify("fraud", warning, now=T0 + hour / 2, cooldown=hour)
-    assert store.should_notify("churn", warning, now=T0 - hour / 2, cooldown=hour)  # replay
+    assert store.last_delivered("churn", warning, upto=T0 + hour) == T0
+    assert not _due(store, "churn", warning, T0, hour)
+    assert not _due(store, "churn", warning, T0 + 59 * hour / 60, hour)
+    assert _due(store, "churn", warning, T0 + hour, hour)
+    assert _due(store, "churn", warning, T0 + 2 * hour, hour)
+    assert _due(store, "churn", critical, T0 + hour / 2, hour)
+    assert _due(store, "fraud", warning, T0 + hour / 2, hour)
+    assert _due(store, "churn", warning, T0 - hour / 2, hour)  # replay
+    assert store.last_delivered("churn", warning, upto=T0 - hour / 2) is None
     naive_now = (T0 + hour / 2).replace(tzinfo=None)
-    assert not store.should_notify("churn", warning, now=naive_now, cooldown=hour)
+    assert not _due(store, "churn", warning, naive_now, hour)
 
 
 def test_undelivered_notifications_do_not_mute(store: MonitoringStore) -> None:
-    key = condition_key("performance", "critical")
+    key = "performance:critical"
     store.record_notification(
         "churn", key, at=T0, severity="critical", delivered=False, detail="webhook: HTTP 503"
     )
-    assert store.should_notify("churn", key, now=T0 + timedelta(minutes=5), cooldown=timedelta(1))
+    assert store.last_delivered("churn", key, upto=T0 + timedelta(minutes=5)) is None
+    assert _due(store, "churn", key, T0 + timedelta(minutes=5), timedelta(1))
+
+
+def test_the_last_delivery_is_the_newest_one_up_to_the_time_asked(
+    store: MonitoringStore,
+) -> None:
+    key = "drift:warning"
+    for hours, delivered in ((0, True), (2, True), (3, False), (5, True)):
+        store.record_notification(
+            "churn",
+            key,
+            at=T0 + timedelta(hours=hours),
+            severity="warning",
+            delivered=delivered,
+            detail="",
+        )
+    assert store.last_delivered("churn", key, upto=T0 + timedelta(hours=4)) == T0 + timedelta(
+        hours=2
+    )
+    assert store.last_delivered("churn", key, upto=T0 + timedelta(hours=5)) == T0 + timedelta(
+        hours=5
+    )
+    last = store.last_delivered("churn", key, upto=T0 + timedelta(hours=1))
+    assert last == T0 and last is not None and last.tzinfo == UTC
 
 
 def test_notification_log_is_append_only_and_oldest_first(store: MonitoringStore) -> None:
@@ -307,9 +339,9 @@ def test_notification_log_is_append_only_and_oldest_first(store: MonitoringStore
 
 def test_notification_arguments_are_checked(store: MonitoringStore) -> None:
     with pytest.raises(MonitoringStoreError, match="invalid notification condition"):
-        store.should_notify("churn", " ", now=T0, cooldown=timedelta(hours=1))
-    with pytest.raises(MonitoringStoreError, match="cool-down must not be negative"):
-        store.should_notify("churn", "drift:warning", now=T0, cooldown=timedelta(hours=-1))
+        store.last_delivered("churn", " ", upto=T0)
+    with pytest.raises(InvalidModelNameError, match="invalid model name"):
+        store.last_delivered("../churn", "drift:warning", upto=T0)
     with pytest.raises(MonitoringStoreError, match="invalid notification severity"):
         store.record_notification(
             "churn", "drift:warning", at=T0, severity="", delivered=True, detail=""
@@ -330,9 +362,7 @@ def test_two_stores_on_one_file_see_each_others_writes(db_url: str) -> None:
 
         assert [record.batch_id for record in first.history("churn")] == ["b1", "b2"]
         assert first.consecutive_drifted("churn") == 2
-        assert not first.should_notify(
-            "churn", "drift:warning", now=T0, cooldown=timedelta(hours=1)
-        )
+        assert not _due(first, "churn", "drift:warning", T0, timedelta(hours=1))
         first.update_performance("churn", "b2", {"accuracy": 0.7}, n_labelled=5)
         assert second.get_batch("churn", "b2").metrics == {"accuracy": 0.7}
 

@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from mlgov.alerts.monitoring import contract_findings
+from mlgov.alerts.monitoring import contract_findings_alert
 from mlgov.data.demo import load_sklearn_table
 from mlgov.domain.features import FeatureSpec
 from mlgov.drift.decision import decide_drift
@@ -128,12 +128,12 @@ def test_shifted_population_is_scored_with_its_findings_and_broken_data_is_not()
     quiet = record.model_copy(update={"dataset_drift": False})
     graded = grade_batch(quiet, consecutive_drifted=0, persistence=3, performance_drop=False)
     assert graded.severity == "warning"  # the findings' own severity, without drift
-    alert = contract_findings(findings)
+    alert = contract_findings_alert(findings)
     assert alert is not None and alert.severity == "warning"
     assert alert.event == "data.validation-findings"
     assert alert.payload["columns"] == ["mean_texture", "worst_texture"]
     loud = validation.model_copy(update={"findings_severity": "critical"})
-    loud_alert = contract_findings(findings.model_copy(update={"validation": loud}))
+    loud_alert = contract_findings_alert(findings.model_copy(update={"validation": loud}))
     assert loud_alert is not None and loud_alert.severity == "critical"
 
     missing, mistyped = shifted.drop(columns="worst_area"), shifted.assign(mean_area="large")
