@@ -8,6 +8,7 @@ is one handle for the whole run: its learner is loaded once, its reference sampl
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pandas as pd
 from prefect import flow, get_run_logger
@@ -39,6 +40,7 @@ from mlgov.performance import PerformancePolicy, resolve_metric
 from mlgov.reporting import artifact_key
 from mlgov.settings import get_settings
 from mlgov.storage.monitoring_store import MonitoringStore
+from mlgov.storage.scratch import run_scratch
 from mlgov.validation.roles import ContractPolicy
 from tasks.alerting import deliver
 from tasks.data import load_table
@@ -251,19 +253,16 @@ def check_production_batch(
 @flow(name="monitor-production-batch")
 def monitor_production_batch(params: MonitoringParameters) -> MonitoringSummary:
     """Every batch the location names, oldest first, each as a child flow run."""
-    settings = get_settings()
-    run_dir = settings.work_dir / "monitoring" / (flow_run.get_id() or "local")
     # The run's scheduled time, not the clock: a late or retried daily run still reads its own day.
     locations = expand_batches(params.data, flow_run.scheduled_start_time)
-    model = ModelVersion(artifacts=load_model_version(params.model, run_dir))
-    log = get_run_logger()
-    log.info("Monitoring %d batch(es) with %s v%d", len(locations), model.name, model.version)
-    if model.spec.task == "regression" or not has_calibration(model):  # said once per run
-        log.info(NO_REGRESSION_ESTIMATE if model.spec.task == "regression" else NO_CALIBRATION)
-    try:
+    # The version's local data copies go when the run ends, failed or not; the model had none.
+    with run_scratch(get_settings().work_dir, "monitoring", flow_run.get_id()) as run_dir:
+        model = ModelVersion(artifacts=load_model_version(params.model, run_dir))
+        log = get_run_logger()
+        log.info("Monitoring %d batch(es) with %s v%d", len(locations), model.name, model.version)
+        if model.spec.task == "regression" or not has_calibration(model):  # said once per run
+            log.info(NO_REGRESSION_ESTIMATE if model.spec.task == "regression" else NO_CALIBRATION)
         outcomes = [check_production_batch(location, params, model) for location in locations]
-    finally:
-        model.discard_work_copies()  # the version's local data copies; the model had none
     newest = outcomes[-1]
     return MonitoringSummary(
         model=model.name,
@@ -320,8 +319,14 @@ class LabelledBatch(BaseModel):
 @flow(name="backfill-labels")
 def backfill_labels(params: LabelBackfillParameters) -> tuple[LabelledBatch, ...]:
     """Labels days later: every past batch whose rows they cover gets its performance."""
+    # The versions' local data copies go when the run ends, failed or not.
+    with run_scratch(get_settings().work_dir, "labels", flow_run.get_id()) as run_dir:
+        return _join_labels(params, run_dir)
+
+
+def _join_labels(params: LabelBackfillParameters, run_dir: Path) -> tuple[LabelledBatch, ...]:
+    """Each past batch the labels cover, measured with the version that scored it."""
     name = parse_model_ref(params.model)[0]
-    run_dir = get_settings().work_dir / "labels" / (flow_run.get_id() or "local")
     # An unknown model or a bad labels table stops here, before any batch is touched.
     latest = latest_model_spec(name)
     label_table, labels_record = load_table(params.labels)

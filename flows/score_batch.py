@@ -21,12 +21,12 @@ from mlgov.domain.names import ModelRef
 from mlgov.model_version import ModelVersion
 from mlgov.redaction import redact_location
 from mlgov.scoring.contract import ContractViolation, column_families, scoring_contract
-from mlgov.scoring.image_batch import discard_model_batch
 from mlgov.scoring.output import scoring_id_column
 from mlgov.scoring.report import scoring_record
 from mlgov.scoring.score import DEFAULT_CHUNK_ROWS
 from mlgov.scoring.source import BatchSource, expand_dates
 from mlgov.settings import get_settings
+from mlgov.storage.scratch import run_scratch
 from tasks.alerting import deliver
 from tasks.registration import load_model_version
 from tasks.reporting import publish_validation_failure
@@ -113,13 +113,14 @@ def score_batch(params: ScoringParameters) -> ScoringSummary:
     """One batch file scored with one version, all or nothing."""
     now = flow_run.scheduled_start_time or datetime.now(UTC)
     data, out = expand_dates(params.data, now), expand_dates(params.out, now)
-    run_dir = get_settings().work_dir / "scoring" / (flow_run.get_id() or "local")
-    model = ModelVersion(artifacts=load_model_version(params.model, run_dir))
-    spec = model.spec
-    contract = scoring_contract(model.suite, spec)
-    id_column = scoring_id_column(spec, params.id_column)
-    source: BatchSource | None = None
-    try:
+    # The version's local data copies and an image batch's manifest go when the run ends, failed
+    # or not (the scores are the user's output, written where `out` says).
+    with run_scratch(get_settings().work_dir, "scoring", flow_run.get_id()) as run_dir:
+        model = ModelVersion(artifacts=load_model_version(params.model, run_dir))
+        spec = model.spec
+        contract = scoring_contract(model.suite, spec)
+        id_column = scoring_id_column(spec, params.id_column)
+
         # 0. An output that cannot be written, or a batch that cannot be read, stops the run here.
         #    An image batch is read as its manifest: one row per file, with its statistics.
         check_scoring_output(out, data, spec.classes, id_column)
@@ -150,9 +151,6 @@ def score_batch(params: ScoringParameters) -> ScoringSummary:
             raise _refuse(
                 model, source, broken.headline, 1, broken.headline, params.notify
             ) from None
-    finally:
-        model.discard_work_copies()
-        discard_model_batch(source)
 
     # 3. The scoring in the history (labels join later by id), and its summary artifact.
     record = record_scoring(

@@ -45,11 +45,12 @@ from mlgov.registration import (
     ChampionArtifacts,
     RegisteredVersion,
     Registration,
-    discard_work_copies,
     planned_publications,
 )
 from mlgov.reporting import link_name
 from mlgov.settings import get_settings
+from mlgov.storage.file_store import address_url
+from mlgov.storage.scratch import run_scratch
 from mlgov.training.config import PackageOptions, TrainingConfig
 from mlgov.training_run import (
     TrainingRunRecord,
@@ -81,6 +82,9 @@ from tasks.reporting import publish_model_card, publish_validation_failure
 from tasks.search import choose_settings
 from tasks.training import train_model
 from tasks.validation import validate_dataset
+
+STAGED_FILES = "version"
+"""`<run scratch>/version/`: the version's files as the run writes them, until they are uploaded."""
 
 
 class DataValidationError(RuntimeError):
@@ -157,105 +161,110 @@ class TrainingParameters(BaseModel):
 @flow(name="train-and-gate-model", log_prints=False)
 def train_and_gate_model(params: TrainingParameters) -> TrainingRunSummary:
     """Retrain, check against the champion on the same data, register, and alert on regressions."""
-    settings = get_settings()
     run_id = flow_run.get_id()
-    run_dir = settings.work_dir / params.model_name / (run_id or "local")
-    report_dir = settings.reports_dir / params.model_name / (run_id or "local")
+    # The run's local files (the champion's data files, training output, the version's files
+    # staged for upload) go when it ends, failed or not: the store keeps the version's one copy.
+    with run_scratch(get_settings().work_dir, params.model_name, run_id) as run_dir:
+        version_dir = run_dir / STAGED_FILES
 
-    # 1. Load and validate: bad data never reaches training.
-    frame, table = load_table(params.data)
-    spec = describe_features(
-        frame, params.target, None if params.task == "auto" else params.task, params.features
-    )
-    champion = find_champion(params.model_name, run_dir)
-    contract = build_input_contract(
-        ContractSources(
-            frame=frame,
-            spec=spec,
-            config=params.suite_inference,
-            reference=load_table(params.reference_data)[0] if params.reference_data else None,
-            champion_suite=champion.suite if champion else None,
-            user_suite=params.user_suite,
+        # 1. Load and validate: bad data never reaches training.
+        frame, table = load_table(params.data)
+        spec = describe_features(
+            frame, params.target, None if params.task == "auto" else params.task, params.features
         )
-    )
-    validation = validate_dataset(frame, contract.suite)
-    if not validation.success:
-        _stop_on_bad_data(params, table, validation, contract, champion)
+        champion = find_champion(params.model_name, run_dir)
+        contract = build_input_contract(
+            ContractSources(
+                frame=frame,
+                spec=spec,
+                config=params.suite_inference,
+                reference=load_table(params.reference_data)[0] if params.reference_data else None,
+                champion_suite=champion.suite if champion else None,
+                user_suite=params.user_suite,
+            )
+        )
+        validation = validate_dataset(frame, contract.suite)
+        if not validation.success:
+            _stop_on_bad_data(params, table, validation, contract)
 
-    # 2. Search settings if asked, then train on the split; neither sees the holdout.
-    data = split_dataset(frame, spec, params.split)
-    config, search = choose_settings(data.train, data.valid, spec, params.training, run_dir)
-    training = train_model(data.train, data.valid, spec, config, run_dir, params.package)
+        # 2. Search settings if asked, then train on the split; neither sees the holdout.
+        data = split_dataset(frame, spec, params.split)
+        config, search = choose_settings(data.train, data.valid, spec, params.training, run_dir)
+        training = train_model(data.train, data.valid, spec, config, run_dir, params.package)
 
-    # 3. Evaluate challenger and champion on the same rows.
-    evaluation = evaluate_models(
-        data.holdout,
-        spec,
-        Path(training.package_dir),
-        champion,  # its model is loaded from the store's bytes as they are verified
-        params.evaluation_settings(),
-    )
-    baseline = score_gbm_baseline(data, spec, params.baseline, params.training.seed)  # information
-    pictures = _evaluation_pictures(params, spec, data.holdout, training.package_dir, report_dir)
+        # 3. Evaluate challenger and champion on the same rows.
+        evaluation = evaluate_models(
+            data.holdout,
+            spec,
+            Path(training.package_dir),
+            champion,  # its model is loaded from the store's bytes as they are verified
+            params.evaluation_settings(),
+        )
+        # The GBM baseline is information beside the challenger, never the model.
+        baseline = score_gbm_baseline(data, spec, params.baseline, params.training.seed)
+        pictures = _evaluation_pictures(
+            params, spec, data.holdout, training.package_dir, version_dir
+        )
 
-    # 4. Drift between the champion's training data and the new training data, decided by the
-    #    same configured rule as monitoring; 5. gate: drift and label quality tell a changed
-    #    world (NEEDS_REVIEW) from a broken model (REJECTED_REGRESSION).
-    drift = _drift_from_champion(champion, data.train, spec, report_dir, params.drift)
-    drift_decision = None if drift is None else decide_drift(drift, params.decision)
-    evidence = gather_gate_evidence(data.train, spec, champion, drift_decision, params.gate)
-    decision = compare_with_champion(
-        params.gate, spec.task, evaluation.new_holdout, evaluation.champion_holdout, evidence
-    )
-    discard_work_copies(champion)  # the champion's local data copies are no longer needed
+        # 4. Drift between the champion's training data and the new training data, decided by the
+        #    same configured rule as monitoring; 5. gate: drift and label quality tell a changed
+        #    world (NEEDS_REVIEW) from a broken model (REJECTED_REGRESSION).
+        drift = _drift_from_champion(champion, data.train, spec, version_dir, params.drift)
+        drift_decision = None if drift is None else decide_drift(drift, params.decision)
+        evidence = gather_gate_evidence(data.train, spec, champion, drift_decision, params.gate)
+        decision = compare_with_champion(
+            params.gate, spec.task, evaluation.new_holdout, evaluation.champion_holdout, evidence
+        )
 
-    # 6. Register every challenger; move the champion alias only on the gate's say-so.
-    #    First, publish what earlier runs of this model registered but never published.
-    republish_pending(
-        params.model_name, notify=params.notify, skip_active_runs=True, exclude_run=run_id
-    )
-    card = compose_model_card(
-        TrainingRunRecord(
-            model=params.model_name,
-            params=params.model_dump(mode="json"),
-            spec=spec,
-            table=table,
-            split_strategy=data.strategy,
-            validation=validation,
-            contract=contract,
+        # 6. Register every challenger; move the champion alias only on the gate's say-so.
+        #    First, publish what earlier runs of this model registered but never published.
+        republish_pending(
+            params.model_name, notify=params.notify, skip_active_runs=True, exclude_run=run_id
+        )
+        card = compose_model_card(
+            TrainingRunRecord(
+                model=params.model_name,
+                params=params.model_dump(mode="json"),
+                spec=spec,
+                table=table,
+                split_strategy=data.strategy,
+                validation=validation,
+                contract=contract,
+                training=training,
+                evaluation=evaluation,
+                decision=decision,
+                drift=drift,
+                drift_decision=drift_decision,
+                parent_champion=champion.version if champion else None,
+                flow_run_id=run_id,
+                baseline=baseline,
+                search=search,
+            )
+        )
+        contents = VersionContents(
+            card=card,
             training=training,
-            evaluation=evaluation,
-            decision=decision,
+            model_suite=infer_model_contract(data.raw_train, spec, params.suite_inference),
+            data=data,
+            reference_rows=params.reference_sample_rows,
+            seed=params.training.seed,
             drift=drift,
-            drift_decision=drift_decision,
-            parent_champion=champion.version if champion else None,
-            flow_run_id=run_id,
-            baseline=baseline,
-            search=search,
         )
-    )
-    contents = VersionContents(
-        card=card,
-        training=training,
-        model_suite=infer_model_contract(data.raw_train, spec, params.suite_inference),
-        data=data,
-        reference_rows=params.reference_sample_rows,
-        seed=params.training.seed,
-        drift=drift,
-    )
-    calibration = calibrate_challenger(data.holdout, spec, Path(training.package_dir), report_dir)
-    files = {**stage_version_files(report_dir, contents), **pictures, **calibration}
-    registered, card = _register(params, card, files, decision, champion, run_id)
+        calibration = calibrate_challenger(
+            data.holdout, spec, Path(training.package_dir), version_dir
+        )
+        files = {**stage_version_files(version_dir, contents), **pictures, **calibration}
+        registered, card = _register(params, card, files, decision, champion, run_id)
 
-    # 7. Alert on what people must act on, then publish the card with the alerts' outcomes.
-    return _announce(params, card, decision, registered, files)
+        # 7. Alert on what people must act on, then publish the card with the alerts' outcomes.
+        return _announce(params, card, decision, registered, files)
 
 
 def _drift_from_champion(
     champion: ChampionArtifacts | None,
     train: pd.DataFrame,
     spec: FeatureSpec,
-    report_dir: Path,
+    version_dir: Path,
     config: DriftConfig,
 ) -> DriftSummary | None:
     """Compare the champion's stored training sample with this run's, on the columns both use."""
@@ -266,7 +275,7 @@ def _drift_from_champion(
         train,
         [c for c in spec.numeric if c in champion.spec.numeric],
         [c for c in spec.categorical if c in champion.spec.categorical],
-        report_dir,
+        version_dir,
         config,
     )
 
@@ -276,12 +285,12 @@ def _evaluation_pictures(
     spec: FeatureSpec,
     holdout: pd.DataFrame,
     package_dir: str,
-    report_dir: Path,
+    version_dir: Path,
 ) -> dict[str, Path]:
     """An image model's confusion matrix and top losses: version files and UI artifacts."""
     if spec.image_column is None:
         return {}
-    pictures = draw_evaluation_pictures(holdout, spec, Path(package_dir), report_dir)
+    pictures = draw_evaluation_pictures(holdout, spec, Path(package_dir), version_dir)
     publish_evaluation_pictures(
         params.model_name,
         pictures[CONFUSION_FILE],
@@ -296,7 +305,6 @@ def _stop_on_bad_data(
     table: LoadedTable,
     validation: ValidationSummary,
     contract: InputContract,
-    champion: ChampionArtifacts | None,
 ) -> None:
     """Bad data: report where the data owner looks, alert, and end the run before training."""
     publish_validation_failure(
@@ -304,7 +312,6 @@ def _stop_on_bad_data(
     )
     alert = validation_failed_alert(params.model_name, table.location, validation, contract.source)
     deliver(alert, params.model_name, version=None, notify=params.notify)
-    discard_work_copies(champion)
     raise DataValidationError(validation.headline())
 
 
@@ -383,12 +390,12 @@ def _announce(
     artifacts = publish_model_card(
         card.with_registration(version, registered.champion_version, alerts),
         files.get(CURVE_FILE),
-        {
-            link_name(file): path.resolve().as_uri()
-            for file, path in files.items()
+        {  # the store's copy: the staged files go with the run
+            link_name(file): address_url(address)
+            for file, address in registered.files.items()
             if file.endswith((".html", ".md"))
         },
     )
     mark_published(name, version, [MODEL_CARD_ITEM])
     get_run_logger().info("%s v%d: %s", name, version, card.verdict.value)
-    return summarize_run(card, registered, alerts, artifacts, files)
+    return summarize_run(card, registered, alerts, artifacts, registered.files)

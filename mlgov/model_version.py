@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, PrivateAttr
 from mlgov.data.errors import DataError
 from mlgov.domain.catalogue import REFERENCE_FILE, SUITE_FILE
 from mlgov.domain.features import FeatureSpec
-from mlgov.registration import ChampionArtifacts, discard_work_copies, read_verified_model
+from mlgov.registration import ChampionArtifacts, read_verified_model
 from mlgov.storage.registry import ModelRegistry
 
 if TYPE_CHECKING:
@@ -156,10 +156,6 @@ class ModelVersion(BaseModel):
         from mlgov.data.features import prepare_frame
 
         return model.embeddings(prepare_frame(frame, self.spec, require_target=False))
-
-    def discard_work_copies(self) -> None:
-        """Delete the run's local copies of the version's files once the run is done with them."""
-        discard_work_copies(self.artifacts)
 
     def _required(self, file_name: str) -> Path:
         path = self.artifacts.path(file_name)

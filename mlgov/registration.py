@@ -8,7 +8,6 @@ the tasks in `tasks/registration.py` wrap these functions.
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +50,8 @@ MODEL_CARD_ITEM: Final = ArtifactItem(artifact="model-card")
 class ChampionArtifacts(BaseModel):
     """A version's verified local data files (contract, samples) and its model's recorded digest.
 
+    The files are a run's copies, fetched into its scratch folder and removed with it.
+
     The model is not among the files: it is read from the store, hashed and rebuilt from those
     same bytes each time it is loaded (`mlgov.model_loading`).
     """
@@ -66,7 +67,6 @@ class ChampionArtifacts(BaseModel):
     """The recorded digest of `model_file` when the version was fetched for this run."""
     model_file: str = MANIFEST_FILE
     """The file identifying the model: the package's manifest, or a legacy version's pickle."""
-    work_dir: str | None = None
     suite: dict[str, Any] | None = None
     """The version's stored input contract, read once with the verified files."""
 
@@ -87,6 +87,8 @@ class RegisteredVersion(BaseModel):
     alias_moved: bool
     outcome_note: str | None = None
     pending: tuple[PendingItem, ...] = ()
+    files: dict[str, str] = {}
+    """Where each of the version's files is in the store: the one copy runs and links point at."""
 
 
 def version_artifacts(registry: ModelRegistry, mv: VersionRecord, dest: Path) -> ChampionArtifacts:
@@ -103,7 +105,6 @@ def version_artifacts(registry: ModelRegistry, mv: VersionRecord, dest: Path) ->
         metrics=mv.metadata.recorded_metrics(),
         model_sha256=mv.file(model_file(mv)).sha256,
         model_file=model_file(mv),
-        work_dir=str(work_dir),
         suite=None if suite is None else json.loads(Path(suite).read_text(encoding="utf-8")),
     )
 
@@ -127,12 +128,6 @@ def read_verified_model(registry: ModelRegistry, artifacts: ChampionArtifacts) -
             "not loading it"
         )
     return load_version_model(registry, mv)
-
-
-def discard_work_copies(artifacts: ChampionArtifacts | None) -> None:
-    """Delete a run's local copies of a version's files once the run no longer needs them."""
-    if artifacts is not None and artifacts.work_dir:
-        shutil.rmtree(artifacts.work_dir, ignore_errors=True)
 
 
 def planned_publications(metadata: VersionMetadata, alias_moved: bool) -> tuple[PendingItem, ...]:
@@ -233,4 +228,5 @@ def register_and_maybe_promote(
         alias_moved=moved,
         outcome_note=version.metadata.reasons[0] if promote and not moved else None,
         pending=pending,
+        files=registry.file_addresses(version),
     )

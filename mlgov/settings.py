@@ -86,10 +86,6 @@ class MLGovSettings(BaseSettings):
         return self.store_url or str(self.resolved_home / "store")
 
     @property
-    def reports_dir(self) -> Path:
-        return self.resolved_home / "reports"
-
-    @property
     def work_dir(self) -> Path:
         return self.resolved_home / "work"
 

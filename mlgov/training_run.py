@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -295,7 +295,7 @@ def summarize_run(
     registered: RegisteredVersion,
     alerts: Sequence[AlertRecord],
     artifacts: dict[str, str],
-    files: dict[str, Path],
+    files: Mapping[str, str | Path],
 ) -> TrainingRunSummary:
     """The run's answer: the card's verdict and metrics, where the version and its files are."""
     holdout = card.metrics_champion_holdout

@@ -39,12 +39,6 @@ def open_model_batch(
     return open_image_batch(location, work_dir, [*spec.features, *keep], id_column)
 
 
-def discard_model_batch(source: BatchSource | None) -> None:
-    """Remove the manifest an image batch was scored from (a table batch is the user's file)."""
-    if source is not None and source.origin is not None:
-        Path(source.location).unlink(missing_ok=True)
-
-
 def is_image_batch_location(location: str) -> bool:
     """Whether `location` can name images at all: a folder or glob of them, or a table that has a
     column of image paths (checked by reading the table, which is small next to its images)."""

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import BinaryIO, Final
 
 import fsspec
+from fsspec.implementations.local import LocalFileSystem
 
 from mlgov.domain.errors import RegistryError
 from mlgov.storage.errors import IntegrityError
@@ -32,6 +33,11 @@ _CHUNK: Final = 1024 * 1024
 _UPLOAD_STAMP: Final = "%Y%m%dT%H%M%SZ"
 _UPLOAD_DIR_RE: Final = re.compile(r"^(?P<stamp>\d{8}T\d{6}Z)-[0-9a-f]{32}$")
 _LEGACY_UPLOAD_DIR_RE: Final = re.compile(r"^[0-9a-f]{32}$")
+
+
+def address_url(address: str) -> str:
+    """A link to a stored file: its URL, or the `file://` URL of a local path."""
+    return address if "://" in address else Path(address).resolve().as_uri()
 
 
 def validate_file_name(file_name: str) -> str:
@@ -86,6 +92,11 @@ class FileStore:
     def path(self, location: str, file_name: str = "") -> str:
         """The store path of a version's folder, or of one of its files."""
         return "/".join(part for part in (self._root, location, file_name) if part)
+
+    def address(self, location: str, file_name: str) -> str:
+        """Where a stored file is read by people and links: a local path, or the store's URL."""
+        path = self.path(location, file_name)
+        return path if isinstance(self._fs, LocalFileSystem) else self._fs.unstrip_protocol(path)
 
     def check(self, location: str, record: FileRecord) -> str | None:
         """Re-hash one stored file; return the problem, or None when it is intact."""

@@ -377,6 +377,10 @@ class ModelRegistry(AliasLedger):
         """
         return self._files.fetch(mv, dest_dir, only=only)
 
+    def file_addresses(self, mv: VersionRecord) -> dict[str, str]:
+        """Where each file of ``mv`` is in the store (a local path, or the store's URL for it)."""
+        return {record.name: self._files.address(mv.location, record.name) for record in mv.files}
+
     def read_bytes(self, mv: VersionRecord, file_name: str) -> bytes:
         """The verified content of one small file (e.g. a JSON sidecar) of ``mv``."""
         return self._files.read_bytes(mv, file_name)

@@ -190,10 +190,3 @@ def test_missing_files_are_named(mlgov_home: Path, tmp_path: Path) -> None:
         handle.reference()
     with pytest.raises(DataError, match=r"^m v1 has no suite\.json$"):
         handle.suite  # noqa: B018 - the property raises
-
-
-def test_discarding_work_copies_removes_the_local_files(handle: ModelVersion) -> None:
-    work_dir = Path(str(handle.artifacts.work_dir))
-    assert work_dir.exists()
-    handle.discard_work_copies()
-    assert not work_dir.exists()

@@ -31,7 +31,6 @@ from mlgov.registration import (
     Registration,
     champion_artifacts,
     champion_changed_note,
-    discard_work_copies,
     planned_publications,
     read_verified_model,
     register_and_maybe_promote,
@@ -192,10 +191,6 @@ def test_version_artifacts_fetch_the_work_files_verified_and_read_the_suite(
     assert champion.spec.numeric == ("x",)
     assert champion.path(HOLDOUT_FILE) is not None and champion.path("missing") is None
     assert champion_artifacts(registry, "other", tmp_path / "work") is None
-
-    discard_work_copies(champion)
-    assert champion.work_dir is not None and not Path(champion.work_dir).exists()
-    discard_work_copies(None)  # nothing to do
 
 
 def test_a_model_whose_digest_changed_during_the_run_is_not_loaded(

@@ -15,7 +15,13 @@ import pytest
 
 from mlgov.domain.errors import RegistryError
 from mlgov.storage.errors import IntegrityError
-from mlgov.storage.file_store import FileStore, copy_hashing, integrity_problem, validate_file_name
+from mlgov.storage.file_store import (
+    FileStore,
+    address_url,
+    copy_hashing,
+    integrity_problem,
+    validate_file_name,
+)
 from mlgov.storage.records import FileRecord
 from mlgov.storage.registry import ModelRegistry
 
@@ -199,3 +205,34 @@ def test_fetch_only_some_files(
     fetched = registry.fetch(mv, tmp_path / "some", only=["features.json"])
     assert list(fetched) == ["features.json"]
     assert sorted(p.name for p in (tmp_path / "some").iterdir()) == ["features.json"]
+
+
+# -- addresses: where people and links find a version's files -----------------------------------
+
+
+def test_a_local_store_gives_paths_and_file_urls(
+    tmp_path: Path, registry: ModelRegistry, model_files: dict[str, Path]
+) -> None:
+    mv = registry.register("churn", model_files, METADATA)
+
+    found = registry.file_addresses(mv)
+
+    assert found == {
+        name: str(tmp_path / "store" / mv.location / name)
+        for name in ("features.json", "weights.bin")
+    }
+    assert Path(found["weights.bin"]).read_bytes() == model_files["weights.bin"].read_bytes()
+    assert address_url(found["weights.bin"]) == Path(found["weights.bin"]).as_uri()
+
+
+def test_a_remote_store_gives_its_urls(
+    tmp_path: Path, model_files: dict[str, Path], memory_root: str
+) -> None:
+    url = f"sqlite:///{tmp_path / 'memory.db'}"
+    with ModelRegistry(url, f"memory://{memory_root}") as registry:
+        mv = registry.register("churn", model_files, METADATA)
+        found = registry.file_addresses(mv)
+    expected = f"memory://{memory_root}/{mv.location}/weights.bin"
+    assert found["weights.bin"] == expected and address_url(expected) == expected
+    with fsspec.open(found["weights.bin"], "rb") as handle:
+        assert handle.read() == model_files["weights.bin"].read_bytes()
