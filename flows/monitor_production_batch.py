@@ -52,11 +52,11 @@ from tasks.monitoring import (
     detect_prediction_drift,
     latest_model_spec,
     measure_performance,
+    predict_monitored_batch,
     prepare_labels,
     publish_batch_report,
     publish_monitoring_trend,
     record_batch,
-    score_batch,
     update_batch_performance,
 )
 from tasks.monitoring_dashboard import publish_batch_snapshot, publish_label_snapshot
@@ -126,7 +126,9 @@ def _measure(
     new_labels: pd.DataFrame | None,
 ) -> BatchFindings:
     """A batch that met its contract: predictions, data and prediction drift, performance."""
-    predictions = score_batch(batch, model, params.id_column)  # row ids kept for late labels
+    predictions = predict_monitored_batch(
+        batch, model, params.id_column
+    )  # row ids kept for late labels
     drift = detect_batch_drift(batch, model, params.drift, params.html_budget_mb)
     prediction_drift = detect_prediction_drift(model, predictions, params.drift)
     embedding = (  # an image model: do its penultimate-layer features see other images?

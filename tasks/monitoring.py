@@ -48,8 +48,8 @@ from mlgov.storage.monitoring_store import MonitoringStore
 from mlgov.storage.registry import ModelRegistry
 
 
-@task(name="score-batch", cache_policy=NO_CACHE)
-def score_batch(
+@task(name="predict-monitored-batch", cache_policy=NO_CACHE)
+def predict_monitored_batch(
     batch: MonitoredBatch, model: ModelVersion, id_column: str | None
 ) -> BatchPredictions:
     """Predict with the verified model version; write predictions with row ids for later labels.
