@@ -1,9 +1,10 @@
 """`training.search`: each trial a `try-training-setting` task run, chosen on validation loss.
 
-The trials are submitted as task runs, so they show in the UI and, with `search.parallel`, run
-at once; by default each waits for the one before (reproducible: trials in one process share
-torch's random stream). The choice is `mlgov.training.search.choose_setting`; the holdout is
-never read here.
+Each trial trains as the final model does: the one driver, inside a slot of the `training` limit,
+so a search never trains beside another training. The trials are submitted as task runs, so they
+show in the UI and, with `search.parallel`, run at once where the limit allows; by default each
+waits for the one before (reproducible: trials in one process share torch's random stream). The
+choice is `mlgov.training.search.choose_setting`; the holdout is never read here.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from mlgov.training.search import (
     choose_setting,
     search_settings,
 )
+from tasks.training import kind_trainer, training_slot
 
 SEARCH_DIR = "search"  # <work_dir>/search/trial-<n>, removed once the trial is scored
 
@@ -47,13 +49,14 @@ def try_training_setting(
     work_dir: Path,
 ) -> TrialResult:
     """Train with one setting and report its best validation loss (infinite if it diverged)."""
-    from mlgov.training.fit import train_tabular
-
     log = get_run_logger()
     trial_dir = Path(work_dir) / SEARCH_DIR / f"trial-{trial}"
     started = time.perf_counter()
     try:
-        result = train_tabular(train, valid, spec, apply_setting(config, setting), trial_dir)
+        with training_slot():
+            result = kind_trainer(spec)(
+                train, valid, spec, apply_setting(config, setting), trial_dir
+            )
     except TrainingDivergedError as exc:
         log.warning("trial %d (%s) diverged: %s", trial, setting.describe(), exc)
         return TrialResult(

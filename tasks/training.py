@@ -1,13 +1,15 @@
 """The `train-model` task: one training run with live progress, one per machine at a time.
 
-The training itself is `mlgov.training.fit.train_tabular` (or `mlgov.training.vision.train_vision`
-for an image spec), imported when the task runs: it
-imports fastai (seconds), which flows and the CLI need not pay for unless they train.
+Every training (this task's and each search trial's) is `kind_trainer(spec)` (mlgov's one driver
+with the tabular or image kind) inside `training_slot()` (a slot of the `training` limit). The
+kind is imported when training runs: it imports fastai (seconds), which flows and the CLI need not
+pay for unless they train.
 """
 
 from __future__ import annotations
 
 import contextlib
+from functools import partial
 from pathlib import Path
 from typing import cast
 from uuid import UUID
@@ -24,7 +26,7 @@ from mlgov.domain.features import FeatureSpec
 from mlgov.training.config import EpochRecord, PackageOptions, TrainingConfig, TrainingResult
 
 
-def _training_slot() -> contextlib.AbstractContextManager[None]:
+def training_slot() -> contextlib.AbstractContextManager[None]:
     """Hold a slot of the `training` limit where it exists and is active, else run unlimited.
 
     `mlgov automations apply` creates the limit. Checking first keeps ad-hoc runs without it
@@ -40,6 +42,17 @@ def _training_slot() -> contextlib.AbstractContextManager[None]:
     return concurrency(TRAINING_CONCURRENCY_LIMIT, occupy=1, strict=False)
 
 
+def kind_trainer(spec: FeatureSpec) -> partial[TrainingResult]:
+    """The one training driver with `spec`'s kind of model: image when it names an image column."""
+    if spec.image_column is not None:
+        from mlgov.training.vision import train_vision
+
+        return train_vision
+    from mlgov.training.fit import train_tabular
+
+    return train_tabular
+
+
 @task(name="train-model", cache_policy=NO_CACHE, timeout_seconds=6 * 3600)
 def train_model(
     train: pd.DataFrame,
@@ -50,13 +63,6 @@ def train_model(
     package: PackageOptions | None = None,
 ) -> TrainingResult:
     """Train and show live progress (a progress artifact and one log line per epoch)."""
-    from mlgov.training.fit import train_tabular
-
-    if spec.image_column is not None:
-        from mlgov.training.vision import train_vision as fit
-    else:
-        fit = train_tabular
-
     run_logger = get_run_logger()
     description = f"Training a {spec.task} model of `{spec.target}`, {config.epochs} epochs max"
     artifact_id = cast(  # a sync call: the UUID itself, not a coroutine
@@ -80,8 +86,8 @@ def train_model(
             record.seconds,
         )
 
-    # One training at a time per machine: runs queue on the `training` global concurrency limit.
-    with _training_slot():
+    fit = kind_trainer(spec)
+    with training_slot():  # one training at a time per machine: runs queue on the `training` limit
         result = fit(train, valid, spec, config, work_dir, on_epoch=report, package=package)
     update_progress_artifact(artifact_id, progress=100.0)
     run_logger.info(

@@ -6,6 +6,7 @@ No fastai here: flows and the CLI read these types without paying for fastai's i
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator
@@ -161,6 +162,10 @@ class EpochRecord(BaseModel):
     seconds: float
     lr: float
     """Learning rate at the end of the epoch."""
+
+
+EpochListener = Callable[[EpochRecord, int], None]
+"""Receives each epoch's record and the planned epochs (live progress)."""
 
 
 class TrainingChoices(BaseModel):

@@ -1,14 +1,16 @@
-"""Fast fitting: in-memory tensor batches and torch's AdamW swapped into a fastai Learner.
+"""Fast fitting: a second fastai Learner over the same model, on in-memory tensor batches with
+torch's AdamW.
 
-The swap sets Learner attributes that fastai's public docs do not describe as a contract
-(`dls`, `opt_func`, `splitter`, `wd`, `opt`), and feeds `DataLoaders` a loader of our own.
-`tests/mlgov/training/test_fastai_compat.py` pins the fastai version and those shapes: re-check
+Everything goes through `Learner`'s constructor (`dls`, `opt_func`, `splitter`, `wd`): no
+attribute is set on a built learner. What fastai does not document is how little of a loader its
+training loop reads (`to`, `len`, iteration, `device`: `TensorLoader` is not a fastai
+`DataLoader`) and that `wd=None` leaves an optimizer's per-group decay alone;
+`tests/mlgov/training/test_fastai_compat.py` pins the fastai version and those two facts: re-check
 this module when it fails.
 """
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator, Sequence
 from functools import partial
 from pathlib import Path
@@ -20,7 +22,9 @@ import torch
 from mlgov.training.quiet import quiet_fastai
 
 with quiet_fastai():  # fastai's import calls the deprecated torch.jit.script
+    from fastai.callback.progress import ProgressCallback
     from fastai.data.core import DataLoaders
+    from fastai.learner import Learner
     from fastai.optimizer import OptimWrapper
     from fastai.torch_core import norm_bias_params
 
@@ -123,18 +127,23 @@ def adamw(
     return OptimWrapper(opt=opt)
 
 
-@contextlib.contextmanager
-def fit_setup(learn: Any, fast_dls: DataLoaders, weight_decay: float) -> Iterator[None]:
-    """Train with in-memory batches and torch's AdamW, then restore the learner's defaults.
+def fast_learner(learn: Learner, fast_dls: DataLoaders, weight_decay: float) -> Learner:
+    """A Learner that fits `learn`'s model on `fast_dls` with torch's AdamW.
 
-    Only fitting uses them: the exported learner keeps its TabularPandas loaders (the
-    preprocessing) and fastai's own optimizer, so the pickle references no class of ours.
-    `wd=None` keeps fastai from overwriting the per-group decay of `adamw`.
+    The two share the model, so what this one fits is what `learn` exports; `learn` keeps its
+    TabularPandas loaders (the preprocessing) and fastai's own optimizer, so its pickle references
+    no class of ours. `wd=None` keeps fastai from overwriting the per-group decay of `adamw`.
     """
-    saved = learn.dls, learn.opt_func, learn.splitter, learn.wd, learn.opt
-    learn.dls, learn.splitter, learn.wd, learn.opt = fast_dls, decay_groups, None, None
-    learn.opt_func = partial(adamw, weight_decay=weight_decay)
-    try:
-        yield
-    finally:
-        learn.dls, learn.opt_func, learn.splitter, learn.wd, learn.opt = saved
+    fitter = Learner(
+        fast_dls,
+        learn.model,
+        loss_func=learn.loss_func,
+        opt_func=partial(adamw, weight_decay=weight_decay),
+        splitter=decay_groups,
+        metrics=learn.metrics,
+        path=learn.path,
+        model_dir=learn.model_dir,
+        wd=None,
+    )
+    fitter.remove_cb(ProgressCallback)
+    return fitter

@@ -49,12 +49,12 @@ def clamp_rate(suggestion: float) -> float:
 def find_learning_rate(learn: Any, seed: int) -> LearningRate:
     """Run `Learner.lr_find` (valley) on the learner's current loaders; weights are restored.
 
-    Call it where the learner trains (inside `fit_setup`); the optimizer is dropped afterwards so
-    the real fit starts from a fresh one.
+    Call it on the learner that fits (its loaders and optimizer); a fresh optimizer is created
+    afterwards, so the real fit starts without the finder's optimizer state.
     """
     set_seed(seed, reproducible=True)
     suggested = learn.lr_find(num_it=LR_FIND_ITERATIONS, show_plot=False, suggest_funcs=(valley,))
-    learn.opt = None
+    learn.create_opt()
     raw = float(suggested.valley)
     value = clamp_rate(raw)
     low, high = LR_BOUNDS

@@ -4,7 +4,7 @@
 settings first, then more regularisation, other widths, other rates), each a full training run
 scored by its best validation loss; the holdout is never looked at, so the gate still judges an
 unseen model. The winner's setting is recorded and used for the final model. No fastai here: the
-task layer runs each trial with `train_tabular`.
+task layer runs each trial through the training driver, as the final fit.
 """
 
 from __future__ import annotations
@@ -67,8 +67,10 @@ class SearchConfig(BaseModel):
     """0: off. Otherwise 2 to 8 trials, the first N settings of a fixed list (the given settings
     first), each a full training scored by its best validation loss."""
     parallel: bool = False
-    """Run the trials at once (faster with cores to spare). They then share torch's random
-    stream, so which setting wins may differ between runs; sequential trials are reproducible."""
+    """Run the trials at once (faster with cores to spare), as far as the `training` concurrency
+    limit allows: each trial holds one of its slots, as any training does. They then share torch's
+    random stream, so which setting wins may differ between runs; sequential trials are
+    reproducible."""
 
     @field_validator("trials")
     @classmethod

@@ -2,20 +2,18 @@
 
 Transfer learning as fastai's `fine_tune`: with pretrained weights, `freeze_epochs` one-cycle
 epochs of the head alone, then the whole network with discriminative learning rates; from
-scratch, one one-cycle fit. Early stopping, the best-epoch restore, the epoch records and the
-curve are tabular training's. Pretrained weights are read from a local file only (never
-downloaded) with `torch.load(weights_only=True)` and loaded into the torchvision model before
-fastai sees it.
+scratch, one one-cycle fit. The driver (`mlgov.training.driver`) runs the phases, early
+stopping, the best-epoch restore, the epoch records and the curve, as for tabular models.
+Pretrained weights are read from a local file only (never downloaded) with
+`torch.load(weights_only=True)` and loaded into the torchvision model before fastai sees it.
 """
 
 from __future__ import annotations
 
-import contextlib
 import io
-import logging
 import os
-import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -24,34 +22,28 @@ import torch
 from PIL import Image
 
 from mlgov.data.errors import DataError
-from mlgov.domain.catalogue import FASTAI_EXPORT_FILE
 from mlgov.domain.features import FeatureSpec
 from mlgov.images.columns import BYTES_COLUMN
 from mlgov.images.decode import network_image
 from mlgov.images.files import read_file_bytes, stored_or_read
 from mlgov.images.limits import image_limits
 from mlgov.packaging.manifest import ImagePreprocessing
-from mlgov.training.callbacks import EpochRecorder, WarmupEarlyStopping, tensorboard_epochs
-from mlgov.training.config import (
-    DEFAULT_LR_MAX,
-    EpochRecord,
-    PackageOptions,
-    TrainingConfig,
-    TrainingDivergedError,
-    TrainingResult,
-    resolve_device,
+from mlgov.training.config import TrainingConfig
+from mlgov.training.driver import (
+    TRAINED_PACKAGE,
+    Prepared,
+    Schedule,
+    TrainingJob,
+    fit_and_package,
 )
-from mlgov.training.fit import BEST_WEIGHTS, PACKAGE_DIR, best_record, finished_training
+from mlgov.training.export import PackageCheck
 from mlgov.training.frames import class_labels, require_columns, target_values
-from mlgov.training.lr import LearningRate, find_learning_rate
 from mlgov.training.quiet import quiet_fastai
-from mlgov.training.sizing import choose_sizing
+from mlgov.training.sizing import Sizing
 from mlgov.training.vision_export import HEAD, export_vision_package, head_arguments
 
 with quiet_fastai():  # fastai's import calls the deprecated torch.jit.script
     from fastai.callback.progress import ProgressCallback
-    from fastai.callback.schedule import fit_one_cycle  # noqa: F401  (adds Learner.fit_one_cycle)
-    from fastai.callback.tracker import SaveModelCallback
     from fastai.data.block import CategoryBlock, ColReader, ColSplitter, DataBlock
     from fastai.data.core import DataLoaders
     from fastai.data.transforms import Normalize
@@ -61,8 +53,6 @@ with quiet_fastai():  # fastai's import calls the deprecated torch.jit.script
     from fastai.vision.augment import Resize, ResizeMethod, aug_transforms
     from fastai.vision.data import ImageBlock
     from fastai.vision.learner import default_split, model_meta, vision_learner
-
-logger = logging.getLogger(__name__)
 
 VALID_FLAG = "_mlgov_is_valid"
 
@@ -150,6 +140,8 @@ def image_dataloaders(
     spec: FeatureSpec,
     classes: list[str],
     config: TrainingConfig,
+    *,
+    batch_size: int,
     device: str,
     stats: tuple[Any, Any] | None,
     work_dir: Path,
@@ -186,7 +178,7 @@ def image_dataloaders(
     gpu = device == "cuda"
     return block.dataloaders(
         pd.concat(parts, ignore_index=True),
-        bs=config.batch_size,
+        bs=batch_size,
         path=work_dir,
         device=torch.device(device),
         num_workers=image.num_workers if gpu else 0,
@@ -228,157 +220,86 @@ def build_vision_learner(
     return learn
 
 
-def _fit_phase(
-    learn: Learner,
-    epochs: int,
-    lr: float | slice,
-    pct_start: float,
-    callbacks: list[Any],
-    recorder: EpochRecorder,
-) -> None:
-    announcements = io.StringIO()  # fastai's trackers print their decisions
-    with learn.no_logging(), contextlib.redirect_stdout(announcements):
-        try:
-            learn.fit_one_cycle(epochs, lr_max=lr, pct_start=pct_start, cbs=[recorder, *callbacks])
-        except TrainingDivergedError as exc:
-            raise TrainingDivergedError(recorder.diverged or str(exc)) from None
-    for line in announcements.getvalue().splitlines():
-        logger.debug("fastai: %s", line)
+class VisionLearners:
+    """The image kind: a `vision_learner` on decoded, resized images; fine-tuned when pretrained."""
 
+    images = True
 
-def _check_inputs(train: pd.DataFrame, valid: pd.DataFrame, spec: FeatureSpec) -> None:
-    if spec.task != "classification" or spec.image_column is None:
-        raise ValueError("image training needs a classification spec with an image_column")
-    if len(train) < 2 or len(valid) < 1:
-        raise ValueError(
-            f"need at least 2 training and 1 validation images, got {len(train)}/{len(valid)}"
-        )
-    for frame in (train, valid):
-        require_columns(frame, (spec.image_column, spec.target), "image or label")
+    def check_inputs(self, job: TrainingJob) -> None:
+        train, valid, spec = job.train, job.valid, job.spec
+        if spec.task != "classification" or spec.image_column is None:
+            raise ValueError("image training needs a classification spec with an image_column")
+        if len(train) < 2 or len(valid) < 1:
+            raise ValueError(
+                f"need at least 2 training and 1 validation images, got {len(train)}/{len(valid)}"
+            )
+        for frame in (train, valid):
+            require_columns(frame, (spec.image_column, spec.target), "image or label")
+        torchvision_builder(job.config.image.arch)  # an unknown name fails before any work
 
-
-def train_vision(
-    train: pd.DataFrame,
-    valid: pd.DataFrame,
-    spec: FeatureSpec,
-    config: TrainingConfig,
-    work_dir: Path,
-    *,
-    on_epoch: Callable[[EpochRecord, int], None] | None = None,
-    package: PackageOptions | None = None,
-) -> TrainingResult:
-    """Train an image classifier; package the best epoch's model into `work_dir`.
-
-    The contract of `train_tabular`: `valid` drives early stopping and the best epoch and proves
-    the package scores as the learner does; `on_epoch` receives each record and the planned
-    epochs (frozen ones included).
-    """
-    started = time.perf_counter()
-    device = resolve_device(config)
-    _check_inputs(train, valid, spec)
-    torchvision_builder(config.image.arch)  # an unknown name fails before any work
-    work_dir = Path(work_dir)
-    work_dir.mkdir(parents=True, exist_ok=True)
-    image = config.image
-    pretrained = image.weights != "none"
-    frozen = image.freeze_epochs if pretrained else 0
-    sizing = choose_sizing(config, len(train), images=True)
-    config = config.model_copy(update={"batch_size": sizing.batch_size, "epochs": sizing.epochs})
-    planned = frozen + sizing.epochs
-    listeners: list[Callable[[EpochRecord], None]] = []
-    if on_epoch is not None:
-        listeners.append(lambda record: on_epoch(record, planned))
-    history: list[EpochRecord] = []
-
-    def reporter(offset: int) -> Callable[[EpochRecord], None]:
-        def report(record: EpochRecord) -> None:
-            record = record.model_copy(update={"epoch": record.epoch + offset})
-            history.append(record)
-            logger.debug("epoch %d/%d: %s", record.epoch, planned, record)
-            for listener in listeners:
-                listener(record)
-
-        return report
-
-    with contextlib.ExitStack() as stack:
-        stack.enter_context(quiet_fastai())
-        if config.tensorboard:
-            listeners.append(stack.enter_context(tensorboard_epochs(work_dir / "tensorboard")))
-        classes = class_labels(train, spec)
+    def prepare(self, job: TrainingJob, sizing: Sizing, device: str) -> Prepared:
+        """Seeded loaders and learner; `image.lr_max`, when given, replaces the rate finder."""
+        config = job.config
+        classes = class_labels(job.train, job.spec)
         stats = normalization_stats(config)
         set_seed(config.seed, reproducible=True)
-        dls = image_dataloaders(train, valid, spec, classes, config, device, stats, work_dir)
-        learn = build_vision_learner(dls, classes, config, work_dir)
-        mixed_precision = device == "cuda" and config.mixed_precision
-        if mixed_precision:
-            learn = learn.to_bf16() if torch.cuda.is_bf16_supported() else learn.to_fp16()
-        rate = (
-            find_learning_rate(learn, config.seed)
-            if config.lr_max == "auto" and image.lr_max is None
-            else LearningRate(
-                value=DEFAULT_LR_MAX if config.lr_max == "auto" else config.lr_max, method="given"
-            )
+        dls = image_dataloaders(
+            job.train,
+            job.valid,
+            job.spec,
+            classes,
+            config,
+            batch_size=sizing.batch_size,
+            device=device,
+            stats=stats,
+            work_dir=job.work_dir,
         )
-        head_lr, body_lr = _rates(config, rate.value)
-        if frozen:
-            learn.freeze()
-            _fit_phase(learn, frozen, head_lr, 0.99, [], EpochRecorder(reporter(0)))
-            learn.unfreeze()
-        lr: float | slice = head_lr
-        if body_lr is not None or pretrained:
-            lr = slice(body_lr if body_lr is not None else head_lr / 100, head_lr)
-        main = EpochRecorder(reporter(frozen))
-        _fit_phase(
-            learn,
-            sizing.epochs,
-            lr,
-            config.pct_start,
-            [
-                SaveModelCallback(monitor="valid_loss", fname=BEST_WEIGHTS, with_opt=False),
-                WarmupEarlyStopping(
-                    config.warmup_epochs(sizing.epochs),
-                    monitor="valid_loss",
-                    min_delta=config.min_delta,
-                    patience=config.patience_epochs(sizing.epochs),
-                ),
-            ],
-            main,
+        learn = build_vision_learner(dls, classes, config, job.work_dir)
+        return Prepared(
+            learner=learn,
+            fitter=learn,
+            schedule=partial(fine_tuning, config),
+            finds_rate=config.image.lr_max is None,
         )
-        best = best_record(history[frozen:])  # the weights SaveModelCallback restored
 
-        if mixed_precision:
-            learn.to_fp32()
-        learn.model.cpu()
-        learn.dls.cpu()
-        size = (image.image_size, image.image_size)
-        mean, std = (None, None) if stats is None else (_triple(stats[0]), _triple(stats[1]))
-        preprocessing = ImagePreprocessing(size=size, mean=mean, std=std)
-        check = export_vision_package(
-            learn,
-            spec,
-            arch_name=image.arch,
-            preprocessing=preprocessing,
-            directory=work_dir / PACKAGE_DIR,
-            frame=valid,
-            subject="the trained model's package",
-        )
-        fastai_export = None
-        if package is not None and package.fastai_export:
-            fastai_export = work_dir / FASTAI_EXPORT_FILE
-            learn.export(fastai_export)
 
-    return finished_training(
-        tuple(history),
-        best,
-        planned=planned,
-        work_dir=work_dir,
-        check=check,
-        fastai_export=fastai_export,
-        device=device,
-        mixed_precision=mixed_precision,
-        started=started,
-        choices=sizing.choices(rate, lr_max=head_lr),
+def fine_tuning(config: TrainingConfig, base: float) -> Schedule:
+    """fastai's `fine_tune` with pretrained weights (frozen head epochs, then body/100 to head);
+    one fit at the head rate from scratch; `image.lr_max` (a rate or a pair) as given."""
+    pretrained = config.image.weights != "none"
+    head_lr, body_lr = _rates(config, base)
+    lr: float | slice = head_lr
+    if body_lr is not None or pretrained:
+        lr = slice(body_lr if body_lr is not None else head_lr / 100, head_lr)
+    return Schedule(
+        lr=lr,
+        recorded_lr=head_lr,
+        frozen_epochs=config.image.freeze_epochs if pretrained else 0,
+        frozen_lr=head_lr,
     )
+
+
+def export_trained(learn: Any, job: TrainingJob, directory: Path) -> PackageCheck:
+    """The image exporter: the package records the architecture and the preprocessing."""
+    image = job.config.image
+    stats = normalization_stats(job.config)
+    mean, std = (None, None) if stats is None else (_triple(stats[0]), _triple(stats[1]))
+    return export_vision_package(
+        learn,
+        job.spec,
+        arch_name=image.arch,
+        preprocessing=ImagePreprocessing(
+            size=(image.image_size, image.image_size), mean=mean, std=std
+        ),
+        directory=directory,
+        frame=job.valid,
+        subject=TRAINED_PACKAGE,
+    )
+
+
+train_vision = partial(fit_and_package, factory=VisionLearners(), exporter=export_trained)
+"""`train_vision(train, valid, spec, config, work_dir, *, on_epoch=None, package=None)`: the one
+driver (`fit_and_package`, whose contract holds) with the image kind."""
 
 
 def normalization_stats(config: TrainingConfig) -> tuple[Any, Any] | None:

@@ -42,21 +42,21 @@ def test_training_slot_holds_the_limit_only_where_it_is_active(prefect_harness: 
     )
     from prefect.exceptions import ObjectNotFound
 
-    from tasks.training import _training_slot
+    from tasks.training import training_slot
 
     with get_client(sync_client=True) as client:
         with contextlib.suppress(ObjectNotFound):  # start from no limit, whatever ran before
             client.delete_global_concurrency_limit_by_name(TRAINING_CONCURRENCY_LIMIT)
-        assert isinstance(_training_slot(), contextlib.nullcontext)
+        assert isinstance(training_slot(), contextlib.nullcontext)
         client.create_global_concurrency_limit(
             GlobalConcurrencyLimitCreate(name=TRAINING_CONCURRENCY_LIMIT, limit=1, active=False)
         )
         try:
-            assert isinstance(_training_slot(), contextlib.nullcontext)
+            assert isinstance(training_slot(), contextlib.nullcontext)
             client.update_global_concurrency_limit(
                 TRAINING_CONCURRENCY_LIMIT, GlobalConcurrencyLimitUpdate(active=True)
             )
-            slot = _training_slot()
+            slot = training_slot()
             assert not isinstance(slot, contextlib.nullcontext)
             with slot:
                 held = client.read_global_concurrency_limit_by_name(TRAINING_CONCURRENCY_LIMIT)

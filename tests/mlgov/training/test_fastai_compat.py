@@ -1,20 +1,21 @@
-"""fastai internals that `mlgov.training.loaders` relies on, pinned to the version it was written for.
+"""fastai behaviour `mlgov.training.loaders` relies on, pinned to the version it was written for.
 
-The optimizer/loader swap (`fit_setup`) sets Learner attributes and feeds fastai loaders of its
-own, which fastai's docs do not promise. What it relies on, as of fastai 2.8.12:
+The fast fitting learner (`fast_learner`) is built through `Learner`'s public constructor
+(`opt_func`, `splitter`, `wd`, `metrics`, `path`) and `lr_max: auto` renews the optimizer with the
+public `Learner.create_opt`: no attribute is set on a built learner. What fastai's docs do not
+promise, and these tests pin as of fastai 2.8.12, is:
 
-1. `Learner` keeps `dls`, `opt_func`, `splitter`, `wd` and `opt` as plain attributes, and
-   `create_opt` builds the optimizer as `opt_func(splitter(model), lr=lr)` when `opt` is None;
-2. `Learner.fit` applies `wd` to the optimizer only when it is not None (so `wd=None` keeps
+1. `Learner.fit` applies `wd` to the optimizer only when it is not None (so `wd=None` keeps
    the per-group decay of our torch AdamW);
-3. `OptimWrapper(opt=<built torch optimizer>)` wraps it, exposing fastai's `hypers`;
-4. `DataLoaders(loader, loader, path=, device=)` accepts any object with `to`, and the training
+2. `OptimWrapper(opt=<built torch optimizer>)` wraps it, exposing fastai's `hypers`;
+3. `DataLoaders(loader, loader, path=, device=)` accepts any object with `to`, and the training
    loop reads only `len`, iteration and `device` from it (no `n_inp`: a batch of three tensors is
    two inputs and one target);
-5. `norm_bias_params(model)` lists the bias and normalisation parameters.
+4. `norm_bias_params(model)` lists the bias and normalisation parameters.
 
-When a test here fails, re-check the swap in `mlgov/training/loaders.py` against the new fastai
-before changing the pin.
+No public API replaces them: fastai's own `TabDataLoader` builds each batch with pandas (slower
+than the network's step) and its Optimizer steps parameter by parameter. When a test here fails,
+re-check `mlgov/training/loaders.py` against the new fastai before changing the pin.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ import pytest
 import torch
 
 from mlgov.training.config import TrainingConfig
-from mlgov.training.loaders import TensorLoader, fit_setup
+from mlgov.training.loaders import TensorLoader, fast_learner
+from mlgov.training.lr import find_learning_rate
 from mlgov.training.quiet import quiet_fastai
 
 with quiet_fastai():  # fastai's import calls the deprecated torch.jit.script
@@ -41,7 +43,7 @@ with quiet_fastai():  # fastai's import calls the deprecated torch.jit.script
 PINNED = "2.8.12"
 RECHECK = (
     f"fastai {fastai_version} differs from the pinned {PINNED} (or its internals changed): "
-    "re-check the optimizer/loader swap in mlgov/training/loaders.py (fit_setup, adamw, "
+    "re-check the fast fitting in mlgov/training/loaders.py (fast_learner, adamw, "
     "TensorLoader), then update the pin in tests/mlgov/training/test_fastai_compat.py"
 )
 
@@ -54,11 +56,12 @@ def test_fastai_is_the_pinned_version() -> None:
     assert fastai_version == PINNED, RECHECK
 
 
-def test_learner_keeps_the_swapped_attributes() -> None:
+def test_learner_takes_the_fitting_choices_in_its_constructor() -> None:
     parameters = inspect.signature(Learner.__init__).parameters
-    assert {"dls", "opt_func", "splitter", "wd"} <= parameters.keys(), RECHECK
-    create_opt = _source(Learner.create_opt)
-    assert "self.opt = self.opt_func(self.splitter(self.model), lr=self.lr)" in create_opt, RECHECK
+    assert {"dls", "model", "loss_func", "opt_func", "splitter", "wd", "metrics"} <= set(
+        parameters
+    ), RECHECK
+    assert parameters["wd"].default is None, RECHECK
 
 
 def test_fit_applies_weight_decay_only_when_set() -> None:
@@ -92,8 +95,8 @@ def test_norm_bias_params_lists_biases_and_normalisation() -> None:
 
 
 @pytest.mark.flow
-def test_one_epoch_through_the_swap(tmp_path: Path) -> None:
-    """The whole swap on a real TabularLearner: our loaders and optimizer train, then go away."""
+def test_one_epoch_through_the_fast_learner(tmp_path: Path) -> None:
+    """A real TabularLearner's model fitted by the fast learner; the exported learner untouched."""
     from fastai.callback.progress import ProgressCallback
     from fastai.data.block import RegressionBlock
     from fastai.tabular.core import Categorify, Normalize, TabularPandas
@@ -116,36 +119,33 @@ def test_one_epoch_through_the_swap(tmp_path: Path) -> None:
         to.dataloaders(bs=16, path=tmp_path), layers=[4], n_out=1, path=tmp_path
     )
     learn.remove_cb(ProgressCallback)
-    tensors = to.train
+
+    def tensors(part: TabularPandas) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return (
+            torch.from_numpy(part.cats.to_numpy(dtype=np.int64)),
+            torch.from_numpy(part.conts.to_numpy(dtype=np.float32)),
+            torch.from_numpy(part.ys.to_numpy(dtype=np.float32)),
+        )
+
     fast = DataLoaders(
-        TensorLoader(
-            (
-                torch.from_numpy(tensors.cats.to_numpy(dtype=np.int64)),
-                torch.from_numpy(tensors.conts.to_numpy(dtype=np.float32)),
-                torch.from_numpy(tensors.ys.to_numpy(dtype=np.float32)),
-            ),
-            16,
-            shuffle=True,
-        ),
-        TensorLoader(
-            (
-                torch.from_numpy(to.valid.cats.to_numpy(dtype=np.int64)),
-                torch.from_numpy(to.valid.conts.to_numpy(dtype=np.float32)),
-                torch.from_numpy(to.valid.ys.to_numpy(dtype=np.float32)),
-            ),
-            16,
-            shuffle=False,
-        ),
+        TensorLoader(tensors(to.train), 16, shuffle=True),
+        TensorLoader(tensors(to.valid), 16, shuffle=False),
         path=tmp_path,
         device=torch.device("cpu"),
     )
-    original = learn.dls, learn.opt_func, learn.splitter, learn.wd
+    original = learn.dls, learn.opt_func, learn.splitter, learn.wd, learn.opt
+    weights = [p.detach().clone() for p in learn.model.parameters()]
     weight_decay = TrainingConfig().tabular_weight_decay()
-    with fit_setup(learn, fast, weight_decay), learn.no_logging():
-        learn.fit(1, lr=1e-3)
-        opt = learn.opt.opt
-        assert isinstance(opt, torch.optim.AdamW), RECHECK
-        assert [g["weight_decay"] for g in opt.param_groups] == [weight_decay, 0.0], RECHECK
-        assert learn.dls is fast and len(learn.recorder.values) == 1, RECHECK
-    assert (learn.dls, learn.opt_func, learn.splitter, learn.wd) == original, RECHECK
+    fitter = fast_learner(learn, fast, weight_decay)
+    with fitter.no_logging():
+        find_learning_rate(fitter, seed=0)
+        opt = fitter.opt.opt
+        assert isinstance(opt, torch.optim.AdamW) and not opt.state, RECHECK  # a fresh optimizer
+        fitter.fit(1, lr=1e-3)
+    assert fitter.opt.opt is opt, RECHECK  # the renewed optimizer is the one that fitted
+    assert [g["weight_decay"] for g in opt.param_groups] == [weight_decay, 0.0], RECHECK
+    assert len(fitter.recorder.values) == 1, RECHECK
+    trained = list(learn.model.parameters())
+    assert any(not torch.equal(w, p) for w, p in zip(weights, trained, strict=True)), RECHECK
+    assert (learn.dls, learn.opt_func, learn.splitter, learn.wd, learn.opt) == original, RECHECK
     assert learn.opt is None, RECHECK  # the exported learner pickles no optimizer of ours

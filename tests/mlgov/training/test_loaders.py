@@ -1,4 +1,4 @@
-"""The in-memory loader batches like fastai's, and the optimizer swap is undone after fitting."""
+"""The in-memory loader batches like fastai's; the fitting learner shares the exported one's model."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ from functools import partial
 from types import SimpleNamespace
 
 import pandas as pd
-import pytest
 import torch
 
 from mlgov.training.loaders import (
@@ -15,9 +14,10 @@ from mlgov.training.loaders import (
     adamw,
     decay_groups,
     fast_dataloaders,
-    fit_setup,
+    fast_learner,
     split_tensors,
 )
+from mlgov.training.quiet import quiet_fastai
 
 
 def _tensors(n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -110,19 +110,29 @@ def test_adamw_is_torch_multi_tensor_adamw_with_fastai_defaults() -> None:
     assert all(g["foreach"] and g["lr"] == 0.01 for g in opt.param_groups)
 
 
-def test_fit_setup_swaps_for_fitting_and_restores_even_on_error() -> None:
-    learn = SimpleNamespace(dls="dls", opt_func="opt_func", splitter="splitter", wd=0.1, opt="opt")
-    fast_dls = object()
-    with pytest.raises(RuntimeError, match="boom"), fit_setup(learn, fast_dls, 0.02):
-        assert learn.dls is fast_dls and learn.splitter is decay_groups
-        assert learn.wd is None and learn.opt is None  # fastai must not override our decay
-        assert isinstance(learn.opt_func, partial) and learn.opt_func.func is adamw
-        assert learn.opt_func.keywords == {"weight_decay": 0.02}
-        raise RuntimeError("boom")
-    assert (learn.dls, learn.opt_func, learn.splitter, learn.wd, learn.opt) == (
-        "dls",
-        "opt_func",
-        "splitter",
-        0.1,
-        "opt",
+def test_fast_learner_fits_the_same_model_through_the_constructor(tmp_path) -> None:
+    """Nothing is set on a built learner: the fitter is a Learner of its own over the same model."""
+    with quiet_fastai():
+        from fastai.callback.progress import ProgressCallback
+        from fastai.data.core import DataLoaders
+        from fastai.learner import Learner
+        from fastai.losses import MSELossFlat
+        from fastai.metrics import rmse
+
+    model = _model()
+    loader = TensorLoader(_tensors(8), 4, shuffle=False)
+    exported = Learner(
+        DataLoaders(loader, loader), model, loss_func=MSELossFlat(), metrics=[rmse], path=tmp_path
     )
+    before = exported.dls, exported.opt_func, exported.splitter, exported.wd
+    fast_dls = DataLoaders(loader, loader, path=tmp_path)
+    fitter = fast_learner(exported, fast_dls, 0.02)
+    assert fitter is not exported and fitter.model is model and fitter.dls is fast_dls
+    assert fitter.loss_func is exported.loss_func and list(fitter.metrics) == list(exported.metrics)
+    assert fitter.splitter is decay_groups and fitter.wd is None  # fastai must not override decay
+    assert isinstance(fitter.opt_func, partial) and fitter.opt_func.func is adamw
+    assert fitter.opt_func.keywords == {"weight_decay": 0.02}
+    assert fitter.path == tmp_path and fitter.model_dir == exported.model_dir
+    assert not any(isinstance(cb, ProgressCallback) for cb in fitter.cbs)
+    assert (exported.dls, exported.opt_func, exported.splitter, exported.wd) == before
+    assert exported.opt is None

@@ -21,7 +21,7 @@ from mlgov.packaging.image import PackagedImageModel
 from mlgov.packaging.package import load_package_dir
 from mlgov.training.config import ImageTrainingConfig, TrainingConfig, TrainingResult
 from mlgov.training.export import PACKAGE_TOLERANCE
-from mlgov.training.vision import load_pretrained, train_vision
+from mlgov.training.vision import fine_tuning, load_pretrained, train_vision
 
 SPEC = FeatureSpec(target="label", task="classification", image_column="image")
 
@@ -126,3 +126,14 @@ def test_missing_imagenet_weights_name_every_place_looked_at(
     assert str(expected) in message and "\n" not in message and "not found" in message
     with pytest.raises(DataError, match=r"not found; looked at: .*nowhere\.pth"):
         load_pretrained(resnet18(), "resnet18", str(tmp_path / "nowhere.pth"))
+
+
+def test_fine_tuning_schedule_follows_fastai() -> None:
+    """From scratch one fit at the rate; pretrained, frozen epochs then body/100 to head."""
+    scratch = fine_tuning(_config(), 0.01)
+    assert (scratch.lr, scratch.recorded_lr, scratch.frozen_epochs) == (0.01, 0.01, 0)
+    pretrained = fine_tuning(_config(weights="imagenet", freeze_epochs=2), 0.01)
+    assert pretrained.lr == slice(1e-4, 0.01) and pretrained.frozen_epochs == 2
+    assert (pretrained.frozen_lr, pretrained.recorded_lr) == (0.01, 0.01)
+    pair = fine_tuning(_config(lr_max=(1e-5, 1e-3)), 0.01)  # `image.lr_max` beats the base rate
+    assert pair.lr == slice(1e-5, 1e-3) and pair.recorded_lr == 1e-3 and pair.frozen_epochs == 0
