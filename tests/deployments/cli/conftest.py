@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -178,3 +178,27 @@ def background(
                 psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
             )
         assert not Path(status["runner_socket"]).exists()
+
+
+RegistryState = tuple[list[tuple[str, int]], list[str]]
+
+
+def _registry_state(home: Path) -> RegistryState:
+    """The versions a home's registry holds and every path under its store: equal before and
+    after a refused command means nothing was registered or half-written."""
+    versions: list[tuple[str, int]] = []
+    db = home / "registry.db"
+    if db.exists():
+        import sqlite3
+
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+            rows = conn.execute("select name, version from mlgov_model_versions").fetchall()
+        versions = sorted((str(name), int(version)) for name, version in rows)
+    store = home / "store"
+    listing = sorted(str(p.relative_to(store)) for p in store.rglob("*")) if store.exists() else []
+    return versions, listing
+
+
+@pytest.fixture
+def registry_state() -> Callable[[Path], RegistryState]:
+    return _registry_state

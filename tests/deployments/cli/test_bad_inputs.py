@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -399,24 +400,6 @@ CASES: tuple[Case, ...] = (
 )
 
 
-def _store_listing(home: Path) -> list[str]:
-    store = home / "store"
-    if not store.exists():
-        return []
-    return sorted(str(p.relative_to(store)) for p in store.rglob("*"))
-
-
-def _versions(home: Path) -> list[tuple[str, int]]:
-    db = home / "registry.db"
-    if not db.exists():
-        return []
-    import sqlite3
-
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
-        rows = conn.execute("select name, version from mlgov_model_versions").fetchall()
-    return sorted((str(name), int(version)) for name, version in rows)
-
-
 @pytest.fixture(scope="module")
 def trained_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A registry with one small champion, trained once for every case that needs a model."""
@@ -443,6 +426,7 @@ def trained_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 def test_bad_input_is_one_clean_line(
     case: Case,
     trained_home: Path,
+    registry_state: Callable[[Path], Any],
     tmp_path: Path,
     capfd: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
@@ -451,7 +435,7 @@ def test_bad_input_is_one_clean_line(
     for key, value in case.env.items():
         monkeypatch.setenv(key, value)
     argv = case.argv(tmp_path)
-    before = (_versions(trained_home), _store_listing(trained_home))
+    before = registry_state(trained_home)
     capfd.readouterr()
 
     code = main(argv)
@@ -464,7 +448,7 @@ def test_bad_input_is_one_clean_line(
     for word in case.says:
         assert word.lower() in lines[0].lower(), f"{case.name}: {word!r} not in {lines[0]!r}"
     assert "hunter2" not in err
-    assert (_versions(trained_home), _store_listing(trained_home)) == before
+    assert registry_state(trained_home) == before
     if argv[0] == "predict":  # nothing half-written: no output, no partial file
         assert [
             p.name for p in tmp_path.rglob("*") if "scored" in p.name or ".partial-" in p.name

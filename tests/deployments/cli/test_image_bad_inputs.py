@@ -401,24 +401,6 @@ CASES: tuple[Case, ...] = (
 # ---- the registry and the store, before and after
 
 
-def _store_listing(home: Path) -> list[str]:
-    store = home / "store"
-    if not store.exists():
-        return []
-    return sorted(str(p.relative_to(store)) for p in store.rglob("*"))
-
-
-def _versions(home: Path) -> list[tuple[str, int]]:
-    db = home / "registry.db"
-    if not db.exists():
-        return []
-    import sqlite3
-
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
-        rows = conn.execute("select name, version from mlgov_model_versions").fetchall()
-    return sorted((str(name), int(version)) for name, version in rows)
-
-
 def _reset_peak_rss() -> int:
     """Reset this process's high-water mark (VmHWM) to its resident size now, and return it."""
     Path("/proc/self/clear_refs").write_text("5")
@@ -451,6 +433,7 @@ def trained_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 def test_bad_image_input_is_one_clean_answer(
     case: Case,
     trained_home: Path,
+    registry_state: Callable[[Path], Any],
     tmp_path: Path,
     capfd: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
@@ -459,7 +442,7 @@ def test_bad_image_input_is_one_clean_answer(
     for key, value in case.env.items():
         monkeypatch.setenv(key, value)
     argv = case.argv(tmp_path)
-    before = (_versions(trained_home), _store_listing(trained_home))
+    before = registry_state(trained_home)
     capfd.readouterr()
     resident = _reset_peak_rss()
     started = time.monotonic()
@@ -470,7 +453,7 @@ def test_bad_image_input_is_one_clean_answer(
     out, err = capfd.readouterr()
     assert code == case.code, f"{case.name}: exit {code}, stderr: {err[-2000:]}"
     assert "Traceback" not in err, err[-2000:]
-    assert (_versions(trained_home), _store_listing(trained_home)) == before
+    assert registry_state(trained_home) == before
     assert peak - resident <= MAX_GROWTH, (
         f"{case.name}: peak RSS {peak / 2**30:.2f} GiB, {resident / 2**30:.2f} GiB before"
     )
