@@ -28,9 +28,9 @@ test-fast: $(STAMP)
 	$(PY) -m pytest -m unit
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check flows tasks mlgov deployments tests bench docs/*.py
-	$(VENV)/bin/ruff format --check flows tasks mlgov deployments tests bench docs/*.py
-	$(VENV)/bin/mypy flows tasks mlgov deployments docs
+	$(VENV)/bin/ruff check cli flows tasks mlgov deployments tests bench docs/*.py
+	$(VENV)/bin/ruff format --check cli flows tasks mlgov deployments tests bench docs/*.py
+	$(VENV)/bin/mypy cli flows tasks mlgov deployments docs
 	$(VENV)/bin/lint-imports
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
 

@@ -4,7 +4,7 @@ Trains a champion on a generated demo table, writes 30 daily batches (the last t
 runs the monitoring flow once over their glob against a real `prefect server start`, as
 `mlgov monitor --data 'batches/*.parquet'` does. Model loads are counted at
 `mlgov.packaging.package.load_package`, the one place a registered version's package is rebuilt
-(`mlgov.model_loading` looks it up when it loads). Baseline in the same run: one
+(`mlgov.versions.loading` looks it up when it loads). Baseline in the same run: one
 batch monitored on its own (the per-batch cost a scheduler pays when it runs one batch a day).
 
     python bench/backfill_speed.py [--batches 30] [--rows 2000]

@@ -66,14 +66,14 @@ from mlgov.domain.features import FeatureSpec
 from mlgov.drift.config import DriftConfig
 from mlgov.drift.statistics import compute_column_drift
 from mlgov.evaluation.metrics import METRIC_FUNCTIONS, score_predictions, true_values
-from mlgov.packaging.package import load_package_dir
-from mlgov.performance import (
+from mlgov.monitoring.performance import (
     PerformanceCheck,
     PerformancePolicy,
     batch_interval,
     check_performance,
     resolve_metric,
 )
+from mlgov.packaging.package import load_package_dir
 from mlgov.training.config import TrainingConfig
 from mlgov.training.fit import train_tabular
 from mlgov.training.inference import predict

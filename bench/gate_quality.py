@@ -17,7 +17,7 @@ recent one) and on the champion's holdout, with the paired bootstrap of `mlgov.e
 Rules: `previous` is the gate before issue 12 (a set regressed when worse by more than the
 tolerance with its interval below zero; any set regressed → REJECTED_REGRESSION, every set
 non-inferior → PROMOTED, else KEPT_CHAMPION), read from the same set numbers; `new` is
-`mlgov.gate.decide` (a set regressed when its whole interval lies below minus the tolerance) with
+`mlgov.evaluation.gate.decide` (a set regressed when its whole interval lies below minus the tolerance) with
 the label-quality evidence (default policy, `on_conflict: review`);
 `promote` is the same with `on_conflict: promote`; `weighted` gives the recent holdout weight 2.
 Input drift is not measured here (it only words the reasons).
@@ -47,12 +47,19 @@ from mlgov.data.split import PreparedData, SplitConfig, prepare_splits
 from mlgov.domain.verdicts import Verdict
 from mlgov.evaluation.evaluate import ChampionModel, EvaluationSettings
 from mlgov.evaluation.evaluate import evaluate_challenger_and_champion as evaluate
+from mlgov.evaluation.gate import (
+    CHAMPION_HOLDOUT,
+    GateEvidence,
+    GatePolicy,
+    GateSets,
+    SetDecision,
+    decide,
+)
 from mlgov.evaluation.label_quality import (
     LabelQuality,
     LabelQualityComparison,
     measure_label_quality,
 )
-from mlgov.gate import CHAMPION_HOLDOUT, GateEvidence, GatePolicy, GateSets, SetDecision, decide
 from mlgov.packaging.package import load_package_dir
 from mlgov.training.config import TrainingConfig
 from mlgov.training.fit import train_tabular

@@ -43,12 +43,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from training_throughput import LAYERS, LR_MAX, WEIGHT_DECAY, bench_spec, make_frame
 
+from mlgov.data.images.digits import digit_images, write_digits
 from mlgov.domain.features import FeatureSpec
-from mlgov.images.digits import digit_images, write_digits
+from mlgov.domain.frames import class_labels
 from mlgov.packaging.image_net import build_head, torchvision_body
 from mlgov.training.config import ImageTrainingConfig, TrainingConfig, TrainingResult
 from mlgov.training.fit import tabular_pandas, train_tabular
-from mlgov.training.frames import class_labels
 from mlgov.training.loaders import MIN_VALID_BATCH, split_tensors
 from mlgov.training.quiet import quiet_fastai
 from mlgov.training.vision import train_vision

@@ -25,15 +25,15 @@ from typing import Any
 
 import numpy as np
 
-from mlgov.domain.features import FeatureSpec
-from mlgov.images.columns import (
+from mlgov.data.images.columns import (
     CATEGORICAL_STATISTICS,
     IMAGE_COLUMN,
     LABEL_COLUMN,
     NUMERIC_STATISTICS,
 )
-from mlgov.images.digits import write_digits_batch
-from mlgov.images.manifest import read_image_manifest, worker_count
+from mlgov.data.images.digits import write_digits_batch
+from mlgov.data.images.manifest import read_image_manifest, worker_count
+from mlgov.domain.features import FeatureSpec
 from mlgov.validation.execution import validate_frame
 from mlgov.validation.inference import infer_suite
 

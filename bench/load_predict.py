@@ -142,7 +142,7 @@ def _side(kind: str, path: Path, data: Path, spec_json: str) -> dict[str, float]
 
 def _train_digits(work: Path, env: dict[str, str]) -> None:
     """A small digits classifier (32 px, resnet18 from scratch), trained as users train one."""
-    from mlgov.images.digits import write_digits
+    from mlgov.data.images.digits import write_digits
 
     data = write_digits(work / "digits", size=32, classes=range(9), limit=600, seed=1)
     config = work / "digits.yaml"
@@ -196,7 +196,7 @@ def _predict(
 
 def _images(work: Path, env: dict[str, str], count: int) -> tuple[dict[str, float], dict]:
     """`mlgov predict` on a flat folder of `count` digit PNGs, and the plain loop on the same."""
-    from mlgov.images.digits import write_digits_batch
+    from mlgov.data.images.digits import write_digits_batch
 
     _train_digits(work, env)
     # Noisy copies: every file distinct at any count (the digits repeat past 1,617 images, and

@@ -23,8 +23,8 @@ import pandas as pd
 import torch
 from torch import nn
 
+from mlgov.data.images.digits import write_digits
 from mlgov.domain.features import FeatureSpec
-from mlgov.images.digits import write_digits
 from mlgov.packaging.image_net import build_head, torchvision_body
 from mlgov.training.config import ImageTrainingConfig, TrainingConfig
 from mlgov.training.vision import train_vision

@@ -25,7 +25,7 @@ from pydantic import BaseModel
 from pydantic_settings import BaseSettings
 
 # The one place that names where the `mlgov` parser is built: change this line if the CLI moves.
-from deployments.cli.main import build_parser as build_mlgov_parser
+from cli.main import build_parser as build_mlgov_parser
 
 USAGE_WIDTH = 96
 EMPTY = "–"

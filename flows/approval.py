@@ -17,7 +17,7 @@ from prefect.states import Running
 from pydantic import Field
 
 from mlgov.alerts.governance import approval_requested_alert, approval_timeout_message
-from mlgov.governance import ApprovalDecision, reviewer_decision, timed_out_decision
+from mlgov.versions.governance import ApprovalDecision, reviewer_decision, timed_out_decision
 from tasks.alerting import deliver
 
 

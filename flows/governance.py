@@ -30,7 +30,14 @@ from mlgov.alerts.governance import (
 )
 from mlgov.alerts.publication import alert_spec
 from mlgov.domain.names import ModelName, ModelRef, parse_model_ref
-from mlgov.governance import (
+from mlgov.reporting.publication import (
+    RepairRecord,
+    UnpublishedVersion,
+    VersionOutcome,
+    alert_items,
+)
+from mlgov.storage.records import PendingItem
+from mlgov.versions.governance import (
     ChampionMove,
     CloneRecord,
     MoveRequest,
@@ -39,10 +46,8 @@ from mlgov.governance import (
     RollbackPlan,
     VersionCheck,
 )
-from mlgov.migration import MigrationSummary
-from mlgov.publication import RepairRecord, UnpublishedVersion, VersionOutcome, alert_items
-from mlgov.registration import MODEL_CARD_ITEM
-from mlgov.storage.records import PendingItem
+from mlgov.versions.migration import MigrationSummary
+from mlgov.versions.registration import MODEL_CARD_ITEM
 from tasks.alerting import deliver
 from tasks.governance import (
     choose_rollback_target,

@@ -22,11 +22,10 @@ from mlgov.alerts.monitoring import (
     performance_degraded_alert,
     performance_estimate_alert,
 )
-from mlgov.alerts.records import Alert, AlertRecord
+from mlgov.domain.alerts import Alert, AlertRecord
 from mlgov.domain.names import ModelName, ModelRef, parse_model_ref
 from mlgov.drift.config import DriftConfig
 from mlgov.drift.decision import DriftDecisionRule, decide_drift, with_embedding_drift
-from mlgov.model_version import ModelVersion
 from mlgov.monitoring.batches import (
     MonitoredBatch,
     batch_contract,
@@ -35,13 +34,14 @@ from mlgov.monitoring.batches import (
 )
 from mlgov.monitoring.estimate import NO_CALIBRATION, NO_REGRESSION_ESTIMATE
 from mlgov.monitoring.grading import BatchFindings, BatchOutcome, GradedBatch
+from mlgov.monitoring.performance import PerformancePolicy, resolve_metric
 from mlgov.monitoring.predictions import read_predictions
-from mlgov.performance import PerformancePolicy, resolve_metric
-from mlgov.reporting import artifact_key
+from mlgov.reporting.parts import artifact_key
 from mlgov.settings import get_settings
 from mlgov.storage.monitoring_store import MonitoringStore
 from mlgov.storage.scratch import run_scratch
 from mlgov.validation.roles import ContractPolicy
+from mlgov.versions.handle import ModelVersion
 from tasks.alerting import deliver
 from tasks.data import load_table
 from tasks.drift import detect_embedding_drift, embed_batch

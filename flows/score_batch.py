@@ -15,10 +15,9 @@ from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 from pydantic import BaseModel, ConfigDict, Field
 
-from mlgov.alerts.records import AlertRecord
 from mlgov.alerts.scoring import scoring_contract_alert
+from mlgov.domain.alerts import AlertRecord
 from mlgov.domain.names import ModelRef
-from mlgov.model_version import ModelVersion
 from mlgov.redaction import redact_location
 from mlgov.scoring.contract import ContractViolation, column_families, scoring_contract
 from mlgov.scoring.output import scoring_id_column
@@ -27,6 +26,7 @@ from mlgov.scoring.score import DEFAULT_CHUNK_ROWS
 from mlgov.scoring.source import BatchSource, expand_dates
 from mlgov.settings import get_settings
 from mlgov.storage.scratch import run_scratch
+from mlgov.versions.handle import ModelVersion
 from tasks.alerting import deliver
 from tasks.registration import load_model_version
 from tasks.reporting import publish_validation_failure

@@ -18,11 +18,12 @@ from flows.approval import await_approval
 from flows.governance import republish_pending
 from mlgov.alerts.baseline import below_baseline_alert
 from mlgov.alerts.publication import alert_spec
-from mlgov.alerts.records import AlertRecord
 from mlgov.alerts.training import validation_failed_alert
 from mlgov.data.features import FeatureOverrides
+from mlgov.data.images.columns import LABEL_COLUMN
 from mlgov.data.lineage import LoadedTable
 from mlgov.data.split import SplitConfig
+from mlgov.domain.alerts import AlertRecord
 from mlgov.domain.catalogue import (
     CONFUSION_FILE,
     CURVE_FILE,
@@ -35,32 +36,31 @@ from mlgov.drift.config import DriftConfig, DriftSummary
 from mlgov.drift.decision import DriftDecisionRule, decide_drift
 from mlgov.evaluation.baseline import BaselinePolicy
 from mlgov.evaluation.evaluate import EvaluationSettings
-from mlgov.gate import GateDecision, GatePolicy
-from mlgov.governance import approval_note
-from mlgov.images.columns import LABEL_COLUMN
-from mlgov.model_card import ModelCard
-from mlgov.publication import alert_items
-from mlgov.registration import (
+from mlgov.evaluation.gate import GateDecision, GatePolicy
+from mlgov.reporting.card import ModelCard
+from mlgov.reporting.parts import link_name
+from mlgov.reporting.publication import alert_items
+from mlgov.reporting.training_run import (
+    TrainingRunRecord,
+    TrainingRunSummary,
+    VersionContents,
+    summarize_run,
+)
+from mlgov.settings import get_settings
+from mlgov.storage.file_store import address_url
+from mlgov.storage.scratch import run_scratch
+from mlgov.training.config import PackageOptions, TrainingConfig
+from mlgov.validation.contract import ContractSources, InputContract
+from mlgov.validation.explanation import ValidationSummary
+from mlgov.validation.inference import SuiteInferenceConfig
+from mlgov.versions.governance import approval_note
+from mlgov.versions.registration import (
     MODEL_CARD_ITEM,
     ChampionArtifacts,
     RegisteredVersion,
     Registration,
     planned_publications,
 )
-from mlgov.reporting import link_name
-from mlgov.settings import get_settings
-from mlgov.storage.file_store import address_url
-from mlgov.storage.scratch import run_scratch
-from mlgov.training.config import PackageOptions, TrainingConfig
-from mlgov.training_run import (
-    TrainingRunRecord,
-    TrainingRunSummary,
-    VersionContents,
-    summarize_run,
-)
-from mlgov.validation.contract import ContractSources, InputContract
-from mlgov.validation.explanation import ValidationSummary
-from mlgov.validation.inference import SuiteInferenceConfig
 from tasks.alerting import deliver
 from tasks.baseline import score_gbm_baseline
 from tasks.contract import build_input_contract, infer_model_contract

@@ -5,7 +5,7 @@
     scored = model.predict(frame, id_column="customer_id")
 
 The model is read through the registry and rebuilt from the bytes just checked against their
-recorded SHA-256 (`mlgov.model_loading`); a pickle-only version loads only with the opt-in.
+recorded SHA-256 (`mlgov.versions.loading`); a pickle-only version loads only with the opt-in.
 `predict` returns the columns `mlgov predict` writes, after checking the frame against the
 columns and types of the version's input contract. An image model takes a folder of images, a
 glob of folders or a manifest table (a location, or a frame with an `image` column of paths):
@@ -94,9 +94,9 @@ class LoadedModel:
 
     def _frame(self, data: pd.DataFrame | str) -> pd.DataFrame:
         """The rows to score; an image model's described from their files when not yet."""
+        from mlgov.data.images.manifest import describe_images
+        from mlgov.data.images.spec import is_image_manifest
         from mlgov.data.io import read_table
-        from mlgov.images.manifest import describe_images
-        from mlgov.images.spec import is_image_manifest
 
         frame = read_table(data) if isinstance(data, str) else data
         if self.spec.image_column is None or is_image_manifest(frame):
@@ -114,8 +114,8 @@ def load_model(ref: str, *, allow_pickle: bool | None = None) -> LoadedModel:
     Raises `ModelNotFoundError` for an unknown model or alias, `PackageError` for a package
     whose files were altered, `PickleRefusedError` for a pickle-only version without the opt-in.
     """
-    from mlgov.model_loading import load_version_model
     from mlgov.storage.registry import ModelRegistry
+    from mlgov.versions.loading import load_version_model
 
     name, version, alias = parse_model_ref(ref)
     with ModelRegistry.from_settings() as registry:

@@ -20,8 +20,8 @@ from prefect.events import emit_event
 
 from mlgov.alerts.cooldown import MUTED, cooldown_key, notification_due
 from mlgov.alerts.delivery import DeliveryError, deliver_with_retries, failure_text, logged_problems
-from mlgov.alerts.records import Alert, AlertRecord, NotificationOutcome
 from mlgov.alerts.resources import event_resource
+from mlgov.domain.alerts import Alert, AlertRecord, NotificationOutcome
 from mlgov.redaction import redacted_logging, secret_values
 from mlgov.settings import get_settings
 from mlgov.storage.monitoring_store import MonitoringStore

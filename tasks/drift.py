@@ -18,7 +18,7 @@ from mlgov.drift.config import DriftConfig, DriftSummary
 from mlgov.drift.embeddings import EmbeddingDriftMethod, EmbeddingDriftResult, embedding_drift
 from mlgov.drift.report import ReportTarget, build_drift_report
 from mlgov.drift.statistics import compute_column_drift
-from mlgov.model_version import ModelVersion
+from mlgov.versions.handle import ModelVersion
 
 
 @task(name="detect-drift", cache_policy=NO_CACHE)

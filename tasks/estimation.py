@@ -15,15 +15,15 @@ from prefect.cache_policies import NO_CACHE
 from mlgov.domain.catalogue import CALIBRATION_FILE
 from mlgov.domain.features import FeatureSpec
 from mlgov.evaluation.metrics import true_values
-from mlgov.model_version import ModelVersion
 from mlgov.monitoring.estimate import (
     PerformanceEstimate,
     estimate_performance,
     fit_calibration,
     read_calibration,
 )
+from mlgov.monitoring.performance import PerformancePolicy
 from mlgov.monitoring.predictions import BatchPredictions, stored_predictions
-from mlgov.performance import PerformancePolicy
+from mlgov.versions.handle import ModelVersion
 
 
 @task(name="calibrate-challenger", cache_policy=NO_CACHE)

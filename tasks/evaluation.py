@@ -23,8 +23,8 @@ from mlgov.evaluation.evaluate import (
     evaluate_challenger_and_champion,
 )
 from mlgov.packaging.package import load_package_dir
-from mlgov.registration import ChampionArtifacts, read_verified_model
 from mlgov.training.inference import ScoringModel, predict
+from mlgov.versions.registration import ChampionArtifacts, read_verified_model
 from tasks.registration import open_registry
 
 

@@ -9,9 +9,9 @@ from prefect.cache_policies import NO_CACHE
 from mlgov.domain.features import FeatureSpec, TaskKind
 from mlgov.drift.decision import DriftDecision
 from mlgov.evaluation.comparison import MetricComparison
+from mlgov.evaluation.gate import CHAMPION_HOLDOUT, GateDecision, GateEvidence, GatePolicy, decide
 from mlgov.evaluation.label_quality import LabelQualityComparison, measure_label_quality
-from mlgov.gate import CHAMPION_HOLDOUT, GateDecision, GateEvidence, GatePolicy, decide
-from mlgov.registration import ChampionArtifacts
+from mlgov.versions.registration import ChampionArtifacts
 from tasks.registration import read_reference_sample
 
 

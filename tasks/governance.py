@@ -1,4 +1,4 @@
-"""Governance tasks: thin Prefect wrappers over `mlgov.governance` that open the registry and log.
+"""Governance tasks: thin Prefect wrappers over `mlgov.versions.governance` that open the registry and log.
 
 Each check returns its problems instead of raising, so the flow decides (refuse, alert, audit).
 """
@@ -10,7 +10,9 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from mlgov.alerts.governance import GovernanceReport, approval_decided_event
-from mlgov.governance import (
+from mlgov.reporting.parts import artifact_key
+from mlgov.storage.registry import ModelRegistry
+from mlgov.versions.governance import (
     ApprovalDecision,
     ChampionMove,
     CloneRecord,
@@ -25,10 +27,8 @@ from mlgov.governance import (
     plan_rollback,
     settle_approval,
 )
-from mlgov.migration import MigrationRecord, migrate_version, versions_to_migrate
-from mlgov.registration import RegisteredVersion
-from mlgov.reporting import artifact_key
-from mlgov.storage.registry import ModelRegistry
+from mlgov.versions.migration import MigrationRecord, migrate_version, versions_to_migrate
+from mlgov.versions.registration import RegisteredVersion
 from tasks.alerting import emit_governance_event
 from tasks.registration import open_registry
 

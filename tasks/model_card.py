@@ -1,4 +1,4 @@
-"""Compose the model card and stage the files of a version: thin tasks over `mlgov.training_run`."""
+"""Compose the model card and stage the files of a version: thin tasks over `mlgov.reporting.training_run`."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from mlgov.model_card import ModelCard
-from mlgov.training_run import (
+from mlgov.reporting.card import ModelCard
+from mlgov.reporting.training_run import (
     TrainingRunRecord,
     VersionContents,
     compose_card,

@@ -21,7 +21,6 @@ from mlgov.domain.labels import label_strings
 from mlgov.drift.config import DriftConfig, DriftSummary
 from mlgov.drift.report import ReportTarget, build_drift_report
 from mlgov.drift.statistics import compute_column_drift
-from mlgov.model_version import ModelVersion
 from mlgov.monitoring.batches import ID_COLUMN, MonitoredBatch, row_ids
 from mlgov.monitoring.grading import BatchFindings, GradedBatch, grade_batch
 from mlgov.monitoring.labels import (
@@ -32,6 +31,7 @@ from mlgov.monitoring.labels import (
     tidy_labels,
     update_labels,
 )
+from mlgov.monitoring.performance import PerformanceCheck, PerformancePolicy
 from mlgov.monitoring.predictions import (
     PREDICTION_COLUMN,
     BatchPredictions,
@@ -41,11 +41,11 @@ from mlgov.monitoring.predictions import (
     write_predictions,
 )
 from mlgov.monitoring.trend import trend_rows
-from mlgov.performance import PerformanceCheck, PerformancePolicy
-from mlgov.reporting import artifact_key
+from mlgov.reporting.parts import artifact_key
 from mlgov.storage.monitoring_schema import BatchRecord
 from mlgov.storage.monitoring_store import MonitoringStore
 from mlgov.storage.registry import ModelRegistry
+from mlgov.versions.handle import ModelVersion
 
 
 @task(name="predict-monitored-batch", cache_policy=NO_CACHE)

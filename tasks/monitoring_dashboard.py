@@ -1,6 +1,6 @@
 """Prefect tasks that put graded batches and their late labels into the Evidently workspace.
 
-The work lives in `mlgov.drift.workspace`; it runs after grading because each snapshot is
+The work lives in `mlgov.monitoring.dashboard`; it runs after grading because each snapshot is
 tagged with the batch's severity.
 """
 
@@ -13,7 +13,7 @@ from prefect.cache_policies import NO_CACHE
 
 from mlgov.drift.config import DriftSummary
 from mlgov.drift.report import kept_snapshot
-from mlgov.drift.workspace import record_batch_snapshot, record_label_snapshot
+from mlgov.monitoring.dashboard import record_batch_snapshot, record_label_snapshot
 from mlgov.settings import get_settings
 from mlgov.storage.monitoring_schema import BatchRecord
 

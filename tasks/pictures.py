@@ -1,7 +1,7 @@
 """Evaluation pictures as keyed Prefect artifacts: the confusion matrix and the top-losses grid.
 
 The pictures are drawn by `mlgov.evaluation.pictures`; the keys come from
-`mlgov.reporting.artifact_key`, so the UI keeps each model's pictures under stable names.
+`mlgov.reporting.parts.artifact_key`, so the UI keeps each model's pictures under stable names.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from mlgov.domain.features import FeatureSpec
 from mlgov.evaluation.metrics import encode_labels, error_rate, per_class_metrics
 from mlgov.evaluation.pictures import plot_confusion_matrix, plot_top_losses
 from mlgov.packaging.package import load_package_dir
-from mlgov.reporting import artifact_key
+from mlgov.reporting.parts import artifact_key
 from mlgov.training.inference import predict
 
 _PICTURES = (

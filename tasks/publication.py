@@ -1,6 +1,6 @@
 """Publishing what a registering run left pending: finding it, reading it back, the model card.
 
-The grouping and reading live in `mlgov.publication`; here are the Prefect parts: asking the API
+The grouping and reading live in `mlgov.reporting.publication`; here are the Prefect parts: asking the API
 whether the registering run still lives, and publishing the card's artifacts again.
 """
 
@@ -16,8 +16,8 @@ from prefect.cache_policies import NO_CACHE
 from prefect.client.orchestration import get_client
 
 from mlgov.domain.catalogue import CURVE_FILE
-from mlgov.model_card import ModelCard
-from mlgov.publication import (
+from mlgov.reporting.card import ModelCard
+from mlgov.reporting.publication import (
     ACTIVE_STATE_TYPES,
     UnpublishedVersion,
     VersionOutcome,

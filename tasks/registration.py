@@ -1,6 +1,6 @@
 """Prefect tasks over the model registry: find the champion, register a challenger, move the alias.
 
-The registry work itself is `mlgov.registration`; these tasks add names, retries and logs.
+The registry work itself is `mlgov.versions.registration`; these tasks add names, retries and logs.
 """
 
 from __future__ import annotations
@@ -14,7 +14,10 @@ from prefect.cache_policies import NO_CACHE
 
 from mlgov.domain.catalogue import CHAMPION, REFERENCE_FILE
 from mlgov.domain.names import parse_model_ref
-from mlgov.registration import (
+from mlgov.settings import get_settings
+from mlgov.storage.records import PendingItem
+from mlgov.storage.registry import ModelRegistry
+from mlgov.versions.registration import (
     ChampionArtifacts,
     RegisteredVersion,
     Registration,
@@ -22,9 +25,6 @@ from mlgov.registration import (
     register_and_maybe_promote,
     version_artifacts,
 )
-from mlgov.settings import get_settings
-from mlgov.storage.records import PendingItem
-from mlgov.storage.registry import ModelRegistry
 
 
 def open_registry() -> ModelRegistry:

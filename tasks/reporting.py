@@ -1,6 +1,6 @@
 """What people read, published as keyed Prefect artifacts: the model card, metrics, curve, links.
 
-The words and tables come from `mlgov.model_card`; the keys from `mlgov.reporting.artifact_key`.
+The words and tables come from `mlgov.reporting.card`; the keys from `mlgov.reporting.parts.artifact_key`.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from prefect.artifacts import (
 from prefect.cache_policies import NO_CACHE
 
 from mlgov.evaluation.baseline import baseline_rows
-from mlgov.model_card import ModelCard, render_model_card
-from mlgov.reporting import artifact_key
+from mlgov.reporting.card import ModelCard, render_model_card
+from mlgov.reporting.parts import artifact_key
 from mlgov.storage.version_metadata import CardEpoch
 
 

@@ -18,8 +18,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from mlgov.domain.features import FeatureSpec
-from mlgov.model_version import ModelVersion
-from mlgov.reporting import artifact_key
+from mlgov.reporting.parts import artifact_key
 from mlgov.scoring.image_batch import open_model_batch
 from mlgov.scoring.output import check_output
 from mlgov.scoring.report import scoring_markdown
@@ -27,6 +26,7 @@ from mlgov.scoring.score import ScoredOutput, score_file
 from mlgov.scoring.source import BatchSource
 from mlgov.storage.monitoring_schema import ScoringRecord
 from mlgov.storage.monitoring_store import MonitoringStore
+from mlgov.versions.handle import ModelVersion
 
 
 @task(name="check-scoring-output", cache_policy=NO_CACHE)

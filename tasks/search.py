@@ -19,14 +19,17 @@ from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture
 
 from mlgov.domain.features import FeatureSpec
-from mlgov.training.config import TrainingConfig, TrainingDivergedError
+from mlgov.training.config import (
+    TrainingConfig,
+    TrainingDivergedError,
+    apply_setting,
+    search_settings,
+)
 from mlgov.training.search import (
     SearchOutcome,
     TrialResult,
     TrialSetting,
-    apply_setting,
     choose_setting,
-    search_settings,
 )
 from tasks.training import kind_trainer, training_slot
 

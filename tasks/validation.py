@@ -10,7 +10,7 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from mlgov.reporting import artifact_key
+from mlgov.reporting.parts import artifact_key
 from mlgov.validation.execution import validate_frame
 from mlgov.validation.explanation import ValidationSummary
 from mlgov.validation.roles import ContractPolicy

@@ -32,8 +32,8 @@ os.environ.setdefault("MLGOV_NOTIFICATION_BACKOFF_S", "0.05")
 _LAYERS = frozenset({"unit", "flow", "e2e"})
 _TESTS = Path(__file__).resolve().parent
 _WARM_RUNNER_TESTS = (
-    _TESTS / "deployments" / "cli" / "runner",
-    _TESTS / "deployments" / "cli" / "runtime",
+    _TESTS / "cli" / "runner",
+    _TESTS / "cli" / "runtime",
 )
 
 

@@ -6,7 +6,7 @@ way. Teams that ask for it (`baseline.tolerance`) learn that a simpler model wou
 
 from __future__ import annotations
 
-from mlgov.alerts.records import Alert
+from mlgov.domain.alerts import Alert
 from mlgov.domain.catalogue import EVENT_BELOW_BASELINE
 from mlgov.evaluation.baseline import BaselineResult
 

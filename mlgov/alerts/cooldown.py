@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from mlgov.alerts.records import Alert
+from mlgov.domain.alerts import Alert
 from mlgov.storage.sql import as_utc
 
 MUTED = "muted by cool-down"

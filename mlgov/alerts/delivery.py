@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 
-from mlgov.alerts.records import NotificationOutcome
+from mlgov.domain.alerts import NotificationOutcome
 from mlgov.redaction import redact_text
 
 logger = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from mlgov.alerts.records import Alert
+from mlgov.domain.alerts import Alert
 from mlgov.domain.catalogue import (
     EVENT_APPROVAL_REJECTED,
     EVENT_APPROVAL_REQUESTED,
@@ -24,10 +24,10 @@ from mlgov.domain.catalogue import (
     EVENT_ROLLED_BACK,
     EVENT_VERIFIED,
 )
-from mlgov.governance import ChampionMove, CloneRecord, Refusal, VersionCheck
-from mlgov.migration import MigrationRecord
-from mlgov.publication import RepairRecord
+from mlgov.reporting.publication import RepairRecord
 from mlgov.storage.records import Decision
+from mlgov.versions.governance import ChampionMove, CloneRecord, Refusal, VersionCheck
+from mlgov.versions.migration import MigrationRecord
 
 _REFUSED_EVENTS = {
     "promote": EVENT_PROMOTE_REFUSED,

@@ -7,7 +7,7 @@ at most once per window (`mlgov.alerts.cooldown`), while its event is emitted ev
 
 from __future__ import annotations
 
-from mlgov.alerts.records import Alert
+from mlgov.domain.alerts import Alert
 from mlgov.domain.catalogue import (
     EVENT_DRIFT,
     EVENT_PERFORMANCE_DEGRADED,
@@ -17,7 +17,7 @@ from mlgov.domain.catalogue import (
 )
 from mlgov.monitoring.estimate import PerformanceEstimate
 from mlgov.monitoring.grading import BatchFindings, DriftSeverity, GradedBatch
-from mlgov.performance import PerformanceCheck
+from mlgov.monitoring.performance import PerformanceCheck
 
 
 def contract_broken_alert(findings: BatchFindings) -> Alert:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from mlgov.alerts.records import Alert
+from mlgov.domain.alerts import Alert
 from mlgov.domain.catalogue import (
     EVENT_CONCEPT_CHANGE,
     EVENT_DRIFT,

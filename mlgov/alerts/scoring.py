@@ -6,7 +6,7 @@ production batch under watch; this one is about a batch someone asked to have sc
 
 from __future__ import annotations
 
-from mlgov.alerts.records import Alert
+from mlgov.domain.alerts import Alert
 from mlgov.domain.catalogue import EVENT_VALIDATION_FAILED
 from mlgov.redaction import redact_location
 

@@ -6,7 +6,7 @@ The alerts that follow a registration (promoted, regression, drift) are worded i
 
 from __future__ import annotations
 
-from mlgov.alerts.records import Alert
+from mlgov.domain.alerts import Alert
 from mlgov.domain.catalogue import EVENT_VALIDATION_FAILED
 from mlgov.validation.explanation import ValidationSummary
 

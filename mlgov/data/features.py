@@ -13,6 +13,8 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from mlgov.data.errors import DataError
+from mlgov.data.images.columns import BYTES_COLUMN, HASH_COLUMN
+from mlgov.data.images.spec import infer_image_spec, is_image_manifest
 from mlgov.data.refusals import (
     lookalike_warnings,
     refuse_duplicate_names,
@@ -23,8 +25,6 @@ from mlgov.data.refusals import (
 )
 from mlgov.domain.features import FeatureSpec, TaskKind
 from mlgov.domain.labels import label_strings
-from mlgov.images.columns import BYTES_COLUMN, HASH_COLUMN
-from mlgov.images.spec import infer_image_spec, is_image_manifest
 
 
 class FeatureOverrides(BaseModel):

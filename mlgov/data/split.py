@@ -112,7 +112,7 @@ def prepare_splits(frame: pd.DataFrame, spec: FeatureSpec, config: SplitConfig) 
     train, holdout = take_rows(prepared, splits.train), take_rows(prepared, splits.holdout)
     leaked: list[str] = []
     if spec.image_column is not None:  # a copy of a training image would flatter the holdout
-        from mlgov.images.manifest import image_leakage
+        from mlgov.data.images.manifest import image_leakage
 
         leaked = image_leakage(train, holdout)
         holdout = holdout[~holdout[spec.image_column].isin(leaked)].reset_index(drop=True)

@@ -24,7 +24,7 @@ class FeatureSpec(BaseModel):
     image_column: str | None = None
     """Set for an image model: the column naming each row's image file. The numeric and
     categorical columns are then the images' statistics, checked and monitored but not the
-    model's input (see `mlgov.images.columns`)."""
+    model's input (see `mlgov.data.images.columns`)."""
     warnings: tuple[str, ...] = ()
     """What looked suspicious when the roles were inferred (e.g. a feature named like the
     target), for the run summary and the model card."""

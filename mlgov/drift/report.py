@@ -43,7 +43,7 @@ class ReportTarget(BaseModel):
     """Largest HTML report; only the plotted sample shrinks to fit."""
     keep_snapshot: bool = False
     """Also write Evidently's full snapshot (`<name>.snapshot.json`), handed over to
-    `mlgov.drift.workspace.record_batch_snapshot` once the batch is graded."""
+    `mlgov.monitoring.dashboard.record_batch_snapshot` once the batch is graded."""
     timestamp: datetime | None = None
 
     def path(self, suffix: str) -> Path:

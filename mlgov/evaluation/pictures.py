@@ -17,10 +17,10 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from mlgov.data.images.columns import BYTES_COLUMN, IMAGE_COLUMN, LABEL_COLUMN
+from mlgov.data.images.decode import network_image
+from mlgov.data.images.files import stored_or_read
 from mlgov.evaluation.metrics import encode_labels
-from mlgov.images.columns import BYTES_COLUMN, IMAGE_COLUMN, LABEL_COLUMN
-from mlgov.images.decode import network_image
-from mlgov.images.files import stored_or_read
 
 _THUMBNAIL = 160  # pixels: enough to recognise an image in a grid cell, cheap for large photos
 _ANNOTATE_ALL_UP_TO = 20  # classes: above this only the non-zero cells carry their count

@@ -17,10 +17,10 @@ from typing import Any
 import pandas as pd
 
 from mlgov.data.errors import DataError, display_location
+from mlgov.data.images.columns import IMAGE_BOOKKEEPING
 from mlgov.data.lineage import LoadedTable
 from mlgov.domain.features import FeatureSpec
 from mlgov.domain.labels import label_strings
-from mlgov.images.columns import IMAGE_BOOKKEEPING
 from mlgov.settings import get_settings
 from mlgov.validation.suites import suite_without_columns
 

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from mlgov.domain.features import TaskKind
 from mlgov.evaluation.intervals import central_interval
 from mlgov.evaluation.metrics import METRIC_FUNCTIONS, metric_names
-from mlgov.performance import PerformancePolicy, resolve_metric, surest_drop
+from mlgov.monitoring.performance import PerformancePolicy, resolve_metric, surest_drop
 
 CALIBRATION_RESAMPLES = 30
 """Bootstrap resamples of the holdout calibrated beside it. Without them the interval covered

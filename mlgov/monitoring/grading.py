@@ -12,13 +12,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from mlgov.alerts.records import AlertRecord
+from mlgov.domain.alerts import AlertRecord
 from mlgov.domain.verdicts import Severity
 from mlgov.drift.config import DriftSummary
 from mlgov.drift.decision import EMBEDDINGS_COLUMN, DriftDecision
 from mlgov.drift.embeddings import EmbeddingDriftResult
 from mlgov.monitoring.estimate import PerformanceEstimate
-from mlgov.performance import PerformanceCheck
+from mlgov.monitoring.performance import PerformanceCheck
 from mlgov.storage.monitoring_schema import BatchRecord
 from mlgov.validation.explanation import ValidationSummary
 

@@ -16,14 +16,14 @@ from mlgov.domain.features import FeatureSpec
 from mlgov.domain.labels import label_strings
 from mlgov.evaluation.metrics import score_predictions, true_values
 from mlgov.monitoring.batches import ID_COLUMN
-from mlgov.monitoring.predictions import stored_predictions
-from mlgov.performance import (
+from mlgov.monitoring.performance import (
     PerformanceCheck,
     PerformancePolicy,
     batch_interval,
     check_performance,
     resolve_metric,
 )
+from mlgov.monitoring.predictions import stored_predictions
 
 LABEL_COLUMN = "label"
 LABELS_FILE = "labels.parquet"

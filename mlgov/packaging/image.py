@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from mlgov.data.images.decode import network_image
+from mlgov.data.images.files import frame_sources
+from mlgov.data.images.limits import ImageLimits, image_limits
 from mlgov.domain.catalogue import MANIFEST_FILE
 from mlgov.domain.features import FeatureSpec
-from mlgov.images.decode import network_image
-from mlgov.images.files import frame_sources
-from mlgov.images.limits import ImageLimits, image_limits
 from mlgov.packaging.errors import PackageError
 from mlgov.packaging.manifest import ImagePreprocessing, ModelManifest, VisionArchitecture
 

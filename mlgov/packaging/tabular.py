@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from mlgov.domain.features import FeatureSpec
+from mlgov.domain.frames import feature_frame
 from mlgov.packaging.errors import PackageError
 from mlgov.packaging.manifest import (
     CategoricalColumn,
@@ -23,7 +24,6 @@ from mlgov.packaging.manifest import (
     TabularArchitecture,
     TabularPreprocessing,
 )
-from mlgov.training.frames import feature_frame
 
 
 def _scalar(value: Any) -> JsonScalar:

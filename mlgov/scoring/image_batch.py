@@ -1,6 +1,6 @@
 """An image batch to score: a folder, a glob of folders or a manifest table, as a scorable file.
 
-The images are described once (`mlgov.images.manifest`: one row per file, its statistics) and
+The images are described once (`mlgov.data.images.manifest`: one row per file, its statistics) and
 that manifest is written as Parquet in the run's work folder; scoring then streams it like any
 batch, and the model reads each row's file in bounded groups (`mlgov.packaging.image`). The
 batch is recorded under a digest of its paths and content hashes, since a folder has no bytes
@@ -16,11 +16,12 @@ from pathlib import Path
 import pandas as pd
 
 from mlgov.data.errors import DataError, display_location, read_error
-from mlgov.data.io import read_plain_table, read_table
+from mlgov.data.images.columns import HASH_COLUMN, IMAGE_COLUMN, READABLE_COLUMN
+from mlgov.data.images.manifest import image_path_column, is_image_location
+from mlgov.data.images.spec import is_image_manifest
+from mlgov.data.io import read_table
+from mlgov.data.tables import read_plain_table
 from mlgov.domain.features import FeatureSpec
-from mlgov.images.columns import HASH_COLUMN, IMAGE_COLUMN, READABLE_COLUMN
-from mlgov.images.manifest import image_path_column, is_image_location
-from mlgov.images.spec import is_image_manifest
 from mlgov.scoring.source import BatchSource, open_batch
 
 MANIFEST_NAME = "image-batch.parquet"

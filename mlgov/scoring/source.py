@@ -19,8 +19,8 @@ from typing import Any, Literal
 import pandas as pd
 
 from mlgov.data.errors import DataError, display_location, read_error
-from mlgov.data.io import open_flat_parquet, parse_timestamps
 from mlgov.data.refusals import refuse_duplicate_names
+from mlgov.data.tables import open_flat_parquet, parse_timestamps
 
 BatchKind = Literal["parquet", "csv"]
 _HASH_BLOCK = 8 * 1024 * 1024

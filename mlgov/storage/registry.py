@@ -5,7 +5,7 @@ the files in any fsspec store. A version becomes visible only once its files are
 and re-read with matching checksums, and every load verifies them again. Files are only ever
 added to a version (a migrated pickle's package), never replaced.
 
-Loading a model from verified files is `mlgov.model_loading`'s job; this module imports
+Loading a model from verified files is `mlgov.versions.loading`'s job; this module imports
 no ML library. The ledgers (aliases, decisions, publications) are in ``registry_ledger``,
 the file store in ``file_store``.
 """

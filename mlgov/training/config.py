@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator
 
 from mlgov.data.errors import DataError
-from mlgov.training.search import SearchConfig
+from mlgov.training.search import CANDIDATES, SearchConfig, TrialSetting
 
 DEFAULT_LR_MAX = 3e-3
 """The peak learning rate when none is given (and for image models' `auto` with `image.lr_max`)."""
@@ -226,3 +226,40 @@ def resolve_device(config: TrainingConfig) -> str:
             "use device='auto' or device='cpu'."
         )
     return "cuda" if available else "cpu"
+
+
+def search_settings(config: TrainingConfig) -> tuple[TrialSetting, ...]:
+    """The settings to try: none when the search is off.
+
+    With `lr_max: auto` a change of rate means nothing, so settings that only change the rate
+    are skipped and the next ones tried instead.
+    """
+    trials = config.search.trials
+    if trials == 0:
+        return ()
+    usable = [
+        s
+        for s in CANDIDATES
+        if isinstance(config.lr_max, float) or s.lr_factor == 1.0 or _changes_more_than_rate(s)
+    ]
+    return tuple(usable[:trials])
+
+
+def _changes_more_than_rate(setting: TrialSetting) -> bool:
+    return any(v is not None for v in (setting.layers, setting.dropout, setting.weight_decay))
+
+
+def apply_setting(config: TrainingConfig, setting: TrialSetting) -> TrainingConfig:
+    """The given config with the trial's changes (validated again: a wrong change fails here)."""
+    changes: dict[str, Any] = {
+        k: v
+        for k, v in (
+            ("layers", setting.layers),
+            ("dropout", setting.dropout),
+            ("weight_decay", setting.weight_decay),
+        )
+        if v is not None
+    }
+    if isinstance(config.lr_max, float) and setting.lr_factor != 1.0:
+        changes["lr_max"] = min(1.0, config.lr_max * setting.lr_factor)
+    return type(config).model_validate(config.model_dump() | changes)

@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from mlgov.domain.features import FeatureSpec
+from mlgov.domain.frames import class_labels, feature_frame, require_columns, target_values
 from mlgov.packaging.manifest import TargetTransform
 from mlgov.packaging.tabular_net import TargetInverse
 from mlgov.training import target as target_units
@@ -29,7 +30,6 @@ from mlgov.training.driver import (
     given_rate,
 )
 from mlgov.training.export import PackageCheck, export_package
-from mlgov.training.frames import class_labels, feature_frame, require_columns, target_values
 from mlgov.training.loaders import fast_dataloaders, fast_learner
 from mlgov.training.quiet import quiet_fastai
 from mlgov.training.sizing import Sizing, choose_sizing

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from mlgov.domain.features import FeatureSpec
-from mlgov.training.frames import feature_frame
+from mlgov.domain.frames import feature_frame
 from mlgov.training.quiet import quiet_fastai
 
 PREDICT_BATCH_ROWS = 4_096  # larger batches spill the activations out of the CPU caches

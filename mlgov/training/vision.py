@@ -22,11 +22,12 @@ import torch
 from PIL import Image
 
 from mlgov.data.errors import DataError
+from mlgov.data.images.columns import BYTES_COLUMN
+from mlgov.data.images.decode import network_image
+from mlgov.data.images.files import read_file_bytes, stored_or_read
+from mlgov.data.images.limits import image_limits
 from mlgov.domain.features import FeatureSpec
-from mlgov.images.columns import BYTES_COLUMN
-from mlgov.images.decode import network_image
-from mlgov.images.files import read_file_bytes, stored_or_read
-from mlgov.images.limits import image_limits
+from mlgov.domain.frames import class_labels, require_columns, target_values
 from mlgov.packaging.manifest import ImagePreprocessing
 from mlgov.training.config import TrainingConfig
 from mlgov.training.driver import (
@@ -37,7 +38,6 @@ from mlgov.training.driver import (
     fit_and_package,
 )
 from mlgov.training.export import PackageCheck
-from mlgov.training.frames import class_labels, require_columns, target_values
 from mlgov.training.quiet import quiet_fastai
 from mlgov.training.sizing import Sizing
 from mlgov.training.vision_export import HEAD, export_vision_package, head_arguments

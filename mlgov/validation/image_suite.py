@@ -14,8 +14,8 @@ from typing import Any
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
+from mlgov.data.images.columns import HASH_COLUMN, MODE_COLUMN, READABLE_COLUMN
 from mlgov.domain.features import FeatureSpec
-from mlgov.images.columns import HASH_COLUMN, MODE_COLUMN, READABLE_COLUMN
 
 READABLE_RULE = "readable"
 MINIMUM_SIZE_RULE = "minimum-size"

@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
+from mlgov.data.images.columns import APPEARANCE_STATISTICS
 from mlgov.domain.features import FeatureSpec
-from mlgov.images.columns import APPEARANCE_STATISTICS
 from mlgov.validation.image_suite import class_balance_expectations, image_expectations
 from mlgov.validation.roles import as_finding, with_blocking
 from mlgov.validation.suites import json_safe, quiet_gx

@@ -7,8 +7,8 @@ from uuid import uuid4
 
 import pytest
 
+from cli.main import main
 from deployments.channels import ChannelError, slack_block, webhook_block
-from deployments.cli.main import main
 from mlgov.redaction import secret_values
 
 SLACK = "https://hooks.slack.com/services/T0AB12CD3/B0EF45GH6/abcdefghijklmnopqrstuvwx"

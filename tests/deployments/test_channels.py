@@ -6,8 +6,8 @@ import io
 
 import pytest
 
+from cli.main import main
 from deployments.channels import ChannelError, slack_block, webhook_block
-from deployments.cli.main import main
 
 SECRET_URL = "https://hooks.example.com/services/T000/B000/s3cr3t-token"
 

@@ -13,12 +13,12 @@ import yaml
 from prefect.exceptions import ParameterTypeError
 from pydantic import BaseModel, ValidationError
 
+from cli.main import main
 from deployments.automations import (
     MONITORING_DEPLOYMENT,
     SCORING_DEPLOYMENT,
     TRAINING_DEPLOYMENT,
 )
-from deployments.cli.main import main
 from deployments.serve import PREFECT_FILE, DeploymentSpec, build_deployments, load_flow
 from mlgov.domain.errors import RegistryError
 

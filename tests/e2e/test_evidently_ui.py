@@ -25,7 +25,7 @@ import pytest
 
 from mlgov.drift.config import DriftSummary
 from mlgov.drift.report import ReportTarget, build_drift_report, kept_snapshot
-from mlgov.drift.workspace import DASHBOARD_TAB, open_project, record_batch_snapshot
+from mlgov.monitoring.dashboard import DASHBOARD_TAB, open_project, record_batch_snapshot
 from mlgov.storage.monitoring_schema import BatchRecord
 
 pytestmark = pytest.mark.e2e

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from deployments.cli.main import main
+from cli.main import main
 from flows.monitor_production_batch import (
     LabelBackfillParameters,
     MonitoringParameters,

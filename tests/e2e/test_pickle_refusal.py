@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from deployments.cli.runtime.server_process import free_port
+from cli.runtime.server_process import free_port
 from mlgov.data.demo import make_dataset
 from mlgov.domain.catalogue import CHAMPION, LEGACY_MODEL_FILE
 from mlgov.storage.registry import ModelRegistry

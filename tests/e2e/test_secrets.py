@@ -21,8 +21,8 @@ from uuid import UUID, uuid4
 
 import pytest
 
+from cli.main import main
 from deployments.channels import webhook_block
-from deployments.cli.main import main
 
 # --- failed sends: a planted token appears nowhere ---------------------------------------------
 
@@ -177,7 +177,7 @@ def test_a_failed_send_leaks_the_channel_url_nowhere(
 ) -> None:
     from prefect import flow
 
-    from mlgov.alerts.records import Alert
+    from mlgov.domain.alerts import Alert
     from mlgov.storage.monitoring_store import MonitoringStore
     from tasks.alerting import deliver
 

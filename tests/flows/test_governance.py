@@ -17,7 +17,7 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from deployments.cli.main import main
+from cli.main import main
 from flows.train_and_gate_model import TrainingParameters, train_and_gate_model
 from mlgov.data.demo import make_dataset
 from mlgov.domain.catalogue import CHAMPION
@@ -308,7 +308,7 @@ def test_cli_verify_and_promote(home, capsys) -> None:
 
 def _register_without_publishing(version_from: int, run_id: str) -> int:
     """What a run killed right after registration leaves: a version, its pending publications."""
-    from mlgov.registration import Registration, register_and_maybe_promote
+    from mlgov.versions.registration import Registration, register_and_maybe_promote
 
     with _registry() as registry:
         source = registry.get(MODEL, version=version_from)

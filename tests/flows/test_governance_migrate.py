@@ -27,13 +27,13 @@ from mlgov.domain.catalogue import (
     REFERENCE_FILE,
     WEIGHTS_FILE,
 )
-from mlgov.model_loading import load_version_model
 from mlgov.settings import get_settings
 from mlgov.storage import registry_schema as tables
 from mlgov.storage.registry import ModelRegistry
 from mlgov.training.config import PackageOptions, TrainingConfig
 from mlgov.training.export import check_reproduces
 from mlgov.training.inference import LearnerModel, load_pickled_model
+from mlgov.versions.loading import load_version_model
 
 pytestmark = pytest.mark.flow
 MODEL = "churn-migrate"

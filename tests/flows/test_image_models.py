@@ -17,8 +17,8 @@ import pytest
 
 from flows.monitor_production_batch import MonitoringParameters, monitor_production_batch
 from flows.train_and_gate_model import DataValidationError, TrainingParameters, train_and_gate_model
+from mlgov.data.images.digits import write_digits, write_digits_batch
 from mlgov.domain.verdicts import Verdict
-from mlgov.images.digits import write_digits, write_digits_batch
 from mlgov.storage.registry import ModelRegistry
 
 pytestmark = [pytest.mark.flow, pytest.mark.usefixtures("prefect_harness")]

@@ -16,11 +16,11 @@ import pandas as pd
 import pytest
 
 import mlgov
-from deployments.cli.main import main
+from cli.main import main
 from flows.score_batch import ScoringParameters, score_batch
 from flows.train_and_gate_model import TrainingParameters, train_and_gate_model
 from mlgov.data.errors import DataError
-from mlgov.images.digits import write_digits, write_digits_batch
+from mlgov.data.images.digits import write_digits, write_digits_batch
 from mlgov.scoring.contract import ContractViolation
 from mlgov.storage.monitoring_store import MonitoringStore
 

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from prefect import flow
 
-import mlgov.model_version
+import mlgov.versions.handle
 from flows.monitor_production_batch import (
     LabelBackfillParameters,
     MonitoringParameters,
@@ -25,10 +25,10 @@ from flows.monitor_production_batch import (
 from flows.train_and_gate_model import TrainingParameters, train_and_gate_model
 from mlgov.data.demo import make_dataset
 from mlgov.domain.features import FeatureSpec
-from mlgov.drift.workspace import open_project
-from mlgov.model_version import ModelVersion
-from mlgov.registration import ChampionArtifacts
+from mlgov.monitoring.dashboard import open_project
 from mlgov.storage.monitoring_store import MonitoringStore
+from mlgov.versions.handle import ModelVersion
+from mlgov.versions.registration import ChampionArtifacts
 
 pytestmark = [pytest.mark.flow, pytest.mark.usefixtures("prefect_harness")]
 
@@ -73,13 +73,13 @@ def env(monitored_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def model_loads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """The versions whose learner was unpickled (from verified bytes), one entry per load."""
     loads: list[int] = []
-    original = mlgov.model_version.read_verified_model
+    original = mlgov.versions.handle.read_verified_model
 
     def counting(registry: Any, artifacts: Any) -> Any:
         loads.append(artifacts.version)
         return original(registry, artifacts)
 
-    monkeypatch.setattr(mlgov.model_version, "read_verified_model", counting)
+    monkeypatch.setattr(mlgov.versions.handle, "read_verified_model", counting)
     return loads
 
 
@@ -266,8 +266,8 @@ def test_the_handle_crosses_into_child_flows_with_its_learner(monkeypatch) -> No
         loads.append(artifacts.version)
         return learner
 
-    monkeypatch.setattr(mlgov.model_version, "read_verified_model", fake_read)
-    monkeypatch.setattr(mlgov.model_version.ModelRegistry, "from_settings", lambda: _NoRegistry())
+    monkeypatch.setattr(mlgov.versions.handle, "read_verified_model", fake_read)
+    monkeypatch.setattr(mlgov.versions.handle.ModelRegistry, "from_settings", lambda: _NoRegistry())
     handle = ModelVersion(
         artifacts=ChampionArtifacts(
             name="m",

@@ -27,10 +27,10 @@ from flows.score_batch import ScoringParameters, score_batch
 from flows.train_and_gate_model import DataValidationError, TrainingParameters, train_and_gate_model
 from mlgov.data.demo import make_dataset
 from mlgov.domain.catalogue import CARD_FILE
-from mlgov.reporting import artifact_key, link_name
+from mlgov.reporting.parts import artifact_key, link_name
+from mlgov.reporting.training_run import TrainingRunSummary
 from mlgov.scoring.contract import ContractViolation
 from mlgov.storage.registry import ModelRegistry
-from mlgov.training_run import TrainingRunSummary
 
 pytestmark = [pytest.mark.flow, pytest.mark.usefixtures("prefect_harness")]
 

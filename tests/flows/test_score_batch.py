@@ -19,12 +19,12 @@ from flows.score_batch import ScoringParameters, score_batch
 from flows.train_and_gate_model import TrainingParameters, train_and_gate_model
 from mlgov.data.demo import make_dataset
 from mlgov.data.features import prepare_frame
-from mlgov.model_version import ModelVersion
-from mlgov.registration import version_artifacts
 from mlgov.scoring.contract import ContractViolation
 from mlgov.storage.monitoring_store import MonitoringStore
 from mlgov.storage.registry import ModelRegistry
 from mlgov.training.inference import predict
+from mlgov.versions.handle import ModelVersion
+from mlgov.versions.registration import version_artifacts
 
 pytestmark = [pytest.mark.flow, pytest.mark.usefixtures("prefect_harness")]
 

@@ -16,7 +16,7 @@ from flows.train_and_gate_model import DataValidationError, TrainingParameters, 
 from mlgov.data.demo import make_dataset
 from mlgov.domain.catalogue import CARD_JSON_FILE
 from mlgov.domain.verdicts import Verdict
-from mlgov.model_card import ModelCard
+from mlgov.reporting.card import ModelCard
 from mlgov.settings import get_settings
 from mlgov.storage.registry import ModelRegistry
 

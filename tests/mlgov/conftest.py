@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from mlgov.images.digits import write_digits, write_digits_batch
+from mlgov.data.images.digits import write_digits, write_digits_batch
 
 IMAGE_SIZE = 16
 BATCH_ROWS = 100

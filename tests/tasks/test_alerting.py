@@ -21,7 +21,7 @@ import pytest
 from prefect.blocks.notifications import CustomWebhookNotificationBlock
 from prefect.types import SecretDict
 
-from mlgov.alerts.records import Alert, AlertRecord
+from mlgov.domain.alerts import Alert, AlertRecord
 from tasks.alerting import deliver, notify_through, send_notification
 
 

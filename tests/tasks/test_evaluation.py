@@ -14,7 +14,7 @@ import pytest
 from mlgov.domain.catalogue import HOLDOUT_FILE
 from mlgov.domain.features import FeatureSpec
 from mlgov.evaluation.evaluate import EvaluationSettings, ModelEvaluation
-from mlgov.registration import ChampionArtifacts
+from mlgov.versions.registration import ChampionArtifacts
 
 SPEC = FeatureSpec(target="y", task="classification", numeric=("x",), classes=("no", "yes"))
 

@@ -6,7 +6,7 @@ import pytest
 
 from mlgov.domain.verdicts import Verdict
 from mlgov.evaluation.comparison import MetricComparison
-from mlgov.gate import GateDecision, GatePolicy
+from mlgov.evaluation.gate import GateDecision, GatePolicy
 
 
 def _roc_auc(challenger: float, champion: float) -> tuple[MetricComparison, ...]:

@@ -11,9 +11,9 @@ import pytest
 
 from mlgov.alerts.governance import GovernanceReport
 from mlgov.domain.catalogue import CHAMPION
-from mlgov.governance import ApprovalDecision
-from mlgov.registration import RegisteredVersion
 from mlgov.storage.registry import ModelRegistry
+from mlgov.versions.governance import ApprovalDecision
+from mlgov.versions.registration import RegisteredVersion
 from tasks.governance import (
     choose_rollback_target,
     clone_to_registry,

@@ -15,16 +15,16 @@ from mlgov.domain.features import FeatureSpec
 from mlgov.drift.config import ColumnDrift, DriftSummary
 from mlgov.drift.decision import decide_drift
 from mlgov.evaluation.metrics import score_predictions
-from mlgov.model_version import ModelVersion
 from mlgov.monitoring.batches import ID_COLUMN
 from mlgov.monitoring.grading import BatchFindings
 from mlgov.monitoring.labels import LABEL_COLUMN, LABELS_FILE
+from mlgov.monitoring.performance import PerformancePolicy
 from mlgov.monitoring.predictions import predictions_frame, write_predictions
-from mlgov.performance import PerformancePolicy
-from mlgov.registration import ChampionArtifacts
 from mlgov.storage.monitoring_schema import BatchRecord
 from mlgov.storage.monitoring_store import MonitoringStore
 from mlgov.validation.explanation import ValidationSummary
+from mlgov.versions.handle import ModelVersion
+from mlgov.versions.registration import ChampionArtifacts
 from tasks.monitoring import (
     collect_labels,
     measure_performance,

@@ -10,7 +10,7 @@ import pytest
 from pydantic import TypeAdapter
 
 from mlgov.domain.catalogue import MODEL_CARD_ARTIFACT, PROMOTED_EVENT
-from mlgov.publication import ACTIVE_RUN_GRACE
+from mlgov.reporting.publication import ACTIVE_RUN_GRACE
 from mlgov.storage.records import PendingItem
 from mlgov.storage.registry import ModelRegistry
 from tasks.publication import _run_is_active, find_unpublished, read_version_outcome

@@ -10,8 +10,8 @@ import pytest
 from mlgov.domain.catalogue import MODEL_CARD_ARTIFACT, PROMOTED_EVENT, REFERENCE_FILE
 from mlgov.domain.features import FeatureSpec
 from mlgov.domain.verdicts import Verdict
-from mlgov.registration import ChampionArtifacts, Registration
 from mlgov.storage.version_metadata import VersionMetadata
+from mlgov.versions.registration import ChampionArtifacts, Registration
 from tasks.registration import (
     find_champion,
     load_model_version,

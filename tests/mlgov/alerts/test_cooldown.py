@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from mlgov.alerts.cooldown import MUTED, cooldown_key, notification_due
-from mlgov.alerts.records import Alert
+from mlgov.domain.alerts import Alert
 
 T0 = datetime(2026, 10, 11, 12, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)

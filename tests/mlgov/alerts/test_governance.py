@@ -20,8 +20,8 @@ from mlgov.alerts.governance import (
     verify_alert,
     verify_report,
 )
-from mlgov.governance import ChampionMove, CloneRecord, Refusal, VersionCheck
-from mlgov.publication import RepairRecord
+from mlgov.reporting.publication import RepairRecord
+from mlgov.versions.governance import ChampionMove, CloneRecord, Refusal, VersionCheck
 
 
 def _refusal(operation: str, version: int | None = 2) -> Refusal:

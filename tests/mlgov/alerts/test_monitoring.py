@@ -12,7 +12,7 @@ from mlgov.alerts.monitoring import (
 )
 from mlgov.domain.catalogue import EVENT_DRIFT, EVENT_PERFORMANCE_DEGRADED, EVENT_VALIDATION_FAILED
 from mlgov.monitoring.grading import BatchFindings, GradedBatch
-from mlgov.performance import PerformanceCheck
+from mlgov.monitoring.performance import PerformanceCheck
 from mlgov.storage.monitoring_schema import BatchRecord
 from mlgov.validation.explanation import FailedExpectation, ValidationSummary
 

@@ -6,7 +6,7 @@ import pytest
 from pydantic import TypeAdapter
 
 from mlgov.alerts.publication import alert_spec
-from mlgov.alerts.records import Alert
+from mlgov.domain.alerts import Alert
 from mlgov.domain.catalogue import (
     CONCEPT_CHANGE_EVENT,
     DRIFT_EVENT,

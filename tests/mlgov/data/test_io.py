@@ -12,8 +12,9 @@ import pytest
 
 from mlgov.data.demo import make_dataset
 from mlgov.data.errors import DataError, TransientReadError
-from mlgov.data.io import column_difference, parse_timestamps, read_table
+from mlgov.data.io import read_table
 from mlgov.data.lineage import fingerprint_frame
+from mlgov.data.tables import column_difference, parse_timestamps
 
 
 def test_csv_and_parquet_round_trip_to_the_same_fingerprint(tmp_path: Path) -> None:

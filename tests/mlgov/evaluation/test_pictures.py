@@ -8,14 +8,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mlgov.data.images.columns import BYTES_COLUMN
+from mlgov.data.images.digits import write_digits
 from mlgov.evaluation.pictures import (
     confusion_counts,
     plot_confusion_matrix,
     plot_top_losses,
     top_loss_rows,
 )
-from mlgov.images.columns import BYTES_COLUMN
-from mlgov.images.digits import write_digits
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -11,7 +11,7 @@ import pytest
 from mlgov.drift.config import ColumnDrift, DriftSummary
 from mlgov.drift.decision import decide_drift
 from mlgov.monitoring.grading import BatchFindings
-from mlgov.performance import PerformanceCheck
+from mlgov.monitoring.performance import PerformanceCheck
 from mlgov.validation.explanation import FailedExpectation, ValidationSummary
 
 WHEN = datetime(2026, 10, 11, 12, 0, tzinfo=UTC)

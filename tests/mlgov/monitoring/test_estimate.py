@@ -16,7 +16,7 @@ from mlgov.monitoring.estimate import (
     fit_calibration,
     read_calibration,
 )
-from mlgov.performance import PerformancePolicy
+from mlgov.monitoring.performance import PerformancePolicy
 
 CLASSES = ("no", "yes")
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from mlgov.alerts.records import AlertRecord
+from mlgov.domain.alerts import AlertRecord
 from mlgov.drift.decision import decide_drift
 from mlgov.monitoring.grading import (
     BatchFindings,
@@ -175,7 +175,7 @@ def test_the_outcome_of_a_broken_batch_has_no_scores(broken: BatchFindings) -> N
 
 def test_the_history_row_carries_the_interval_n_and_the_estimate(scored: BatchFindings) -> None:
     from mlgov.monitoring.estimate import PerformanceEstimate
-    from mlgov.performance import PerformanceCheck
+    from mlgov.monitoring.performance import PerformanceCheck
 
     check = PerformanceCheck(
         metric="accuracy",

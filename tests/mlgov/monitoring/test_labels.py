@@ -20,7 +20,7 @@ from mlgov.monitoring.labels import (
     tidy_labels,
     update_labels,
 )
-from mlgov.performance import PerformancePolicy
+from mlgov.monitoring.performance import PerformancePolicy
 
 SPEC = FeatureSpec(target="churned", task="classification", numeric=("x",), classes=("0", "1"))
 REGRESSION = FeatureSpec(target="y", task="regression", numeric=("x",))

@@ -20,8 +20,8 @@ import torch
 from PIL import Image
 
 from mlgov.data.errors import DataError
+from mlgov.data.images.columns import BYTES_COLUMN
 from mlgov.domain.catalogue import MANIFEST_FILE, WEIGHTS_FILE
-from mlgov.images.columns import BYTES_COLUMN
 from mlgov.packaging.errors import PackageError
 from mlgov.packaging.image import SCORE_BATCH_BYTES, ImagePreprocessor, PackagedImageModel
 from mlgov.packaging.image_net import ImageNet

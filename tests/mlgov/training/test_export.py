@@ -2,7 +2,7 @@
 
 Unit tier: the reference and the package are fixed-score models, so what is checked is the
 comparison itself (scale, classes, shapes, NaN), not a network. The real learners are compared
-in test_fit.py (training) and tests/mlgov/test_migration.py (a migrated pickle).
+in test_fit.py (training) and tests/mlgov/versions/test_migration.py (a migrated pickle).
 """
 
 from __future__ import annotations

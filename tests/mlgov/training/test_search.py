@@ -5,16 +5,14 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from mlgov.training.config import TrainingConfig
+from mlgov.training.config import TrainingConfig, apply_setting, search_settings
 from mlgov.training.search import (
     CANDIDATES,
     SearchConfig,
     TrialResult,
     TrialSetting,
-    apply_setting,
     choose_setting,
     search_lines,
-    search_settings,
 )
 
 pytestmark = pytest.mark.unit

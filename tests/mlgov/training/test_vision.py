@@ -14,9 +14,9 @@ import pytest
 import torch
 
 from mlgov.data.errors import DataError
+from mlgov.data.images.digits import write_digits
 from mlgov.domain.catalogue import WEIGHTS_FILE
 from mlgov.domain.features import FeatureSpec
-from mlgov.images.digits import write_digits
 from mlgov.packaging.image import PackagedImageModel
 from mlgov.packaging.package import load_package_dir
 from mlgov.training.config import ImageTrainingConfig, TrainingConfig, TrainingResult

@@ -8,14 +8,14 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from mlgov.domain.features import FeatureSpec
-from mlgov.images.columns import (
+from mlgov.data.images.columns import (
     CATEGORICAL_STATISTICS,
     IMAGE_COLUMN,
     LABEL_COLUMN,
     NUMERIC_STATISTICS,
 )
-from mlgov.images.manifest import read_image_manifest
+from mlgov.data.images.manifest import read_image_manifest
+from mlgov.domain.features import FeatureSpec
 from mlgov.validation.execution import validate_frame
 from mlgov.validation.image_suite import CLASS_SHARE_RULE, DUPLICATES_RULE, READABLE_RULE
 from mlgov.validation.inference import infer_suite

@@ -1,0 +1,156 @@
+"""`mlgov monitor` and `mlgov labels add`: production monitoring, run ad hoc."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from cli.commands.common import (
+    EXIT_OK,
+    EXIT_USAGE,
+    CommandError,
+    alert_line,
+    emit,
+    fmt,
+    hide_expected_tracebacks,
+)
+from cli.runtime.session import run_flow
+
+EXIT_INVALID_BATCH = 3
+MONITORING_LIBRARIES = ("great_expectations", "fastai.tabular.learner", "evidently.presets")
+
+
+def render_monitoring(summary: dict[str, Any]) -> str:
+    lines = [f"{summary['model']} v{summary['version']}: {len(summary['batches'])} batch(es)"]
+    for b in summary["batches"]:
+        extra = b.get("unknown_columns") or ()
+        note = [f"    note: columns the contract does not know (not used): {', '.join(extra)}"]
+        if not b["scored"]:
+            lines.append(
+                f"  {b['batch_id']}: NOT SCORED, contract broken — {b['validation_headline']}"
+            )
+            lines += note if extra else []
+            continue
+        drift = "drift" if b["dataset_drift"] else "no drift"
+        cols = f" ({', '.join(b['drifted_columns'])})" if b["drifted_columns"] else ""
+        pred = "prediction drift" if b["prediction_drift"] else "predictions stable"
+        perf = ""
+        if b["performance"]:
+            p = b["performance"]
+            perf = f"; {p['metric']} {fmt(p['current'])} vs {fmt(p['baseline'])}{' DEGRADED' if p['degraded'] else ''}"
+        lines.append(f"  {b['batch_id']}: {b['severity'].upper()} — {drift}{cols}; {pred}{perf}")
+        lines += note if extra else []
+        if b["validation"].get("n_findings"):
+            lines.append(f"    contract findings (scored anyway): {b['validation_headline']}")
+        lines += [alert_line(alert, "    ") for alert in b["alerts"]]
+    lines.append(f"  trend: Prefect artifact `{summary['trend_artifact']}`")
+    return "\n".join(lines)
+
+
+def run_monitoring(params_data: dict[str, Any]) -> dict[str, Any]:
+    """One monitoring flow run from CLI parameters; its summary as JSON-ready data."""
+    from pydantic import ValidationError
+
+    from flows.monitor_production_batch import (
+        MonitoringParameters,
+        MonitoringSummary,
+        monitor_production_batch,
+    )
+    from mlgov.data.errors import DataError
+    from mlgov.domain.errors import RegistryError
+
+    hide_expected_tracebacks(DataError, RegistryError)
+    try:
+        params = MonitoringParameters.model_validate(params_data)
+    except ValidationError as exc:
+        raise CommandError(f"invalid parameter: {exc.errors()[0]['msg']}", EXIT_USAGE) from exc
+    try:
+        summary: MonitoringSummary = run_flow(
+            monitor_production_batch, params, warm=MONITORING_LIBRARIES
+        )
+    except (DataError, RegistryError) as exc:  # the project's own errors only: a bug shows
+        raise CommandError(str(exc)) from exc
+    return summary.model_dump(mode="json")  # each batch's `validation_headline` included
+
+
+def cmd_monitor(args: argparse.Namespace) -> int:
+    if args.labels and not args.id_column:
+        raise CommandError("--labels needs --id-column to join labels to predictions", EXIT_USAGE)
+    summary = run_monitoring(
+        {"data": args.data, "model": args.model, "labels": args.labels, "id_column": args.id_column}
+    )
+    emit(summary, args.json, render_monitoring)
+    broken = any(not b["scored"] for b in summary["batches"])
+    return EXIT_INVALID_BATCH if broken and args.fail_on_invalid else EXIT_OK
+
+
+def cmd_labels_add(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from flows.monitor_production_batch import LabelBackfillParameters, backfill_labels
+    from mlgov.data.errors import DataError
+    from mlgov.domain.errors import RegistryError
+    from mlgov.domain.names import parse_model_ref
+    from mlgov.storage.registry import ModelRegistry
+
+    hide_expected_tracebacks(DataError, RegistryError)
+    try:
+        params = LabelBackfillParameters(
+            model=args.model, labels=args.labels, id_column=args.id_column
+        )
+    except ValidationError as exc:
+        raise CommandError(f"invalid parameter: {exc.errors()[0]['msg']}", EXIT_USAGE) from exc
+    try:
+        # An unknown model is answered before a flow run starts (reading creates no registry).
+        with ModelRegistry.from_settings() as registry:
+            registry.get(parse_model_ref(params.model)[0])
+        results = run_flow(backfill_labels, params)
+    except (DataError, RegistryError) as exc:  # the project's own errors only: a bug shows
+        raise CommandError(str(exc)) from exc
+    payload = {"model": args.model, "batches": [r.model_dump(mode="json") for r in results]}
+
+    def human(p: dict[str, Any]) -> str:
+        if not p["batches"]:
+            return f"{p['model']}: no monitored batch has rows with these labels"
+        return "\n".join(
+            f"{b['batch_id']}: {b['n_labelled']} labelled rows, "
+            + ", ".join(f"{k} {fmt(v)}" for k, v in b["metrics"].items())
+            + (" — DEGRADED" if b["degraded"] else "")
+            + f" (severity {b['severity']})"
+            for b in p["batches"]
+        )
+
+    emit(payload, args.json, human)
+    return EXIT_OK
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    monitor = sub.add_parser(
+        "monitor", help="check production batches: contract, drift, performance, alerts"
+    )
+    monitor.add_argument(
+        "--data", required=True, help="batch path, URL or glob (globs run oldest first)"
+    )
+    monitor.add_argument(
+        "--model", required=True, help="NAME (its champion), NAME@ALIAS or NAME:VERSION"
+    )
+    monitor.add_argument("--labels", help="table of labels to join by --id-column")
+    monitor.add_argument(
+        "--id-column", help="column with row ids (kept with predictions for late labels)"
+    )
+    monitor.add_argument(
+        "--fail-on-invalid", action="store_true", help="exit 3 when a batch broke the contract"
+    )
+    monitor.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    monitor.set_defaults(func=cmd_monitor, prefect_api=True)
+
+    labels = sub.add_parser("labels", help="labels that arrive after the predictions")
+    labels_sub = labels.add_subparsers(dest="labels_command", required=True)
+    add = labels_sub.add_parser(
+        "add", help="join late labels to past predictions and measure those batches"
+    )
+    add.add_argument("--labels", required=True)
+    add.add_argument("--id-column", required=True)
+    add.add_argument("--model", required=True)
+    add.add_argument("--json", action="store_true")
+    add.set_defaults(func=cmd_labels_add, prefect_api=True)

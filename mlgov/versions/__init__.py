@@ -1,0 +1,1 @@
+"""Model versions: registration, the handle flows pass around, loading, governance, migration and publication."""
