@@ -11,11 +11,6 @@ import argparse
 from typing import Any
 
 from cli.commands.common import EXIT_OK, CommandError, emit
-from cli.runner.lifecycle import (
-    background_status,
-    start_background_server,
-    stop_background_server,
-)
 from cli.runtime.settings import RuntimeFailure
 
 EXIT_NOT_RUNNING = 3
@@ -51,7 +46,13 @@ def _render_runner(runner: dict[str, Any]) -> str:
     return f"  warm runner: pid {runner['pid']} at {runner['socket']} ({runner['running_commands']} running)"
 
 
+# The lifecycle module loads the runner's control: imported by the commands that use it, so that
+# building the parser (`--help`, every other command) never loads the runner's modules.
+
+
 def cmd_server_start(args: argparse.Namespace) -> int:
+    from cli.runner.lifecycle import start_background_server
+
     try:
         status = start_background_server(args.port, ui=not args.no_ui)
     except RuntimeFailure as exc:
@@ -61,6 +62,8 @@ def cmd_server_start(args: argparse.Namespace) -> int:
 
 
 def cmd_server_stop(args: argparse.Namespace) -> int:
+    from cli.runner.lifecycle import stop_background_server
+
     result = stop_background_server()
 
     def human(r: dict[str, Any]) -> str:
@@ -73,6 +76,8 @@ def cmd_server_stop(args: argparse.Namespace) -> int:
 
 
 def cmd_server_status(args: argparse.Namespace) -> int:
+    from cli.runner.lifecycle import background_status
+
     status = background_status()
     emit(status, args.json, _render)
     return EXIT_OK if status["healthy"] else EXIT_NOT_RUNNING

@@ -21,6 +21,7 @@ from mlgov.domain.catalogue import MANIFEST_FILE
 from mlgov.packaging.architectures import classification_builder
 from mlgov.packaging.errors import PackageError
 from mlgov.packaging.manifest import VisionArchitecture, VisionHead
+from mlgov.packaging.tabular_net import lin_bn_drop
 
 
 class _ConcatPool(nn.Module):
@@ -39,19 +40,6 @@ class _Flatten(nn.Module):
         return x.view(x.size(0), -1)
 
 
-def _lin_bn_drop(
-    n_in: int, n_out: int, *, bn: bool, p: float, act: bool, lin_first: bool
-) -> list[nn.Module]:
-    """fastai's `LinBnDrop`, flattened as `create_head` adds it (`layers += LinBnDrop(...)`)."""
-    norm: list[nn.Module] = [nn.BatchNorm1d(n_out if lin_first else n_in)] if bn else []
-    if p != 0:
-        norm.append(nn.Dropout(p))
-    lin: list[nn.Module] = [nn.Linear(n_in, n_out, bias=not bn)]
-    if act:
-        lin.append(nn.ReLU(inplace=True))
-    return lin + norm if lin_first else norm + lin
-
-
 def build_head(head: VisionHead, n_features: int, n_out: int) -> nn.Sequential:
     """The layers of fastai's `create_head(nf, n_out, ...)`, in its order (pool=True)."""
     sizes = [n_features * (2 if head.concat_pool else 1), *head.lin_ftrs, n_out]
@@ -62,7 +50,7 @@ def build_head(head: VisionHead, n_features: int, n_out: int) -> nn.Sequential:
         layers.append(nn.Dropout(dropouts.pop(0)))
     blocks = len(sizes) - (2 if head.lin_first else 1)
     for i in range(blocks):
-        layers += _lin_bn_drop(
+        layers += lin_bn_drop(
             sizes[i],
             sizes[i + 1],
             bn=head.first_bn if i == 0 else True,

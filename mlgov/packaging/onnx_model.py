@@ -16,10 +16,9 @@ import numpy as np
 import pandas as pd
 
 from mlgov.domain.catalogue import MANIFEST_FILE
-from mlgov.domain.features import FeatureSpec
 from mlgov.packaging.errors import PackageError
 from mlgov.packaging.manifest import ModelManifest
-from mlgov.packaging.package import SCORE_BATCH_ROWS, parse_manifest
+from mlgov.packaging.package import SCORE_BATCH_ROWS, PackageFacts, parse_manifest
 from mlgov.packaging.tabular import TabularPreprocessor
 
 ONNX_FILE = "model.onnx"
@@ -59,7 +58,7 @@ def _width(shape: list[Any]) -> Any:
     return shape[1] if len(shape) == 2 else None
 
 
-class OnnxModel:
+class OnnxModel(PackageFacts):
     """A package's network in onnxruntime, scoring frames exactly as `PackagedModel.scores` does."""
 
     def __init__(self, manifest: ModelManifest, onnx_path: Path) -> None:
@@ -72,14 +71,6 @@ class OnnxModel:
         self.preprocessor = TabularPreprocessor(manifest)
         self.session = open_session(raw, str(onnx_path))
         self._inputs = self._check_graph(onnx_path.name)
-
-    @property
-    def classes(self) -> tuple[str, ...] | None:
-        return self.manifest.classes
-
-    @property
-    def spec(self) -> FeatureSpec:
-        return self.preprocessor.spec
 
     def _check_graph(self, name: str) -> set[str]:
         """The graph must be this package's: its weights digest and its input and output widths."""

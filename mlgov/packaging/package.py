@@ -127,12 +127,10 @@ def parse_manifest(raw: bytes) -> ModelManifest:
         ) from None
 
 
-@dataclass(frozen=True)
-class PackagedModel:
-    """A loaded package: scores frames with its own preprocessing, without fastai."""
+class PackageFacts:
+    """What a loaded tabular package says of itself, whichever runtime scores it."""
 
     manifest: ModelManifest
-    network: TabularNet
     preprocessor: TabularPreprocessor
 
     @property
@@ -142,6 +140,15 @@ class PackagedModel:
     @property
     def spec(self) -> FeatureSpec:
         return self.preprocessor.spec
+
+
+@dataclass(frozen=True)
+class PackagedModel(PackageFacts):
+    """A loaded package: scores frames with its own preprocessing, without fastai."""
+
+    manifest: ModelManifest
+    network: TabularNet
+    preprocessor: TabularPreprocessor
 
     def scores(self, df: pd.DataFrame) -> np.ndarray:
         """Class probabilities in `classes` order, or regression values, as float64."""

@@ -39,9 +39,9 @@ class TargetInverse(nn.Module):
         return torch.exp(y) - 1 if self.transform.log1p else y
 
 
-def _block(
+def lin_bn_drop(
     n_in: int, n_out: int, *, bn: bool, p: float, act: bool, lin_first: bool
-) -> nn.Sequential:
+) -> list[nn.Module]:
     """fastai's `LinBnDrop`: the same layers in the same order, so the same parameter names."""
     norm: list[nn.Module] = [nn.BatchNorm1d(n_out if lin_first else n_in)] if bn else []
     if p != 0:
@@ -49,7 +49,7 @@ def _block(
     lin: list[nn.Module] = [nn.Linear(n_in, n_out, bias=not bn)]
     if act:
         lin.append(nn.ReLU(inplace=True))
-    return nn.Sequential(*(lin + norm if lin_first else norm + lin))
+    return lin + norm if lin_first else norm + lin
 
 
 class TabularNet(nn.Module):
@@ -65,13 +65,15 @@ class TabularNet(nn.Module):
         sizes = [self.n_emb + self.n_cont, *arch.layers, arch.output_size]
         last = len(sizes) - 2
         blocks: list[nn.Module] = [
-            _block(
-                sizes[i],
-                sizes[i + 1],
-                bn=arch.batch_norm and (i != last or arch.batch_norm_final),
-                p=p,
-                act=i != last,
-                lin_first=arch.linear_first,
+            nn.Sequential(
+                *lin_bn_drop(
+                    sizes[i],
+                    sizes[i + 1],
+                    bn=arch.batch_norm and (i != last or arch.batch_norm_final),
+                    p=p,
+                    act=i != last,
+                    lin_first=arch.linear_first,
+                )
             )
             for i, p in enumerate([*arch.dropout, 0.0])
         ]

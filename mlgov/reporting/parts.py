@@ -89,25 +89,18 @@ def code_version(repo_dir: Path | None = None) -> CodeVersion:
     """The git commit of the code that ran (and whether it had uncommitted changes), if known."""
     repo_dir = repo_dir or Path(__file__).resolve().parents[2]
     try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=repo_dir,
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=repo_dir,
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=True,
-        ).stdout.strip()
+        commit = _git(repo_dir, "rev-parse", "HEAD")
+        dirty = _git(repo_dir, "status", "--porcelain", "--untracked-files=no")
     except (OSError, subprocess.SubprocessError):
         return CodeVersion()
     return CodeVersion(commit=commit, dirty=bool(dirty))
+
+
+def _git(repo_dir: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["git", *args], cwd=repo_dir, capture_output=True, text=True, timeout=5, check=True
+    )
+    return done.stdout.strip()
 
 
 def _rounded(value: float | None) -> float | None:

@@ -1,4 +1,4 @@
-"""A small mixed table with controllable shifts, and stock Evidently's verdicts to check ours against."""
+"""Stock Evidently's verdicts to check ours against (the tables: `tests/mlgov/conftest.py`)."""
 
 from __future__ import annotations
 
@@ -6,36 +6,12 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pytest
 
-PLANS = np.array(["basic", "standard", "premium"], dtype=object)
-REGIONS = np.array(["north", "south", "east", "west"], dtype=object)
-
-TableMaker = Callable[..., pd.DataFrame]
 EvidentlyResults = Callable[
     [pd.DataFrame, pd.DataFrame, tuple[str, ...], tuple[str, ...]], dict[str, tuple[float, bool]]
 ]
-
-
-def _make_table(
-    n: int, seed: int, *, age_shift: float = 0.0, plan_p: tuple[float, ...] = (0.5, 0.3, 0.2)
-) -> pd.DataFrame:
-    """A small mixed table; `age_shift` moves the age mean by that many standard deviations."""
-    rng = np.random.default_rng(seed)
-    frame = pd.DataFrame(
-        {
-            "age": rng.normal(40 + 12 * age_shift, 12, n).round(),
-            "income": rng.lognormal(10, 0.5, n),
-            "score": rng.uniform(0, 1, n),
-            "plan": rng.choice(PLANS, n, p=list(plan_p)),
-            "region": rng.choice(REGIONS, n),
-        }
-    )
-    frame.loc[rng.random(n) < 0.03, "income"] = np.nan
-    frame.loc[rng.random(n) < 0.03, "region"] = np.nan
-    return frame
 
 
 def _evidently_results(
@@ -70,16 +46,6 @@ def _evidently_results(
     }
     assert set(scores) == set(verdicts) == {*numeric, *categorical}
     return {column: (scores[column], verdicts[column]) for column in scores}
-
-
-@pytest.fixture(scope="session")
-def make_table() -> TableMaker:
-    return _make_table
-
-
-@pytest.fixture(scope="session")
-def reference() -> pd.DataFrame:
-    return _make_table(3000, seed=1)
 
 
 @pytest.fixture(scope="session")
