@@ -163,6 +163,7 @@ def main() -> None:
 
     agreement_results, agreement_rows, evidently_full_s = agreement(args.agreement_rows)
     ratio = ours_s / baseline_s
+    decisions_ratio = decisions_s / baseline_s  # like for like: the baseline renders no report
     peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     cols = N_NUMERIC + N_CATEGORICAL
@@ -178,6 +179,7 @@ def main() -> None:
         ],
     )
     print(f"\nratio ours / baseline: {ratio:.2f} (target <= 3)")
+    print(f"ratio decisions alone / baseline: {decisions_ratio:.2f}")
     print(f"report: sample {summary.report_sample_rows:,} rows per side, HTML {html_mb:.1f} MB")
     print(
         f"drifted (Evidently rule): {', '.join(summary.drifted_columns) or '-'}; "
@@ -202,6 +204,8 @@ def main() -> None:
                 "ours_s": round(ours_s, 3),
                 "baseline_s": round(baseline_s, 3),
                 "ratio": round(ratio, 3),
+                "decisions_ratio": round(decisions_ratio, 3),
+                "loadavg_1m": round(os.getloadavg()[0], 2),
                 "peak_rss_mb": round(peak_rss_mb, 1),
                 "decisions_s": round(decisions_s, 3),
                 "warmup_s": round(warmup_s, 3),

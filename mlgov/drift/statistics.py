@@ -53,14 +53,18 @@ def _is_drift(method: str, score: float, threshold: float) -> bool:
     return score >= threshold
 
 
-def _finite_values(series: pd.Series, column: str, side: str) -> np.ndarray:
-    """Evidently drops NaN and ±inf before testing and refuses an empty column."""
+def _sorted_finite_values(series: pd.Series, column: str, side: str) -> np.ndarray:
+    """Evidently drops NaN and ±inf before testing and refuses an empty column.
+
+    Sorted once here: every numeric statistic reads the sorted sample.
+    """
     if not pd.api.types.is_numeric_dtype(series):
         raise ValueError(f"Column {column!r} in the {side} data should contain numbers only.")
     values = series.to_numpy(dtype="float64", na_value=np.nan)
-    values = values[np.isfinite(values)]
+    values = values[np.isfinite(values)]  # a copy: sorting it in place leaves the frame alone
     if values.size == 0:
         raise ValueError(f"Column {column!r} has no values in the {side} data.")
+    values.sort()
     return values
 
 
@@ -180,28 +184,39 @@ def _ks_p_value(reference: np.ndarray, current: np.ndarray, statistic: float) ->
     return float(np.clip(stats.kstwo.sf(statistic, n_effective), 0.0, 1.0))
 
 
-def _numeric_column(
-    column: str, reference: pd.Series, current: pd.Series, config: DriftConfig
-) -> ColumnDrift:
-    """Every numeric statistic from one merge of the two sorted samples.
+def _ecdf_distances(ref: np.ndarray, cur: np.ndarray) -> tuple[float, float, int]:
+    """Wasserstein-1, the KS statistic and the number of distinct values, from one merge.
 
+    Both samples are sorted, so a stable argsort of their concatenation is a linear merge.
     Cumulative counts over the merged order give both empirical CDFs; at the last element of each
     run of ties they are exact, which is all the Wasserstein integral (zero width inside ties) and
-    the KS supremum need.
+    the KS supremum need. The gaps are computed as scipy's `ks_2samp` does (count / n per side),
+    so the statistic is the same float and so is its p-value.
     """
-    ref = np.sort(_finite_values(reference, column, "reference"))
-    cur = np.sort(_finite_values(current, column, "current"))
     both = np.concatenate([ref, cur])
-    order = np.argsort(both, kind="stable")  # merges the two sorted runs in linear time
+    order = np.argsort(both, kind="stable")
     merged = both[order]
-    ref_seen = np.cumsum(order < ref.size)
-    cur_seen = np.arange(1, both.size + 1) - ref_seen
-    gaps = np.abs(ref_seen / ref.size - cur_seen / cur.size)[:-1]
+    ref_seen = np.cumsum(order[:-1] < ref.size)
+    cur_seen = np.arange(1, both.size, dtype=ref_seen.dtype)
+    cur_seen -= ref_seen
+    gaps = ref_seen / ref.size
+    gaps -= cur_seen / cur.size
+    np.abs(gaps, out=gaps)
     deltas = np.diff(merged)
     run_ends = deltas > 0
     wasserstein = float(np.dot(gaps, deltas))
-    ks_statistic = float(gaps[run_ends].max()) if run_ends.any() else 0.0
-    n_values = int(run_ends.sum()) + 1
+    tied_gaps = gaps[run_ends]
+    ks_statistic = float(tied_gaps.max()) if tied_gaps.size else 0.0
+    return wasserstein, ks_statistic, tied_gaps.size + 1
+
+
+def _numeric_column(
+    column: str, reference: pd.Series, current: pd.Series, config: DriftConfig
+) -> ColumnDrift:
+    """Every numeric statistic from the two sorted samples and one merge of them."""
+    ref = _sorted_finite_values(reference, column, "reference")
+    cur = _sorted_finite_values(current, column, "current")
+    wasserstein, ks_statistic, n_values = _ecdf_distances(ref, cur)
 
     normed_wasserstein = wasserstein / max(float(np.std(ref)), _MIN_NORM)
     p_value = _ks_p_value(ref, cur, ks_statistic)
@@ -211,7 +226,7 @@ def _numeric_column(
     elif method == "ks":
         score = p_value
     elif method in ("jensenshannon", "psi") and _run_starts(ref).size > _HISTOGRAM_MIN_VALUES:
-        edges = np.histogram_bin_edges(both, bins="sturges")
+        edges = np.histogram_bin_edges(np.concatenate([ref, cur]), bins="sturges")
         ref_hist = np.histogram(ref, edges)[0].astype(np.float64)
         cur_hist = np.histogram(cur, edges)[0].astype(np.float64)
         if method == "jensenshannon":
