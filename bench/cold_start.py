@@ -76,7 +76,7 @@ def _best(cmd: list[str], env: dict[str, str], cwd: Path, repeats: int) -> list[
 def _import_times(cmd: list[str], env: dict[str, str], cwd: Path) -> dict[str, float]:
     """`-X importtime` self times summed per top-level package, in seconds."""
     done = subprocess.run(
-        [sys.executable, "-X", "importtime", *cmd[1:]],
+        [cmd[0], "-X", "importtime", *cmd[1:]],
         env=env,
         cwd=cwd,
         capture_output=True,
@@ -101,12 +101,12 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="mlgov-cold-"))
     try:
-        mlgov = str(Path(sys.executable).with_name("mlgov"))
+        mlgov = [sys.executable, "-m", "mlgov"]  # what the `mlgov` script runs
         env = {
             k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_API", "MLGOV_"))
         } | {
             "PREFECT_HOME": str(work / "prefect"),
-            "MLGOV_HOME": str(work / "mlgov"),
+            "MLGOV_HOME": str(work / "mlgov-home"),  # not `mlgov/`: a namespace package in cwd
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "GX_ANALYTICS_ENABLED": "false",
             "DO_NOT_TRACK": "1",
@@ -128,8 +128,8 @@ def main() -> None:
             env=env,
             check=True,
         )
-        train = [mlgov, "train", "--data", "train.csv", "--target", "churned", "--model", "cold"]
-        monitor = [mlgov, "monitor", "--data", "batch.csv", "--model", "cold"]
+        train = [*mlgov, "train", "--data", "train.csv", "--target", "churned", "--model", "cold"]
+        monitor = [*mlgov, "monitor", "--data", "batch.csv", "--model", "cold"]
         bare = [sys.executable, "bare_flow.py"]
         # The first run migrates the home and makes the champion: not timed.
         _run([*train, "--epochs", "2"], env, work)
