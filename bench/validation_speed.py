@@ -121,24 +121,39 @@ def pandas_check(df: pd.DataFrame, suite: Mapping[str, Any]) -> int:
     return failed
 
 
-def _best_of(repeats: int, run: Callable[[], Any]) -> tuple[float, Any]:
-    times, result = [], None
-    for _ in range(repeats):
-        started = time.perf_counter()
-        result = run()
-        times.append(time.perf_counter() - started)
-    return min(times), result
+def _timed(run: Callable[[], Any]) -> tuple[float, float, Any]:
+    """Wall and CPU seconds of one call, and its result."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = run()
+    return time.perf_counter() - wall, time.process_time() - cpu, result
 
 
 def _measure(batch: pd.DataFrame, suite: Mapping[str, Any], repeats: int) -> dict[str, Any]:
-    ours_s, summary = _best_of(repeats, lambda: validate_frame(batch, suite))
-    baseline_s, baseline_failed = _best_of(repeats, lambda: pandas_check(batch, suite))
+    """Best of `repeats` for each side, the two taking turns so that both see the same load.
+
+    CPU seconds are reported beside wall seconds: on a shared machine they move less with what
+    else runs (both sides are single-threaded).
+    """
+    ours: list[tuple[float, float]] = []
+    baseline: list[tuple[float, float]] = []
+    summary, baseline_failed = None, 0
+    for _ in range(repeats):
+        wall, cpu, summary = _timed(lambda: validate_frame(batch, suite))
+        ours.append((wall, cpu))
+        wall, cpu, baseline_failed = _timed(lambda: pandas_check(batch, suite))
+        baseline.append((wall, cpu))
+    assert summary is not None
     if summary.n_failed != baseline_failed:
         raise SystemExit(f"disagreement: GX failed {summary.n_failed}, pandas {baseline_failed}")
+    ours_s, baseline_s = min(t[0] for t in ours), min(t[0] for t in baseline)
+    ours_cpu_s, baseline_cpu_s = min(t[1] for t in ours), min(t[1] for t in baseline)
     return {
         "ours_s": ours_s,
         "baseline_s": baseline_s,
         "ratio": ours_s / baseline_s,
+        "ours_cpu_s": ours_cpu_s,
+        "baseline_cpu_s": baseline_cpu_s,
+        "cpu_ratio": ours_cpu_s / baseline_cpu_s,
         "n_failed": summary.n_failed,
     }
 
@@ -161,11 +176,14 @@ def main() -> None:
         f"validation of {args.rows:,} rows × {batch.shape[1]} columns against "
         f"{n_expectations} expectations (best of {args.repeats})"
     )
-    print(f"{'batch':<8}{'failed':>8}{'validate_frame s':>18}{'pandas s':>10}{'ratio':>8}")
+    print(
+        f"{'batch':<8}{'failed':>8}{'validate_frame s':>18}{'pandas s':>10}{'ratio':>8}"
+        f"{'cpu ratio':>11}"
+    )
     for name, figures in (("clean", clean), ("broken", broken)):
         print(
             f"{name:<8}{figures['n_failed']:>8}{figures['ours_s']:>18.3f}"
-            f"{figures['baseline_s']:>10.3f}{figures['ratio']:>8.2f}"
+            f"{figures['baseline_s']:>10.3f}{figures['ratio']:>8.2f}{figures['cpu_ratio']:>11.2f}"
         )
     print(f"peak RSS {peak_rss_mb:.0f} MB")
     print(
@@ -177,11 +195,13 @@ def main() -> None:
                 "ours_s": round(clean["ours_s"], 4),
                 "baseline_s": round(clean["baseline_s"], 4),
                 "ratio": round(clean["ratio"], 2),
+                "cpu_ratio": round(clean["cpu_ratio"], 2),
                 "peak_rss_mb": round(peak_rss_mb, 1),
                 "n_expectations": n_expectations,
                 "broken_ours_s": round(broken["ours_s"], 4),
                 "broken_baseline_s": round(broken["baseline_s"], 4),
                 "broken_ratio": round(broken["ratio"], 2),
+                "broken_cpu_ratio": round(broken["cpu_ratio"], 2),
                 "broken_n_failed": broken["n_failed"],
                 "repeats": args.repeats,
             }

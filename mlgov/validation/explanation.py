@@ -7,6 +7,7 @@ example bad values, so a failed gate explains itself in the Prefect UI and in al
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -307,12 +308,12 @@ def _files(details: Mapping[str, Any], names: pd.Series | None) -> list[str]:
 
 
 def _examples(details: Mapping[str, Any]) -> list[Any]:
-    """Up to five distinct bad values, in the order GX reported them."""
+    """Up to five distinct bad values, the most frequent first, as GX's SUMMARY counts them."""
     counted = details.get("partial_unexpected_counts")
     if counted:
         raw = [c["value"] for c in counted]
     else:
-        raw = list(details.get("partial_unexpected_list") or [])
+        raw = _by_frequency(list(details.get("partial_unexpected_list") or []))
     values: list[Any] = []
     seen: set[str] = set()
     for value in raw:
@@ -322,6 +323,15 @@ def _examples(details: Mapping[str, Any]) -> list[Any]:
             seen.add(_plain(value))
             values.append(value)
     return values[:MAX_EXAMPLES]
+
+
+def _by_frequency(values: list[Any]) -> list[Any]:
+    """The distinct values, most frequent first and ties by value, as GX's SUMMARY counts a BASIC
+    result's values; GX too keeps them in row order where they cannot be hashed or compared."""
+    try:
+        return [v for v, _ in sorted(Counter(values).most_common(), key=lambda c: (-c[1], c[0]))]
+    except TypeError:
+        return values
 
 
 def _plain(value: Any) -> str:
