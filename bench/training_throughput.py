@@ -1,16 +1,23 @@
 """How fast `train_tabular` trains on the CPU, against a plain PyTorch loop and stock fastai.
 
-All three train the same fastai `TabularModel` (same embeddings and layers) on the same
-preprocessed data (TabularPandas: Categorify, FillMissing, Normalize), for the same epochs and
-batch size, with a one-cycle schedule, AdamW-style decay and a validation pass per epoch:
+Like for like: all three train the same network (the architecture ours packages, checked: the
+product's default layers and dropout, fastai's embedding widths) on the same preprocessed data
+(TabularPandas: Categorify, FillMissing, Normalize), for the same epochs and batch size, with the
+same one-cycle schedule (rates and momentum), the same optimizer semantics (Adam with decoupled
+weight decay at the product's default, none on biases and batch-norm) and a validation pass per
+epoch:
 
-- ours: `mlgov.training.fit.train_tabular` (fastai Learner fed by in-memory tensor batches);
-- baseline: a plain PyTorch loop (tensors in memory, manual shuffling, AdamW, OneCycleLR);
+- ours: `mlgov.training.fit.train_tabular` with the product's default `TrainingConfig` (only
+  epochs, batch size, patience and device set: a full run of the bench's length on the CPU);
+- baseline: a plain PyTorch loop around `mlgov.packaging.tabular_net.TabularNet` built from the
+  same `TabularArchitecture` (tensors in memory, manual shuffling, AdamW, OneCycleLR);
 - stock fastai: `tabular_learner(...).fit_one_cycle` on its own `TabularDataLoaders`.
 
 `fit` times exclude preprocessing for every side: ours is the sum of its epochs (training plus
 validation), the baseline's likewise, stock fastai's is the `fit_one_cycle` call. The end-to-end
-row adds, for every side, the preprocessing and (ours) the export and the curve.
+row adds, for every side, the preprocessing and (ours) the export and the curve. Each side runs
+`--repeats` times, interleaved; the report gives every side's min / median / max and the ratio of
+the fastest runs.
 
     python bench/training_throughput.py [--rows 200000] [--epochs 3] [--batch-size 1024]
                                         [--repeats 3] [--threads N]
@@ -21,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import statistics
 import tempfile
 import time
 import warnings
@@ -30,16 +38,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mlgov.domain.catalogue import MANIFEST_FILE
 from mlgov.domain.features import FeatureSpec
+from mlgov.packaging.manifest import ModelManifest, TabularArchitecture
 from mlgov.training.config import TrainingConfig
 from mlgov.training.fit import train_tabular
 
 N_NUMERIC = 17
 N_CATEGORICAL = 8
 TARGET = "label"
-LAYERS = (200, 100)
-LR_MAX = 3e-3
-WEIGHT_DECAY = 0.01
 
 
 def make_frame(rows: int, seed: int) -> pd.DataFrame:
@@ -73,28 +80,29 @@ def bench_spec() -> FeatureSpec:
     )
 
 
+def bench_config(epochs: int, batch_size: int) -> TrainingConfig:
+    """The product's defaults (layers, dropout, weight decay, rate, warm-up, seed); only the
+    bench's length and batch size are set, with no early stop, on the CPU."""
+    return TrainingConfig(epochs=epochs, batch_size=batch_size, patience=epochs, device="cpu")
+
+
 def run_ours(
     train: pd.DataFrame, valid: pd.DataFrame, epochs: int, batch_size: int
-) -> dict[str, float]:
-    config = TrainingConfig(
-        epochs=epochs,
-        lr_max=LR_MAX,
-        batch_size=batch_size,
-        layers=LAYERS,
-        weight_decay=WEIGHT_DECAY,
-        patience=epochs,  # measure full runs: no early stop
-        device="cpu",
-    )
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as work:
         started = time.perf_counter()
-        result = train_tabular(train, valid, bench_spec(), config, Path(work))
+        result = train_tabular(
+            train, valid, bench_spec(), bench_config(epochs, batch_size), Path(work)
+        )
         total = time.perf_counter() - started
+        manifest = Path(result.package_dir, MANIFEST_FILE).read_text(encoding="utf-8")
     last = result.history[-1]
     return {
         "fit_s": sum(r.seconds for r in result.history),
         "total_s": total,
         "valid_loss": last.valid_loss,
         "accuracy": last.metrics["accuracy"],
+        "architecture": ModelManifest.model_validate_json(manifest).architecture,
     }
 
 
@@ -116,14 +124,31 @@ def _preprocess(train: pd.DataFrame, valid: pd.DataFrame) -> Any:
     )
 
 
+def bench_architecture(to: Any, config: TrainingConfig) -> TabularArchitecture:
+    """The network ours builds for this data and config: fastai's embedding widths, the
+    configured layers with dropout after each hidden layer, batch norm, linear first."""
+    from fastai.tabular.model import get_emb_sz
+
+    return TabularArchitecture(
+        embedding_sizes=tuple(get_emb_sz(to)),
+        n_continuous=len(to.cont_names),
+        layers=config.layers,
+        output_size=len(bench_spec().classes or ()),
+        dropout=(config.dropout,) * len(config.layers),
+    )
+
+
 def run_baseline(
     train: pd.DataFrame, valid: pd.DataFrame, epochs: int, batch_size: int
-) -> dict[str, float]:
-    """The plain loop a PyTorch user would write around the same model and data."""
+) -> dict[str, Any]:
+    """The plain loop a PyTorch user would write around the same network, data and optimizer."""
     import torch
     import torch.nn.functional as F
-    from fastai.tabular.model import TabularModel, get_emb_sz
 
+    from mlgov.packaging.tabular_net import TabularNet
+    from mlgov.training.loaders import MIN_VALID_BATCH
+
+    config = bench_config(epochs, batch_size)
     started = time.perf_counter()
     to = _preprocess(train, valid)
 
@@ -136,25 +161,52 @@ def run_baseline(
 
     xc, xn, y = tensors(to.train)
     vc, vn, vy = tensors(to.valid)
-    torch.manual_seed(0)
-    model = TabularModel(get_emb_sz(to), len(to.cont_names), 2, list(LAYERS))
-    steps_per_epoch = len(y) // batch_size
-    valid_bs = max(batch_size, 4096)  # as ours: validation batches cost no gradient memory
+    torch.manual_seed(config.seed)
+    architecture = bench_architecture(to, config)
+    model = TabularNet(architecture)
+    for module in model.modules():  # fastai's Embedding: truncated normal, std 0.01
+        if isinstance(module, torch.nn.Embedding):
+            torch.nn.init.trunc_normal_(module.weight, std=0.01, a=-0.02, b=0.02)
+    # Decoupled decay on weights and embeddings; none on biases and batch-norm (as fastai).
+    norms = (torch.nn.BatchNorm1d,)
+    exempt = {
+        id(p)
+        for m in model.modules()
+        for name, p in m.named_parameters(recurse=False)
+        if isinstance(m, norms) or name == "bias"
+    }
+    params = list(model.parameters())
+    groups: list[dict[str, Any]] = [
+        {"params": [p for p in params if id(p) not in exempt]},
+        {"params": [p for p in params if id(p) in exempt], "weight_decay": 0.0},
+    ]
     opt = torch.optim.AdamW(
-        model.parameters(), lr=LR_MAX, betas=(0.9, 0.99), eps=1e-5, weight_decay=WEIGHT_DECAY
+        groups,
+        lr=float(config.lr_max),
+        betas=(0.9, 0.99),
+        eps=1e-5,
+        weight_decay=config.tabular_weight_decay(),
+        foreach=True,
     )
-    sched = torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=LR_MAX, total_steps=epochs * steps_per_epoch, pct_start=0.25
+    steps_per_epoch = len(y) // batch_size
+    sched = torch.optim.lr_scheduler.OneCycleLR(  # fastai's one-cycle: lr_max/25 -> lr_max/1e5
+        opt,
+        max_lr=float(config.lr_max),
+        total_steps=epochs * steps_per_epoch,
+        pct_start=config.pct_start,
+        final_div_factor=1e5 / 25,
     )
-    generator = torch.Generator().manual_seed(0)
+    generator = torch.Generator().manual_seed(config.seed)
+    valid_bs = max(batch_size, MIN_VALID_BATCH)
     prep_s = time.perf_counter() - started
     fit_started = time.perf_counter()
     for _ in range(epochs):
         model.train()
         order = torch.randperm(len(y), generator=generator)
+        exc, exn, ey = xc[order], xn[order], y[order]
         for i in range(steps_per_epoch):
-            idx = order[i * batch_size : (i + 1) * batch_size]
-            loss = F.cross_entropy(model(xc[idx], xn[idx]), y[idx])
+            batch = slice(i * batch_size, (i + 1) * batch_size)
+            loss = F.cross_entropy(model(exc[batch], exn[batch]), ey[batch])
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -173,20 +225,25 @@ def run_baseline(
         "total_s": prep_s + fit_s,
         "valid_loss": total_loss / len(vy),
         "accuracy": correct / len(vy),
+        "architecture": architecture,
     }
 
 
 def run_stock_fastai(
     train: pd.DataFrame, valid: pd.DataFrame, epochs: int, batch_size: int
-) -> dict[str, float]:
+) -> dict[str, Any]:
     from fastai.callback.progress import ProgressCallback
     from fastai.callback.schedule import fit_one_cycle  # noqa: F401  (patches Learner)
     from fastai.metrics import accuracy
     from fastai.tabular.core import Categorify, FillMissing, Normalize
     from fastai.tabular.data import TabularDataLoaders
     from fastai.tabular.learner import tabular_learner
+    from fastai.tabular.model import tabular_config
+
+    from mlgov.packaging.tabular import describe_architecture
 
     spec = bench_spec()
+    config = bench_config(epochs, batch_size)
     started = time.perf_counter()
     df = pd.concat([train, valid], ignore_index=True)
     with tempfile.TemporaryDirectory() as work:
@@ -201,12 +258,18 @@ def run_stock_fastai(
             bs=batch_size,
             device="cpu",
         )
-        learn = tabular_learner(dls, layers=list(LAYERS), metrics=accuracy, wd=WEIGHT_DECAY)
+        learn = tabular_learner(
+            dls,
+            layers=list(config.layers),
+            config=tabular_config(ps=config.dropout),
+            metrics=accuracy,
+            wd=config.tabular_weight_decay(),
+        )
         learn.remove_cb(ProgressCallback)
         prep_s = time.perf_counter() - started
         fit_started = time.perf_counter()
         with learn.no_logging():
-            learn.fit_one_cycle(epochs, lr_max=LR_MAX, pct_start=0.25)
+            learn.fit_one_cycle(epochs, lr_max=config.lr_max, pct_start=config.pct_start)
         fit_s = time.perf_counter() - fit_started
     valid_loss, acc = learn.recorder.values[-1][1:3]
     return {
@@ -214,6 +277,16 @@ def run_stock_fastai(
         "total_s": prep_s + fit_s,
         "valid_loss": float(valid_loss),
         "accuracy": float(acc),
+        "architecture": describe_architecture(learn.model),
+    }
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    """Min, median and max of one side's runs."""
+    return {
+        "min": round(min(values), 3),
+        "median": round(statistics.median(values), 3),
+        "max": round(max(values), 3),
     }
 
 
@@ -222,7 +295,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=200_000, help="training rows")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=1024)
-    parser.add_argument("--repeats", type=int, default=3, help="runs per side; the fastest counts")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per side, interleaved")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     args = parser.parse_args()
 
@@ -241,17 +314,23 @@ def main() -> None:
     run_baseline(train.head(16 * args.batch_size), valid.head(1024), 2, args.batch_size)
 
     sides = {"baseline": run_baseline, "ours": run_ours, "stock fastai": run_stock_fastai}
-    samples: dict[str, list[dict[str, float]]] = {name: [] for name in sides}
+    samples: dict[str, list[dict[str, Any]]] = {name: [] for name in sides}
+    load_before = Path("/proc/loadavg").read_text().split()[:3]
     for _ in range(args.repeats):  # interleaved, so a busy spell on a shared machine hits all sides
         for name, run in sides.items():
             samples[name].append(run(train, valid, args.epochs, args.batch_size))
+    load_after = Path("/proc/loadavg").read_text().split()[:3]
+    architectures = {name: found[0]["architecture"] for name, found in samples.items()}
+    if len({a.model_dump_json() for a in architectures.values()}) != 1:
+        raise SystemExit(f"not like for like, the networks differ: {architectures}")
     runs = {name: min(found, key=lambda r: r["fit_s"]) for name, found in samples.items()}
     base = runs["baseline"]
     print(
         f"{args.rows:,} training rows, {len(valid):,} validation rows, "
         f"{N_NUMERIC} numeric + {N_CATEGORICAL} categorical, {args.epochs} epochs, "
         f"batch {args.batch_size}, CPU ({torch.get_num_threads()} threads), "
-        f"fastest of {args.repeats} interleaved runs per side"
+        f"{args.repeats} interleaved runs per side (the fastest row shown), "
+        f"load {' '.join(load_before)} -> {' '.join(load_after)}"
     )
     header = f"{'side':<14}{'fit s':>9}{'x base':>8}{'total s':>10}{'x base':>8}"
     print(f"{header}{'valid loss':>12}{'acc':>8}  every run's fit s")
@@ -263,6 +342,8 @@ def main() -> None:
             f"{r['valid_loss']:>12.4f}{r['accuracy']:>8.4f}  {every}"
         )
     ours, stock = runs["ours"], runs["stock fastai"]
+    fit_runs = {n: [x["fit_s"] for x in found] for n, found in samples.items()}
+    config = bench_config(args.epochs, args.batch_size)
     figures = {
         "bench": "training",
         "rows": args.rows,
@@ -270,18 +351,30 @@ def main() -> None:
         "batch_size": args.batch_size,
         "repeats": args.repeats,
         "threads": torch.get_num_threads(),
+        "loadavg_before": " ".join(load_before),
+        "loadavg_after": " ".join(load_after),
+        "network": {
+            "layers": list(config.layers),
+            "dropout": config.dropout,
+            "weight_decay": config.tabular_weight_decay(),
+            "lr_max": config.lr_max,
+        },
         "timing": "fit only, preprocessing excluded on every side",
         "ours_s": round(ours["fit_s"], 3),
         "baseline_s": round(base["fit_s"], 3),
         "ratio": round(ours["fit_s"] / base["fit_s"], 3),
+        "median_ratio": round(
+            statistics.median(fit_runs["ours"]) / statistics.median(fit_runs["baseline"]), 3
+        ),
         "stock_fastai_s": round(stock["fit_s"], 3),
         "stock_ratio": round(stock["fit_s"] / base["fit_s"], 3),
+        "spread_s": {n: spread(values) for n, values in fit_runs.items()},
         "ours_total_s": round(ours["total_s"], 3),
         "baseline_total_s": round(base["total_s"], 3),
         "total_ratio": round(ours["total_s"] / base["total_s"], 3),
-        "ours_valid_loss": round(ours["valid_loss"], 4),
-        "baseline_valid_loss": round(base["valid_loss"], 4),
-        "fit_runs_s": {n: [round(x["fit_s"], 3) for x in found] for n, found in samples.items()},
+        "valid_loss": {n: round(r["valid_loss"], 4) for n, r in runs.items()},
+        "accuracy": {n: round(r["accuracy"], 4) for n, r in runs.items()},
+        "fit_runs_s": {n: [round(x, 3) for x in values] for n, values in fit_runs.items()},
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
     print(json.dumps(figures))

@@ -1,5 +1,5 @@
 """Fast fitting: a second fastai Learner over the same model, on in-memory tensor batches with
-torch's AdamW.
+torch's AdamW and a loss that returns a plain tensor.
 
 Everything goes through `Learner`'s constructor (`dls`, `opt_func`, `splitter`, `wd`): no
 attribute is set on a built learner. What fastai does not document is how little of a loader its
@@ -24,7 +24,8 @@ from mlgov.training.quiet import quiet_fastai
 with quiet_fastai():  # fastai's import calls the deprecated torch.jit.script
     from fastai.callback.progress import ProgressCallback
     from fastai.data.core import DataLoaders
-    from fastai.learner import Learner
+    from fastai.learner import CastToTensor, Learner
+    from fastai.losses import BaseLoss
     from fastai.optimizer import OptimWrapper
     from fastai.torch_core import norm_bias_params
 
@@ -127,17 +128,39 @@ def adamw(
     return OptimWrapper(opt=opt)
 
 
+class PlainLoss:
+    """fastai's flattened loss (`CrossEntropyLossFlat`, `MSELossFlat`), returning a plain tensor.
+
+    fastai's `BaseLoss` wraps its inputs in `TensorBase`, so the loss is one too, and every
+    operation on it (the backward call, the recorder's smoothing, our epoch sums) then runs
+    fastai's `__torch_function__` in Python, batch after batch. Same maths: the wrapped torch
+    loss on the flattened prediction and target.
+    """
+
+    def __init__(self, loss: BaseLoss) -> None:
+        self.func = loss.func
+        self.floatify = loss.floatify
+        self.is_2d = loss.is_2d
+
+    def __call__(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if self.floatify:
+            target = target.float()
+        pred = pred.reshape(-1, pred.shape[-1]) if self.is_2d else pred.reshape(-1)
+        return self.func(pred, target.reshape(-1))
+
+
 def fast_learner(learn: Learner, fast_dls: DataLoaders, weight_decay: float) -> Learner:
     """A Learner that fits `learn`'s model on `fast_dls` with torch's AdamW.
 
     The two share the model, so what this one fits is what `learn` exports; `learn` keeps its
-    TabularPandas loaders (the preprocessing) and fastai's own optimizer, so its pickle references
-    no class of ours. `wd=None` keeps fastai from overwriting the per-group decay of `adamw`.
+    TabularPandas loaders (the preprocessing), its fastai loss and fastai's own optimizer, so its
+    pickle references no class of ours. `wd=None` keeps fastai from overwriting the per-group
+    decay of `adamw`. The batches are plain tensors already: no `CastToTensor` on each one.
     """
     fitter = Learner(
         fast_dls,
         learn.model,
-        loss_func=learn.loss_func,
+        loss_func=PlainLoss(learn.loss_func),
         opt_func=partial(adamw, weight_decay=weight_decay),
         splitter=decay_groups,
         metrics=learn.metrics,
@@ -146,4 +169,5 @@ def fast_learner(learn: Learner, fast_dls: DataLoaders, weight_decay: float) -> 
         wd=None,
     )
     fitter.remove_cb(ProgressCallback)
+    fitter.remove_cb(CastToTensor)
     return fitter

@@ -10,6 +10,7 @@ import torch
 
 from mlgov.training.loaders import (
     MIN_VALID_BATCH,
+    PlainLoss,
     TensorLoader,
     adamw,
     decay_groups,
@@ -115,8 +116,8 @@ def test_fast_learner_fits_the_same_model_through_the_constructor(tmp_path) -> N
     with quiet_fastai():
         from fastai.callback.progress import ProgressCallback
         from fastai.data.core import DataLoaders
-        from fastai.learner import Learner
-        from fastai.losses import MSELossFlat
+        from fastai.learner import CastToTensor, Learner
+        from fastai.losses import BaseLoss, MSELossFlat
         from fastai.metrics import rmse
 
     model = _model()
@@ -128,11 +129,44 @@ def test_fast_learner_fits_the_same_model_through_the_constructor(tmp_path) -> N
     fast_dls = DataLoaders(loader, loader, path=tmp_path)
     fitter = fast_learner(exported, fast_dls, 0.02)
     assert fitter is not exported and fitter.model is model and fitter.dls is fast_dls
-    assert fitter.loss_func is exported.loss_func and list(fitter.metrics) == list(exported.metrics)
+    assert isinstance(fitter.loss_func, PlainLoss) and isinstance(exported.loss_func, BaseLoss)
+    assert fitter.loss_func.func is exported.loss_func.func
+    assert list(fitter.metrics) == list(exported.metrics)
     assert fitter.splitter is decay_groups and fitter.wd is None  # fastai must not override decay
     assert isinstance(fitter.opt_func, partial) and fitter.opt_func.func is adamw
     assert fitter.opt_func.keywords == {"weight_decay": 0.02}
     assert fitter.path == tmp_path and fitter.model_dir == exported.model_dir
-    assert not any(isinstance(cb, ProgressCallback) for cb in fitter.cbs)
+    assert not any(isinstance(cb, ProgressCallback | CastToTensor) for cb in fitter.cbs)
     assert (exported.dls, exported.opt_func, exported.splitter, exported.wd) == before
     assert exported.opt is None
+
+
+def test_plain_loss_is_fastais_flattened_loss_on_plain_tensors() -> None:
+    """Same value and gradient as fastai's loss, but a plain tensor: no TensorBase per batch."""
+    with quiet_fastai():
+        from fastai.losses import CrossEntropyLossFlat, MSELossFlat
+        from fastai.torch_core import TensorBase
+
+    generator = torch.Generator().manual_seed(0)
+    cases = (
+        (
+            CrossEntropyLossFlat(),
+            torch.randn(6, 3, generator=generator),
+            torch.tensor([[0], [2], [1], [1], [0], [2]]),
+        ),
+        (
+            MSELossFlat(),
+            torch.randn(6, 1, generator=generator),
+            torch.randn(6, 1, generator=generator),
+        ),
+    )
+    for fastai_loss, pred, target in cases:
+        theirs_pred, ours_pred = pred.clone().requires_grad_(), pred.clone().requires_grad_()
+        theirs = fastai_loss(theirs_pred, target)
+        ours = PlainLoss(fastai_loss)(ours_pred, target)
+        assert isinstance(theirs, TensorBase) and type(ours) is torch.Tensor
+        assert torch.allclose(ours, theirs.as_subclass(torch.Tensor))
+        theirs.backward()
+        ours.backward()
+        assert theirs_pred.grad is not None and ours_pred.grad is not None
+        assert torch.allclose(ours_pred.grad, theirs_pred.grad)
