@@ -247,7 +247,8 @@ def _run(
     read: `frame` becomes the data of the validator's batch, not hashed on the way in.
 
     Each run gets fresh configurations, as a suite hands out, since GX substitutes suite
-    parameters into the ones it is given.
+    parameters into the ones it is given. These are the methods under GX's suite API: GX is
+    pinned, and a test names the release they were checked against.
     """
     validator.execution_engine.load_batch_data(validator.active_batch_id, frame)
     processed = validator.process_expectations_for_validation(

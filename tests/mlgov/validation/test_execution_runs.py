@@ -85,3 +85,17 @@ def test_examples_come_most_frequent_first(suite: dict[str, Any], batch: pd.Data
     assert list(failure.examples) == sorted(counts, key=lambda v: (-counts[v], v))
     assert failure.unexpected_count == len(unseen)
     assert "e.g. 'atlantis', 'lemuria', 'mu'" in failure.reason
+
+
+def test_great_expectations_is_the_release_whose_validator_execution_drives() -> None:
+    """`execution._run` drives GX's v1 `Validator` below its suite API (`load_batch_data`,
+    `process_expectations_for_validation`, `graph_validate`) to skip the batch fingerprint hash.
+    GX is pinned in pyproject.toml; an upgrade fails here first, so the calls are re-checked."""
+    import great_expectations as gx
+    from great_expectations.execution_engine import PandasExecutionEngine
+    from great_expectations.validator.validator import Validator
+
+    assert gx.__version__ == "1.24.1"
+    assert callable(PandasExecutionEngine.load_batch_data)
+    assert callable(Validator.process_expectations_for_validation)
+    assert callable(Validator.graph_validate)
