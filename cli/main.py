@@ -180,7 +180,7 @@ def _main(argv: Sequence[str] | None) -> int:
 
 
 def _command(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
-    if argv is None and getattr(args, "prefect_api", None):
+    if argv is None and (getattr(args, "prefect_api", None) or getattr(args, "warm", False)):
         # The command itself (not a caller's `main(argv)`): a warm runner skips the imports.
         # Imported only here, so `--help` and in-process calls never load the runner's modules.
         from cli.runner.client import run_through_runner

@@ -179,11 +179,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     listing = models_sub.add_parser("list", help="all models, or the versions of one")
     listing.add_argument("name", nargs="?")
     listing.add_argument("--json", action="store_true")
-    listing.set_defaults(func=cmd_models_list)
+    # `warm`: no API needed, but with a background server the warm runner answers (its child has
+    # the registry's libraries imported), which keeps these reads under a second.
+    listing.set_defaults(func=cmd_models_list, warm=True)
     show = models_sub.add_parser("show", help="one version: NAME, NAME@ALIAS or NAME:VERSION")
     show.add_argument("ref")
     show.add_argument("--json", action="store_true")
-    show.set_defaults(func=cmd_models_show)
+    show.set_defaults(func=cmd_models_show, warm=True)
 
     promote = models_sub.add_parser(
         "promote", help="verify a version (checksums, loads), then make it the champion"
@@ -218,7 +220,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     history.add_argument("name")
     history.add_argument("--at", metavar="ISO_TIME", help="which version was champion then")
     history.add_argument("--json", action="store_true")
-    history.set_defaults(func=cmd_models_history)
+    history.set_defaults(func=cmd_models_history, warm=True)
 
     verify = models_sub.add_parser(
         "verify", help="re-hash a version's files and load its model (exit 1 on problems)"

@@ -141,6 +141,17 @@ def test_runner_runs_commands_like_in_process(
     assert warm.returncode == 0 and json.loads(warm.stdout)["ok"] is True
     _child_for(home, before, "models verify rn")  # the first one went through the runner
 
+    # Registry reads need no API, but a background server's runner answers them too.
+    for read in (("models", "list"), ("models", "show", "rn"), ("models", "history", "rn")):
+        argv = [*cli.argv, *read, "--json"]
+        warm = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
+        cold = subprocess.run(
+            argv, env=cli.env(home, MLGOV_RUNNER="0"), capture_output=True, text=True, timeout=300
+        )
+        assert warm.returncode == 0 and warm.stderr == "", warm.stderr
+        assert (warm.stdout, warm.stderr) == (cold.stdout, cold.stderr)
+        _child_for(home, before, " ".join(read))
+
     missing = tmp_path / "missing.csv"
     bad = subprocess.run(
         [*cli.argv, "train", "--data", str(missing), "--target", "churned", "--model", "rn"],
