@@ -8,7 +8,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export GX_ANALYTICS_ENABLED ?= false
 export DO_NOT_TRACK ?= 1
 
-.PHONY: install demo test test-fast lint bench clean
+.PHONY: install demo test test-fast lint bench bench-table clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,12 +35,19 @@ lint: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
 
 bench: $(STAMP)
-	$(PY) bench/training_throughput.py
-	$(PY) bench/validation_speed.py
-	$(PY) bench/drift_speed.py
-	$(PY) bench/flow_overhead.py
+	$(PY) bench/record.py training_throughput
+	$(PY) bench/record.py validation_speed
+	$(PY) bench/record.py drift_speed
+	$(PY) bench/record.py flow_overhead
+	$(PY) bench/record.py cold_start
+	$(PY) bench/record.py cli_reads
 	$(PY) bench/backfill_speed.py
 	$(PY) bench/load_predict.py
+	$(PY) bench/table.py
+
+# The speed table of docs/benchmarks.md, from the figures `make bench` recorded in bench/results/.
+bench-table: $(STAMP)
+	$(PY) bench/table.py
 
 clean:
 	rm -rf $(VENV) .mlgov .pytest_cache
