@@ -131,6 +131,10 @@ def main() -> None:
                 }
             )
     finally:
+        # What Prefect's log and event workers still hold goes out while the server answers.
+        from cli.runtime.shutdown import drain_prefect_workers
+
+        drain_prefect_workers()
         server.terminate()
         server.wait(timeout=30)
 
