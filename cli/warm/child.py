@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from cli.main import main
 from cli.runtime.shutdown import flush_before_exit
 
 if TYPE_CHECKING:
@@ -29,9 +30,6 @@ def become_command(request: RunRequest, fds: Sequence[int]) -> int:
     reopen_standard_streams()
     if "numpy" in sys.modules:  # a fresh process seeds NumPy's global generator itself
         sys.modules["numpy"].random.seed()
-
-    # Imported here: the CLI's main module imports the runtime, which controls this runner.
-    from cli.main import main
 
     code = main(list(request.argv))
     flush_before_exit()
