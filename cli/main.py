@@ -20,7 +20,7 @@ from typing import NoReturn
 from cli.commands import models, monitor, ops, predict, server, train
 from cli.commands.common import EXIT_FAILED, EXIT_USAGE, CommandError
 from cli.runtime.console import console, verbose_requested
-from cli.runtime.interrupts import Interrupted, interrupts
+from cli.runtime.interrupts import interrupts, signal_of
 from cli.runtime.session import prefect_api
 from cli.runtime.settings import QUIET_ENVIRONMENT, RuntimeFailure
 from cli.runtime.shutdown import drain_prefect_workers, flush_before_exit
@@ -108,17 +108,6 @@ def _expected_failure(exc: BaseException) -> tuple[str, int] | None:
     return None
 
 
-def _interrupt_signal(exc: BaseException) -> int | None:
-    if isinstance(exc, Interrupted):
-        return exc.signum
-    if isinstance(exc, KeyboardInterrupt):
-        return 2  # SIGINT
-    terminated = _known_class("prefect.exceptions", "TerminationSignal")
-    if terminated is not None and isinstance(exc, terminated):
-        return int(getattr(exc, "signal", 15))
-    return None
-
-
 def _run(args: argparse.Namespace) -> int:
     needs_api = getattr(args, "prefect_api", None)
     if not needs_api:
@@ -200,7 +189,7 @@ def _command(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
         except BaseException as exc:
             # The signal wins over whatever the interrupted code turned it into (a crashed run
             # reported as a failure, a cancelled call).
-            signum = received.signum or _interrupt_signal(exc)
+            signum = received.signum or signal_of(exc)
             if signum is not None:
                 name = signal.Signals(signum).name
                 return _fail(
