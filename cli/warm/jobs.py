@@ -264,7 +264,9 @@ def take_default_signals(previous: set[int | signal.Signals]) -> None:
     """In a forked child, first of all: default handlers, then the mask from before the fork.
 
     A signal that reached the child while blocked is delivered now, to the default handler.
+    The runner's signal wake-up socket is about to be closed here: signals stop writing to it.
     """
+    signal.set_wakeup_fd(-1)
     for sig in FORWARDED_SIGNALS:
         signal.signal(sig, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)

@@ -104,10 +104,6 @@ def _shown(argv: Sequence[str], limit: int = 200) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
-class _Stop(Exception):
-    """SIGTERM/SIGINT of the runner itself: stop its children, then exit."""
-
-
 class Runner:
     """The listening side: warms up once, then forks one child per accepted command."""
 
@@ -121,6 +117,7 @@ class Runner:
         self.jobs = Jobs(self.selector)
         self.handshakes: set[Handshake] = set()
         self.listener: socket.socket | None = None
+        self.wake: tuple[socket.socket, socket.socket] | None = None  # signal wake-up pair
         self._inode: int | None = None
 
     # --- warm-up -----------------------------------------------------------------------------
@@ -181,25 +178,42 @@ class Runner:
         self.selector.register(listener, selectors.EVENT_READ, "accept")
 
     def serve(self) -> None:
-        """Until SIGTERM, or until the state file names another runner (and nothing runs)."""
+        """Until SIGTERM, or until the state file names another runner (and nothing runs).
+
+        The signal handler only notes the signal; a wake-up socket in the selector makes the
+        loop see it. A handler that raised could land in a finaliser or an `except Exception`
+        and be lost, leaving the runner up after its SIGTERM.
+        """
+        stopped: list[str] = []
 
         def stop(signum: int, frame: FrameType | None) -> None:
-            raise _Stop(signal.Signals(signum).name)
+            stopped.append(signal.Signals(signum).name)
 
+        wake_read, wake_write = socket.socketpair()
+        for end in (wake_read, wake_write):
+            end.setblocking(False)
+        self.wake = (wake_read, wake_write)
+        self.selector.register(wake_read, selectors.EVENT_READ, "wake")
+        signal.set_wakeup_fd(wake_write.fileno(), warn_on_full_buffer=False)
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
         log(f"listening on {self.path}")
         last_check = time.monotonic()
         try:
-            while True:
+            while not stopped:
                 for key, _ in self.selector.select(timeout=self._select_timeout()):
-                    if key.data == "accept":
+                    if key.data == "wake":
+                        with contextlib.suppress(BlockingIOError):
+                            wake_read.recv(4096)
+                    elif key.data == "accept":
                         self._accept()
                     elif isinstance(key.data, Handshake):
                         self._advance(key.data)
                     else:
                         self.jobs.on_event(key.data)
+                if stopped:
+                    break
                 self._drop_expired()
                 self.jobs.poll()
                 self.jobs.enforce_deadlines()
@@ -208,9 +222,10 @@ class Runner:
                     if not self.jobs.running and not self._still_ours():
                         log("the state file names another runner (or none): exiting")
                         break
-        except _Stop as why:
-            log(f"stopping ({why})")
+            if stopped:
+                log(f"stopping ({stopped[0]})")
         finally:
+            signal.set_wakeup_fd(-1)
             self.shutdown()
 
     def _still_ours(self) -> bool:
@@ -284,6 +299,8 @@ class Runner:
     def _inherited(self) -> list[socket.socket | int]:
         """What a child must close: the listener and every caller still being read."""
         inherited: list[socket.socket | int] = [] if self.listener is None else [self.listener]
+        if self.wake is not None:
+            inherited.extend(self.wake)
         for other in self.handshakes:
             inherited.append(other.conn)
             inherited.extend(other.fds)
@@ -353,6 +370,8 @@ class Runner:
         self.jobs.stop_all()
         if self.listener is not None:
             self.listener.close()
+        for end in self.wake or ():
+            end.close()
         with contextlib.suppress(OSError):
             if self.path.stat().st_ino == self._inode:  # not a newer runner's socket
                 self.path.unlink()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -196,3 +197,47 @@ def test_edited_code_is_never_run_by_a_stale_runner(
     )
     assert again.returncode == 0 and again.stdout == listed.stdout
     _child_for(home, before, "automations list")
+
+
+_SERVE_WITH_A_BUSY_FINALISER = """
+import sys, time
+from pathlib import Path
+from cli.warm.service import Runner
+
+
+class Busy:
+    # The kind of finaliser where a raising signal handler is lost (SQLAlchemy has one).
+    def __del__(self):
+        time.sleep(0.2)
+
+
+runner = Runner(Path(sys.argv[1]))
+runner.listen()
+runner.jobs.select_timeout = lambda: 0.0  # the loop spins, finalisers run throughout
+original = runner._drop_expired
+runner._drop_expired = lambda: (Busy(), original())
+print("listening", flush=True)
+runner.serve()
+print("served", flush=True)
+"""
+
+
+def test_the_runner_stops_on_sigterm_even_inside_a_finaliser(tmp_path: Path) -> None:
+    sock = tmp_path / "r.sock"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _SERVE_WITH_A_BUSY_FINALISER, str(sock)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=Path(placement.__file__).resolve().parents[2],
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "listening"
+    for _ in range(5):  # most of the loop's time is spent in a finaliser
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert out.strip() == "served"
+    assert "stopping (SIGTERM)" in err
+    assert not sock.exists()
