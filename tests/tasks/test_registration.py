@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from prefect import flow
 
 from mlgov.domain.catalogue import MODEL_CARD_ARTIFACT, PROMOTED_EVENT, REFERENCE_FILE
 from mlgov.domain.features import FeatureSpec
@@ -37,23 +38,27 @@ def test_register_find_load_and_clear_what_was_published(mlgov_home: Path, tmp_p
         features=FeatureSpec.model_validate(FEATURES),
     )
 
-    assert find_champion("tm", tmp_path / "work") is None
-    registered = register_challenger(
-        Registration(
-            "tm", files, meta, promote=True, expected_champion=None, reason="first", run_id=None
+    @flow
+    def register_then_read() -> None:  # the tasks log to their flow run, as in the pipeline
+        assert find_champion("tm", tmp_path / "work") is None
+        registered = register_challenger(
+            Registration(
+                "tm", files, meta, promote=True, expected_champion=None, reason="first", run_id=None
+            )
         )
-    )
-    assert (registered.version, registered.alias_moved) == (1, True)
-    assert {str(item) for item in registered.pending} == {PROMOTED_EVENT, MODEL_CARD_ARTIFACT}
+        assert (registered.version, registered.alias_moved) == (1, True)
+        assert {str(item) for item in registered.pending} == {PROMOTED_EVENT, MODEL_CARD_ARTIFACT}
 
-    champion = find_champion("tm", tmp_path / "work")
-    assert champion is not None and champion.version == 1 and REFERENCE_FILE in champion.files
-    assert load_model_version("tm:1", tmp_path / "work").model_sha256 == champion.model_sha256
-    assert list(read_reference_sample(champion)["x"]) == [1.0, 2.0]
+        champion = find_champion("tm", tmp_path / "work")
+        assert champion is not None and champion.version == 1 and REFERENCE_FILE in champion.files
+        assert load_model_version("tm:1", tmp_path / "work").model_sha256 == champion.model_sha256
+        assert list(read_reference_sample(champion)["x"]) == [1.0, 2.0]
 
-    assert mark_published("tm", 1, registered.pending) == 2
-    with open_registry() as registry:
-        assert registry.pending_publications("tm", 1) == []
+        assert mark_published("tm", 1, registered.pending) == 2
+        with open_registry() as registry:
+            assert registry.pending_publications("tm", 1) == []
+
+    register_then_read()
 
 
 @pytest.mark.unit
