@@ -12,12 +12,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from mlgov.domain.features import TaskKind
-from mlgov.evaluation.metrics import (
-    HIGHER_IS_BETTER,
-    METRIC_FUNCTIONS,
-    metric_names,
-    score_predictions,
-)
+from mlgov.evaluation.metrics import HIGHER_IS_BETTER, metric_names, score_predictions
+from mlgov.evaluation.resampling import resample_counts, weighted_score
 
 
 class MetricComparison(BaseModel):
@@ -55,15 +51,12 @@ def paired_bootstrap(
     Pairing matters: both models are scored on each resample, so row difficulty cancels out and
     the interval is far narrower than comparing two independent intervals.
     """
-    rng = np.random.default_rng(seed)
-    n = len(y)
+    ours = [weighted_score(m, y, challenger) for m in metrics]
+    theirs = [weighted_score(m, y, champion) for m in metrics]
     diffs = {m: np.empty(n_resamples) for m in metrics}
-    for b in range(n_resamples):
-        idx = rng.integers(0, n, n)
-        yb = y[idx]
-        for m in metrics:
-            fn = METRIC_FUNCTIONS[m]
-            diffs[m][b] = fn(yb, challenger[idx]) - fn(yb, champion[idx])
+    for b, counts in enumerate(resample_counts(np.random.default_rng(seed), len(y), n_resamples)):
+        for m, a, c in zip(metrics, ours, theirs, strict=True):
+            diffs[m][b] = a(counts) - c(counts)
     tail = (1.0 - confidence) / 2.0 * 100.0
     return {m: _interval(d, tail) for m, d in diffs.items()}
 

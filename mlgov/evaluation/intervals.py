@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from mlgov.evaluation.metrics import METRIC_FUNCTIONS
+from mlgov.evaluation.resampling import resample_counts, weighted_score
 
 Interval = tuple[float, float]
 
@@ -49,14 +49,9 @@ def bootstrap_interval(
 ) -> Interval:
     """Percentile bootstrap of metric `name` over rows; resamples where it is undefined are
     dropped (an AUC of one class). NaN bounds when every resample is undefined."""
-    fn = METRIC_FUNCTIONS[name]
-    rng = np.random.default_rng(seed)
-    n = len(y)
-    # One resample at a time: a (resamples x rows) index matrix of a large batch is gigabytes.
-    values = np.empty(n_resamples)
-    for i in range(n_resamples):
-        idx = rng.integers(0, n, size=n)
-        values[i] = fn(y[idx], predictions[idx])
+    score = weighted_score(name, y, predictions)
+    draws = resample_counts(np.random.default_rng(seed), len(y), n_resamples)
+    values = np.fromiter((score(counts) for counts in draws), dtype=np.float64, count=n_resamples)
     return central_interval(values, confidence)
 
 
