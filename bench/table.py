@@ -70,6 +70,17 @@ def _training(r: dict[str, Any]) -> tuple[str, str, str, str, str]:
     )
 
 
+def _gate_bootstrap(r: dict[str, Any]) -> tuple[str, str, str, str, str]:
+    return (
+        f"gate's paired bootstrap, {r['rows']:,} holdout rows × {r['resamples']} resamples, "
+        "4 metrics, 2 models",
+        f"{r['ours_s']:.2f} s (row weights)",
+        f"indexed resamples {r['baseline_s']:.2f} s",
+        _x(r["ratio"]),
+        "< 1× (same intervals)",
+    )
+
+
 def _flow_overhead(r: dict[str, Any]) -> tuple[str, str, str, str, str]:
     return (
         f"flow overhead, training flow, {r['rows']:,} rows, running server",
@@ -96,6 +107,7 @@ ROWS: dict[str, Row] = {
     "drift_speed": _drift,
     "validation_speed": _validation,
     "training_throughput": _training,
+    "gate_bootstrap": _gate_bootstrap,
     "flow_overhead": _flow_overhead,
     "cli_reads": _cli_reads,
 }
