@@ -24,11 +24,14 @@ from cli.runtime.settings import (
     CONSOLE_LEVEL_ENV,
     STARTUP_TIMEOUT_ENV,
     RuntimeFailure,
+    prefect_home,
     startup_timeout_s,
 )
 
-# uvicorn exits with 3 when it cannot bind its port (Prefect retries on another port too).
-_EXIT_PORT_IN_USE = 3
+# uvicorn exits with 3 when it cannot start: its port taken (Prefect retries on another port
+# too), or the app's start-up failed (an unwritable database). Only the first is tried again.
+_EXIT_STARTUP_FAILURE = 3
+_PORT_TAKEN = "address already in use"
 _PR_SET_PDEATHSIG = 1
 
 
@@ -125,12 +128,20 @@ def _die_with_parent_hook() -> Callable[[], None] | None:
     return hook
 
 
-def _tail(stream: IO[bytes] | None, limit: int = 300) -> str:
+def _lines(stream: IO[bytes] | None) -> list[str]:
     if stream is None:
-        return ""
+        return []
     stream.seek(0)
-    lines = [line for line in stream.read().decode(errors="replace").splitlines() if line.strip()]
+    return [line for line in stream.read().decode(errors="replace").splitlines() if line.strip()]
+
+
+def _tail(stream: IO[bytes] | None, limit: int = 300) -> str:
+    lines = _lines(stream)
     return lines[-1][:limit] if lines else ""
+
+
+def _port_taken(stream: IO[bytes] | None) -> bool:
+    return any(_PORT_TAKEN in line.lower() for line in _lines(stream))
 
 
 def _advice() -> str:
@@ -146,7 +157,7 @@ class PrivateServer:
     def __init__(self) -> None:
         self.process: subprocess.Popen[bytes] | None = None
         self.port = 0
-        self.started_at = 0.0
+        self.started_at = 0.0  # the first start: restarts on another port share its deadline
         self._stderr: IO[bytes] | None = None
         self._ready = False
 
@@ -157,11 +168,19 @@ class PrivateServer:
     def start(self) -> None:
         import tempfile
 
+        # Its database lives there; a home whose folder is missing would fail every start-up.
+        home = prefect_home()
+        try:
+            home.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RuntimeFailure(
+                f"cannot create the Prefect home {home} (PREFECT_HOME): {exc.strerror or exc}"
+            ) from exc
         self.port = free_port()
         if self._stderr is not None:
             self._stderr.close()
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 (closed by stop())
-        self.started_at = time.monotonic()
+        self.started_at = self.started_at or time.monotonic()
         self.process = subprocess.Popen(
             uvicorn_command(self.port),
             env=server_environment({"PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1"}),
@@ -182,8 +201,9 @@ class PrivateServer:
         pending = list(warm)
         while True:
             code = self.process.poll()
-            if code == _EXIT_PORT_IN_USE:
-                self.start()
+            in_time = time.monotonic() - self.started_at <= timeout
+            if code == _EXIT_STARTUP_FAILURE and _port_taken(self._stderr) and in_time:
+                self.start()  # another process took the port between our probe and its bind
                 continue
             if code is not None:
                 detail = _tail(self._stderr)
@@ -195,7 +215,7 @@ class PrivateServer:
             if is_healthy(self.api_url, timeout=1.0) and listens_on(self.process.pid, self.port):
                 self._ready = True
                 return
-            if time.monotonic() - self.started_at > timeout:
+            if not in_time:
                 raise RuntimeFailure(
                     f"the temporary Prefect server did not come up within {timeout:g} s "
                     f"({STARTUP_TIMEOUT_ENV}); {_advice()}"

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import psutil
 import pytest
 
+from cli.runtime import server_process
 from cli.runtime.server_process import (
     PrivateServer,
     free_port,
@@ -19,7 +20,7 @@ from cli.runtime.server_process import (
     server_environment,
     uvicorn_command,
 )
-from cli.runtime.settings import CONSOLE_LEVEL_ENV
+from cli.runtime.settings import CONSOLE_LEVEL_ENV, RuntimeFailure
 
 if TYPE_CHECKING:
     from tests.cli.conftest import MlgovCli
@@ -136,3 +137,62 @@ def test_killed_train_leaves_no_temporary_server(
         assert run.lines[-1] == (
             f"mlgov: stopped by {sig.name}; a flow run in progress was recorded as crashed"
         )
+
+
+@pytest.mark.e2e
+def test_a_missing_prefect_home_folder_is_created_and_the_server_comes_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Once, a home under a missing folder failed every start-up (exit 3), each taken for a
+    # port clash and retried: the command hung for good.
+    home = tmp_path / "not" / "yet" / "prefect"
+    monkeypatch.setenv("PREFECT_HOME", str(home))
+    server = PrivateServer()
+    try:
+        server.start()
+        server.wait_ready()
+        assert home.is_dir() and listens_on(server.process.pid, server.port)  # type: ignore[union-attr]
+    finally:
+        server.stop()
+
+
+@pytest.mark.e2e
+def test_a_failed_start_up_is_one_line_at_once_not_a_retry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "prefect"))
+    unwritable = tmp_path / "no-such-folder" / "prefect.db"
+    monkeypatch.setenv("PREFECT_API_DATABASE_CONNECTION_URL", f"sqlite+aiosqlite:///{unwritable}")
+    server = PrivateServer()
+    try:
+        server.start()
+        first = server.process
+        with pytest.raises(RuntimeFailure, match="exited with code 3") as failed:
+            server.wait_ready()
+        assert server.process is first  # not started again
+        assert "\n" not in str(failed.value)
+    finally:
+        server.stop()
+
+
+@pytest.mark.e2e
+def test_a_port_taken_before_the_bind_is_retried_on_another(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "prefect"))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        ports = iter([taken.getsockname()[1]])
+        real_free_port = server_process.free_port
+        monkeypatch.setattr(
+            server_process, "free_port", lambda: next(ports, None) or real_free_port()
+        )
+        server = PrivateServer()
+        try:
+            server.start()
+            server.wait_ready()
+            assert server.port != taken.getsockname()[1]
+            assert listens_on(server.process.pid, server.port)  # type: ignore[union-attr]
+        finally:
+            server.stop()
