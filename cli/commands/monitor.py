@@ -17,7 +17,8 @@ from cli.commands.common import (
 from cli.runtime.session import run_flow
 
 EXIT_INVALID_BATCH = 3
-MONITORING_LIBRARIES = ("great_expectations", "fastai.tabular.learner", "evidently.presets")
+# Imported while a temporary server boots. A package scores without fastai: not warmed here.
+MONITORING_LIBRARIES = ("great_expectations", "torch", "evidently.presets")
 
 
 def render_monitoring(summary: dict[str, Any]) -> str:

@@ -19,7 +19,8 @@ from cli.commands.common import (
 )
 from cli.runtime.session import run_flow
 
-TRAINING_LIBRARIES = ("great_expectations", "fastai.tabular.learner")
+# Imported while a temporary server boots; fastai through our module, which quiets its import.
+TRAINING_LIBRARIES = ("great_expectations", "mlgov.training.fit")
 
 
 def _render_run(summary: dict[str, Any]) -> str:

@@ -21,7 +21,12 @@ from cli.runtime.background import (
     write_state,
 )
 from cli.runtime.health import is_healthy
-from cli.runtime.server_process import free_port, server_environment, uvicorn_command
+from cli.runtime.server_process import (
+    StartLock,
+    free_port,
+    server_environment,
+    uvicorn_command,
+)
 from cli.runtime.settings import (
     STARTUP_TIMEOUT_ENV,
     RuntimeFailure,
@@ -65,46 +70,52 @@ def start_background_server(port: int | None, ui: bool) -> dict[str, Any]:
         return {**status, "outcome": "already running"}
     if status.get("runner_pid") or status["running"]:
         stop_background_server()
-    chosen = free_port(port if port is not None else 4200)
-    if port is not None and chosen != port:
-        raise RuntimeFailure(f"port {port} is already in use on 127.0.0.1")
-    log = prefect_home() / LOG_FILE_NAME
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "ab") as out:
-        process = subprocess.Popen(
-            uvicorn_command(chosen),
-            env=server_environment({"PREFECT_UI_ENABLED": "1" if ui else "0"}),
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=out,
-            start_new_session=True,
-            close_fds=True,
-        )
-    runner_pid, socket_path = runner.spawn()
-    base = f"http://127.0.0.1:{chosen}"
-    state = ServerState(
-        pid=process.pid,
-        port=chosen,
-        url=f"{base}/api",
-        ui_url=base if ui else None,
-        log=str(log),
-        started_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        runner_pid=runner_pid,
-        runner_socket=str(socket_path),
-    )
-    write_state(state)
-    timeout = startup_timeout_s()
-    deadline = time.monotonic() + timeout
-    while not is_healthy(state.url, timeout=1.0):
-        if process.poll() is not None or time.monotonic() > deadline:
-            stop_background_server()
-            why = (
-                f"exited with code {process.returncode}"
-                if process.returncode is not None
-                else f"did not come up within {timeout:g} s ({STARTUP_TIMEOUT_ENV})"
+    # Not while a command's temporary server of this home boots (a new home's migrations).
+    start_lock = StartLock()
+    start_lock.acquire(time.monotonic() + startup_timeout_s())
+    try:
+        chosen = free_port(port if port is not None else 4200)
+        if port is not None and chosen != port:
+            raise RuntimeFailure(f"port {port} is already in use on 127.0.0.1")
+        log = prefect_home() / LOG_FILE_NAME
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "ab") as out:
+            process = subprocess.Popen(
+                uvicorn_command(chosen),
+                env=server_environment({"PREFECT_UI_ENABLED": "1" if ui else "0"}),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=out,
+                start_new_session=True,
+                close_fds=True,
             )
-            raise RuntimeFailure(f"the background Prefect server {why}; see {log}")
-        time.sleep(0.2)
+        runner_pid, socket_path = runner.spawn()
+        base = f"http://127.0.0.1:{chosen}"
+        state = ServerState(
+            pid=process.pid,
+            port=chosen,
+            url=f"{base}/api",
+            ui_url=base if ui else None,
+            log=str(log),
+            started_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            runner_pid=runner_pid,
+            runner_socket=str(socket_path),
+        )
+        write_state(state)
+        timeout = startup_timeout_s()
+        deadline = time.monotonic() + timeout
+        while not is_healthy(state.url, timeout=1.0):
+            if process.poll() is not None or time.monotonic() > deadline:
+                stop_background_server()
+                why = (
+                    f"exited with code {process.returncode}"
+                    if process.returncode is not None
+                    else f"did not come up within {timeout:g} s ({STARTUP_TIMEOUT_ENV})"
+                )
+                raise RuntimeFailure(f"the background Prefect server {why}; see {log}")
+            time.sleep(0.2)
+    finally:
+        start_lock.release()
     # Not a failure when it does not come up: commands then run in-process (see its log).
     runner.wait_ready(runner_pid, socket_path, timeout)
     return {**background_status(), "outcome": "started"}

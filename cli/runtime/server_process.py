@@ -33,6 +33,7 @@ from cli.runtime.settings import (
 _EXIT_STARTUP_FAILURE = 3
 _PORT_TAKEN = "address already in use"
 _PR_SET_PDEATHSIG = 1
+START_LOCK_FILE = "mlgov-server-start.lock"
 
 
 def free_port(preferred: int | None = None) -> int:
@@ -151,6 +152,47 @@ def _advice() -> str:
     )
 
 
+class StartLock:
+    """One server of a Prefect home boots at a time: two booting on a new home's database both
+    run its migrations, and one of them fails its start-up.
+
+    An advisory lock on `$PREFECT_HOME/mlgov-server-start.lock`, held from the spawn until the
+    server answers (or fails); the kernel drops it when its holder dies, however it dies.
+    """
+
+    def __init__(self) -> None:
+        self._file: IO[bytes] | None = None
+
+    def try_acquire(self) -> bool:
+        import fcntl
+
+        if self._file is None:
+            home = prefect_home()
+            try:
+                # Its database lives there; a home whose folder is missing fails every start-up.
+                home.mkdir(parents=True, exist_ok=True)
+                self._file = open(home / START_LOCK_FILE, "ab")  # noqa: SIM115 (closed by release)
+            except OSError as exc:
+                raise RuntimeFailure(
+                    f"cannot use the Prefect home {home} (PREFECT_HOME): {exc.strerror or exc}"
+                ) from exc
+        try:
+            fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
+    def acquire(self, deadline: float) -> None:
+        """Wait for the lock until `deadline` (monotonic); past it, go on without it."""
+        while not self.try_acquire() and time.monotonic() < deadline:
+            time.sleep(0.2)
+
+    def release(self) -> None:
+        file, self._file = self._file, None
+        if file is not None:
+            file.close()  # closing the descriptor releases its lock
+
+
 class PrivateServer:
     """A temporary Prefect server owned by this process: started early, awaited late, stopped last."""
 
@@ -160,27 +202,26 @@ class PrivateServer:
         self.started_at = 0.0  # the first start: restarts on another port share its deadline
         self._stderr: IO[bytes] | None = None
         self._ready = False
+        self._start_lock = StartLock()
 
     @property
     def api_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/api"
 
     def start(self) -> None:
+        """Choose the port (the API's URL is known from here on) and boot the server, unless
+        another command of this home is booting one: then `wait_ready` boots it after that one."""
+        self.port = free_port()
+        self.started_at = self.started_at or time.monotonic()
+        if self._start_lock.try_acquire():
+            self._spawn()
+
+    def _spawn(self) -> None:
         import tempfile
 
-        # Its database lives there; a home whose folder is missing would fail every start-up.
-        home = prefect_home()
-        try:
-            home.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise RuntimeFailure(
-                f"cannot create the Prefect home {home} (PREFECT_HOME): {exc.strerror or exc}"
-            ) from exc
-        self.port = free_port()
         if self._stderr is not None:
             self._stderr.close()
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 (closed by stop())
-        self.started_at = self.started_at or time.monotonic()
         self.process = subprocess.Popen(
             uvicorn_command(self.port),
             env=server_environment({"PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1"}),
@@ -195,39 +236,53 @@ class PrivateServer:
 
     def wait_ready(self, warm: Sequence[str] = ()) -> None:
         """Import `warm` modules while the server boots, then wait for `/api/health`."""
-        if self._ready or self.process is None:
+        if self._ready or not self.started_at:
             return
         timeout = startup_timeout_s()
         pending = list(warm)
-        while True:
-            code = self.process.poll()
-            in_time = time.monotonic() - self.started_at <= timeout
-            if code == _EXIT_STARTUP_FAILURE and _port_taken(self._stderr) and in_time:
-                self.start()  # another process took the port between our probe and its bind
-                continue
-            if code is not None:
-                detail = _tail(self._stderr)
-                raise RuntimeFailure(
-                    f"the temporary Prefect server exited with code {code}"
-                    + (f" ({detail})" if detail else "")
-                    + f"; {_advice()}"
-                )
-            if is_healthy(self.api_url, timeout=1.0) and listens_on(self.process.pid, self.port):
-                self._ready = True
-                return
-            if not in_time:
-                raise RuntimeFailure(
-                    f"the temporary Prefect server did not come up within {timeout:g} s "
-                    f"({STARTUP_TIMEOUT_ENV}); {_advice()}"
-                )
-            if pending:
-                # The import is needed later anyway; doing it now overlaps it with the boot.
-                with contextlib.suppress(Exception):
-                    importlib.import_module(pending.pop(0))
-            else:
-                time.sleep(0.1)
+        try:
+            while True:
+                in_time = time.monotonic() - self.started_at <= timeout
+                if self.process is None:
+                    if self._start_lock.try_acquire():
+                        self._spawn()  # the other command's server is up: its migrations done
+                        continue
+                elif self._booted(in_time):
+                    self._ready = True
+                    return
+                if not in_time:
+                    raise RuntimeFailure(
+                        f"the temporary Prefect server did not come up within {timeout:g} s "
+                        f"({STARTUP_TIMEOUT_ENV}); {_advice()}"
+                    )
+                if pending:
+                    # The import is needed later anyway; doing it now overlaps it with the boot.
+                    with contextlib.suppress(Exception):
+                        importlib.import_module(pending.pop(0))
+                else:
+                    time.sleep(0.1)
+        finally:
+            self._start_lock.release()  # up or failed: the next command's server may boot
+
+    def _booted(self, in_time: bool) -> bool:
+        """Whether the server answers; a port taken under it is retried on another port."""
+        assert self.process is not None
+        code = self.process.poll()
+        if code == _EXIT_STARTUP_FAILURE and _port_taken(self._stderr) and in_time:
+            self.port = free_port()  # another process took it between our probe and its bind
+            self._spawn()
+            return False
+        if code is not None:
+            detail = _tail(self._stderr)
+            raise RuntimeFailure(
+                f"the temporary Prefect server exited with code {code}"
+                + (f" ({detail})" if detail else "")
+                + f"; {_advice()}"
+            )
+        return is_healthy(self.api_url, timeout=1.0) and listens_on(self.process.pid, self.port)
 
     def stop(self) -> None:
+        self._start_lock.release()
         process, self.process = self.process, None
         if process is not None and process.poll() is None:
             process.terminate()

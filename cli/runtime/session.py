@@ -36,10 +36,17 @@ ApiSource = Literal["PREFECT_API_URL", "background server", "temporary server"]
 class ApiSession:
     """The Prefect API of one command; `ready()` before the first call to it."""
 
-    def __init__(self, source: ApiSource, url: str, server: PrivateServer | None) -> None:
+    def __init__(
+        self,
+        source: ApiSource,
+        url: str,
+        server: PrivateServer | None,
+        settings: contextlib.ExitStack | None = None,
+    ) -> None:
         self.source = source
         self.url = url
         self.server = server
+        self._settings = settings  # where this command's API URL is set, until it ends
         self._checked = False
 
     def ready(self, warm: Sequence[str] = ()) -> None:
@@ -48,6 +55,10 @@ class ApiSession:
             return
         if self.server is not None:
             self.server.wait_ready(warm)
+            if self.server.api_url != self.url:  # its port was taken under it: another port
+                self.url = self.server.api_url
+                if self._settings is not None:
+                    _point_prefect_at(self.url, self._settings)
         elif self.source == "PREFECT_API_URL":
             reason = unreachable_reason(self.url)
             if reason is not None:
@@ -88,15 +99,11 @@ def prefect_api(allow_private: bool = True) -> Iterator[ApiSession]:
             server = PrivateServer()
             server.start()
             source, url = "temporary server", server.api_url
-    session = ApiSession(source, url, server)
     previous_env = os.environ.get("PREFECT_API_URL")
     with contextlib.ExitStack() as stack:
+        session = ApiSession(source, url, server, stack)
         if source != "PREFECT_API_URL":
-            os.environ["PREFECT_API_URL"] = url
-            if "prefect.context" in sys.modules:  # Prefect already loaded its settings
-                from prefect.settings import PREFECT_API_URL, temporary_settings
-
-                stack.enter_context(temporary_settings(updates={PREFECT_API_URL: url}))
+            _point_prefect_at(url, stack)
         _current = session
         try:
             yield session
@@ -111,6 +118,16 @@ def prefect_api(allow_private: bool = True) -> Iterator[ApiSession]:
                     os.environ.pop("PREFECT_API_URL", None)
                 else:
                     os.environ["PREFECT_API_URL"] = previous_env
+
+
+def _point_prefect_at(url: str, stack: contextlib.ExitStack) -> None:
+    """This process's Prefect API from now until `stack` closes: the environment (read by a
+    Prefect imported later) and, once Prefect has loaded its settings, those too."""
+    os.environ["PREFECT_API_URL"] = url
+    if "prefect.context" in sys.modules:
+        from prefect.settings import PREFECT_API_URL, temporary_settings
+
+        stack.enter_context(temporary_settings(updates={PREFECT_API_URL: url}))
 
 
 def run_flow(flow: Callable[..., Any], *args: Any, warm: Sequence[str] = ()) -> Any:

@@ -39,9 +39,14 @@ def _train_command(data: Path) -> list[str]:
     ]
 
 
+@pytest.mark.parametrize("api", ["one server", "temporary servers"])
 def test_two_simultaneous_trains_both_complete_with_truthful_outcomes(
-    prefect_harness: None, tmp_path: Path
+    prefect_harness: None, tmp_path: Path, api: str
 ) -> None:
+    """`temporary servers`: no server running, so each command boots its own on one new Prefect
+    home at the same moment - the window where both ran the new database's migrations and one
+    command failed (or, retried on a port another server took, talked to the wrong server and
+    lost it with `ConnectError`)."""
     from prefect.settings import PREFECT_API_URL
 
     from mlgov.data.demo import make_dataset
@@ -55,12 +60,13 @@ def test_two_simultaneous_trains_both_complete_with_truthful_outcomes(
         if not key.startswith(("MLGOV_", "PREFECT_"))
     } | {
         "MLGOV_HOME": str(home),
-        "PREFECT_API_URL": str(PREFECT_API_URL.value()),
-        "PREFECT_HOME": str(tmp_path / "prefect-home"),
+        "PREFECT_HOME": str(tmp_path / "new" / "prefect-home"),  # its folder not yet there
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "GX_ANALYTICS_ENABLED": "false",
         "DO_NOT_TRACK": "1",
     }
+    if api == "one server":
+        env["PREFECT_API_URL"] = str(PREFECT_API_URL.value())
     runs = [
         subprocess.Popen(
             _train_command(data),

@@ -196,3 +196,23 @@ def test_a_port_taken_before_the_bind_is_retried_on_another(
             assert listens_on(server.process.pid, server.port)  # type: ignore[union-attr]
         finally:
             server.stop()
+
+
+@pytest.mark.e2e
+def test_two_servers_of_a_new_home_boot_one_after_the_other(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Booting together, both ran the new database's migrations and one failed its start-up.
+    monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "prefect"))
+    first, second = PrivateServer(), PrivateServer()
+    try:
+        first.start()
+        second.start()
+        assert first.process is not None and second.process is None  # waits for the lock
+        first.wait_ready()  # up: the lock goes
+        second.wait_ready()
+        for server in (first, second):
+            assert listens_on(server.process.pid, server.port)  # type: ignore[union-attr]
+    finally:
+        second.stop()
+        first.stop()
