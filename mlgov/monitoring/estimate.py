@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from mlgov.domain.features import TaskKind
 from mlgov.evaluation.intervals import central_interval
 from mlgov.evaluation.metrics import METRIC_FUNCTIONS, metric_names
+from mlgov.evaluation.resampling import label_draw_auc
 from mlgov.monitoring.performance import PerformancePolicy, resolve_metric, surest_drop
 
 CALIBRATION_RESAMPLES = 30
@@ -194,11 +195,14 @@ def expected_metrics(
     rng = np.random.default_rng(seed)
     names = metric_names("classification")
     draws = {name: np.empty(n_draws) for name in names}
+    scorers = {name: METRIC_FUNCTIONS[name] for name in names}
+    auc = label_draw_auc(proba)  # the probabilities stay; only the drawn labels change
+    scorers["roc_auc"] = lambda y, _proba: auc(y)
     for i in range(n_draws):
         drawn_from = calibration.apply(proba, resample=i) if calibration.resampled else calibrated
         y = _draw_labels(drawn_from, rng)
         for name in names:
-            draws[name][i] = METRIC_FUNCTIONS[name](y, proba)
+            draws[name][i] = scorers[name](y, proba)
     out: dict[str, tuple[float, float, float]] = {}
     for name, values in draws.items():
         finite = values[np.isfinite(values)]
