@@ -199,7 +199,7 @@ class PrivateServer:
     def __init__(self) -> None:
         self.process: subprocess.Popen[bytes] | None = None
         self.port = 0
-        self.started_at = 0.0  # the first start: restarts on another port share its deadline
+        self.started_at = 0.0  # when its boot began: a restart on another port keeps it
         self._stderr: IO[bytes] | None = None
         self._ready = False
         self._start_lock = StartLock()
@@ -246,6 +246,7 @@ class PrivateServer:
                 if self.process is None:
                     if self._start_lock.try_acquire():
                         self._spawn()  # the other command's server is up: its migrations done
+                        self.started_at = time.monotonic()  # its own boot gets the full timeout
                         continue
                 elif self._booted(in_time):
                     self._ready = True
