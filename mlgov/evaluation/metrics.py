@@ -6,6 +6,7 @@ are the probability matrix) or values (regression), so the bootstrap can rescore
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -64,28 +65,51 @@ def _f1(y: np.ndarray, proba: np.ndarray) -> float:
     return float(np.mean(scores))
 
 
-def _binary_auc(positive: np.ndarray, score: np.ndarray) -> float:
-    """Mann–Whitney AUC with tie-aware ranks; NaN when only one class is present."""
-    n_pos = int(positive.sum())
-    n_neg = len(positive) - n_pos
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    order = np.argsort(score, kind="mergesort")
-    sorted_scores = score[order]
-    ranks = np.empty(len(score), dtype=np.float64)
-    boundaries = np.flatnonzero(np.diff(sorted_scores)) + 1
-    starts = np.concatenate(([0], boundaries))
-    ends = np.concatenate((boundaries, [len(score)]))
-    average = (starts + ends + 1) / 2.0
-    ranks[order] = np.repeat(average, ends - starts)
-    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+class TiedScores:
+    """A column of scores grouped into ties once, so AUC under any row weights is a few sums:
+    each positive counts the negatives scored below it, and half of those tied with it (the
+    Mann–Whitney statistic with tie-aware ranks). The bootstrap and the label-free estimate
+    reuse the grouping for every resample or drawn label set."""
+
+    def __init__(self, score_values: np.ndarray) -> None:
+        ties, self.group = np.unique(score_values, return_inverse=True)
+        self.n_groups = len(ties)
+
+    def auc(self, positive: np.ndarray, negative: np.ndarray) -> float:
+        """AUC with rows weighted `positive` as positives, `negative` as negatives; NaN when
+        either side weighs nothing."""
+        pos = np.bincount(self.group, weights=positive, minlength=self.n_groups)
+        neg = np.bincount(self.group, weights=negative, minlength=self.n_groups)
+        below = np.cumsum(neg) - neg  # negatives scored strictly lower
+        pairs = pos.sum() * neg.sum()
+        wins = np.einsum("g,g->", pos, below + 0.5 * neg)
+        return float(wins / pairs) if pairs > 0 else float("nan")
+
+
+def mean_defined(values: Sequence[float]) -> float:
+    """The mean of the classes' AUCs where defined, as `nanmean` (NaN when none is)."""
+    defined = [v for v in values if not math.isnan(v)]
+    return float(np.mean(defined)) if defined else float("nan")
+
+
+def roc_auc_of_labels(proba: np.ndarray) -> Callable[[np.ndarray], float]:
+    """ROC AUC of these probabilities against any label set (one-vs-rest mean for multiclass):
+    the scores are grouped into ties here, once."""
+    columns = [1] if proba.shape[1] == 2 else list(range(proba.shape[1]))
+    tied = [TiedScores(proba[:, c]) for c in columns]
+
+    def score(y: np.ndarray) -> float:
+        aucs = []
+        for c, scores in zip(columns, tied, strict=True):
+            positive = (y == c).astype(np.float64)
+            aucs.append(scores.auc(positive, 1.0 - positive))
+        return mean_defined(aucs)
+
+    return score
 
 
 def _roc_auc(y: np.ndarray, proba: np.ndarray) -> float:
-    if proba.shape[1] == 2:
-        return _binary_auc(y == 1, proba[:, 1])
-    aucs = [_binary_auc(y == c, proba[:, c]) for c in range(proba.shape[1])]
-    return float(np.nanmean(aucs)) if not np.all(np.isnan(aucs)) else float("nan")
+    return roc_auc_of_labels(proba)(y)
 
 
 def _log_loss(y: np.ndarray, proba: np.ndarray) -> float:

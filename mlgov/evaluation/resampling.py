@@ -11,12 +11,11 @@ single vector product down, the more so on a busy machine.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from mlgov.evaluation.metrics import METRIC_FUNCTIONS
+from mlgov.evaluation.metrics import METRIC_FUNCTIONS, TiedScores, mean_defined
 
 WeightedScore = Callable[[np.ndarray], float]
 """A metric's value on one resample, from how often it drew each row."""
@@ -67,25 +66,6 @@ def _f1(y: np.ndarray, proba: np.ndarray) -> WeightedScore:
     return score
 
 
-class TiedScores:
-    """A column of scores grouped into ties once, so AUC under any row weights is a few sums:
-    each positive counts the negatives scored below it, and half of those tied with it."""
-
-    def __init__(self, score_values: np.ndarray) -> None:
-        ties, self.group = np.unique(score_values, return_inverse=True)
-        self.n_groups = len(ties)
-
-    def auc(self, positive: np.ndarray, negative: np.ndarray) -> float:
-        """Mann–Whitney AUC with rows weighted `positive` as positives, `negative` as negatives;
-        NaN when either side weighs nothing."""
-        pos = np.bincount(self.group, weights=positive, minlength=self.n_groups)
-        neg = np.bincount(self.group, weights=negative, minlength=self.n_groups)
-        below = np.cumsum(neg) - neg  # negatives scored strictly lower
-        pairs = pos.sum() * neg.sum()
-        wins = np.einsum("g,g->", pos, below + 0.5 * neg)
-        return float(wins / pairs) if pairs > 0 else float("nan")
-
-
 def _binary_auc(positive: np.ndarray, score_values: np.ndarray) -> WeightedScore:
     tied = TiedScores(score_values)
     is_positive = positive.astype(np.float64)
@@ -97,33 +77,11 @@ def _binary_auc(positive: np.ndarray, score_values: np.ndarray) -> WeightedScore
     return score
 
 
-def _mean_defined(values: list[float]) -> float:
-    """The mean of the classes' AUCs where defined, as `nanmean` (NaN when none is)."""
-    defined = [v for v in values if not math.isnan(v)]
-    return float(np.mean(defined)) if defined else float("nan")
-
-
 def _roc_auc(y: np.ndarray, proba: np.ndarray) -> WeightedScore:
     if proba.shape[1] == 2:
         return _binary_auc(y == 1, proba[:, 1])
     per_class = [_binary_auc(y == c, proba[:, c]) for c in range(proba.shape[1])]
-    return lambda counts: _mean_defined([one(counts) for one in per_class])
-
-
-def label_draw_auc(proba: np.ndarray) -> Callable[[np.ndarray], float]:
-    """ROC AUC of fixed probabilities against label sets drawn again and again (label-free
-    estimates): the scores' ties are grouped once, not sorted for every draw."""
-    columns = [1] if proba.shape[1] == 2 else list(range(proba.shape[1]))
-    tied = [TiedScores(proba[:, c]) for c in columns]
-
-    def score(y: np.ndarray) -> float:
-        aucs = []
-        for c, scores in zip(columns, tied, strict=True):
-            positive = (y == c).astype(np.float64)
-            aucs.append(scores.auc(positive, 1.0 - positive))
-        return _mean_defined(aucs)
-
-    return score
+    return lambda counts: mean_defined([one(counts) for one in per_class])
 
 
 def _rmse(y: np.ndarray, pred: np.ndarray) -> WeightedScore:

@@ -24,8 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mlgov.domain.features import TaskKind
 from mlgov.evaluation.intervals import central_interval
-from mlgov.evaluation.metrics import METRIC_FUNCTIONS, metric_names
-from mlgov.evaluation.resampling import label_draw_auc
+from mlgov.evaluation.metrics import METRIC_FUNCTIONS, metric_names, roc_auc_of_labels
 from mlgov.monitoring.performance import PerformancePolicy, resolve_metric, surest_drop
 
 CALIBRATION_RESAMPLES = 30
@@ -196,7 +195,7 @@ def expected_metrics(
     names = metric_names("classification")
     draws = {name: np.empty(n_draws) for name in names}
     scorers = {name: METRIC_FUNCTIONS[name] for name in names}
-    auc = label_draw_auc(proba)  # the probabilities stay; only the drawn labels change
+    auc = roc_auc_of_labels(proba)  # the probabilities stay; only the drawn labels change
     scorers["roc_auc"] = lambda y, _proba: auc(y)
     for i in range(n_draws):
         drawn_from = calibration.apply(proba, resample=i) if calibration.resampled else calibrated
