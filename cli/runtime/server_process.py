@@ -199,7 +199,7 @@ class PrivateServer:
     def __init__(self) -> None:
         self.process: subprocess.Popen[bytes] | None = None
         self.port = 0
-        self.started_at = 0.0  # when its boot began: a restart on another port keeps it
+        self.started_at = 0.0  # when its boot began (0: not started); a port retry keeps it
         self._stderr: IO[bytes] | None = None
         self._ready = False
         self._start_lock = StartLock()
@@ -212,7 +212,7 @@ class PrivateServer:
         """Choose the port (the API's URL is known from here on) and boot the server, unless
         another command of this home is booting one: then `wait_ready` boots it after that one."""
         self.port = free_port()
-        self.started_at = self.started_at or time.monotonic()
+        self.started_at = time.monotonic()
         if self._start_lock.try_acquire():
             self._spawn()
 

@@ -6,6 +6,7 @@ import os
 import signal
 import socket
 import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -139,47 +140,60 @@ def test_killed_train_leaves_no_temporary_server(
         )
 
 
+@pytest.fixture
+def new_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[[], PrivateServer]]:
+    """Private servers of a Prefect home under `tmp_path`, every one stopped at the end."""
+    monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "prefect"))
+    made: list[PrivateServer] = []
+
+    def make() -> PrivateServer:
+        made.append(PrivateServer())
+        return made[-1]
+
+    yield make
+    for server in reversed(made):
+        server.stop()
+
+
+def _listening(server: PrivateServer) -> bool:
+    return server.process is not None and listens_on(server.process.pid, server.port)
+
+
 @pytest.mark.e2e
 def test_a_missing_prefect_home_folder_is_created_and_the_server_comes_up(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    new_server: Callable[[], PrivateServer], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Once, a home under a missing folder failed every start-up (exit 3), each taken for a
     # port clash and retried: the command hung for good.
     home = tmp_path / "not" / "yet" / "prefect"
     monkeypatch.setenv("PREFECT_HOME", str(home))
-    server = PrivateServer()
-    try:
-        server.start()
-        server.wait_ready()
-        assert home.is_dir() and listens_on(server.process.pid, server.port)  # type: ignore[union-attr]
-    finally:
-        server.stop()
+    server = new_server()
+    server.start()
+    server.wait_ready()
+    assert home.is_dir() and _listening(server)
 
 
 @pytest.mark.e2e
 def test_a_failed_start_up_is_one_line_at_once_not_a_retry(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    new_server: Callable[[], PrivateServer], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "prefect"))
     unwritable = tmp_path / "no-such-folder" / "prefect.db"
     monkeypatch.setenv("PREFECT_API_DATABASE_CONNECTION_URL", f"sqlite+aiosqlite:///{unwritable}")
-    server = PrivateServer()
-    try:
-        server.start()
-        first = server.process
-        with pytest.raises(RuntimeFailure, match="exited with code 3") as failed:
-            server.wait_ready()
-        assert server.process is first  # not started again
-        assert "\n" not in str(failed.value)
-    finally:
-        server.stop()
+    server = new_server()
+    server.start()
+    first = server.process
+    with pytest.raises(RuntimeFailure, match="exited with code 3") as failed:
+        server.wait_ready()
+    assert server.process is first  # not started again
+    assert "\n" not in str(failed.value)
 
 
 @pytest.mark.e2e
 def test_a_port_taken_before_the_bind_is_retried_on_another(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    new_server: Callable[[], PrivateServer], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "prefect"))
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -188,31 +202,22 @@ def test_a_port_taken_before_the_bind_is_retried_on_another(
         monkeypatch.setattr(
             server_process, "free_port", lambda: next(ports, None) or real_free_port()
         )
-        server = PrivateServer()
-        try:
-            server.start()
-            server.wait_ready()
-            assert server.port != taken.getsockname()[1]
-            assert listens_on(server.process.pid, server.port)  # type: ignore[union-attr]
-        finally:
-            server.stop()
+        server = new_server()
+        server.start()
+        server.wait_ready()
+        assert server.port != taken.getsockname()[1]
+        assert _listening(server)
 
 
 @pytest.mark.e2e
 def test_two_servers_of_a_new_home_boot_one_after_the_other(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    new_server: Callable[[], PrivateServer],
 ) -> None:
     # Booting together, both ran the new database's migrations and one failed its start-up.
-    monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "prefect"))
-    first, second = PrivateServer(), PrivateServer()
-    try:
-        first.start()
-        second.start()
-        assert first.process is not None and second.process is None  # waits for the lock
-        first.wait_ready()  # up: the lock goes
-        second.wait_ready()
-        for server in (first, second):
-            assert listens_on(server.process.pid, server.port)  # type: ignore[union-attr]
-    finally:
-        second.stop()
-        first.stop()
+    first, second = new_server(), new_server()
+    first.start()
+    second.start()
+    assert first.process is not None and second.process is None  # waits for the lock
+    first.wait_ready()  # up: the lock goes
+    second.wait_ready()
+    assert _listening(first) and _listening(second)
