@@ -220,6 +220,7 @@ def check_production_batch(
         validation=validation,
         unknown_columns=unknown_columns(frame.columns, spec, params.id_column),
         flow_run_id=flow_run.get_id(),
+        monitor_run_id=flow_run.get_parent_flow_run_id(),
     )
     if findings.unknown_columns:
         get_run_logger().info(

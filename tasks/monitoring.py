@@ -22,7 +22,13 @@ from mlgov.drift.config import DriftConfig, DriftSummary
 from mlgov.drift.report import ReportTarget, build_drift_report
 from mlgov.drift.statistics import compute_column_drift
 from mlgov.monitoring.batches import ID_COLUMN, MonitoredBatch, row_ids
-from mlgov.monitoring.grading import BatchFindings, GradedBatch, grade_batch
+from mlgov.monitoring.grading import (
+    BatchFindings,
+    GradedBatch,
+    drift_severity,
+    grade_batch,
+    grade_history,
+)
 from mlgov.monitoring.labels import (
     LABELS_FILE,
     join_labels,
@@ -240,34 +246,43 @@ def update_batch_performance(
             performance_drop=degraded,
         )
         return store.update_performance(
-            model, batch_id, metrics, n_labelled, severity=graded.severity, interval=interval
+            model,
+            batch_id,
+            metrics,
+            n_labelled,
+            severity=graded.severity,
+            interval=interval,
+            base_severity=graded.record.base_severity,
         )
 
 
 @task(name="record-batch", cache_policy=NO_CACHE)
 def record_batch(findings: BatchFindings, persistence: int) -> GradedBatch:
-    """Store the batch, then grade it: drift persisting over N batches makes it critical.
-
-    It is stored before grading so that the drift streak, read from the history, counts it.
-    """
-    performance_drop = bool(findings.performance and findings.performance.degraded)
-    estimate_drop = bool(findings.estimate and findings.estimate.degraded)
+    """Store the batch and grade it from the history: drift persisting over N batches by batch
+    time makes it critical, and later batches are graded again when it arrived after them."""
+    base = grade_batch(  # the severity without the streak, which the history decides
+        findings.record(),
+        consecutive_drifted=0,
+        persistence=persistence,
+        performance_drop=bool(findings.performance and findings.performance.degraded),
+        estimate_drop=bool(findings.estimate and findings.estimate.degraded),
+    )
     with MonitoringStore.from_settings() as store:
-        stored = store.record_batch(findings.record())
-        graded = grade_batch(
-            stored,
-            consecutive_drifted=store.consecutive_drifted(
-                stored.model, upto_batch_time=stored.batch_time
-            ),
-            persistence=persistence,
-            performance_drop=performance_drop,
-            estimate_drop=estimate_drop,
+        graded = store.record_graded_batch(base.record, grade_history)
+    for batch_id, before, after in graded.regraded:
+        get_run_logger().info(
+            "Batch %s of %s graded again (%s -> %s): batch %s is older and arrived later",
+            batch_id,
+            findings.model,
+            before,
+            after,
+            findings.batch_id,
         )
-        return GradedBatch(
-            record=store.record_batch(graded.record),
-            consecutive_drifted=graded.consecutive_drifted,
-            drift_severity=graded.drift_severity,
-        )
+    return GradedBatch(
+        record=graded.record,
+        consecutive_drifted=graded.streak,
+        drift_severity=drift_severity(graded.record.dataset_drift, graded.streak, persistence),
+    )
 
 
 @task(name="publish-monitoring-trend", cache_policy=NO_CACHE)

@@ -7,6 +7,7 @@ alerts' severities, the outcome a run reports) is read off the one grade.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Literal
 
@@ -19,7 +20,7 @@ from mlgov.drift.decision import EMBEDDINGS_COLUMN, DriftDecision
 from mlgov.drift.embeddings import EmbeddingDriftResult
 from mlgov.monitoring.estimate import PerformanceEstimate
 from mlgov.monitoring.performance import PerformanceCheck
-from mlgov.storage.monitoring_schema import BatchRecord
+from mlgov.storage.monitoring_schema import BatchRecord, StreakRow
 from mlgov.validation.explanation import ValidationSummary
 
 DriftSeverity = Literal["warning", "critical"]
@@ -61,6 +62,27 @@ def drift_severity(
     return "critical" if consecutive_drifted >= persistence else "warning"
 
 
+def grade_history(rows: Sequence[StreakRow]) -> list[tuple[Severity, int]]:
+    """Each batch's severity and drift streak, rows in batch-time order (oldest first).
+
+    The streak counts the batch and the drifted ones before it by batch time, skipping batches
+    without a verdict; drift on `persistence` batches in a row makes a batch critical, else it
+    keeps its severity without the streak (`base_severity`, which `grade_batch` records). So the
+    history decides, not the order in which workers happened to record the batches. Rows of an
+    older mlgov (no base severity) keep the severity they were given.
+    """
+    run = 0
+    graded: list[tuple[Severity, int]] = []
+    for row in rows:
+        if row.scored and row.dataset_drift is not None:
+            run = run + 1 if row.dataset_drift else 0
+        if row.base_severity is None or row.persistence is None:
+            graded.append((row.severity, run))
+        else:
+            graded.append(("critical" if run >= row.persistence else row.base_severity, run))
+    return graded
+
+
 class BatchFindings(BaseModel):
     """What one batch showed, before it is graded: contract, drift, performance, files."""
 
@@ -88,6 +110,8 @@ class BatchFindings(BaseModel):
     """The label-free estimate (a classifier whose version stores calibration data)."""
     predictions_path: str | None = None
     flow_run_id: str | None = None
+    monitor_run_id: str | None = None
+    """The `monitor-production-batch` run this batch's run belongs to (a fleet gathers by it)."""
 
     @property
     def scored(self) -> bool:
@@ -133,6 +157,7 @@ class BatchFindings(BaseModel):
             else {"html": str(drift.html_path), "json": str(drift.json_path)},
             severity=severity,
             flow_run_id=self.flow_run_id,
+            monitor_run_id=self.monitor_run_id,
         )
 
     def _column_scores(self) -> dict[str, float]:
@@ -171,17 +196,25 @@ def grade_batch(
     and a broken contract keep the severity they earned. Labels supersede the label-free
     estimate: a batch re-measured on them is graded without `estimate_drop`.
     """
-    severity = classify_severity(
-        dataset_drift=record.dataset_drift,
-        consecutive_drifted=consecutive_drifted,
-        persistence=persistence,
-        performance_drop=performance_drop,
-        validation_failed=not record.validation_success,
-        estimate_drop=estimate_drop,
-        findings_severity=record.findings_severity,
-    )
+
+    def severity(streak: int) -> Severity:
+        return classify_severity(
+            dataset_drift=record.dataset_drift,
+            consecutive_drifted=streak,
+            persistence=persistence,
+            performance_drop=performance_drop,
+            validation_failed=not record.validation_success,
+            estimate_drop=estimate_drop,
+            findings_severity=record.findings_severity,
+        )
+
+    graded = {
+        "severity": severity(consecutive_drifted),
+        "base_severity": severity(0),  # what `grade_history` starts from when batches move
+        "persistence": persistence,
+    }
     return GradedBatch(
-        record=record.model_copy(update={"severity": severity}),
+        record=record.model_copy(update=graded),
         consecutive_drifted=consecutive_drifted,
         drift_severity=drift_severity(record.dataset_drift, consecutive_drifted, persistence),
     )

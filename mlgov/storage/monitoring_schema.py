@@ -81,7 +81,14 @@ class BatchRecord(BaseModel):
     predictions_path: str | None = None
     report_paths: dict[str, str] = Field(default_factory=dict)
     severity: Severity
+    base_severity: Severity | None = None
+    """The severity without the drift streak; with `persistence`, what lets a batch recorded
+    out of order re-grade the later ones (None in older rows: those keep their severity)."""
+    persistence: int | None = Field(default=None, ge=1)
+    """Consecutive drifted batches that made drift critical when this batch was graded."""
     flow_run_id: str | None = None
+    monitor_run_id: str | None = None
+    """The `monitor-production-batch` run that recorded it: how a fleet finds its children's rows."""
 
     @field_validator("validation_findings", mode="before")
     @classmethod
@@ -107,6 +114,30 @@ class BatchRecord(BaseModel):
         if isinstance(value, int | float) and not math.isfinite(value):
             return None
         return value
+
+
+class StreakRow(BaseModel):
+    """What grading a model's history needs of one batch (`MonitoringStore.record_graded_batch`)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    batch_id: str
+    scored: bool
+    dataset_drift: bool | None
+    base_severity: Severity | None
+    persistence: int | None
+    severity: Severity
+
+
+class GradedRows(BaseModel):
+    """A recorded batch with the severity its place in the history gave it, and the later
+    batches whose severity changed because it arrived after them: (batch_id, before, after)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    record: BatchRecord
+    streak: int
+    regraded: tuple[tuple[str, str, str], ...] = ()
 
 
 class ScoringRecord(BaseModel):
@@ -174,6 +205,10 @@ batches = Table(
     Column("report_paths_json", Text, nullable=False),
     Column("severity", String(16), nullable=False),
     Column("flow_run_id", String(128), nullable=True),
+    # Added with out-of-order grading and fleets: nullable, added to older tables.
+    Column("base_severity", String(16), nullable=True),
+    Column("persistence", Integer, nullable=True),
+    Column("monitor_run_id", String(128), nullable=True),
     CheckConstraint(
         "severity IN ('ok', 'warning', 'critical')", name="ck_mlgov_monitoring_batches_severity"
     ),
@@ -213,6 +248,8 @@ scorings = Table(
 )
 
 BATCH_ORDER: Final = (batches.c.batch_time, batches.c.recorded_at, batches.c.batch_id)
+GRADING_ORDER: Final = (batches.c.batch_time, batches.c.batch_id)
+"""The drift streak's order: by batch time, never by when a batch happened to be recorded."""
 
 
 def to_json(value: Any) -> str:

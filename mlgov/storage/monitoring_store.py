@@ -11,15 +11,16 @@ condition); it imports no data or ML library. The base it shares with the regist
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar, Self
 
 from pydantic import ValidationError
-from sqlalchemy import Connection, MetaData, insert, select, update
+from sqlalchemy import Connection, MetaData, insert, select, text, update
 
 from mlgov.domain.errors import RegistryError
 from mlgov.domain.names import validate_model_name
+from mlgov.domain.verdicts import Severity
 from mlgov.settings import MLGovSettings, get_settings
 from mlgov.storage import monitoring_schema as tables
 from mlgov.storage.errors import BatchNotFoundError, MonitoringStoreError
@@ -27,7 +28,9 @@ from mlgov.storage.monitoring_schema import (
     MAX_CONDITION,
     MAX_NOTIFICATION_SEVERITY,
     BatchRecord,
+    GradedRows,
     ScoringRecord,
+    StreakRow,
 )
 from mlgov.storage.sql import IndexClient, as_utc, safe_url
 
@@ -82,25 +85,98 @@ class MonitoringStore(IndexClient):
 
     def record_batch(self, record: BatchRecord) -> BatchRecord:
         """Store a batch; re-running a batch (same model and ``batch_id``) replaces its row."""
-        values = tables.batch_values(record)
-        key = (tables.batches.c.model == record.model) & (
-            tables.batches.c.batch_id == record.batch_id
-        )
 
         def upsert() -> None:
             with self._transaction(write=True) as conn:
-                exists = conn.execute(
-                    select(tables.batches.c.batch_id).where(key).with_for_update()
-                ).scalar_one_or_none()
-                if exists is None:
-                    conn.execute(insert(tables.batches).values(**values))
-                else:
-                    conn.execute(update(tables.batches).where(key).values(**values))
+                self._upsert_batch(conn, record)
 
         # Two first-time writers of one batch may collide (databases without up-front locks).
         self._retry_on_conflict(
             upsert, f"could not record batch {record.batch_id!r} of {record.model!r}"
         )
+        self._log_recorded(record)
+        return record
+
+    def record_graded_batch(
+        self, record: BatchRecord, grade: Callable[[Sequence[StreakRow]], list[tuple[Severity, int]]]
+    ) -> GradedRows:
+        """Store a batch and grade its model's history again, in one transaction.
+
+        ``grade`` maps the model's rows in batch-time order to (severity, drift streak) each
+        (`mlgov.monitoring.grading.grade_history`). A batch recorded out of order (a backfill's
+        batches on several workers) therefore changes the later batches' streaks as a serial
+        run would have; writers of one model take turns (SQLite's write lock, a PostgreSQL
+        advisory lock), so two of them never grade from each other's half-written history.
+        """
+
+        def write() -> GradedRows:
+            with self._transaction(write=True) as conn:
+                self._lock_model(conn, record.model)
+                self._upsert_batch(conn, record)
+                columns = tables.batches.c
+                rows = conn.execute(
+                    select(
+                        columns.batch_id,
+                        columns.scored,
+                        columns.dataset_drift,
+                        columns.base_severity,
+                        columns.persistence,
+                        columns.severity,
+                    )
+                    .where(columns.model == record.model)
+                    .order_by(*tables.GRADING_ORDER)
+                ).all()
+                streak_rows = [StreakRow.model_validate(row._mapping) for row in rows]
+                graded = grade(streak_rows)
+                changed: list[tuple[str, str, str]] = []
+                for row, (severity, _) in zip(streak_rows, graded, strict=True):
+                    if severity != row.severity:
+                        conn.execute(
+                            update(tables.batches)
+                            .where(columns.model == record.model)
+                            .where(columns.batch_id == row.batch_id)
+                            .values(severity=severity)
+                        )
+                        if row.batch_id != record.batch_id:
+                            changed.append((row.batch_id, row.severity, severity))
+                mine = next(
+                    i for i, row in enumerate(streak_rows) if row.batch_id == record.batch_id
+                )
+                severity, streak = graded[mine]
+                stored = record.model_copy(update={"severity": severity})
+                return GradedRows(record=stored, streak=streak, regraded=tuple(changed))
+
+        graded = self._retry_on_conflict(
+            write, f"could not record batch {record.batch_id!r} of {record.model!r}"
+        )
+        self._log_recorded(graded.record)
+        return graded
+
+    @staticmethod
+    def _upsert_batch(conn: Connection, record: BatchRecord) -> None:
+        values = tables.batch_values(record)
+        key = (tables.batches.c.model == record.model) & (
+            tables.batches.c.batch_id == record.batch_id
+        )
+        exists = conn.execute(
+            select(tables.batches.c.batch_id).where(key).with_for_update()
+        ).scalar_one_or_none()
+        if exists is None:
+            conn.execute(insert(tables.batches).values(**values))
+        else:
+            conn.execute(update(tables.batches).where(key).values(**values))
+
+    @staticmethod
+    def _lock_model(conn: Connection, model: str) -> None:
+        """One writer of a model's history at a time (SQLite's write lock already is one)."""
+        if conn.dialect.name == "postgresql":
+            conn.execute(
+                text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
+                {"key": f"mlgov-monitoring:{model}"},
+            )
+
+    @staticmethod
+    def _log_recorded(record: BatchRecord) -> None:
         logger.info(
             "recorded batch %s of %s:%d (%s)",
             record.batch_id,
@@ -108,7 +184,6 @@ class MonitoringStore(IndexClient):
             record.version,
             record.severity,
         )
-        return record
 
     def update_performance(
         self,
@@ -118,11 +193,13 @@ class MonitoringStore(IndexClient):
         n_labelled: int,
         severity: str | None = None,
         interval: tuple[float | None, float | None] = (None, None),
+        base_severity: str | None = None,
     ) -> BatchRecord:
         """Attach the metrics of labels that arrived after the batch was scored.
 
         ``severity`` (when given) replaces the batch's severity, as re-decided by the caller
-        with the performance now known; ``interval`` is the watched metric's on those labels.
+        with the performance now known (``base_severity`` likewise, its severity without the
+        drift streak); ``interval`` is the watched metric's on those labels.
         The other figures of the batch are kept.
         """
         validate_model_name(model)
@@ -136,6 +213,8 @@ class MonitoringStore(IndexClient):
             }
             if severity is not None:
                 changes["severity"] = severity
+            if base_severity is not None:
+                changes["base_severity"] = base_severity
             try:
                 updated = BatchRecord.model_validate({**current.model_dump(), **changes})
             except ValidationError as exc:
@@ -154,6 +233,7 @@ class MonitoringStore(IndexClient):
                     metric_ci_low=updated.metric_ci_low,
                     metric_ci_high=updated.metric_ci_high,
                     severity=updated.severity,
+                    base_severity=updated.base_severity,
                 )
             )
         logger.info(
@@ -199,7 +279,7 @@ class MonitoringStore(IndexClient):
         )
         if upto_batch_time is not None:
             query = query.where(tables.batches.c.batch_time <= as_utc(upto_batch_time))
-        query = query.order_by(*(column.desc() for column in tables.BATCH_ORDER))
+        query = query.order_by(*(column.desc() for column in tables.GRADING_ORDER))
         streak = 0
         with self._transaction(write=False) as conn:
             for scored, dataset_drift in conn.execute(query):
