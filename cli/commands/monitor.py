@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from cli.commands.common import (
+    EXIT_FAILED,
     EXIT_OK,
     EXIT_USAGE,
     CommandError,
@@ -74,7 +76,85 @@ def run_monitoring(params_data: dict[str, Any]) -> dict[str, Any]:
     return summary.model_dump(mode="json")  # each batch's `validation_headline` included
 
 
+def render_fleet(summary: dict[str, Any]) -> str:
+    counts = ", ".join(f"{n} {k}" for k, n in summary["counts"].items() if n) or "nothing ran"
+    lines = [f"fleet: {len(summary['results'])} result(s), {counts} ({summary['children']})"]
+    for r in summary["results"]:
+        if r["severity"] is None or r["state"] != "completed":
+            continue  # failed entries have their own stderr line
+        drift = (
+            "drift" if r["dataset_drift"] else "no drift" if r["dataset_drift"] is False else "-"
+        )
+        perf = ", ".join(f"{k} {fmt(v)}" for k, v in (r["performance"] or {}).items())
+        perf = f"; {perf}{' (estimated)' if r['performance_estimated'] else ''}" if perf else ""
+        retried = " (retried)" if r["retried"] else ""
+        lines.append(
+            f"  {r['model']} v{r['version']} {r['batch_id']}: {r['severity'].upper()} — "
+            f"{drift}{perf}{retried}"
+        )
+    lines.append(f"  table: Prefect artifact `{summary['table_artifact']}`")
+    return "\n".join(lines)
+
+
+def run_fleet(params_data: dict[str, Any]) -> dict[str, Any]:
+    """One fleet run from CLI parameters; a malformed fleet is exit 2 before anything runs."""
+    from pydantic import ValidationError
+
+    from flows.monitor_fleet import FleetParameters, fleet_spec, monitor_fleet
+    from mlgov.data.errors import DataError
+    from mlgov.domain.errors import RegistryError
+    from mlgov.monitoring.fleet import FleetFileError, FleetSummary
+
+    hide_expected_tracebacks(DataError, RegistryError)
+    try:
+        params = FleetParameters.model_validate(params_data)
+        fleet_spec(params)  # the file's line, before a server or a run starts
+    except FleetFileError as exc:
+        raise CommandError(str(exc), EXIT_USAGE) from exc
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(map(str, error["loc"]))
+        raise CommandError(f"invalid parameter {where}: {error['msg']}", EXIT_USAGE) from exc
+    try:
+        summary: FleetSummary = run_flow(monitor_fleet, params, warm=MONITORING_LIBRARIES)
+    except (DataError, RegistryError) as exc:
+        raise CommandError(str(exc)) from exc
+    return summary.model_dump(mode="json")
+
+
+def _fleet_parameters(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The fleet the arguments name, or None for a single model's monitoring run."""
+    children = "workers" if args.workers else "auto"
+    if args.fleet:
+        return {"fleet": args.fleet, "children": children}
+    if args.all:
+        if not args.data_template:
+            raise CommandError("--all needs --data-template (with {model})", EXIT_USAGE)
+        return {"select": {"data": args.data_template}, "children": children}
+    if args.workers:  # one model's batches (a backfill), each a child on the work pool
+        entry: dict[str, Any] = {"model": args.model, "data": args.data}
+        if args.labels:
+            entry["monitoring"] = {"labels": args.labels, "id_column": args.id_column}
+        return {"models": [entry], "children": children}
+    return None
+
+
 def cmd_monitor(args: argparse.Namespace) -> int:
+    if bool(args.fleet) + bool(args.all) + bool(args.model) != 1:
+        raise CommandError("give one of --model (with --data), --fleet or --all", EXIT_USAGE)
+    if args.model and not args.data:
+        raise CommandError("--model needs --data", EXIT_USAGE)
+    fleet = _fleet_parameters(args)
+    if fleet is not None:
+        summary = run_fleet(fleet)
+        emit(summary, args.json, render_fleet)
+        failed = [r for r in summary["results"] if r["state"] != "completed" or not r["severity"]]
+        for r in failed:
+            where = f" {r['batch']}" if r["batch"] else ""
+            sys.stderr.write(
+                f"mlgov: {r['entry']} ({r['model']}){where}: {r['state']} — {r['error']}\n"
+            )
+        return EXIT_FAILED if failed else EXIT_OK
     if args.labels and not args.id_column:
         raise CommandError("--labels needs --id-column to join labels to predictions", EXIT_USAGE)
     summary = run_monitoring(
@@ -129,11 +209,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     monitor = sub.add_parser(
         "monitor", help="check production batches: contract, drift, performance, alerts"
     )
+    monitor.add_argument("--data", help="batch path, URL or glob (globs run oldest first)")
+    monitor.add_argument("--model", help="NAME (its champion), NAME@ALIAS or NAME:VERSION")
     monitor.add_argument(
-        "--data", required=True, help="batch path, URL or glob (globs run oldest first)"
+        "--fleet", help="fleet file (YAML): many models, one child run per model and batch"
     )
     monitor.add_argument(
-        "--model", required=True, help="NAME (its champion), NAME@ALIAS or NAME:VERSION"
+        "--all", action="store_true", help="every registered model's champion (--data-template)"
+    )
+    monitor.add_argument(
+        "--data-template", help="with --all: each model's batches, {model} its name"
+    )
+    monitor.add_argument(
+        "--workers",
+        action="store_true",
+        help="children must run on the monitoring deployment's work pool (else: when available)",
     )
     monitor.add_argument("--labels", help="table of labels to join by --id-column")
     monitor.add_argument(

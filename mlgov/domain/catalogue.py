@@ -29,6 +29,8 @@ PER_CLASS_FILE = "per_class.json"
 CALIBRATION_FILE = "calibration.json"
 # The global concurrency limit that keeps two trainings off one machine.
 TRAINING_CONCURRENCY_LIMIT = "training"
+# The global concurrency limit on a fleet's children in flight (every fleet run shares it).
+FLEET_CONCURRENCY_LIMIT = "monitoring-fleet"
 
 
 # The files a run needs locally; the model itself is never copied (see `ModelVersion.model`).
@@ -81,5 +83,7 @@ EVENT_ROLLBACK_REFUSED = "model.rollback-refused"
 EVENT_CLONE_REFUSED = "model.clone-refused"
 # A pickle-only version was converted into a safe package (`mlgov models migrate`).
 EVENT_MIGRATED = "model.migrated"
+# A fleet run ended: how many of its children were ok, warning, critical, or failed to run.
+EVENT_FLEET_CHECKED = "fleet.checked"
 # A migration was refused (no pickle opt-in, or the converted package does not score alike).
 EVENT_MIGRATE_REFUSED = "model.migrate-refused"

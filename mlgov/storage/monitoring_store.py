@@ -98,7 +98,9 @@ class MonitoringStore(IndexClient):
         return record
 
     def record_graded_batch(
-        self, record: BatchRecord, grade: Callable[[Sequence[StreakRow]], list[tuple[Severity, int]]]
+        self,
+        record: BatchRecord,
+        grade: Callable[[Sequence[StreakRow]], list[tuple[Severity, int]]],
     ) -> GradedRows:
         """Store a batch and grade its model's history again, in one transaction.
 
@@ -264,6 +266,22 @@ class MonitoringStore(IndexClient):
         with self._transaction(write=False) as conn:
             records = [tables.batch_record(row._mapping) for row in conn.execute(query)]
         return records if limit is None else records[::-1]
+
+    def recorded_by(self, monitor_run_ids: Sequence[str]) -> dict[str, list[BatchRecord]]:
+        """The batches each `monitor-production-batch` run recorded, by run id (a fleet's
+        children report through the history, not through their return values)."""
+        found: dict[str, list[BatchRecord]] = {run_id: [] for run_id in monitor_run_ids}
+        column = tables.batches.c.monitor_run_id
+        with self._transaction(write=False) as conn:
+            for start in range(0, len(found), 500):  # bounded IN lists
+                chunk = list(found)[start : start + 500]
+                query = (
+                    select(tables.batches).where(column.in_(chunk)).order_by(*tables.BATCH_ORDER)
+                )
+                for row in conn.execute(query):
+                    record = tables.batch_record(row._mapping)
+                    found[str(record.monitor_run_id)].append(record)
+        return found
 
     def consecutive_drifted(self, model: str, *, upto_batch_time: datetime | None = None) -> int:
         """How many of the latest batches (up to ``upto_batch_time``, inclusive) drifted in a row.
