@@ -13,7 +13,7 @@ export DO_NOT_TRACK ?= 1
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev,postgres,browser,onnx]'
+	$(PY) -m pip install -q -e '.[dev,postgres,browser,onnx,cluster]'
 	touch $(STAMP)
 
 install: $(STAMP)
