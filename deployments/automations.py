@@ -4,7 +4,9 @@ Flows emit events (`mlgov.drift.detected`, `mlgov.model.regression-detected`, ..
 automations turn them into actions without any flow waiting: critical drift retrains the model,
 regressions, bad data, degraded performance and failed runs notify people. `apply_automations`
 looks every automation up by name and updates it in place, so running it again never duplicates.
-It also creates the `training` global concurrency limit that keeps two trainings off one machine.
+It also creates the `training` global concurrency limit that keeps two trainings off one machine,
+the `monitoring-fleet` limit on a fleet's children in flight, and marks runs whose process died
+(no heartbeat) Crashed, so that a fleet retries them.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mlgov.domain.catalogue import TRAINING_CONCURRENCY_LIMIT
+from mlgov.domain.catalogue import FLEET_CONCURRENCY_LIMIT, TRAINING_CONCURRENCY_LIMIT
 
 if TYPE_CHECKING:
     from prefect.automations import AutomationCore
@@ -27,6 +29,10 @@ logger = logging.getLogger(__name__)
 TRAINING_DEPLOYMENT = "train-and-gate-model/weekly"
 MONITORING_DEPLOYMENT = "monitor-production-batch/daily"
 SCORING_DEPLOYMENT = "score-batch/daily"
+FLEET_DEPLOYMENT = "monitor-fleet/daily"
+# Children of fleets in flight at once, across every fleet run (`mlgov automations apply`
+# creates the limit at this size; a size set by hand in the UI is kept).
+FLEET_CHILDREN = 4
 AUTOMATION_TAG = "mlgov"
 # Triggers cannot filter on an event's payload, only on its resource's labels: events that an
 # automation must tell apart by severity carry it as this label too.
@@ -34,6 +40,7 @@ SEVERITY_LABEL = "mlgov.severity"
 
 RETRAIN_ON_CRITICAL_DRIFT = "mlgov: retrain on critical drift"
 NOTIFY_FAILED_RUNS = "mlgov: notify failed runs"
+CRASH_SILENT_RUNS = "mlgov: crash runs that stopped beating"
 
 # Governance events that a person must read: (event suffix, automation name, subject line).
 NOTIFIED_EVENTS: tuple[tuple[str, str, str], ...] = (
@@ -79,6 +86,10 @@ class AutomationTargets(BaseModel):
     watched_deployment_ids: tuple[UUID, ...] = ()
     notification_block_id: UUID | None = None
     event_prefix: str = "mlgov"
+    heartbeat_grace_s: int | None = Field(
+        default=None,
+        description="Silence after a run's last heartbeat that marks it Crashed (None: no rule).",
+    )
 
 
 class AppliedAutomation(BaseModel):
@@ -98,6 +109,8 @@ class ApplyReport(BaseModel):
 
     concurrency_limit: str
     concurrency_limit_outcome: Literal["created", "updated", "unchanged"]
+    fleet_concurrency_limit: str = FLEET_CONCURRENCY_LIMIT
+    fleet_concurrency_limit_outcome: Literal["created", "updated", "unchanged"] | None = None
     automations: tuple[AppliedAutomation, ...]
     skipped: tuple[str, ...]
 
@@ -161,6 +174,8 @@ def build_automations(targets: AutomationTargets) -> list[AutomationCore]:
                 ],
             )
         )
+    if targets.watched_deployment_ids and targets.heartbeat_grace_s:
+        automations.append(_crash_silent_runs(targets))
     block_id = targets.notification_block_id
     if block_id is None:
         return automations
@@ -208,6 +223,54 @@ def build_automations(targets: AutomationTargets) -> list[AutomationCore]:
     return automations
 
 
+def _crash_silent_runs(targets: AutomationTargets) -> AutomationCore:
+    """Prefect's zombie rule for mlgov's deployments: a run whose process died (a killed worker,
+    an evicted pod) stops beating and stays Running; marked Crashed, a fleet submits it again."""
+    from datetime import timedelta
+
+    from prefect.client.schemas.objects import StateType
+    from prefect.events.actions import ChangeFlowRunState
+    from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture
+
+    return AutomationCore(
+        name=CRASH_SILENT_RUNS,
+        description=(
+            "A run of an mlgov deployment without a heartbeat for "
+            f"{targets.heartbeat_grace_s} s (three beats) is marked Crashed."
+        ),
+        tags=[AUTOMATION_TAG],
+        trigger=EventTrigger(
+            after={"prefect.flow-run.heartbeat"},
+            expect={
+                "prefect.flow-run.heartbeat",
+                "prefect.flow-run.Completed",
+                "prefect.flow-run.Failed",
+                "prefect.flow-run.Cancelled",
+                "prefect.flow-run.Crashed",
+            },
+            match={"prefect.resource.id": "prefect.flow-run.*"},
+            match_related={
+                "prefect.resource.role": "deployment",
+                "prefect.resource.id": [
+                    f"prefect.deployment.{d}" for d in targets.watched_deployment_ids
+                ],
+            },
+            for_each={"prefect.resource.id"},
+            posture=Posture.Proactive,
+            threshold=1,
+            within=timedelta(seconds=targets.heartbeat_grace_s or 0),
+        ),
+        actions=[
+            ChangeFlowRunState(
+                name="Crashed",
+                state=StateType.CRASHED,
+                message=f"No heartbeat for {targets.heartbeat_grace_s} s: its process is gone.",
+                force=True,
+            )
+        ],
+    )
+
+
 def _deployment(client: SyncPrefectClient, name: str) -> Any | None:
     from prefect.exceptions import ObjectNotFound
 
@@ -249,6 +312,7 @@ def resolve_targets(
         TRAINING_DEPLOYMENT,
         MONITORING_DEPLOYMENT,
         SCORING_DEPLOYMENT,
+        FLEET_DEPLOYMENT,
     ),
     event_prefix: str = "mlgov",
 ) -> tuple[AutomationTargets, list[str]]:
@@ -275,8 +339,18 @@ def resolve_targets(
         if notification_block is None
         else _block_id(client, notification_block),
         event_prefix=event_prefix,
+        heartbeat_grace_s=_heartbeat_grace_s(),
     )
     return targets, missing
+
+
+def _heartbeat_grace_s() -> int | None:
+    """Three beats of this environment's `PREFECT_FLOWS_HEARTBEAT_FREQUENCY` (the workers' own
+    must match), or None where heartbeats are off."""
+    from prefect.settings import get_current_settings
+
+    frequency = get_current_settings().flows.heartbeat_frequency
+    return None if frequency is None else 3 * frequency
 
 
 def ensure_concurrency_limit(
@@ -336,12 +410,13 @@ def apply_automations(
 
     with get_client(sync_client=True) as client:
         outcome = ensure_concurrency_limit(client)
+        fleet_outcome = ensure_concurrency_limit(client, FLEET_CONCURRENCY_LIMIT, FLEET_CHILDREN)
         targets, missing = resolve_targets(
             client,
             notification_block=notification_block,
             training_deployment=training_deployment,
             watched_deployments=watched_deployments
-            or (training_deployment, MONITORING_DEPLOYMENT, SCORING_DEPLOYMENT),
+            or (training_deployment, MONITORING_DEPLOYMENT, SCORING_DEPLOYMENT, FLEET_DEPLOYMENT),
             event_prefix=event_prefix,
         )
         applied = tuple(upsert_automation(client, a) for a in build_automations(targets))
@@ -350,6 +425,7 @@ def apply_automations(
     return ApplyReport(
         concurrency_limit=TRAINING_CONCURRENCY_LIMIT,
         concurrency_limit_outcome=outcome,
+        fleet_concurrency_limit_outcome=fleet_outcome,
         automations=applied,
         skipped=tuple(missing),
     )

@@ -10,6 +10,8 @@ from uuid import uuid4
 import pytest
 
 from deployments.automations import (
+    CRASH_SILENT_RUNS,
+    FLEET_DEPLOYMENT,
     MONITORING_DEPLOYMENT,
     NOTIFY_FAILED_RUNS,
     RETRAIN_ON_CRITICAL_DRIFT,
@@ -159,6 +161,28 @@ def test_failed_runs_notify_only_for_the_watched_deployments(targets) -> None:
     assert not trigger.covers(event("Failed", uuid4()))
 
 
+def test_a_run_that_stops_beating_is_crashed_only_for_the_watched_deployments(targets) -> None:
+    silent = build_automations(targets.model_copy(update={"heartbeat_grace_s": 90}))
+    crash = next(a for a in silent if a.name == CRASH_SILENT_RUNS)
+    trigger = _server_trigger(crash)
+    assert trigger.posture == "Proactive" and trigger.within.total_seconds() == 90
+    assert trigger.after == {"prefect.flow-run.heartbeat"}
+    assert crash.actions[0].type == "change-flow-run-state"
+    run = {"prefect.resource.id": f"prefect.flow-run.{uuid4()}"}
+
+    def beat(deployment: Any) -> Any:
+        related = {
+            "prefect.resource.id": f"prefect.deployment.{deployment}",
+            "prefect.resource.role": "deployment",
+        }
+        return _event("prefect.flow-run.heartbeat", run, related=[related])
+
+    assert trigger.covers(beat(targets.watched_deployment_ids[0]))
+    assert not trigger.covers(beat(uuid4()))
+    # Heartbeats off: no rule (it would crash every run).
+    assert CRASH_SILENT_RUNS not in {a.name for a in build_automations(targets)}
+
+
 def test_without_a_channel_or_deployment_only_the_possible_rules_are_built() -> None:
     assert build_automations(AutomationTargets()) == []
     only_retrain = build_automations(
@@ -195,11 +219,17 @@ def test_apply_is_idempotent_and_removes_duplicates(specs, webhook_server) -> No
     assert second.concurrency_limit_outcome == "unchanged"
     assert first.skipped == tuple(
         f"deployment {name} (failed-run notifications)"
-        for name in (MONITORING_DEPLOYMENT, SCORING_DEPLOYMENT)
+        for name in (MONITORING_DEPLOYMENT, SCORING_DEPLOYMENT, FLEET_DEPLOYMENT)
     )
+    assert first.fleet_concurrency_limit_outcome in ("created", "unchanged")
+    assert second.fleet_concurrency_limit_outcome == "unchanged"
+    # Heartbeats are on by default (180 s): the zombie rule is among the applied ones.
+    assert CRASH_SILENT_RUNS in {a.name for a in first.automations}
     assert [a.id for a in first.automations] == [a.id for a in second.automations]
     assert {a.outcome for a in second.automations} == {"updated"}
     with get_client(sync_client=True) as client:
         assert len(client.read_automations_by_name(RETRAIN_ON_CRITICAL_DRIFT)) == 1
         limit = client.read_global_concurrency_limit_by_name("training")
+        fleet = client.read_global_concurrency_limit_by_name("monitoring-fleet")
     assert limit.limit == 1 and limit.active
+    assert fleet.limit == 4 and fleet.active

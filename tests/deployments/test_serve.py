@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 
 from cli.main import main
 from deployments.automations import (
+    FLEET_DEPLOYMENT,
     MONITORING_DEPLOYMENT,
     SCORING_DEPLOYMENT,
     TRAINING_DEPLOYMENT,
@@ -46,7 +47,24 @@ def test_every_deployment_imports_and_its_parameters_validate(specs) -> None:
         assert set(spec.parameters) == {"params"}, "each flow takes one parameter model"
         _validate(spec)
         names.add(f"{flow.name}/{spec.name}")
-    assert names == {TRAINING_DEPLOYMENT, MONITORING_DEPLOYMENT, SCORING_DEPLOYMENT}
+    assert names == {
+        TRAINING_DEPLOYMENT,
+        MONITORING_DEPLOYMENT,
+        SCORING_DEPLOYMENT,
+        FLEET_DEPLOYMENT,
+    }
+
+
+def test_the_fleet_deployments_file_is_a_valid_fleet(specs) -> None:
+    from flows.monitor_fleet import FleetParameters, fleet_spec
+
+    spec = next(s for s in specs if s.entrypoint.endswith(":monitor_fleet"))
+    params = FleetParameters.model_validate(spec.parameters["params"])
+    assert params.fleet is not None
+    fleet = fleet_spec(
+        params.model_copy(update={"fleet": str(PREFECT_FILE.parents[1] / params.fleet)})
+    )
+    assert fleet.select is not None and "{model}" in fleet.select.data
 
 
 @pytest.mark.parametrize(
