@@ -12,10 +12,9 @@ counts and one that recorded nothing is reported as such.
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, cast
 from uuid import UUID
@@ -23,12 +22,13 @@ from uuid import UUID
 from prefect import get_client, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.client.orchestration import SyncPrefectClient
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect.client.schemas.objects import FlowRun
-from prefect.concurrency.sync import concurrency
+from prefect.client.schemas.responses import ConcurrencyLimitWithLeaseResponse
 from prefect.deployments import run_deployment
 from prefect.events import emit_event
-from prefect.exceptions import ObjectNotFound
+from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
 from prefect.runtime import flow_run
 from prefect.settings import get_current_settings
 
@@ -53,6 +53,10 @@ from mlgov.storage.monitoring_store import MonitoringStore
 from mlgov.storage.registry import ModelRegistry
 
 FLEET_ARTIFACT = "monitoring-fleet"
+LEASE_S = 300.0
+"""How long a slot outlives a parent that stopped renewing it (renewed on every poll)."""
+UNLIMITED = UUID(int=0)
+"""The lease of a slot where the fleet's limit does not exist: nothing to renew or release."""
 
 
 def known_models() -> dict[str, KnownModel]:
@@ -89,22 +93,43 @@ def deployment_exists(name: str) -> bool:
     return True
 
 
-def _slot(limit: str, wait_s: float) -> contextlib.AbstractContextManager[None] | None:
-    """One held slot of `limit` (a no-op where the limit does not exist), or None when none
-    freed up within `wait_s`: the caller polls its children and tries again."""
-    with get_client(sync_client=True) as client:
+class FleetSlots:
+    """The parent's slots of the fleet's global concurrency limit, one per child in flight.
+
+    Taken without waiting (a full limit answers 423 at once; the parent polls its children and
+    tries again) and renewed on every poll, so a parent that dies frees its slots when their
+    leases lapse. Where the limit does not exist or is off, every take succeeds.
+    """
+
+    def __init__(self, client: SyncPrefectClient, limit: str) -> None:
+        self.client, self.limit = client, limit
         try:
-            active = client.read_global_concurrency_limit_by_name(limit).active
+            self.enabled = client.read_global_concurrency_limit_by_name(limit).active
         except ObjectNotFound:
-            return contextlib.nullcontext()
-    if not active:
-        return contextlib.nullcontext()
-    held = concurrency(limit, occupy=1, timeout_seconds=wait_s, strict=False)
-    try:
-        held.__enter__()
-    except TimeoutError:
-        return None
-    return held
+            self.enabled = False
+
+    def take(self) -> UUID | None:
+        """A lease on one slot (`UNLIMITED` where there is no limit), None when all are taken."""
+        if not self.enabled:
+            return UNLIMITED
+        try:
+            response = self.client.increment_concurrency_slots_with_lease(
+                names=[self.limit], slots=1, mode="concurrency", lease_duration=LEASE_S
+            )
+        except PrefectHTTPStatusError as exc:
+            if exc.response.status_code == 423:  # locked: every slot is held
+                return None
+            raise
+        return ConcurrencyLimitWithLeaseResponse.model_validate(response.json()).lease_id
+
+    def renew(self, leases: Iterable[UUID]) -> None:
+        for lease in leases:
+            if lease != UNLIMITED:
+                self.client.renew_concurrency_lease(lease, lease_duration=LEASE_S)
+
+    def release(self, lease: UUID) -> None:
+        if lease != UNLIMITED:
+            self.client.release_concurrency_slots_with_lease(lease)
 
 
 def _state_of(run: FlowRun) -> ChildState:
@@ -127,14 +152,12 @@ def fan_out(
     log = get_run_logger()
     parent = flow_run.get_id() or "adhoc"
     waiting: deque[tuple[int, int]] = deque((index, 1) for index in range(len(items)))
-    in_flight: dict[UUID, tuple[int, int, contextlib.AbstractContextManager[None]]] = {}
+    in_flight: dict[UUID, tuple[int, int, UUID]] = {}  # run id -> (item, attempt, lease)
     ended: dict[int, FleetChild] = {}
     with get_client(sync_client=True) as client:
+        slots = FleetSlots(client, limit)
         while waiting or in_flight:
-            while waiting:
-                slot = _slot(limit, poll_s if in_flight else 60.0)
-                if slot is None:
-                    break
+            while waiting and (lease := slots.take()) is not None:
                 index, attempt = waiting.popleft()
                 item = items[index]
                 child = run_deployment(
@@ -146,17 +169,21 @@ def fan_out(
                     tags=["mlgov", "fleet"],
                     idempotency_key=f"fleet-{parent}-{index}-{attempt}",
                 )
-                in_flight[cast(FlowRun, child).id] = (index, attempt, slot)
-            if not in_flight:
+                in_flight[cast(FlowRun, child).id] = (index, attempt, lease)
+            if in_flight:
+                time.sleep(poll_s)
+            elif waiting:  # every slot is held by other fleets' children: wait for one
+                time.sleep(max(poll_s, 5.0))
                 continue
+            slots.renew(lease for _, _, lease in in_flight.values())
             runs = client.read_flow_runs(
                 flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=list(in_flight)))
             )
             for run in runs:
                 if run.state is None or not run.state.is_final():
                     continue
-                index, attempt, slot = in_flight.pop(run.id)
-                slot.__exit__(None, None, None)
+                index, attempt, lease = in_flight.pop(run.id)
+                slots.release(lease)
                 state = _state_of(run)
                 if state == "crashed" and attempt <= crash_retries:
                     log.warning(
@@ -172,8 +199,6 @@ def fan_out(
                     attempts=attempt,
                     error=message,
                 )
-            if in_flight:
-                time.sleep(poll_s)
     return [ended[index] for index in range(len(items))]
 
 
