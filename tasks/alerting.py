@@ -169,20 +169,26 @@ def deliver(
 def _notify_after_cooldown(
     alert: Alert, model: str, channel: str | None, cooldown: timedelta
 ) -> NotificationOutcome:
-    """Send unless the cool-down holds it back; the attempt joins the store's notification log."""
+    """Send unless the cool-down holds it back; claimed in the store's notification log first,
+    so two runs of one batch at once notify once."""
     key, now = cooldown_key(alert), datetime.now(UTC)
     with MonitoringStore.from_settings() as store:
-        last = store.last_delivered(model, key, upto=now)
-        if not notification_due(last, now=now, window=cooldown):
-            get_run_logger().info("%s for %s: %s (last told %s)", key, model, MUTED, last)
-            return NotificationOutcome(channel=channel, delivered=False, attempts=0, error=MUTED)
-        outcome = send_notification(channel, alert.subject, alert.body)
-        store.record_notification(
+        claim = store.claim_notification(
             model,
             key,
             at=now,
             severity=alert.severity,
-            delivered=outcome.delivered,
-            detail=outcome.error or alert.subject,
+            detail=alert.subject,
+            due=lambda last: notification_due(last, now=now, window=cooldown),
         )
+        if claim.id is None:
+            get_run_logger().info(
+                "%s for %s: %s (last told %s)", key, model, MUTED, claim.last_delivered
+            )
+            return NotificationOutcome(channel=channel, delivered=False, attempts=0, error=MUTED)
+        outcome = send_notification(channel, alert.subject, alert.body)
+        if not outcome.delivered:
+            store.settle_notification(
+                claim.id, delivered=False, detail=outcome.error or alert.subject
+            )
     return outcome

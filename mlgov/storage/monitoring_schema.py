@@ -140,6 +140,15 @@ class GradedRows(BaseModel):
     regraded: tuple[tuple[str, str, str], ...] = ()
 
 
+class NotificationClaim(BaseModel):
+    """A claimed notification's log row (None: muted by the cool-down) and the delivery before."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int | None
+    last_delivered: datetime | None
+
+
 class ScoringRecord(BaseModel):
     """One batch scored with a version (`mlgov predict`, flow `score-batch`): what, with what,
     and where the scores went, so labels that arrive later can be joined to them by id."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Self, cast
 
 from pydantic import ValidationError
 from sqlalchemy import Connection, MetaData, insert, select, text, update
@@ -29,6 +29,7 @@ from mlgov.storage.monitoring_schema import (
     MAX_NOTIFICATION_SEVERITY,
     BatchRecord,
     GradedRows,
+    NotificationClaim,
     ScoringRecord,
     StreakRow,
 )
@@ -345,6 +346,13 @@ class MonitoringStore(IndexClient):
         """
         validate_model_name(model)
         _check_condition(condition)
+        with self._transaction(write=False) as conn:
+            return self._last_delivered(conn, model, condition, upto)
+
+    @staticmethod
+    def _last_delivered(
+        conn: Connection, model: str, condition: str, upto: datetime
+    ) -> datetime | None:
         column = tables.notifications.c.at
         query = (
             select(column)
@@ -357,9 +365,56 @@ class MonitoringStore(IndexClient):
             .order_by(column.desc())
             .limit(1)
         )
-        with self._transaction(write=False) as conn:
-            at = conn.execute(query).scalar()
+        at = conn.execute(query).scalar()
         return None if at is None else as_utc(at)
+
+    def claim_notification(
+        self,
+        model: str,
+        condition: str,
+        *,
+        at: datetime,
+        severity: str,
+        detail: str,
+        due: Callable[[datetime | None], bool],
+    ) -> NotificationClaim:
+        """Take the right to tell people about ``condition`` now, or learn that it is muted.
+
+        ``due`` decides from the last delivery (the cool-down rule). A due claim is logged as a
+        delivery at once, in the same transaction as the decision and with writers of the model
+        taking turns: two runs of one batch (two fleets, or a fleet and an ad-hoc run) cannot
+        both find the condition quiet and both notify. `settle_notification` marks a claim whose
+        send then failed, so the next alert tries again.
+        """
+        validate_model_name(model)
+        _check_condition(condition)
+        self._check_severity(severity)
+        with self._transaction(write=True) as conn:
+            self._lock_model(conn, model)
+            last = self._last_delivered(conn, model, condition, at)
+            if not due(last):
+                return NotificationClaim(id=None, last_delivered=last)
+            inserted = conn.execute(
+                insert(tables.notifications).values(
+                    model=model,
+                    condition=condition,
+                    at=as_utc(at),
+                    severity=severity,
+                    delivered=True,
+                    detail=detail,
+                )
+            )
+            (claim,) = cast(Sequence[int], inserted.inserted_primary_key)
+            return NotificationClaim(id=int(claim), last_delivered=last)
+
+    def settle_notification(self, claim: int, *, delivered: bool, detail: str) -> None:
+        """What became of a claimed notification: a failed send is not a delivery."""
+        with self._transaction(write=True) as conn:
+            conn.execute(
+                update(tables.notifications)
+                .where(tables.notifications.c.id == claim)
+                .values(delivered=bool(delivered), detail=detail)
+            )
 
     def record_notification(
         self,
@@ -371,14 +426,10 @@ class MonitoringStore(IndexClient):
         delivered: bool,
         detail: str,
     ) -> None:
-        """Append one notification attempt to the log (never updated nor deleted)."""
+        """Append one notification attempt to the log."""
         validate_model_name(model)
         _check_condition(condition)
-        if not severity or len(severity) > MAX_NOTIFICATION_SEVERITY:
-            raise MonitoringStoreError(
-                f"invalid notification severity {severity!r}: "
-                f"use 1-{MAX_NOTIFICATION_SEVERITY} characters"
-            )
+        self._check_severity(severity)
         with self._transaction(write=True) as conn:
             conn.execute(
                 insert(tables.notifications).values(
@@ -389,6 +440,14 @@ class MonitoringStore(IndexClient):
                     delivered=bool(delivered),
                     detail=detail,
                 )
+            )
+
+    @staticmethod
+    def _check_severity(severity: str) -> None:
+        if not severity or len(severity) > MAX_NOTIFICATION_SEVERITY:
+            raise MonitoringStoreError(
+                f"invalid notification severity {severity!r}: "
+                f"use 1-{MAX_NOTIFICATION_SEVERITY} characters"
             )
 
     def notifications(self, model: str) -> list[dict[str, Any]]:

@@ -416,3 +416,49 @@ def test_repr_hides_database_password() -> None:
     store = MonitoringStore("postgresql+psycopg://mlgov:s3cret@db/mlgov")
     assert "s3cret" not in repr(store)
     assert "mlgov:***@db/mlgov" in repr(store)
+
+
+def test_a_notification_claimed_at_once_by_several_runs_goes_out_once(db_url: str) -> None:
+    """Two fleets (or a fleet and an ad-hoc run) alerting on one batch: one of them notifies."""
+    import threading
+
+    window = timedelta(hours=1)
+    barrier = threading.Barrier(6)
+    claims: list[int | None] = []
+
+    def claim() -> None:
+        with MonitoringStore(db_url) as own:
+            barrier.wait()
+            claims.append(
+                own.claim_notification(
+                    "churn",
+                    "drift:critical",
+                    at=T0,
+                    severity="critical",
+                    detail="drift",
+                    due=lambda last: notification_due(last, now=T0, window=window),
+                ).id
+            )
+
+    threads = [threading.Thread(target=claim) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    granted = [c for c in claims if c is not None]
+    assert len(claims) == 6 and len(granted) == 1
+
+    with MonitoringStore(db_url) as store:
+        assert store.last_delivered("churn", "drift:critical", upto=T0) == T0
+        # The send failed: not a delivery, so the next alert is told again.
+        store.settle_notification(granted[0], delivered=False, detail="HTTP 500")
+        assert store.last_delivered("churn", "drift:critical", upto=T0) is None
+        again = store.claim_notification(
+            "churn",
+            "drift:critical",
+            at=T0 + timedelta(minutes=1),
+            severity="critical",
+            detail="drift",
+            due=lambda last: notification_due(last, now=T0, window=window),
+        )
+        assert again.id is not None and again.last_delivered is None
