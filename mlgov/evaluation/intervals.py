@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from mlgov.evaluation.resampling import resample_counts, weighted_score
+from mlgov.evaluation.resampling import SAMPLE_ROWS, bounded_rows, resample_counts, weighted_score
 
 Interval = tuple[float, float]
 
@@ -46,9 +46,17 @@ def bootstrap_interval(
     confidence: float = 0.95,
     n_resamples: int = 1000,
     seed: int = 0,
+    max_rows: int = SAMPLE_ROWS,
 ) -> Interval:
     """Percentile bootstrap of metric `name` over rows; resamples where it is undefined are
-    dropped (an AUC of one class). NaN bounds when every resample is undefined."""
+    dropped (an AUC of one class). NaN bounds when every resample is undefined.
+
+    Past `max_rows`, the resamples are drawn from a seeded sample of that many rows: the cost
+    stops growing with the batch, and the interval is that of `max_rows` rows (a little wider
+    than the whole batch's, never narrower)."""
+    rows = bounded_rows(len(y), max_rows, seed)
+    if rows is not None:
+        y, predictions = y[rows], predictions[rows]
     score = weighted_score(name, y, predictions)
     draws = resample_counts(np.random.default_rng(seed), len(y), n_resamples)
     values = np.fromiter((score(counts) for counts in draws), dtype=np.float64, count=n_resamples)

@@ -21,6 +21,19 @@ WeightedScore = Callable[[np.ndarray], float]
 """A metric's value on one resample, from how often it drew each row."""
 
 
+SAMPLE_ROWS = 200_000
+"""Rows a per-draw computation (a bootstrap resample, a label-free estimate's draw) works on:
+past it, sampling error is far below the intervals' own width, and the cost stops growing."""
+
+
+def bounded_rows(n: int, limit: int = SAMPLE_ROWS, seed: int = 0) -> np.ndarray | None:
+    """A seeded sample of `limit` row indices (in order) when `n` is larger, else None: the same
+    batch always gets the same sample, so its interval is reproducible."""
+    if n <= limit:
+        return None
+    return np.sort(np.random.default_rng(seed).choice(n, size=limit, replace=False))
+
+
 def resample_counts(rng: np.random.Generator, n: int, n_resamples: int) -> Iterator[np.ndarray]:
     """How often each of `n` rows is drawn, for each of `n_resamples` resamples of `n` draws."""
     for _ in range(n_resamples):

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from mlgov.domain.features import TaskKind
 from mlgov.evaluation.intervals import central_interval
 from mlgov.evaluation.metrics import METRIC_FUNCTIONS, metric_names, roc_auc_of_labels
+from mlgov.evaluation.resampling import SAMPLE_ROWS, bounded_rows
 from mlgov.monitoring.performance import PerformancePolicy, resolve_metric, surest_drop
 
 CALIBRATION_RESAMPLES = 30
@@ -160,6 +161,9 @@ class PerformanceEstimate(BaseModel):
     """The watched metric on the version's holdout (NaN when unknown)."""
     tolerance: float
     n_rows: int
+    n_sampled: int | None = None
+    """Rows the label draws used: a seeded sample when the batch has more than
+    `SAMPLE_ROWS`, else all of them (None in estimates recorded before)."""
     metrics: dict[str, float]
     """Every estimated metric of the task kind."""
     degraded: bool
@@ -181,15 +185,22 @@ def expected_metrics(
     confidence: float = 0.95,
     n_draws: int = 200,
     seed: int = 0,
+    max_rows: int = SAMPLE_ROWS,
 ) -> dict[str, tuple[float, float, float]]:
     """Each classification metric's (estimate, low, high) on unlabelled rows.
 
-    Accuracy's estimate is exact (mean calibrated probability of the predicted class); the others
-    are the mean over `n_draws` label sets drawn from the calibrated probabilities, each through
-    the next resampled calibration when there are some. The interval is the draws' central
-    `confidence` share: the labels' randomness and the calibration's sampling error.
+    Accuracy's estimate is exact on every row (mean calibrated probability of the predicted
+    class); the others are the mean over `n_draws` label sets drawn from the calibrated
+    probabilities, each through the next resampled calibration when there are some, on at most
+    `max_rows` rows (a seeded sample: the draws' cost stops growing with the batch). The interval
+    is the draws' central `confidence` share: the labels' randomness and the calibration's
+    sampling error, which dwarf a 200,000-row sample's own.
     """
-    proba = np.asarray(probabilities, dtype=float)
+    every_row = np.asarray(probabilities, dtype=float)
+    predicted = every_row.argmax(axis=1)
+    accuracy = float(calibration.apply(every_row)[np.arange(len(every_row)), predicted].mean())
+    rows = bounded_rows(len(every_row), max_rows, seed)
+    proba = every_row if rows is None else every_row[rows]
     calibrated = calibration.apply(proba)
     rng = np.random.default_rng(seed)
     names = metric_names("classification")
@@ -207,8 +218,6 @@ def expected_metrics(
         finite = values[np.isfinite(values)]
         mean = float(finite.mean()) if len(finite) else math.nan
         out[name] = (mean, *central_interval(finite, confidence))
-    predicted = proba.argmax(axis=1)
-    accuracy = float(calibrated[np.arange(len(proba)), predicted].mean())
     out["accuracy"] = (accuracy, *out["accuracy"][1:])
     return out
 
@@ -233,8 +242,12 @@ def estimate_performance(
     then = float(baseline.get(name, math.nan))
     tolerance = policy.tolerance_for(then)
     n_rows = len(probabilities)
+    sampled = (
+        f" (label draws on a seeded {SAMPLE_ROWS:,}-row sample)" if n_rows > SAMPLE_ROWS else ""
+    )
     span = (
-        f"estimated {name} {estimate:.4g}, {policy.confidence:.0%} interval [{low:.4g}, {high:.4g}]"
+        f"estimated {name} {estimate:.4g}, {policy.confidence:.0%} interval "
+        f"[{low:.4g}, {high:.4g}]{sampled}"
     )
     best = surest_drop(name, then, (low, high))
     if n_rows < policy.min_labelled or not math.isfinite(then) or not math.isfinite(best):
@@ -256,6 +269,7 @@ def estimate_performance(
         baseline=then,
         tolerance=tolerance,
         n_rows=n_rows,
+        n_sampled=min(n_rows, SAMPLE_ROWS),
         metrics={k: v[0] for k, v in figures.items()},
         degraded=degraded,
         reason=reason,

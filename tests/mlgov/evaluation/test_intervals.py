@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -61,3 +62,30 @@ def test_bootstrap_of_a_metric_undefined_everywhere_is_nan() -> None:
     proba = np.tile([0.6, 0.4], (20, 1))
     low, high = bootstrap_interval("roc_auc", y, proba, n_resamples=50)
     assert math.isnan(low) and math.isnan(high)
+
+
+def test_a_bootstrap_past_its_row_bound_resamples_a_seeded_sample(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """500,000 rows, bound 10,000: each resample costs 10,000 rows, and the interval (that of
+    10,000 rows) holds the whole batch's metric."""
+    import mlgov.evaluation.intervals as intervals_module
+    from mlgov.evaluation.metrics import METRIC_FUNCTIONS
+
+    rng = np.random.default_rng(3)
+    positive = 1 / (1 + np.exp(-rng.normal(0, 1.5, 500_000)))
+    y = (rng.random(500_000) < positive).astype(int)
+    proba = np.column_stack([1 - positive, positive])
+    sizes: list[int] = []
+    real = intervals_module.resample_counts
+
+    def counting(generator: np.random.Generator, n: int, n_resamples: int) -> Iterator[np.ndarray]:
+        sizes.append(n)
+        return real(generator, n, n_resamples)
+
+    monkeypatch.setattr(intervals_module, "resample_counts", counting)
+    low, high = bootstrap_interval("roc_auc", y, proba, n_resamples=100, max_rows=10_000)
+    assert sizes == [10_000]
+    whole = METRIC_FUNCTIONS["roc_auc"](y, proba)
+    assert low < whole < high and high - low < 0.03
+    assert bootstrap_interval("roc_auc", y, proba, n_resamples=100, max_rows=10_000) == (low, high)

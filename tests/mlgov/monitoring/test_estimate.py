@@ -136,3 +136,42 @@ def test_the_interval_also_covers_the_calibrations_own_sampling_error() -> None:
             widths[name] += high - low
     assert widths["with"] > 1.3 * widths["without"]
     assert held["with"] >= 9 and held["with"] > held["without"], held
+
+
+def test_past_the_sample_size_the_draws_cost_no_more(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The label draws of a 1,000,000-row batch run on a seeded 20,000-row sample; accuracy's
+    estimate still reads every row."""
+    import mlgov.monitoring.estimate as estimate_module
+
+    y_holdout, p_holdout = _calibrated_batch(4000, seed=0)
+    calibration = fit_calibration(y_holdout, p_holdout, CLASSES, resamples=5)
+    _, proba = _calibrated_batch(1_000_000, seed=5)
+    drawn_sizes: list[int] = []
+    real_draw = estimate_module._draw_labels
+
+    def counting(calibrated: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        drawn_sizes.append(len(calibrated))
+        return real_draw(calibrated, rng)
+
+    monkeypatch.setattr(estimate_module, "_draw_labels", counting)
+    big = expected_metrics(proba, calibration, n_draws=20, max_rows=20_000)
+    assert drawn_sizes == [20_000] * 20
+    calibrated = calibration.apply(proba)
+    exact_accuracy = float(calibrated[np.arange(len(proba)), proba.argmax(axis=1)].mean())
+    assert big["accuracy"][0] == exact_accuracy
+    again = expected_metrics(proba, calibration, n_draws=20, max_rows=20_000)
+    assert again == big  # the same batch, the same sample, the same figures
+
+
+def test_the_sampled_estimate_is_within_the_interval_of_a_smaller_batch() -> None:
+    """A 1,000,000-row batch (draws on a 50,000-row sample) gives what a 50,000-row batch of the
+    same population gives, within that batch's stated interval."""
+    y_holdout, p_holdout = _calibrated_batch(4000, seed=0)
+    calibration = fit_calibration(y_holdout, p_holdout, CLASSES, resamples=10)
+    _, large = _calibrated_batch(1_000_000, seed=6, shift=0.4)
+    _, small = _calibrated_batch(50_000, seed=7, shift=0.4)
+    sampled = expected_metrics(large, calibration, n_draws=40, max_rows=50_000)
+    reference = expected_metrics(small, calibration, n_draws=40, max_rows=50_000)
+    for name in ("accuracy", "roc_auc", "f1", "log_loss"):
+        _, low, high = reference[name]
+        assert low <= sampled[name][0] <= high, (name, sampled[name], reference[name])
