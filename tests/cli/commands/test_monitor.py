@@ -28,6 +28,10 @@ def _monitor_args(**changes: object) -> argparse.Namespace:
         "id_column": None,
         "json": True,
         "fail_on_invalid": False,
+        "fleet": None,
+        "all": False,
+        "data_template": None,
+        "workers": False,
     }
     values.update(changes)
     return argparse.Namespace(**values)
@@ -180,3 +184,37 @@ def test_the_command_prints_the_validation_summarys_own_headline(
     assert changed.headline() == "1 finding: region: 2 rows outside the observed set"
     headlines = [b["validation_headline"] for b in printed["batches"]]
     assert headlines == [broken.headline(), changed.headline()]
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--model", "churn"], "--model needs --data"),
+        (["--data", "b.csv"], "give one of --model"),
+        (["--all"], "--all needs --data-template"),
+        (["--all", "--model", "churn", "--data", "b.csv"], "give one of --model"),
+    ],
+)
+def test_monitor_names_what_is_missing_before_anything_starts(
+    args: list[str], words: str, tmp_path: Path, capfd: pytest.CaptureFixture[str], monkeypatch
+) -> None:
+    monkeypatch.setenv("MLGOV_HOME", str(tmp_path / "home"))
+    assert main(["monitor", *args]) == 2
+    err = capfd.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and words in err[0]
+    assert not (tmp_path / "home").exists()
+
+
+def test_a_malformed_fleet_file_is_exit_2_with_its_line_before_any_run(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str], monkeypatch
+) -> None:
+    monkeypatch.setenv("MLGOV_HOME", str(tmp_path / "home"))
+    fleet = tmp_path / "fleet.yaml"
+    fleet.write_text(
+        "models:\n  - model: churn\n    data: b/*.csv\n    monitoring: {persistence: 0}\n"
+    )
+    assert main(["monitor", "--fleet", str(fleet)]) == 2
+    err = capfd.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert f"{fleet}:4: models.0.monitoring.persistence" in err[0]
+    assert not (tmp_path / "home").exists()  # no server, no registry, no run
