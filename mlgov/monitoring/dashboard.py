@@ -13,11 +13,13 @@ Evidently is imported inside the functions that use it: its import takes seconds
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import math
 import os
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -36,6 +38,8 @@ MAX_COLUMN_SERIES: Final = 10
 """Columns plotted in the per-column drift panel: the first scored batch's most drifted."""
 SEVERITY_LEVEL: Final = {"ok": 0.0, "warning": 1.0, "critical": 2.0}
 LATE_LABELS_TAG: Final = "labels=late"
+WORKSPACE_LOCK: Final = ".mlgov-workspace.lock"
+"""Beside the projects (Evidently reads only folders there): writers of the workspace take turns."""
 """Tag of a batch's second snapshot, written when its labels were joined after it was scored."""
 _FIGURE_METRIC: Final = "evidently:metric_v2:MeanValue"
 
@@ -221,8 +225,27 @@ def ensure_panels(ws: Workspace, project: Project, record: BatchRecord, metric: 
     return len(missing)
 
 
+@contextmanager
+def workspace_turn(workspace: Path) -> Iterator[None]:
+    """One process at a time in the local workspace (an advisory lock on a file beside it).
+
+    Evidently's local workspace has no concurrency control: opening it reads every snapshot, and
+    a snapshot another process is writing reads as broken JSON. A fleet's children on several
+    workers record into one workspace, so each takes its turn; the kernel drops a dead holder's
+    lock.
+    """
+    workspace.mkdir(parents=True, exist_ok=True)
+    with (workspace / WORKSPACE_LOCK).open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def open_project(workspace: Path, name: str) -> tuple[Workspace, Project]:
-    """The local workspace and its project of that name, both created on first use."""
+    """The local workspace and its project of that name, both created on first use (hold
+    `workspace_turn` around it and what is written through it)."""
     os.environ.setdefault("DO_NOT_TRACK", "1")  # Evidently's telemetry switch
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
@@ -269,8 +292,6 @@ def record_batch_snapshot(
     snapshot is in the workspace; without it (a batch that was not scored) the snapshot holds
     the figures only. `metric` and `holdout` as in `batch_figures`. Returns the snapshot id.
     """
-    ws, project = open_project(workspace, record.model)
-    ensure_panels(ws, project, record, metric)
     snapshot = _figures_snapshot(record, batch_figures(record, metric, holdout))
     if drift_snapshot is not None:
         from evidently.core.report import Snapshot
@@ -281,7 +302,10 @@ def record_batch_snapshot(
         for field in ("name", "timestamp", "tags", "metadata"):
             setattr(merged, field, getattr(figures, field))
         snapshot = Snapshot.load_model(merged)
-    ref = ws.add_run(project.id, snapshot)
+    with workspace_turn(workspace):
+        ws, project = open_project(workspace, record.model)
+        ensure_panels(ws, project, record, metric)
+        ref = ws.add_run(project.id, snapshot)
     if drift_snapshot is not None:
         drift_snapshot.unlink()
     return str(ref.id)
@@ -296,9 +320,11 @@ def record_label_snapshot(
     realised figures (the metric, its interval, the labelled rows) come as their own snapshot,
     tagged `labels=late`: the Performance panel plots them beside the estimate. Returns its id.
     """
-    ws, project = open_project(workspace, record.model)
-    ensure_panels(ws, project, record, metric)
     kinds = ("realised", "realised low", "realised high", "holdout")
     wanted = {LABELLED, *(performance_figure(metric, kind) for kind in kinds)}
     figures = {k: v for k, v in batch_figures(record, metric, holdout).items() if k in wanted}
-    return str(ws.add_run(project.id, _figures_snapshot(record, figures, late_labels=True)).id)
+    snapshot = _figures_snapshot(record, figures, late_labels=True)
+    with workspace_turn(workspace):
+        ws, project = open_project(workspace, record.model)
+        ensure_panels(ws, project, record, metric)
+        return str(ws.add_run(project.id, snapshot).id)

@@ -226,3 +226,28 @@ def test_late_labels_become_a_second_snapshot_of_the_batch_with_its_realised_fig
             performance_figure("roc_auc", "holdout"): 0.88,
         }
     )
+
+
+def _write_snapshots(workspace: Path, worker: int, count: int) -> None:
+    for i in range(count):
+        record_batch_snapshot(workspace, _record(batch_id=f"w{worker}-{i}"), metric="roc_auc")
+
+
+def test_writers_in_several_processes_take_turns_in_the_workspace(tmp_path: Path) -> None:
+    """A fleet's children on several workers record into one workspace: Evidently reads every
+    snapshot when it opens it, and one being written by another process read as broken JSON."""
+    import multiprocessing
+
+    workspace = tmp_path / "workspace"
+    record_batch_snapshot(workspace, _record(batch_id="first"), metric="roc_auc")
+    context = multiprocessing.get_context("fork")  # this process has Evidently imported already
+    writers = [
+        context.Process(target=_write_snapshots, args=(workspace, worker, 4)) for worker in range(4)
+    ]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join(timeout=300)
+    assert [writer.exitcode for writer in writers] == [0, 0, 0, 0]
+    ws, project = open_project(workspace, "churn")
+    assert len(ws.list_runs(project.id)) == 17
