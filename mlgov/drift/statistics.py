@@ -248,6 +248,16 @@ def _numeric_column(
     )
 
 
+def _present_counts(series: pd.Series) -> pd.Series:
+    """Each non-missing value's count.
+
+    Missing values are counted and then dropped: pandas' `dropna=True` tests every row for
+    missingness, three quarters of the time on an object column; this tests each distinct value.
+    """
+    counts = series.value_counts(dropna=False, sort=False)
+    return counts[~counts.index.isna()]
+
+
 def _categorical_counts(
     column: str, reference: pd.Series, current: pd.Series
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -255,8 +265,8 @@ def _categorical_counts(
 
     Sorted by value, because Evidently's z-test counts against the smallest one.
     """
-    ref_counts = reference.value_counts(dropna=True, sort=False)
-    cur_counts = current.value_counts(dropna=True, sort=False)
+    ref_counts = _present_counts(reference)
+    cur_counts = _present_counts(current)
     if ref_counts.sum() == 0:
         raise ValueError(f"Column {column!r} has no values in the reference data.")
     if cur_counts.sum() == 0:
