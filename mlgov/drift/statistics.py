@@ -191,23 +191,25 @@ def _ecdf_distances(ref: np.ndarray, cur: np.ndarray) -> tuple[float, float, int
     Cumulative counts over the merged order give both empirical CDFs; at the last element of each
     run of ties they are exact, which is all the Wasserstein integral (zero width inside ties) and
     the KS supremum need. The gaps are computed as scipy's `ks_2samp` does (count / n per side),
-    so the statistic is the same float and so is its p-value.
+    so the statistic is the same float and so is its p-value. Counts are 32-bit where they fit
+    and the supremum is masked rather than gathered: fewer bytes through memory per row. The
+    integral is numpy's pairwise sum, not BLAS: OpenBLAS threads a long dot product and its
+    spinning worker then competes for a busy machine's cores (a second per million rows).
     """
     both = np.concatenate([ref, cur])
     order = np.argsort(both, kind="stable")
     merged = both[order]
-    ref_seen = np.cumsum(order[:-1] < ref.size)
-    cur_seen = np.arange(1, both.size, dtype=ref_seen.dtype)
-    cur_seen -= ref_seen
-    gaps = ref_seen / ref.size
-    gaps -= cur_seen / cur.size
+    counter = np.int32 if both.size <= np.iinfo(np.int32).max else np.int64
+    ref_seen = np.cumsum(order[:-1] < ref.size, dtype=counter)
+    cur_seen = np.subtract(np.arange(1, both.size, dtype=counter), ref_seen)
+    gaps = np.divide(ref_seen, ref.size, dtype=np.float64)
+    gaps -= np.divide(cur_seen, cur.size, dtype=np.float64)
     np.abs(gaps, out=gaps)
     deltas = np.diff(merged)
     run_ends = deltas > 0
-    wasserstein = float(np.dot(gaps, deltas))
-    tied_gaps = gaps[run_ends]
-    ks_statistic = float(tied_gaps.max()) if tied_gaps.size else 0.0
-    return wasserstein, ks_statistic, tied_gaps.size + 1
+    ks_statistic = float(np.max(gaps, where=run_ends, initial=0.0))
+    wasserstein = float(np.multiply(gaps, deltas, out=gaps).sum())
+    return wasserstein, ks_statistic, int(np.count_nonzero(run_ends)) + 1
 
 
 def _numeric_column(
@@ -248,6 +250,16 @@ def _numeric_column(
     )
 
 
+def _present_counts(series: pd.Series) -> pd.Series:
+    """Each non-missing value's count.
+
+    Missing values are counted and then dropped: pandas' `dropna=True` tests every row for
+    missingness, three quarters of the time on an object column; this tests each distinct value.
+    """
+    counts = series.value_counts(dropna=False, sort=False)
+    return counts[~counts.index.isna()]
+
+
 def _categorical_counts(
     column: str, reference: pd.Series, current: pd.Series
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -255,8 +267,8 @@ def _categorical_counts(
 
     Sorted by value, because Evidently's z-test counts against the smallest one.
     """
-    ref_counts = reference.value_counts(dropna=True, sort=False)
-    cur_counts = current.value_counts(dropna=True, sort=False)
+    ref_counts = _present_counts(reference)
+    cur_counts = _present_counts(current)
     if ref_counts.sum() == 0:
         raise ValueError(f"Column {column!r} has no values in the reference data.")
     if cur_counts.sum() == 0:
