@@ -31,11 +31,11 @@ from mlgov.drift.statistics import (
     _HISTOGRAM_MIN_VALUES,
     _MIN_NORM,
     _counts_score,
-    _homogeneity_p_value,
     _is_drift,
     _jensen_shannon,
     _psi,
     _resolve,
+    categorical_drift,
 )
 
 DEFAULT_K = 200
@@ -432,19 +432,7 @@ def _categorical_drift(
     for side, counts in (("reference", ref_counts), ("current", cur_counts)):
         if counts.sum() == 0:
             raise ValueError(f"Column {column!r} has no values in the {side} data.")
-    method, threshold = _resolve("categorical", int(ref_counts.sum()), ref_counts.size, config)
-    score = _counts_score(method, ref_counts, cur_counts)
-    return SketchColumnDrift(
-        column=column,
-        kind="categorical",
-        method=method,
-        score=score,
-        threshold=threshold,
-        drifted=_is_drift(method, score, threshold),
-        p_value=_homogeneity_p_value(ref_counts, cur_counts),
-        effect_size=_jensen_shannon(ref_counts, cur_counts),
-        significant=False,
-    )
+    return categorical_drift(column, ref_counts, cur_counts, config, SketchColumnDrift)
 
 
 def sketch_column_drift(

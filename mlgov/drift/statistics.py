@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -42,6 +43,9 @@ _FEW_VALUES = 5  # Evidently tests a numeric column with at most this many value
 _HISTOGRAM_MIN_VALUES = 20  # Evidently bins a numeric column with more values into a histogram
 _KS_EXACT_MAX_N = 10_000  # scipy's ks_2samp(method="auto") is exact up to this sample size
 _MIN_NORM = 0.001  # Evidently's floor for the reference std in the normed Wasserstein distance
+
+
+DriftRecord = TypeVar("DriftRecord", bound=ColumnDrift)
 
 
 def _is_drift(method: str, score: float, threshold: float) -> bool:
@@ -288,9 +292,21 @@ def _categorical_column(
 ) -> ColumnDrift:
     """Evidently's verdict on value counts, plus a homogeneity p-value and the JS distance."""
     ref_counts, cur_counts = _categorical_counts(column, reference, current)
+    return categorical_drift(column, ref_counts, cur_counts, config, ColumnDrift)
+
+
+def categorical_drift(
+    column: str,
+    ref_counts: np.ndarray,
+    cur_counts: np.ndarray,
+    config: DriftConfig,
+    record: type[DriftRecord],
+) -> DriftRecord:
+    """The verdict, homogeneity p-value and JS distance of aligned value counts: one formula for
+    the exact path (counted frames) and the sketch path (merged counts)."""
     method, threshold = _resolve("categorical", int(ref_counts.sum()), ref_counts.size, config)
     score = _counts_score(method, ref_counts, cur_counts)
-    return ColumnDrift(
+    return record(
         column=column,
         kind="categorical",
         method=method,

@@ -498,7 +498,8 @@ def test_automations_retrain_on_critical_drift_and_notify(stack, runs, webhook_s
 
     first = _mlgov(stack, "automations", "apply", "--block", channel["block"])
     again = _mlgov(stack, "automations", "apply", "--block", channel["block"])
-    assert first["skipped"] == [] and len(first["automations"]) == 6
+    assert first["skipped"] == [] and len(first["automations"]) == 7
+    assert "mlgov: crash runs that stopped beating" in {a["name"] for a in first["automations"]}
     assert {a["outcome"] for a in again["automations"]} == {"updated"}
     assert [a["id"] for a in again["automations"]] == [a["id"] for a in first["automations"]]
     listed = _mlgov(stack, "automations", "list")["automations"]
