@@ -102,6 +102,17 @@ def _cli_reads(r: dict[str, Any]) -> tuple[str, str, str, str, str]:
     )
 
 
+def _fanout(r: dict[str, Any]) -> tuple[str, str, str, str, str]:
+    return (
+        f"fleet fan-out, {r['batches']} batches of {r['models']} models, process workers",
+        f"2 workers {r['two_workers_s']:.0f} s (1 worker: {r['one_worker_s'] / r['batches']:.1f} s "
+        f"per child, {r['running_to_recorded_s']:.1f} s of it Running → recorded)",
+        f"1 worker {r['one_worker_s']:.0f} s",
+        _x(r["two_workers_s"] / r["one_worker_s"]),
+        "≤ 0.63× (speed-up ≥ 1.6; same history)",
+    )
+
+
 ROWS: dict[str, Row] = {
     "cold_start": _cold_start,
     "drift_speed": _drift,
@@ -110,6 +121,7 @@ ROWS: dict[str, Row] = {
     "gate_bootstrap": _gate_bootstrap,
     "flow_overhead": _flow_overhead,
     "cli_reads": _cli_reads,
+    "fanout": _fanout,
 }
 
 
