@@ -41,6 +41,7 @@ bench: $(STAMP)
 	$(PY) bench/record.py flow_overhead
 	$(PY) bench/record.py cold_start
 	$(PY) bench/record.py cli_reads
+	$(PY) bench/record.py fanout
 	$(PY) bench/backfill_speed.py
 	$(PY) bench/load_predict.py
 	$(PY) bench/table.py
