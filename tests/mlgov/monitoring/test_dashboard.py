@@ -233,6 +233,7 @@ def _write_snapshots(workspace: Path, worker: int, count: int) -> None:
         record_batch_snapshot(workspace, _record(batch_id=f"w{worker}-{i}"), metric="roc_auc")
 
 
+@pytest.mark.e2e  # four writer processes, ~20 s: not the inner loop's unit tier
 def test_writers_in_several_processes_take_turns_in_the_workspace(tmp_path: Path) -> None:
     """A fleet's children on several workers record into one workspace: Evidently reads every
     snapshot when it opens it, and one being written by another process read as broken JSON."""
