@@ -29,7 +29,7 @@ import pytest
 
 from mlgov.data.demo import make_dataset
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]  # 15 cold child runs, a zombie wait
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
