@@ -30,6 +30,7 @@ from mlgov.monitoring.fleet import (
 )
 from tasks.fleet import (
     child_parameters,
+    child_state,
     deployment_exists,
     emit_fleet_checked,
     fan_out,
@@ -119,14 +120,14 @@ def _in_process(items: Sequence[FleetItem]) -> list[FleetChild]:
     for item in items:
         params = MonitoringParameters.model_validate(child_parameters(item))
         state = monitor_production_batch(params, return_state=True)
-        ok = state.is_completed()
+        ended = child_state(state)
         children.append(
             FleetChild(
                 item=item,
                 run_id=str(state.state_details.flow_run_id),
-                state="completed" if ok else "crashed" if state.is_crashed() else "failed",
+                state=ended,
                 attempts=1,
-                error=None if ok else state.message,
+                error=None if ended == "completed" else state.message,
             )
         )
     return children

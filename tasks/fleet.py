@@ -24,7 +24,7 @@ from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.client.orchestration import SyncPrefectClient
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-from prefect.client.schemas.objects import FlowRun
+from prefect.client.schemas.objects import FlowRun, State
 from prefect.client.schemas.responses import ConcurrencyLimitWithLeaseResponse
 from prefect.deployments import run_deployment
 from prefect.events import emit_event
@@ -51,6 +51,7 @@ from mlgov.settings import get_settings
 from mlgov.storage.monitoring_schema import BatchRecord
 from mlgov.storage.monitoring_store import MonitoringStore
 from mlgov.storage.registry import ModelRegistry
+from tasks.concurrency import limit_is_active
 
 FLEET_ARTIFACT = "monitoring-fleet"
 LEASE_S = 300.0
@@ -103,10 +104,7 @@ class FleetSlots:
 
     def __init__(self, client: SyncPrefectClient, limit: str) -> None:
         self.client, self.limit = client, limit
-        try:
-            self.enabled = client.read_global_concurrency_limit_by_name(limit).active
-        except ObjectNotFound:
-            self.enabled = False
+        self.enabled = limit_is_active(client, limit)
 
     def take(self) -> UUID | None:
         """A lease on one slot (`UNLIMITED` where there is no limit), None when all are taken."""
@@ -132,8 +130,8 @@ class FleetSlots:
             self.client.release_concurrency_slots_with_lease(lease)
 
 
-def _state_of(run: FlowRun) -> ChildState:
-    state = run.state
+def child_state(state: State | None) -> ChildState:
+    """How a child ended, as the fleet table tells it (a run on a worker or a subflow here)."""
     if state is None or state.is_completed():
         return "completed"
     return "crashed" if state.is_crashed() else "failed"
@@ -184,7 +182,7 @@ def fan_out(
                     continue
                 index, attempt, lease = in_flight.pop(run.id)
                 slots.release(lease)
-                state = _state_of(run)
+                state = child_state(run.state)
                 if state == "crashed" and attempt <= crash_retries:
                     log.warning(
                         "Child %s crashed (%s): submitted again", run.name, run.state.message

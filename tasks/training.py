@@ -19,26 +19,21 @@ from prefect import get_client, get_run_logger, task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.concurrency.sync import concurrency
-from prefect.exceptions import ObjectNotFound
 
 from mlgov.domain.catalogue import TRAINING_CONCURRENCY_LIMIT
 from mlgov.domain.features import FeatureSpec
 from mlgov.training.config import EpochRecord, PackageOptions, TrainingConfig, TrainingResult
+from tasks.concurrency import limit_is_active
 
 
 def training_slot() -> contextlib.AbstractContextManager[None]:
     """Hold a slot of the `training` limit where it exists and is active, else run unlimited.
 
-    `mlgov automations apply` creates the limit. Checking first keeps ad-hoc runs without it
-    quiet: Prefect's public `concurrency` logs a warning for a limit that does not exist.
+    `mlgov automations apply` creates the limit (`tasks.concurrency.limit_is_active`).
     """
     with get_client(sync_client=True) as client:
-        try:
-            limit = client.read_global_concurrency_limit_by_name(TRAINING_CONCURRENCY_LIMIT)
-        except ObjectNotFound:
+        if not limit_is_active(client, TRAINING_CONCURRENCY_LIMIT):
             return contextlib.nullcontext()
-    if not limit.active:
-        return contextlib.nullcontext()
     return concurrency(TRAINING_CONCURRENCY_LIMIT, occupy=1, strict=False)
 
 

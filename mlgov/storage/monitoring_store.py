@@ -272,10 +272,10 @@ class MonitoringStore(IndexClient):
         """The batches each `monitor-production-batch` run recorded, by run id (a fleet's
         children report through the history, not through their return values)."""
         found: dict[str, list[BatchRecord]] = {run_id: [] for run_id in monitor_run_ids}
-        column = tables.batches.c.monitor_run_id
+        run_ids, column = list(found), tables.batches.c.monitor_run_id
         with self._transaction(write=False) as conn:
-            for start in range(0, len(found), 500):  # bounded IN lists
-                chunk = list(found)[start : start + 500]
+            for start in range(0, len(run_ids), 500):  # bounded IN lists
+                chunk = run_ids[start : start + 500]
                 query = (
                     select(tables.batches).where(column.in_(chunk)).order_by(*tables.BATCH_ORDER)
                 )
