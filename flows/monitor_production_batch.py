@@ -7,8 +7,10 @@ is one handle for the whole run: its learner is loaded once, its reference sampl
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from prefect import flow, get_run_logger
@@ -22,9 +24,10 @@ from mlgov.alerts.monitoring import (
     performance_degraded_alert,
     performance_estimate_alert,
 )
+from mlgov.data.source import BatchSource
 from mlgov.domain.alerts import Alert, AlertRecord
 from mlgov.domain.names import ModelName, ModelRef, parse_model_ref
-from mlgov.drift.config import DriftConfig
+from mlgov.drift.config import DriftConfig, DriftSummary
 from mlgov.drift.decision import DriftDecisionRule, decide_drift, with_embedding_drift
 from mlgov.monitoring.batches import (
     MonitoredBatch,
@@ -35,17 +38,25 @@ from mlgov.monitoring.batches import (
 from mlgov.monitoring.estimate import NO_CALIBRATION, NO_REGRESSION_ESTIMATE
 from mlgov.monitoring.grading import BatchFindings, BatchOutcome, GradedBatch
 from mlgov.monitoring.performance import PerformancePolicy, resolve_metric
-from mlgov.monitoring.predictions import read_predictions
+from mlgov.monitoring.predictions import BatchPredictions, read_predictions
+from mlgov.monitoring.streaming import DEFAULT_EXACT_MAX_ROWS, StreamedBatch
 from mlgov.reporting.parts import artifact_key
 from mlgov.settings import get_settings
 from mlgov.storage.monitoring_store import MonitoringStore
 from mlgov.storage.scratch import run_scratch
+from mlgov.validation.explanation import ValidationSummary
 from mlgov.validation.roles import ContractPolicy
 from mlgov.versions.handle import ModelVersion
 from tasks.alerting import deliver
 from tasks.data import load_table
 from tasks.drift import detect_embedding_drift, embed_batch
 from tasks.estimation import estimate_batch_performance, has_calibration
+from tasks.large_batches import (
+    detect_streamed_drift,
+    detect_streamed_prediction_drift,
+    find_large_batch,
+    stream_monitored_batch,
+)
 from tasks.monitoring import (
     collect_labels,
     detect_batch_drift,
@@ -82,6 +93,8 @@ class MonitoringParameters(BaseModel):
         persistence: Consecutive drifted batches that make drift critical.
         cooldown_minutes: The same condition on the same model notifies at most once per window.
         html_budget_mb: Largest Evidently HTML report; only the plotted sample shrinks to fit.
+        exact_max_rows: A larger batch (CSV or Parquet) is streamed in chunks: drift decided from
+            mergeable sketches of every row, the report and estimate from a seeded sample.
         notify: Send notifications (events are emitted regardless).
     """
 
@@ -99,6 +112,7 @@ class MonitoringParameters(BaseModel):
     persistence: int = Field(default=3, ge=1, le=100)
     cooldown_minutes: float = Field(default=360.0, ge=0.0)
     html_budget_mb: float = Field(default=10.0, gt=0.0, le=100.0)
+    exact_max_rows: int = Field(default=DEFAULT_EXACT_MAX_ROWS, ge=1)
     notify: bool = True
 
 
@@ -131,6 +145,39 @@ def _measure(
     )  # row ids kept for late labels
     drift = detect_batch_drift(batch, model, params.drift, params.html_budget_mb)
     prediction_drift = detect_prediction_drift(model, predictions, params.drift)
+    return _performance(
+        batch, findings, params, model, new_labels, predictions, drift, prediction_drift
+    )
+
+
+def _measure_streamed(
+    batch: MonitoredBatch,
+    streamed: StreamedBatch,
+    findings: BatchFindings,
+    params: MonitoringParameters,
+    model: ModelVersion,
+    new_labels: pd.DataFrame | None,
+) -> BatchFindings:
+    """A large batch, scored while streamed: drift from its sketches, the rest on its sample."""
+    drift = detect_streamed_drift(batch, streamed, model, params.drift, params.html_budget_mb)
+    prediction_drift = detect_streamed_prediction_drift(model, streamed, params.drift)
+    predictions = streamed.sampled_predictions()  # every row's are in its file
+    return _performance(
+        batch, findings, params, model, new_labels, predictions, drift, prediction_drift
+    )
+
+
+def _performance(
+    batch: MonitoredBatch,
+    findings: BatchFindings,
+    params: MonitoringParameters,
+    model: ModelVersion,
+    new_labels: pd.DataFrame | None,
+    predictions: BatchPredictions,
+    drift: DriftSummary,
+    prediction_drift: DriftSummary,
+) -> BatchFindings:
+    """Embedding drift, labels, measured and estimated performance: the findings complete."""
     embedding = (  # an image model: do its penultimate-layer features see other images?
         detect_embedding_drift(*embed_batch(batch.frame, model))
         if model.spec.image_column is not None
@@ -196,29 +243,97 @@ def check_production_batch(
     location: str, params: MonitoringParameters, model: ModelVersion
 ) -> BatchOutcome:
     """One batch: contract, predictions, drift, performance, history, alerts."""
-    spec = model.spec
-    frame, table = load_table(location)
-    batch = MonitoredBatch.of(frame, table, spec, model.name, params.batch_time)
-
     # 0. Labels given with the batch are checked before anything is scored.
     new_labels = None
     if params.labels:
         labels_frame, labels_table = load_table(params.labels)
         # The recorded location (credentials removed) names the labels in errors and logs.
-        new_labels = prepare_labels(labels_frame, params.id_column, spec, labels_table.location)
+        new_labels = prepare_labels(
+            labels_frame, params.id_column, model.spec, labels_table.location
+        )
 
-    # 1. The version's input contract (without the target when labels are not in the batch).
-    contract = batch_contract(model.suite, spec, frame.columns)
+    # 1.-4. The version's input contract; only a batch without broken data is scored, checked
+    #       for drift and measured. A batch over `exact_max_rows` is streamed in chunks.
+    large = find_large_batch(location, model.spec, params.id_column, params.exact_max_rows)
+    findings = (
+        _check_in_memory(location, params, model, new_labels)
+        if large is None
+        else _check_streamed(large, params, model, new_labels)
+    )
+    if findings.validation.success:
+        if findings.validation.n_findings:  # changed data: its findings beside the scores
+            publish_validation_findings(model.name, findings.location, findings.validation)
+    else:
+        publish_validation_failure(
+            model.name,
+            findings.location,
+            findings.validation.to_markdown(),
+            findings.validation.headline(),
+        )
+
+    # 5. History and severity (persistence over batches makes drift critical); 6. alerts.
+    graded = record_batch(findings, params.persistence)
+    alerts = _alerts(findings, graded, params)
+    if findings.drift is not None:
+        publish_batch_report(model.name, findings.batch_id, findings.drift.to_markdown())
+    metric = resolve_metric(model.spec.task, params.performance.metric)
+    publish_monitoring_trend(model.name, metric)
+    # 7. The graded batch in Evidently's workspace: its dashboard over time, tagged snapshots.
+    publish_batch_snapshot(graded.record, findings.drift, metric, model.metrics.get(metric))
+    return BatchOutcome.of(findings, graded, alerts)
+
+
+def _check_in_memory(
+    location: str,
+    params: MonitoringParameters,
+    model: ModelVersion,
+    new_labels: pd.DataFrame | None,
+) -> BatchFindings:
+    """The batch read whole: contract, then (when it holds) every step on every row."""
+    frame, table = load_table(location)
+    batch = MonitoredBatch.of(frame, table, model.spec, model.name, params.batch_time)
+    contract = batch_contract(model.suite, model.spec, frame.columns)
     validation = validate_dataset(frame, contract, params.contract)
+    findings = _findings(batch, batch.n_rows, validation, frame.columns, params, model)
+    if not validation.success:
+        return findings
+    return _measure(batch, findings, params, model, new_labels)
+
+
+def _check_streamed(
+    source: BatchSource,
+    params: MonitoringParameters,
+    model: ModelVersion,
+    new_labels: pd.DataFrame | None,
+) -> BatchFindings:
+    """The batch in one pass of chunks (contract, scores, sketches, sample), then the steps."""
+    batch, streamed = stream_monitored_batch(
+        source, model, params.contract, params.id_column, params.batch_time
+    )
+    findings = _findings(batch, streamed.n_rows, streamed.validation, source.columns, params, model)
+    if not streamed.scored:
+        return findings
+    return _measure_streamed(batch, streamed, findings, params, model, new_labels)
+
+
+def _findings(
+    batch: MonitoredBatch,
+    n_rows: int,
+    validation: ValidationSummary,
+    columns: Sequence[Any],
+    params: MonitoringParameters,
+    model: ModelVersion,
+) -> BatchFindings:
+    """The batch's identity and contract verdict, before anything is measured."""
     findings = BatchFindings(
         model=model.name,
         version=model.version,
         batch_id=batch.batch_id,
         location=batch.location,
         batch_time=batch.batch_time,
-        n_rows=batch.n_rows,
+        n_rows=n_rows,
         validation=validation,
-        unknown_columns=unknown_columns(frame.columns, spec, params.id_column),
+        unknown_columns=unknown_columns(columns, model.spec, params.id_column),
         flow_run_id=flow_run.get_id(),
         monitor_run_id=flow_run.get_parent_flow_run_id(),
     )
@@ -229,28 +344,7 @@ def check_production_batch(
             model.version,
             ", ".join(findings.unknown_columns),
         )
-
-    # 2.-4. Only a batch without broken data is scored, checked for drift and measured; the
-    #       findings of changed data are published beside it.
-    if validation.success:
-        findings = _measure(batch, findings, params, model, new_labels)
-        if validation.n_findings:
-            publish_validation_findings(model.name, batch.location, validation)
-    else:
-        publish_validation_failure(
-            model.name, batch.location, validation.to_markdown(), validation.headline()
-        )
-
-    # 5. History and severity (persistence over batches makes drift critical); 6. alerts.
-    graded = record_batch(findings, params.persistence)
-    alerts = _alerts(findings, graded, params)
-    if findings.drift is not None:
-        publish_batch_report(model.name, batch.batch_id, findings.drift.to_markdown())
-    metric = resolve_metric(spec.task, params.performance.metric)
-    publish_monitoring_trend(model.name, metric)
-    # 7. The graded batch in Evidently's workspace: its dashboard over time, tagged snapshots.
-    publish_batch_snapshot(graded.record, findings.drift, metric, model.metrics.get(metric))
-    return BatchOutcome.of(findings, graded, alerts)
+    return findings
 
 
 @flow(name="monitor-production-batch")

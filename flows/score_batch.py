@@ -16,6 +16,7 @@ from prefect.runtime import flow_run
 from pydantic import BaseModel, ConfigDict, Field
 
 from mlgov.alerts.scoring import scoring_contract_alert
+from mlgov.data.source import BatchSource, expand_dates
 from mlgov.domain.alerts import AlertRecord
 from mlgov.domain.names import ModelRef
 from mlgov.redaction import redact_location
@@ -23,7 +24,6 @@ from mlgov.scoring.contract import ContractViolation, column_families, scoring_c
 from mlgov.scoring.output import scoring_id_column
 from mlgov.scoring.report import scoring_record
 from mlgov.scoring.score import DEFAULT_CHUNK_ROWS
-from mlgov.scoring.source import BatchSource, expand_dates
 from mlgov.settings import get_settings
 from mlgov.storage.scratch import run_scratch
 from mlgov.versions.handle import ModelVersion

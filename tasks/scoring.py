@@ -17,13 +17,13 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
+from mlgov.data.source import BatchSource
 from mlgov.domain.features import FeatureSpec
 from mlgov.reporting.parts import artifact_key
 from mlgov.scoring.image_batch import open_model_batch
 from mlgov.scoring.output import check_output
 from mlgov.scoring.report import scoring_markdown
 from mlgov.scoring.score import ScoredOutput, score_file
-from mlgov.scoring.source import BatchSource
 from mlgov.storage.monitoring_schema import ScoringRecord
 from mlgov.storage.monitoring_store import MonitoringStore
 from mlgov.versions.handle import ModelVersion

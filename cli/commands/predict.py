@@ -41,7 +41,7 @@ def _preflight(params: Any) -> None:
     from mlgov.domain.names import parse_model_ref
     from mlgov.scoring.image_batch import check_image_batch
     from mlgov.scoring.output import check_output, scoring_id_column
-    from mlgov.scoring.source import expand_dates, open_batch
+    from mlgov.data.source import expand_dates, open_batch
     from mlgov.storage.registry import ModelRegistry
 
     name, version, alias = parse_model_ref(params.model)

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 DriftMethod = Literal["auto", "wasserstein", "ks", "psi", "jensenshannon", "chisquare"]
 ColumnKind = Literal["numeric", "categorical"]
 Correction = Literal["none", "bonferroni", "benjamini-hochberg"]
+DriftPath = Literal["rows", "sketches"]
 
 
 class DriftConfig(BaseModel):
@@ -83,6 +84,13 @@ class DriftSummary(BaseModel):
     evidently_json_path: str | None = None
     report_disagreements: tuple[str, ...] = ()
     """Columns whose verdict in the (sampled) Evidently report differs from the full-data one."""
+    computed_from: DriftPath = "rows"
+    """`rows`: every row in memory; `sketches`: mergeable sketches of every row of a batch too
+    large for memory (`mlgov.monitoring.streaming`), numeric CDFs to `max_rank_error`."""
+    max_rank_error: float | None = None
+    """Sketches only: the largest bound on a numeric column's KS statistic error (0: exact)."""
+    report_sample_of: int | None = None
+    """Sketches only: the report (and the estimate) saw a seeded sample of this many rows."""
 
     @property
     def drifted_columns(self) -> list[str]:
@@ -100,6 +108,8 @@ class DriftSummary(BaseModel):
             if self.report_sample_rows is not None
             else ""
         )
+        if self.report_sample_of is not None:
+            sample = f", report on a seeded {self.report_sample_of:,}-row sample of the batch"
         lines = [
             f"## Dataset drift {verdict}",
             "",
@@ -108,6 +118,7 @@ class DriftSummary(BaseModel):
             f"({self.correction}) drift: {'yes' if self.corrected_drift else 'no'}{sample} "
             f"({self.seconds:.2f} s).",
             "",
+            *self._path_lines(),
             "| column | method | score | threshold | drifted | p-value | effect | significant |",
             "|---|---|---|---|---|---|---|---|",
         ]
@@ -119,3 +130,14 @@ class DriftSummary(BaseModel):
                 f"{column.effect_size:.3f} | {'**yes**' if column.significant else 'no'} |"
             )
         return "\n".join(lines) + "\n"
+
+    def _path_lines(self) -> list[str]:
+        if self.computed_from == "rows":
+            return []
+        bound = self.max_rank_error or 0.0
+        return [
+            f"Decided from mergeable sketches of all {self.n_current:,} rows (exact counts, "
+            f"categories and extremes; numeric distributions by KLL, CDF error at most "
+            f"{bound:.2%}).",
+            "",
+        ]

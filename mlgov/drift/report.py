@@ -8,6 +8,7 @@ Evidently is imported inside the functions that use it: its import takes seconds
 
 from __future__ import annotations
 
+import html
 import logging
 import os
 import time
@@ -45,6 +46,8 @@ class ReportTarget(BaseModel):
     """Also write Evidently's full snapshot (`<name>.snapshot.json`), handed over to
     `mlgov.monitoring.dashboard.record_batch_snapshot` once the batch is graded."""
     timestamp: datetime | None = None
+    title: str | None = None
+    """The report's name in Evidently (default: `name`); a sampled batch says so here."""
 
     def path(self, suffix: str) -> Path:
         return self.out_dir / f"{self.name}{suffix}"
@@ -139,6 +142,17 @@ def _sample_rows(frame: pd.DataFrame, rows: int, rng: np.random.Generator) -> pd
     return frame.iloc[np.sort(rng.choice(len(frame), size=rows, replace=False))]
 
 
+def _title_html(path: Path, title: str) -> None:
+    """Name the page (Evidently's HTML has no title) and say above the report what it shows."""
+    shown = html.escape(title)
+    page = path.read_text(encoding="utf-8")
+    page = page.replace("<head>", f"<head>\n<title>{shown}</title>", 1)
+    page = page.replace(
+        "<body>", f'<body>\n<p style="font-family:sans-serif;margin:12px">{shown}</p>', 1
+    )
+    path.write_text(page, encoding="utf-8")
+
+
 def _report_overrides(summary: DriftSummary) -> tuple[dict[str, str], dict[str, float]]:
     """Pin the report to the methods chosen on all rows (a sample could resolve differently)."""
     methods = {c.column: c.method for c in summary.columns if c.method in ALLOWED_METHODS[c.kind]}
@@ -175,9 +189,11 @@ def _render(
             thresholds=thresholds,
             drift_share=config.share_threshold,
             timestamp=target.timestamp,
-            run_name=target.name,
+            run_name=target.title or target.name,
         )
         snapshot.save_html(str(html_path))
+        if target.title:
+            _title_html(html_path, target.title)
         html_mb = html_path.stat().st_size / 1e6
         budget = target.html_budget_mb
         if budget is None or html_mb <= budget or sample_rows <= _MIN_REPORT_ROWS:
@@ -202,6 +218,25 @@ def build_drift_report(
     """
     started = time.perf_counter()
     summary = compute_column_drift(reference, current, numeric, categorical, config)
+    return render_drift_report(
+        reference, current, numeric, categorical, summary, target, config, started=started
+    )
+
+
+def render_drift_report(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    numeric: Sequence[str],
+    categorical: Sequence[str],
+    summary: DriftSummary,
+    target: ReportTarget,
+    config: DriftConfig = DriftConfig(),  # noqa: B008 - frozen model, safe as a default
+    *,
+    started: float | None = None,
+) -> DriftSummary:
+    """Render and write the report of decisions already made (on all rows, or from sketches of
+    a batch of which `current` is a sample): the files of `build_drift_report`."""
+    started = time.perf_counter() if started is None else started
     target.out_dir.mkdir(parents=True, exist_ok=True)
     snapshot, sample_rows = _render(
         reference, current, numeric, categorical, summary, config, target

@@ -20,9 +20,9 @@ from mlgov.data.images.columns import HASH_COLUMN, IMAGE_COLUMN, READABLE_COLUMN
 from mlgov.data.images.manifest import image_path_column, is_image_location
 from mlgov.data.images.spec import is_image_manifest
 from mlgov.data.io import read_table
+from mlgov.data.source import BatchSource, open_batch
 from mlgov.data.tables import read_plain_table
 from mlgov.domain.features import FeatureSpec
-from mlgov.scoring.source import BatchSource, open_batch
 
 MANIFEST_NAME = "image-batch.parquet"
 

@@ -16,10 +16,10 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from mlgov.data.features import prepare_frame
+from mlgov.data.source import BatchSource
 from mlgov.domain.features import FeatureSpec
 from mlgov.scoring.contract import ContractViolation, chunk_problems
 from mlgov.scoring.output import atomic_output, output_schema, scored_table
-from mlgov.scoring.source import BatchSource
 
 if TYPE_CHECKING:
     from mlgov.training.inference import ScoringModel

@@ -62,6 +62,8 @@ class ValidationSummary(BaseModel):
     seconds: float
     findings_severity: Severity = "warning"
     """How loud findings are where nothing blocked (the contract policy's choice)."""
+    rows: str | None = None
+    """Where a streamed batch was refused (`rows 9,000,001-9,500,000`): the chunk that broke."""
 
     @property
     def findings(self) -> tuple[FailedExpectation, ...]:
@@ -70,6 +72,7 @@ class ValidationSummary(BaseModel):
     def headline(self) -> str:
         """One line naming every failure, blocking ones first; the knock-on errors of a column
         that is missing or of the wrong type are counted, not listed."""
+        where = f"{self.rows}: " if self.rows else ""
         if not self.failures:
             return f"all {self.n_expectations} expectations passed on {self.n_rows:,} rows"
         missing = {f.column for f in self.failures if f.expectation == "expect_column_to_exist"}
@@ -98,7 +101,7 @@ class ValidationSummary(BaseModel):
             noun = "finding" if self.n_findings == 1 else "findings"
             shown = [f for f in self.findings if named(f)]
             parts.append(f"{self.n_findings} {noun}: {_named(shown, self.n_findings)}")
-        return "; plus ".join(parts)
+        return where + "; plus ".join(parts)
 
     def to_markdown(self) -> str:
         """The verdict and one table row per failure, for the Prefect artifact."""
@@ -108,7 +111,8 @@ class ValidationSummary(BaseModel):
             f"## Data validation {status}: suite `{self.suite_name}`",
             "",
             f"{self.n_rows:,} rows, {self.n_expectations} expectations, {self.n_failed} failed"
-            f"{found} ({self.seconds:.2f} s).",
+            f"{found} ({self.seconds:.2f} s)."
+            + (f" Refused at {self.rows} (read in chunks; nothing scored)." if self.rows else ""),
         ]
         if self.failures:
             lines += [

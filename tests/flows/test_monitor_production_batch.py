@@ -303,3 +303,58 @@ class _NoRegistry:
 
     def __exit__(self, *exc: object) -> None:
         return None
+
+
+@pytest.fixture
+def small_chunks(monkeypatch: pytest.MonkeyPatch) -> int:
+    """Chunks of 2,000 rows, so a few thousand rows take the streamed path in several chunks."""
+    import mlgov.monitoring.streaming
+
+    monkeypatch.setattr(mlgov.monitoring.streaming, "CHUNK_ROWS", 2000)
+    return 2000
+
+
+@pytest.mark.parametrize("scenario", ["none", "covariate", "concept"])
+def test_a_batch_over_exact_max_rows_is_streamed_and_decides_as_the_exact_path(
+    env, tmp_path, small_chunks, scenario
+) -> None:
+    path = _batch(tmp_path, f"large-{scenario}", seed=31, day=3, scenario=scenario, rows=7000)
+    exact = monitor_production_batch(_params(path, notify=False)).batches[0]
+    streamed = monitor_production_batch(_params(path, notify=False, exact_max_rows=5000)).batches[0]
+
+    assert streamed.scored and streamed.n_rows == 7000
+    assert streamed.dataset_drift == exact.dataset_drift
+    assert streamed.drifted_columns == exact.drifted_columns
+    assert streamed.prediction_drift == exact.prediction_drift
+    report = pd.read_json(Path(streamed.reports["drift_json"]), typ="series")
+    assert report["computed_from"] == "sketches" and report["n_current"] == 7000
+    assert 0.0 <= report["max_rank_error"] < 0.01
+    # Every row's predictions, written chunk by chunk, with the batch's own ids.
+    predictions = pd.read_parquet(streamed.reports["predictions"])
+    assert len(predictions) == 7000
+    assert predictions["row_id"].tolist() == [f"large-{scenario}-{i}" for i in range(7000)]
+    exact_predictions = pd.read_parquet(exact.reports["predictions"])
+    assert (predictions["prediction"] == exact_predictions["prediction"]).all()
+    assert (
+        Path(streamed.reports["drift_html"]).read_text(encoding="utf-8").count("seeded sample") >= 1
+    )
+
+
+def test_a_batch_whose_late_chunk_breaks_the_contract_is_refused_with_its_rows_named(
+    env, tmp_path, small_chunks
+) -> None:
+    frame = pd.read_parquet(_batch(tmp_path, "late-break", seed=32, day=4, rows=6000))
+    frame["tenure_months"] = frame["tenure_months"].astype(object)
+    frame.loc[4500:, "tenure_months"] = "unknown"  # the column turns to text in the third chunk
+    path = tmp_path / "late-break.csv"
+    frame.to_csv(path, index=False)
+
+    (outcome,) = monitor_production_batch(_params(path, exact_max_rows=1000)).batches
+    assert not outcome.scored and outcome.severity == "critical"
+    assert "rows 4,001-6,000" in outcome.validation_headline
+    assert "tenure_months" in outcome.validation_headline
+    out_dir = env / "monitoring" / MODEL / outcome.batch_id
+    assert not list(out_dir.glob("*predictions*"))  # the partial file of chunks 1-2 is gone
+    with MonitoringStore.from_settings() as store:
+        (row,) = [r for r in store.history(MODEL) if r.batch_id == outcome.batch_id]
+    assert not row.scored and row.n_rows == 6000

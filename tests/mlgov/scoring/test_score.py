@@ -11,7 +11,7 @@ import pytest
 
 from mlgov.scoring.contract import ContractViolation
 from mlgov.scoring.score import score_file
-from mlgov.scoring.source import open_batch
+from mlgov.data.source import open_batch
 
 FAMILIES = {"age": "numeric", "plan": "string"}
 WHEN = datetime(2026, 5, 1, tzinfo=UTC)

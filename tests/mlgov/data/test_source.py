@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 
 from mlgov.data.errors import DataError
-from mlgov.scoring.source import expand_dates, file_sha256, open_batch
+from mlgov.data.source import expand_dates, file_sha256, open_batch
 
 
 @pytest.mark.parametrize("kind", ["parquet", "csv"])

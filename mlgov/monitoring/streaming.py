@@ -1,0 +1,396 @@
+"""A batch larger than memory, monitored in one pass of bounded chunks.
+
+Above `MonitoringParameters.exact_max_rows` a batch is never held whole. Each chunk is checked
+against the version's contract (the Great Expectations suite, on that chunk), scored and appended
+to the predictions file, summarised into mergeable sketches (`mlgov.drift.sketches`: exact
+counts, nulls, extremes, category frequencies and an Apache DataSketches KLL sketch per numeric
+column) and offered to a seeded bottom-k sample (each row draws a key from the seed and its
+position; the rows with the smallest keys are a uniform sample of the whole batch, whatever its
+size, known or not). Memory is one chunk, the sample and the sketches.
+
+The drift decision comes from the merged sketches; the Evidently report, the label-free estimate
+and performance on labels in the batch come from the sample, and say so. A chunk that breaks the
+contract stops the pass: the batch is refused with that chunk's rows named, and the partial
+predictions file is removed (nothing is recorded as scored).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from mlgov.data.errors import DataError
+from mlgov.data.source import BatchSource, Chunk
+from mlgov.domain.features import FeatureSpec
+from mlgov.domain.labels import label_strings
+from mlgov.drift.config import ColumnKind
+from mlgov.drift.sketches import BatchSketch
+from mlgov.evaluation.resampling import SAMPLE_ROWS
+from mlgov.monitoring.batches import ID_COLUMN
+from mlgov.monitoring.predictions import (
+    PREDICTION_COLUMN,
+    PREDICTIONS_FILE,
+    BatchPredictions,
+    prediction_signal,
+    predictions_frame,
+)
+from mlgov.validation.execution import validate_frame
+from mlgov.validation.explanation import FailedExpectation, ValidationSummary
+from mlgov.validation.roles import ContractPolicy
+
+if TYPE_CHECKING:
+    from mlgov.training.inference import ScoringModel
+
+DEFAULT_EXACT_MAX_ROWS = 2_000_000
+"""Largest batch decided on every row in memory (today's exact path); larger ones stream."""
+CHUNK_ROWS = 500_000
+"""Rows per chunk: the contract, the scoring and the sketches run on this many rows at a time."""
+STREAM_K = 1_000
+"""KLL accuracy on the streamed path: a CDF error of about 0.33% per side (99% confidence), so
+the effect sizes that decide drift at millions of rows are within a few thousandths of exact."""
+_KEY = "__mlgov_sample_key"
+_ROW = "__mlgov_sample_row"
+_PREDICTED = "__mlgov_predicted__"
+
+
+@dataclass(frozen=True)
+class StreamedBatch:
+    """What one pass over a large batch found; the sample is aligned row for row with its
+    predictions."""
+
+    n_rows: int
+    n_chunks: int
+    validation: ValidationSummary
+    features: BatchSketch | None
+    """The tested columns of every row read (None when the first chunk broke the contract)."""
+    predictions: BatchSketch | None
+    """The prediction signal of every row (`prediction_signal`), None when refused."""
+    sample: pd.DataFrame
+    """A seeded uniform sample of the batch's rows (at most `sample_rows`), index 0..n-1."""
+    sample_predictions: pd.DataFrame
+    """The stored form of the sample rows' predictions (`predictions_frame`)."""
+    predictions_path: str | None
+    """Every row's predictions; None when the batch was refused."""
+    newest_time: datetime | None
+    seconds: float
+
+    @property
+    def scored(self) -> bool:
+        return self.predictions_path is not None
+
+    def sampled_predictions(self) -> BatchPredictions:
+        """The sample's predictions, with the path of every row's (late labels join there)."""
+        if self.predictions_path is None:
+            raise ValueError("A refused batch has no predictions.")
+        return BatchPredictions(table=self.sample_predictions, path=self.predictions_path)
+
+
+def drift_kinds(spec: FeatureSpec, columns: Sequence[str]) -> dict[str, ColumnKind]:
+    """The columns drift is tested on, by kind (those of the spec the batch has)."""
+    kinds: dict[str, ColumnKind] = {c: "numeric" for c in spec.numeric if c in columns}
+    kinds |= {c: "categorical" for c in spec.categorical if c in columns}
+    return kinds
+
+
+def sketch_frame(
+    frame: pd.DataFrame, kinds: Mapping[str, ColumnKind], k: int = STREAM_K
+) -> BatchSketch:
+    """One chunk's (or the reference's) sketch, categories as training saw them (`label_strings`)."""
+    categorical = [c for c, kind in kinds.items() if kind == "categorical"]
+    shown = frame[list(kinds)].assign(**{c: label_strings(frame[c]) for c in categorical})
+    return BatchSketch.from_frame(shown, kinds, k)
+
+
+def signal_kind(signal: pd.DataFrame) -> dict[str, ColumnKind]:
+    numeric = pd.api.types.is_float_dtype(signal[PREDICTION_COLUMN])
+    return {PREDICTION_COLUMN: "numeric" if numeric else "categorical"}
+
+
+def chunk_row_ids(
+    frame: pd.DataFrame, id_column: str | None, batch_id: str, first_row: int
+) -> pd.Series:
+    """Row ids as `row_ids` gives them, numbered from the chunk's place in the batch."""
+    if id_column is None:
+        numbers = np.arange(first_row, first_row + len(frame)).astype(str)
+        return pd.Series(np.char.add(f"{batch_id}:", numbers), name=ID_COLUMN)
+    if id_column not in frame.columns:
+        raise DataError(f"id column {id_column!r} is not in the batch")
+    return label_strings(frame[id_column]).fillna("").rename(ID_COLUMN).reset_index(drop=True)
+
+
+class BottomK:
+    """A seeded uniform sample of a stream: the `size` rows with the smallest random keys.
+
+    The keys come from (seed, row number), so the same batch read in other chunk sizes keeps the
+    same rows; held rows never exceed `size` plus one chunk."""
+
+    def __init__(self, size: int, seed: int) -> None:
+        self.size = size
+        self.seed = seed
+        self.kept: pd.DataFrame | None = None
+
+    def offer(self, rows: pd.DataFrame, first_row: int) -> None:
+        positions = np.arange(first_row, first_row + len(rows), dtype=np.uint64)
+        offered = rows.reset_index(drop=True).assign(
+            **{_KEY: _row_keys(positions, self.seed), _ROW: positions}
+        )
+        if self.kept is not None and len(self.kept) >= self.size:
+            offered = offered[offered[_KEY].to_numpy() < self.kept[_KEY].to_numpy().max()]
+        pooled = offered if self.kept is None else pd.concat([self.kept, offered])
+        if len(pooled) > self.size:
+            pooled = pooled.iloc[np.argpartition(pooled[_KEY].to_numpy(), self.size)[: self.size]]
+        self.kept = pooled
+
+    def rows(self) -> pd.DataFrame:
+        """The sample in batch order, without its keys."""
+        if self.kept is None:
+            return pd.DataFrame()
+        order = np.argsort(self.kept[_ROW].to_numpy(), kind="stable")
+        return self.kept.iloc[order].drop(columns=[_KEY, _ROW]).reset_index(drop=True)
+
+
+def _row_keys(positions: np.ndarray, seed: int) -> np.ndarray:
+    """A uniform key in [0, 1) per row from (seed, row number): SplitMix64's finaliser."""
+    with np.errstate(over="ignore"):
+        z = positions + np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15) + np.uint64(1)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+    return (z >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+
+
+def merge_validations(parts: Sequence[ValidationSummary]) -> ValidationSummary:
+    """The contract over every chunk: a finding of any chunk, its counts summed over chunks."""
+    first = parts[0]
+    merged: dict[tuple[str, str | None, str], FailedExpectation] = {}
+    for part in parts:
+        for failure in part.failures:
+            key = (failure.expectation, failure.column, repr(sorted(failure.kwargs.items())))
+            seen = merged.get(key)
+            if seen is None:
+                merged[key] = failure
+            elif failure.unexpected_count is not None:
+                total = (seen.unexpected_count or 0) + failure.unexpected_count
+                merged[key] = seen.model_copy(update={"unexpected_count": total})
+    n_rows = sum(p.n_rows for p in parts)
+    failures = tuple(
+        f
+        if f.unexpected_count is None
+        else f.model_copy(update={"unexpected_percent": 100.0 * f.unexpected_count / n_rows})
+        for f in merged.values()
+    )
+    return first.model_copy(
+        update={
+            "success": all(p.success for p in parts),
+            "n_rows": n_rows,
+            "n_failed": len(failures),
+            "n_findings": sum(f.role == "finding" for f in failures),
+            "failures": failures,
+            "seconds": round(sum(p.seconds for p in parts), 4),
+        }
+    )
+
+
+def refused_chunk(summary: ValidationSummary, chunk: Chunk, rows_read: int) -> ValidationSummary:
+    """The breaking chunk's verdict, its rows named (the headline starts with them)."""
+    last = chunk.first_row + len(chunk.frame)
+    return summary.model_copy(
+        update={"n_rows": rows_read, "rows": f"rows {chunk.first_row + 1:,}-{last:,}"}
+    )
+
+
+def stream_batch(
+    source: BatchSource,
+    model: ScoringModel,
+    spec: FeatureSpec,
+    contract: Mapping[str, Any],
+    policy: ContractPolicy,
+    *,
+    batch_id: str,
+    version: int,
+    out_dir: Path,
+    id_column: str | None,
+    chunk_rows: int | None = None,
+    sample_rows: int = SAMPLE_ROWS,
+    seed: int = 0,
+    on_chunk: Callable[[int], None] | None = None,
+) -> StreamedBatch:
+    """One pass over `source`: contract, scoring, sketches and sample, chunk by chunk;
+    `on_chunk` hears the rows done after each chunk (progress)."""
+    from mlgov.data.features import prepare_frame
+    from mlgov.training.inference import predict
+
+    started = time.perf_counter()
+    kinds = drift_kinds(spec, source.columns)
+    features: BatchSketch | None = None
+    signals: BatchSketch | None = None
+    sample = BottomK(sample_rows, seed)
+    validations: list[ValidationSummary] = []
+    newest: pd.Timestamp | None = None
+    n_rows = 0
+    out_dir.mkdir(parents=True, exist_ok=True)
+    output = PartialParquet(out_dir / PREDICTIONS_FILE)
+    try:
+        for chunk in _chunks(source, chunk_rows or CHUNK_ROWS):
+            frame = chunk.frame
+            n_rows += len(frame)
+            validation = validate_frame(frame, contract, policy)
+            if not validation.success:
+                output.discard()
+                return StreamedBatch(
+                    n_rows=n_rows,
+                    n_chunks=len(validations) + 1,
+                    validation=refused_chunk(validation, chunk, n_rows),
+                    features=None,
+                    predictions=None,
+                    sample=pd.DataFrame(),
+                    sample_predictions=pd.DataFrame(),
+                    predictions_path=None,
+                    newest_time=None,
+                    seconds=time.perf_counter() - started,
+                )
+            validations.append(validation)
+            predicted = predict(model, prepare_frame(frame, spec, require_target=False), spec)
+            stored = predictions_frame(
+                chunk_row_ids(frame, id_column, batch_id, chunk.first_row),
+                predicted,
+                spec,
+                version,
+            )
+            output.write(stored)
+            signal = prediction_signal(predicted, spec)
+            chunk_features = sketch_frame(frame, kinds)
+            chunk_signal = BatchSketch.from_frame(signal, signal_kind(signal), STREAM_K)
+            features = chunk_features if features is None else features.merge(chunk_features)
+            signals = chunk_signal if signals is None else signals.merge(chunk_signal)
+            sample.offer(
+                pd.concat([frame.reset_index(drop=True), stored.add_prefix(_PREDICTED)], axis=1),
+                chunk.first_row,
+            )
+            newest = _newest(frame, spec, newest)
+            if on_chunk is not None:
+                on_chunk(n_rows)
+        output.commit()
+    except BaseException:
+        output.discard()
+        raise
+    kept = sample.rows()
+    predicted_columns = [c for c in kept.columns if c.startswith(_PREDICTED)]
+    return StreamedBatch(
+        n_rows=n_rows,
+        n_chunks=len(validations),
+        validation=merge_validations(validations),
+        features=features,
+        predictions=signals,
+        sample=kept.drop(columns=predicted_columns),
+        sample_predictions=kept[predicted_columns].rename(
+            columns=lambda c: c.removeprefix(_PREDICTED)
+        ),
+        predictions_path=str(output.path),
+        newest_time=None if newest is None else newest.to_pydatetime(),
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _chunks(source: BatchSource, chunk_rows: int) -> Iterator[Chunk]:
+    """The source's chunks; a read that fails part-way names the rows read before it."""
+    chunks = source.chunks(chunk_rows)
+    done = 0
+    while True:
+        try:
+            chunk = next(chunks)
+        except StopIteration:
+            return
+        except DataError as exc:
+            if done == 0:
+                raise
+            raise DataError(f"{exc} (after row {done:,}; nothing was recorded)") from exc
+        done += len(chunk.frame)
+        yield chunk
+
+
+def _newest(
+    frame: pd.DataFrame, spec: FeatureSpec, newest: pd.Timestamp | None
+) -> pd.Timestamp | None:
+    if not spec.time_column or spec.time_column not in frame.columns:
+        return newest
+    found = pd.to_datetime(frame[spec.time_column], errors="coerce", utc=True).max()
+    if pd.isna(found):
+        return newest
+    return found if newest is None or found > newest else newest
+
+
+class PartialParquet:
+    """Tables appended to `path`'s temporary twin, renamed into place by `commit` only: a pass
+    that stops (a refused chunk, an error) leaves no predictions file behind."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.partial = path.with_name(f".{path.name}.partial")
+        self._writer: Any = None
+
+    def write(self, table: pd.DataFrame) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        arrow = pa.Table.from_pandas(table, preserve_index=False)
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(self.partial, arrow.schema)
+        self._writer.write_table(arrow.cast(self._writer.schema))
+
+    def commit(self) -> None:
+        self._close()
+        self.partial.replace(self.path)
+
+    def discard(self) -> None:
+        self._close()
+        self.partial.unlink(missing_ok=True)
+
+    def _close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+
+def large_batch(
+    location: str, spec: FeatureSpec, id_column: str | None, exact_max_rows: int
+) -> BatchSource | None:
+    """The batch opened for streaming when it has more than `exact_max_rows` rows; None when it
+    belongs on the exact path (it fits, it is an image batch or a built-in data set).
+
+    Parquet gives its row count from its footer; a CSV's lines are counted in one pass over its
+    bytes (an upper bound when quoted values hold line breaks: only the path depends on it).
+    """
+    from mlgov.data.locations import is_builtin
+    from mlgov.data.source import batch_kind, open_batch
+
+    if spec.image_column is not None or is_builtin(location):
+        return None
+    try:
+        batch_kind(location)
+    except DataError:
+        return None  # not a single table file: the exact path reads (and refuses) it
+    try:
+        source = open_batch(location, id_column)
+    except DataError:
+        return None  # the exact path reads it and refuses it in its own words
+    rows = source.n_rows if source.n_rows is not None else _csv_lines(location) - 1
+    return source if rows > exact_max_rows else None
+
+
+def _csv_lines(location: str) -> int:
+    import fsspec
+
+    lines, last = 0, b"\n"
+    with fsspec.open(location, "rb", compression="infer") as handle:
+        while block := handle.read(16 * 1024 * 1024):
+            lines += block.count(b"\n")
+            last = block[-1:]
+    return lines + (last != b"\n")
