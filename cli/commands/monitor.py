@@ -157,8 +157,15 @@ def cmd_monitor(args: argparse.Namespace) -> int:
         return EXIT_FAILED if failed else EXIT_OK
     if args.labels and not args.id_column:
         raise CommandError("--labels needs --id-column to join labels to predictions", EXIT_USAGE)
+    given = {"exact_max_rows": args.exact_max_rows} if args.exact_max_rows else {}
     summary = run_monitoring(
-        {"data": args.data, "model": args.model, "labels": args.labels, "id_column": args.id_column}
+        {
+            "data": args.data,
+            "model": args.model,
+            "labels": args.labels,
+            "id_column": args.id_column,
+            **given,
+        }
     )
     emit(summary, args.json, render_monitoring)
     broken = any(not b["scored"] for b in summary["batches"])
@@ -228,6 +235,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     monitor.add_argument("--labels", help="table of labels to join by --id-column")
     monitor.add_argument(
         "--id-column", help="column with row ids (kept with predictions for late labels)"
+    )
+    monitor.add_argument(
+        "--exact-max-rows",
+        type=int,
+        help="a larger batch streams in chunks, drift from sketches (default 2,000,000)",
     )
     monitor.add_argument(
         "--fail-on-invalid", action="store_true", help="exit 3 when a batch broke the contract"

@@ -37,11 +37,11 @@ def _render(summary: dict[str, Any]) -> str:
 def _preflight(params: Any) -> None:
     """Answer before a flow run starts: an unknown model or alias, an output that cannot be
     written, a batch that cannot be read (the flow checks all of them again)."""
+    from mlgov.data.source import expand_dates, open_batch
     from mlgov.domain.catalogue import CHAMPION
     from mlgov.domain.names import parse_model_ref
     from mlgov.scoring.image_batch import check_image_batch
     from mlgov.scoring.output import check_output, scoring_id_column
-    from mlgov.data.source import expand_dates, open_batch
     from mlgov.storage.registry import ModelRegistry
 
     name, version, alias = parse_model_ref(params.model)

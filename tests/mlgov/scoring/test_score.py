@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mlgov.data.source import open_batch
 from mlgov.scoring.contract import ContractViolation
 from mlgov.scoring.score import score_file
-from mlgov.data.source import open_batch
 
 FAMILIES = {"age": "numeric", "plan": "string"}
 WHEN = datetime(2026, 5, 1, tzinfo=UTC)
