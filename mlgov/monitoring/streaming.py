@@ -50,7 +50,7 @@ if TYPE_CHECKING:
 
 DEFAULT_EXACT_MAX_ROWS = 2_000_000
 """Largest batch decided on every row in memory (today's exact path); larger ones stream."""
-CHUNK_ROWS = 500_000
+CHUNK_ROWS = 200_000
 """Rows per chunk: the contract, the scoring and the sketches run on this many rows at a time."""
 STREAM_K = 1_000
 """KLL accuracy on the streamed path: a CDF error of about 0.33% per side (99% confidence), so

@@ -1,0 +1,95 @@
+"""The streamed path's parts without Prefect: which batches stream, the seeded sample, row ids
+and the contract merged over chunks. The flow tests run the path end to end."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlgov.data.demo import make_dataset
+from mlgov.data.features import infer_feature_spec
+from mlgov.monitoring.streaming import BottomK, chunk_row_ids, large_batch, merge_validations
+from mlgov.validation.explanation import FailedExpectation, ValidationSummary
+
+
+def _sample(rows: int, chunk: int, size: int, seed: int = 0) -> pd.DataFrame:
+    sampler = BottomK(size, seed)
+    for start in range(0, rows, chunk):
+        sampler.offer(pd.DataFrame({"x": np.arange(start, min(rows, start + chunk))}), start)
+    return sampler.rows()
+
+
+def test_the_sample_is_the_same_whatever_the_chunk_size_and_never_larger_than_asked() -> None:
+    one = _sample(50_000, 50_000, 1_000)
+    many = _sample(50_000, 777, 1_000)
+    assert len(one) == 1_000
+    assert one["x"].tolist() == many["x"].tolist()
+    assert one["x"].is_monotonic_increasing  # batch order kept (Evidently's index plots)
+    assert _sample(50_000, 777, 1_000, seed=1)["x"].tolist() != one["x"].tolist()
+
+
+def test_the_sample_is_uniform_over_the_whole_batch() -> None:
+    rows = _sample(200_000, 10_000, 5_000)["x"].to_numpy()
+    # Every tenth of the batch holds about a tenth of the sample (not only its first chunks).
+    shares = np.bincount(rows // 20_000, minlength=10) / len(rows)
+    assert np.abs(shares - 0.1).max() < 0.02
+
+
+def test_a_small_batch_is_all_sampled() -> None:
+    assert _sample(300, 100, 1_000)["x"].tolist() == list(range(300))
+
+
+def test_row_ids_are_numbered_from_the_chunks_place_in_the_batch() -> None:
+    frame = pd.DataFrame({"a": [1, 2, 3]})
+    assert chunk_row_ids(frame, None, "b", 10).tolist() == ["b:10", "b:11", "b:12"]
+    frame["id"] = [7, 8.0, "x"]
+    assert chunk_row_ids(frame, "id", "b", 10).tolist() == ["7", "8", "x"]
+
+
+def _summary(rows: int, failures: tuple[FailedExpectation, ...] = ()) -> ValidationSummary:
+    return ValidationSummary(
+        success=all(f.role == "finding" for f in failures),
+        n_rows=rows,
+        n_expectations=4,
+        n_failed=len(failures),
+        n_findings=sum(f.role == "finding" for f in failures),
+        failures=failures,
+        suite_name="contract",
+        seconds=0.5,
+    )
+
+
+def test_findings_of_every_chunk_are_merged_with_their_counts_summed() -> None:
+    finding = FailedExpectation(
+        expectation="expect_column_values_to_be_between",
+        column="age",
+        kwargs={"min_value": 0, "max_value": 99},
+        observed="out of range",
+        unexpected_count=10,
+        unexpected_percent=1.0,
+        reason="out of range",
+        role="finding",
+    )
+    merged = merge_validations(
+        [_summary(1_000, (finding,)), _summary(1_000), _summary(2_000, (finding,))]
+    )
+    assert merged.success and merged.n_rows == 4_000 and merged.seconds == 1.5
+    (only,) = merged.failures
+    assert only.unexpected_count == 20 and only.unexpected_percent == pytest.approx(0.5)
+    assert merged.n_findings == 1
+
+
+def test_only_tables_over_the_limit_take_the_streamed_path(tmp_path: Path) -> None:
+    frame = make_dataset(1_200, seed=3)
+    spec = infer_feature_spec(frame, "churned")
+    parquet, csv = tmp_path / "b.parquet", tmp_path / "b.csv"
+    frame.to_parquet(parquet, index=False)
+    frame.to_csv(csv, index=False)
+    for path in (parquet, csv):
+        assert large_batch(str(path), spec, None, 1_000) is not None
+        assert large_batch(str(path), spec, None, 1_200) is None  # exactly at the limit: exact
+    assert large_batch("demo://churn?rows=5000", spec, None, 10) is None
+    assert large_batch(str(tmp_path / "missing.parquet"), spec, None, 10) is None
