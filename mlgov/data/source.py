@@ -94,7 +94,8 @@ class BatchSource:
             if self.kind == "parquet":
                 import pyarrow.parquet as pq
 
-                parquet = pq.ParquetFile(handle)
+                # pre_buffer off: its read cache holds every batch read so far (memory grows).
+                parquet = pq.ParquetFile(handle, pre_buffer=False)
                 for batch in parquet.iter_batches(batch_size=chunk_rows, columns=columns):
                     ids = batch.column(self.id_column) if self.id_column else None
                     yield Chunk(batch.to_pandas(), ids, 0)
