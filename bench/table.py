@@ -113,6 +113,20 @@ def _fanout(r: dict[str, Any]) -> tuple[str, str, str, str, str]:
     )
 
 
+def _monitor_large(r: dict[str, Any]) -> tuple[str, str, str, str, str]:
+    within = "inside" if r["estimate_within"] else "OUTSIDE"
+    return (
+        f"`mlgov monitor` of {r['rows']:,} × 25 Parquet rows (streamed, sketches)",
+        f"{r['wall_s']:.0f} s, {r['wall_s'] / (r['rows'] / 1e6):.1f} s per million, peak RSS "
+        f"{r['peak_rss_mb']:,.0f} MB; drift {'same as' if r['agree'] else 'DIFFERS from'} exact on "
+        f"2M; KLL rank error {r['max_rank_error']:.2%} (bound {r['rank_error_bound']:.2%}); "
+        f"estimate {within} the 200k interval",
+        f"1M rows in memory {r['wall_1m_s']:.1f} s",
+        f"{_x(r['ratio'])} per million",
+        "≤ 1.5× per million; ≤ 2,048 MB",
+    )
+
+
 ROWS: dict[str, Row] = {
     "cold_start": _cold_start,
     "drift_speed": _drift,
@@ -122,6 +136,7 @@ ROWS: dict[str, Row] = {
     "flow_overhead": _flow_overhead,
     "cli_reads": _cli_reads,
     "fanout": _fanout,
+    "monitor_large": _monitor_large,
 }
 
 

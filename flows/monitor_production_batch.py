@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from prefect import flow, get_run_logger
+from prefect import flow, get_run_logger, unmapped
 from prefect.runtime import flow_run
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -24,7 +24,6 @@ from mlgov.alerts.monitoring import (
     performance_degraded_alert,
     performance_estimate_alert,
 )
-from mlgov.data.source import BatchSource
 from mlgov.domain.alerts import Alert, AlertRecord
 from mlgov.domain.names import ModelName, ModelRef, parse_model_ref
 from mlgov.drift.config import DriftConfig, DriftSummary
@@ -39,7 +38,7 @@ from mlgov.monitoring.estimate import NO_CALIBRATION, NO_REGRESSION_ESTIMATE
 from mlgov.monitoring.grading import BatchFindings, BatchOutcome, GradedBatch
 from mlgov.monitoring.performance import PerformancePolicy, resolve_metric
 from mlgov.monitoring.predictions import BatchPredictions, read_predictions
-from mlgov.monitoring.streaming import DEFAULT_EXACT_MAX_ROWS, StreamedBatch
+from mlgov.monitoring.streaming import DEFAULT_EXACT_MAX_ROWS, LargeBatch, StreamedBatch
 from mlgov.reporting.parts import artifact_key
 from mlgov.settings import get_settings
 from mlgov.storage.monitoring_store import MonitoringStore
@@ -52,10 +51,15 @@ from tasks.data import load_table
 from tasks.drift import detect_embedding_drift, embed_batch
 from tasks.estimation import estimate_batch_performance, has_calibration
 from tasks.large_batches import (
+    PartRunner,
     detect_streamed_drift,
     detect_streamed_prediction_drift,
     find_large_batch,
-    stream_monitored_batch,
+    fingerprint_part,
+    merge_monitored_parts,
+    monitor_part,
+    open_streamed_batch,
+    part_task_runner,
 )
 from tasks.monitoring import (
     collect_labels,
@@ -93,8 +97,10 @@ class MonitoringParameters(BaseModel):
         persistence: Consecutive drifted batches that make drift critical.
         cooldown_minutes: The same condition on the same model notifies at most once per window.
         html_budget_mb: Largest Evidently HTML report; only the plotted sample shrinks to fit.
-        exact_max_rows: A larger batch (CSV or Parquet) is streamed in chunks: drift decided from
-            mergeable sketches of every row, the report and estimate from a seeded sample.
+        exact_max_rows: A larger batch (CSV or Parquet), or a folder of part files, is streamed
+            in chunks: drift decided from mergeable sketches of every row, the report and
+            estimate from a seeded sample.
+        runner: Where a streamed batch's files run side by side: threads, or Dask.
         notify: Send notifications (events are emitted regardless).
     """
 
@@ -113,6 +119,7 @@ class MonitoringParameters(BaseModel):
     cooldown_minutes: float = Field(default=360.0, ge=0.0)
     html_budget_mb: float = Field(default=10.0, gt=0.0, le=100.0)
     exact_max_rows: int = Field(default=DEFAULT_EXACT_MAX_ROWS, ge=1)
+    runner: PartRunner = PartRunner()
     notify: bool = True
 
 
@@ -301,16 +308,25 @@ def _check_in_memory(
 
 
 def _check_streamed(
-    source: BatchSource,
+    large: LargeBatch,
     params: MonitoringParameters,
     model: ModelVersion,
     new_labels: pd.DataFrame | None,
 ) -> BatchFindings:
-    """The batch in one pass of chunks (contract, scores, sketches, sample), then the steps."""
-    batch, streamed = stream_monitored_batch(
-        source, model, params.contract, params.id_column, params.batch_time
+    """The batch's files side by side on the task runner, each in one pass of chunks (contract,
+    scores, sketches, sample), merged; then the steps on the merged statistics and sample."""
+    digests = fingerprint_part.map(large.parts)
+    identity = open_streamed_batch(large, digests, model)
+    parts = monitor_part.map(
+        large.parts,
+        unmapped(model),
+        unmapped(params.contract),
+        unmapped(params.id_column),
+        unmapped(identity),
+        unmapped(len(large.parts)),
     )
-    findings = _findings(batch, streamed.n_rows, streamed.validation, source.columns, params, model)
+    batch, streamed = merge_monitored_parts(large, parts, identity, params.batch_time)
+    findings = _findings(batch, streamed.n_rows, streamed.validation, large.columns, params, model)
     if not streamed.scored:
         return findings
     return _measure_streamed(batch, streamed, findings, params, model, new_labels)
@@ -359,7 +375,8 @@ def monitor_production_batch(params: MonitoringParameters) -> MonitoringSummary:
         log.info("Monitoring %d batch(es) with %s v%d", len(locations), model.name, model.version)
         if model.spec.task == "regression" or not has_calibration(model):  # said once per run
             log.info(NO_REGRESSION_ESTIMATE if model.spec.task == "regression" else NO_CALIBRATION)
-        outcomes = [check_production_batch(location, params, model) for location in locations]
+        check = check_production_batch.with_options(task_runner=part_task_runner(params.runner))
+        outcomes = [check(location, params, model) for location in locations]
     newest = outcomes[-1]
     return MonitoringSummary(
         model=model.name,

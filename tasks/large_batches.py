@@ -8,12 +8,19 @@ estimate, history, alerts) is the in-memory path's, fed the seeded sample.
 
 from __future__ import annotations
 
+import hashlib
+import os
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
+from pydantic import BaseModel, ConfigDict, Field
 
-from mlgov.data.source import BatchSource
+from mlgov.data.errors import DataError
 from mlgov.domain.features import FeatureSpec
 from mlgov.domain.labels import label_strings
 from mlgov.drift.config import DriftConfig, DriftSummary
@@ -23,12 +30,17 @@ from mlgov.monitoring.batches import MonitoredBatch, batch_contract, batch_ident
 from mlgov.monitoring.predictions import PREDICTION_COLUMN, prediction_signal
 from mlgov.monitoring.streaming import (
     STREAM_K,
+    BatchPart,
+    LargeBatch,
+    PartResult,
     StreamedBatch,
     drift_kinds,
     large_batch,
+    merge_parts,
+    predictions_dirs,
     signal_kind,
     sketch_frame,
-    stream_batch,
+    stream_part,
 )
 from mlgov.redaction import redact_location
 from mlgov.settings import get_settings
@@ -36,61 +48,148 @@ from mlgov.validation.roles import ContractPolicy
 from mlgov.versions.handle import ModelVersion
 
 
+class PartRunner(BaseModel):
+    """Where a large batch's parts run: this process's threads, or a Dask cluster."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["threads", "dask"] = Field(
+        default="threads",
+        description="`dask`: prefect-dask's DaskTaskRunner, on a LocalCluster or at `address`.",
+    )
+    address: str | None = Field(
+        default=None, description="An existing Dask scheduler (tcp://host:8786); None: local."
+    )
+    workers: int = Field(default=2, ge=1, le=256, description="LocalCluster worker processes.")
+
+
+def part_task_runner(runner: PartRunner) -> TaskRunner[Any]:
+    """The task runner of a batch's checking flow: threads (at most one part per core, so at
+    most that many chunks in memory), or prefect-dask's DaskTaskRunner."""
+    if runner.kind == "threads":
+        return ThreadPoolTaskRunner(max_workers=os.cpu_count() or 2)
+    try:
+        from prefect_dask import DaskTaskRunner
+    except ImportError as exc:
+        raise DataError(
+            "runner kind 'dask' needs prefect-dask: pip install 'mlgov[cluster]'"
+        ) from exc
+    if runner.address:
+        return DaskTaskRunner(address=runner.address)
+    return DaskTaskRunner(
+        cluster_kwargs={"n_workers": runner.workers, "threads_per_worker": 1, "processes": True}
+    )
+
+
+@dataclass(frozen=True)
+class StreamIdentity:
+    """Who a large batch is (from its bytes) and where its files go."""
+
+    batch_id: str
+    location: str
+    out_dir: Path
+
+
 @task(name="find-large-batch", cache_policy=NO_CACHE)
 def find_large_batch(
     location: str, spec: FeatureSpec, id_column: str | None, exact_max_rows: int
-) -> BatchSource | None:
-    """The batch opened for streaming when it is larger than `exact_max_rows`, else None."""
-    source = large_batch(location, spec, id_column, exact_max_rows)
-    if source is not None:
-        rows = f"more than {exact_max_rows:,}" if source.n_rows is None else f"{source.n_rows:,}"
+) -> LargeBatch | None:
+    """The batch opened in parts when it is a folder of part files or larger than
+    `exact_max_rows`, else None (the exact path)."""
+    large = large_batch(location, spec, id_column, exact_max_rows)
+    if large is not None:
+        rows = f"more than {exact_max_rows:,}" if large.n_rows is None else f"{large.n_rows:,}"
         get_run_logger().info(
-            "Batch %s has %s rows (exact_max_rows %s): streamed in chunks, drift decided from "
-            "sketches of every row, report and estimate from a seeded sample",
-            source.shown,
+            "Batch %s: %s rows in %d file(s) (exact_max_rows %s): streamed in chunks, drift "
+            "decided from sketches of every row, report and estimate from a seeded sample",
+            large.shown,
             rows,
+            len(large.parts),
             f"{exact_max_rows:,}",
         )
-    return source
+    return large
 
 
-@task(name="stream-monitored-batch", cache_policy=NO_CACHE)
-def stream_monitored_batch(
-    source: BatchSource,
+@task(name="fingerprint-part", cache_policy=NO_CACHE, persist_result=False)
+def fingerprint_part(part: BatchPart) -> str:
+    """SHA-256 of one part's bytes (parts are hashed side by side on the task runner)."""
+    return part.source.fingerprint()
+
+
+@task(name="open-streamed-batch", cache_policy=NO_CACHE)
+def open_streamed_batch(
+    large: LargeBatch, digests: list[str], model: ModelVersion
+) -> StreamIdentity:
+    """The batch's identity from its parts' digests; the model loaded once for this process's
+    threads (a Dask worker loads its own from the store, verified)."""
+    digest = (
+        digests[0] if len(digests) == 1 else hashlib.sha256("\n".join(digests).encode()).hexdigest()
+    )
+    location = redact_location(large.location)
+    batch_id = batch_identity(location, digest)
+    model.model()
+    return StreamIdentity(
+        batch_id=batch_id,
+        location=location,
+        out_dir=get_settings().resolved_home / "monitoring" / model.name / batch_id,
+    )
+
+
+@task(name="monitor-part", cache_policy=NO_CACHE, persist_result=False)
+def monitor_part(
+    part: BatchPart,
     model: ModelVersion,
     policy: ContractPolicy,
     id_column: str | None,
-    given_time: datetime | None,
-) -> tuple[MonitoredBatch, StreamedBatch]:
-    """One pass: every chunk checked, scored into the predictions file, sketched and sampled."""
+    identity: StreamIdentity,
+    n_parts: int,
+) -> PartResult:
+    """One part in one pass: every chunk checked, scored into the part's predictions file,
+    sketched and sampled. Gets a file's name and returns statistics, never rows; re-running it
+    replaces its file, so a lost worker's part can run again."""
     log = get_run_logger()
     spec = model.spec
-    location = redact_location(source.location)
-    batch_id = batch_identity(location, source.fingerprint())
-    out_dir = get_settings().resolved_home / "monitoring" / model.name / batch_id
-    total = source.n_rows
+    total = part.source.n_rows
+    name = f"part {part.index + 1}/{n_parts}" if n_parts > 1 else "batch"
 
     def progress(done: int) -> None:
         share = f" ({done / total:.0%})" if total else ""
-        log.info("Streamed %s rows%s", f"{done:,}", share)
+        log.info("%s: %s rows%s", name, f"{done:,}", share)
 
-    streamed = stream_batch(
-        source,
+    result = stream_part(
+        part,
         model.model(),
         spec,
-        batch_contract(model.suite, spec, source.columns),
+        batch_contract(model.suite, spec, part.source.columns),
         policy,
-        batch_id=batch_id,
+        batch_id=identity.batch_id,
         version=model.version,
-        out_dir=out_dir,
+        predictions_dir=predictions_dirs(identity.out_dir)[0],
         id_column=id_column,
         on_chunk=progress,
     )
+    if result.refused:
+        log.warning("%s refused: %s", name, result.validation.headline())
+    return result
+
+
+@task(name="merge-monitored-parts", cache_policy=NO_CACHE)
+def merge_monitored_parts(
+    large: LargeBatch,
+    results: list[PartResult],
+    identity: StreamIdentity,
+    given_time: datetime | None,
+) -> tuple[MonitoredBatch, StreamedBatch]:
+    """The parts as one batch: the first refusal refuses it (no predictions kept), else their
+    sketches, contract findings and samples merged and their predictions moved into place."""
+    log = get_run_logger()
+    streamed = merge_parts(results, *predictions_dirs(identity.out_dir))
     if streamed.scored:
         log.info(
-            "Streamed %s rows in %d chunks (%.1f s); contract: %s",
+            "Streamed %s rows in %d chunk(s) of %d file(s) (%.1f s); contract: %s",
             f"{streamed.n_rows:,}",
             streamed.n_chunks,
+            len(large.parts),
             streamed.seconds,
             streamed.validation.headline(),
         )
@@ -99,10 +198,10 @@ def stream_monitored_batch(
     when = given_time or streamed.newest_time or datetime.now(UTC)
     batch = MonitoredBatch(
         frame=streamed.sample,
-        location=location,
-        batch_id=batch_id,
+        location=identity.location,
+        batch_id=identity.batch_id,
         batch_time=when if when.tzinfo else when.replace(tzinfo=UTC),
-        out_dir=out_dir,
+        out_dir=identity.out_dir,
     )
     return batch, streamed
 

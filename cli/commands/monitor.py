@@ -157,7 +157,10 @@ def cmd_monitor(args: argparse.Namespace) -> int:
         return EXIT_FAILED if failed else EXIT_OK
     if args.labels and not args.id_column:
         raise CommandError("--labels needs --id-column to join labels to predictions", EXIT_USAGE)
-    given = {"exact_max_rows": args.exact_max_rows} if args.exact_max_rows else {}
+    given: dict[str, Any] = {"exact_max_rows": args.exact_max_rows} if args.exact_max_rows else {}
+    if args.runner or args.dask_address:
+        given["runner"] = {"kind": "dask" if args.dask_address else args.runner}
+        given["runner"] |= {"address": args.dask_address} if args.dask_address else {}
     summary = run_monitoring(
         {
             "data": args.data,
@@ -240,6 +243,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--exact-max-rows",
         type=int,
         help="a larger batch streams in chunks, drift from sketches (default 2,000,000)",
+    )
+    monitor.add_argument(
+        "--runner",
+        choices=("threads", "dask"),
+        help="where a streamed batch's files run side by side (dask: a LocalCluster)",
+    )
+    monitor.add_argument(
+        "--dask-address", help="an existing Dask scheduler (implies --runner dask)"
     )
     monitor.add_argument(
         "--fail-on-invalid", action="store_true", help="exit 3 when a batch broke the contract"

@@ -16,6 +16,7 @@ predictions file is removed (nothing is recorded as scored).
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from mlgov.data.errors import DataError
+from mlgov.data.errors import DataError, display_location
 from mlgov.data.source import BatchSource, Chunk
 from mlgov.domain.features import FeatureSpec
 from mlgov.domain.labels import label_strings
@@ -148,6 +149,20 @@ class BottomK:
             pooled = pooled.iloc[np.argpartition(pooled[_KEY].to_numpy(), self.size)[: self.size]]
         self.kept = pooled
 
+    def keyed(self) -> pd.DataFrame:
+        """The held rows with their keys: what a part hands back to be merged."""
+        return pd.DataFrame() if self.kept is None else self.kept.reset_index(drop=True)
+
+    @classmethod
+    def merged(cls, parts: Sequence[pd.DataFrame], size: int, seed: int) -> BottomK:
+        """The sample of the whole batch from its parts' samples (smallest keys overall)."""
+        sampler = cls(size, seed)
+        pooled = pd.concat([p for p in parts if len(p)], ignore_index=True) if parts else None
+        if pooled is not None and len(pooled) > size:
+            pooled = pooled.iloc[np.argpartition(pooled[_KEY].to_numpy(), size)[:size]]
+        sampler.kept = pooled
+        return sampler
+
     def rows(self) -> pd.DataFrame:
         """The sample in batch order, without its keys."""
         if self.kept is None:
@@ -198,16 +213,68 @@ def merge_validations(parts: Sequence[ValidationSummary]) -> ValidationSummary:
     )
 
 
-def refused_chunk(summary: ValidationSummary, chunk: Chunk, rows_read: int) -> ValidationSummary:
-    """The breaking chunk's verdict, its rows named (the headline starts with them)."""
-    last = chunk.first_row + len(chunk.frame)
+def refused_chunk(summary: ValidationSummary, first_row: int, n_rows: int) -> ValidationSummary:
+    """The breaking chunk's verdict, its rows in the batch named (the headline starts with them)."""
     return summary.model_copy(
-        update={"n_rows": rows_read, "rows": f"rows {chunk.first_row + 1:,}-{last:,}"}
+        update={"n_rows": n_rows, "rows": f"rows {first_row + 1:,}-{first_row + n_rows:,}"}
     )
 
 
-def stream_batch(
-    source: BatchSource,
+@dataclass(frozen=True)
+class BatchPart:
+    """One file of a large batch and where its rows start in the batch."""
+
+    source: BatchSource
+    index: int
+    first_row: int
+
+
+@dataclass(frozen=True)
+class LargeBatch:
+    """A batch too large for memory: its files (one, or a folder's part files) in order."""
+
+    location: str
+    parts: tuple[BatchPart, ...]
+    columns: tuple[str, ...]
+    n_rows: int | None
+    """None when a CSV part's rows were only bounded (line counts), not known."""
+
+    @property
+    def shown(self) -> str:
+        return display_location(self.location)
+
+
+@dataclass(frozen=True)
+class PartResult:
+    """What one part's pass found: statistics and a bounded keyed sample, never its rows."""
+
+    index: int
+    n_rows: int
+    n_chunks: int
+    validation: ValidationSummary
+    features: BatchSketch | None
+    predictions: BatchSketch | None
+    sample: pd.DataFrame
+    """Its bottom-k rows with their keys (`BottomK.keyed`)."""
+    newest_time: pd.Timestamp | None
+    seconds: float
+
+    @property
+    def refused(self) -> bool:
+        return not self.validation.success
+
+
+def predictions_dirs(out_dir: Path) -> tuple[Path, Path]:
+    """Where the parts write their predictions, and where they are moved once all are written."""
+    return out_dir / f".{PREDICTIONS_FILE}.partial", out_dir / PREDICTIONS_FILE
+
+
+def part_file(predictions_dir: Path, index: int) -> Path:
+    return predictions_dir / f"part-{index:05d}.parquet"
+
+
+def stream_part(
+    part: BatchPart,
     model: ScoringModel,
     spec: FeatureSpec,
     contract: Mapping[str, Any],
@@ -215,54 +282,54 @@ def stream_batch(
     *,
     batch_id: str,
     version: int,
-    out_dir: Path,
+    predictions_dir: Path,
     id_column: str | None,
     chunk_rows: int | None = None,
     sample_rows: int = SAMPLE_ROWS,
     seed: int = 0,
     on_chunk: Callable[[int], None] | None = None,
-) -> StreamedBatch:
-    """One pass over `source`: contract, scoring, sketches and sample, chunk by chunk;
-    `on_chunk` hears the rows done after each chunk (progress)."""
+) -> PartResult:
+    """One pass over one part: contract, scoring, sketches and sample, chunk by chunk.
+
+    Its predictions go to `part_file(predictions_dir, part.index)`, written whole or not at all,
+    so a part run again (a retried task, a lost Dask worker) replaces its file. `on_chunk` hears
+    the part's rows done after each chunk (progress).
+    """
     from mlgov.data.features import prepare_frame
     from mlgov.training.inference import predict
 
     started = time.perf_counter()
-    kinds = drift_kinds(spec, source.columns)
+    kinds = drift_kinds(spec, part.source.columns)
     features: BatchSketch | None = None
     signals: BatchSketch | None = None
     sample = BottomK(sample_rows, seed)
     validations: list[ValidationSummary] = []
     newest: pd.Timestamp | None = None
     n_rows = 0
-    out_dir.mkdir(parents=True, exist_ok=True)
-    output = PartialParquet(out_dir / PREDICTIONS_FILE)
+    predictions_dir.mkdir(parents=True, exist_ok=True)
+    output = PartialParquet(part_file(predictions_dir, part.index))
     try:
-        for chunk in _chunks(source, chunk_rows or CHUNK_ROWS):
-            frame = chunk.frame
+        for chunk in _chunks(part, chunk_rows or CHUNK_ROWS):
+            frame, first_row = chunk.frame, part.first_row + chunk.first_row
             n_rows += len(frame)
             validation = validate_frame(frame, contract, policy)
             if not validation.success:
                 output.discard()
-                return StreamedBatch(
+                return PartResult(
+                    index=part.index,
                     n_rows=n_rows,
                     n_chunks=len(validations) + 1,
-                    validation=refused_chunk(validation, chunk, n_rows),
+                    validation=refused_chunk(validation, first_row, len(frame)),
                     features=None,
                     predictions=None,
                     sample=pd.DataFrame(),
-                    sample_predictions=pd.DataFrame(),
-                    predictions_path=None,
                     newest_time=None,
                     seconds=time.perf_counter() - started,
                 )
             validations.append(validation)
             predicted = predict(model, prepare_frame(frame, spec, require_target=False), spec)
             stored = predictions_frame(
-                chunk_row_ids(frame, id_column, batch_id, chunk.first_row),
-                predicted,
-                spec,
-                version,
+                chunk_row_ids(frame, id_column, batch_id, first_row), predicted, spec, version
             )
             output.write(stored)
             signal = prediction_signal(predicted, spec)
@@ -272,7 +339,7 @@ def stream_batch(
             signals = chunk_signal if signals is None else signals.merge(chunk_signal)
             sample.offer(
                 pd.concat([frame.reset_index(drop=True), stored.add_prefix(_PREDICTED)], axis=1),
-                chunk.first_row,
+                first_row,
             )
             newest = _newest(frame, spec, newest)
             if on_chunk is not None:
@@ -281,28 +348,87 @@ def stream_batch(
     except BaseException:
         output.discard()
         raise
-    kept = sample.rows()
-    predicted_columns = [c for c in kept.columns if c.startswith(_PREDICTED)]
-    return StreamedBatch(
+    return PartResult(
+        index=part.index,
         n_rows=n_rows,
         n_chunks=len(validations),
         validation=merge_validations(validations),
+        features=features,
+        predictions=signals,
+        sample=sample.keyed(),
+        newest_time=newest,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def merge_parts(
+    results: Sequence[PartResult],
+    predictions_dir: Path,
+    final_dir: Path,
+    *,
+    sample_rows: int = SAMPLE_ROWS,
+    seed: int = 0,
+) -> StreamedBatch:
+    """The batch from its parts: the first refusal (in batch order) refuses it and removes every
+    part's predictions; otherwise sketches, contract and samples merged, and the parts' folder
+    moved to `final_dir` (the predictions of an earlier run of the batch replaced)."""
+    ordered = sorted(results, key=lambda r: r.index)
+    n_rows = sum(r.n_rows for r in ordered)
+    refused = next((r for r in ordered if r.refused), None)
+    if refused is not None:
+        shutil.rmtree(predictions_dir, ignore_errors=True)
+        return StreamedBatch(
+            n_rows=n_rows,
+            n_chunks=sum(r.n_chunks for r in ordered),
+            validation=refused.validation.model_copy(update={"n_rows": n_rows}),
+            features=None,
+            predictions=None,
+            sample=pd.DataFrame(),
+            sample_predictions=pd.DataFrame(),
+            predictions_path=None,
+            newest_time=None,
+            seconds=max(r.seconds for r in ordered),
+        )
+    features = _merged([r.features for r in ordered])
+    signals = _merged([r.predictions for r in ordered])
+    kept = BottomK.merged([r.sample for r in ordered], sample_rows, seed).rows()
+    predicted_columns = [c for c in kept.columns if c.startswith(_PREDICTED)]
+    newest = max((r.newest_time for r in ordered if r.newest_time is not None), default=None)
+    if final_dir.is_dir():
+        shutil.rmtree(final_dir)
+    elif final_dir.exists():
+        final_dir.unlink()
+    predictions_dir.replace(final_dir)
+    return StreamedBatch(
+        n_rows=n_rows,
+        n_chunks=sum(r.n_chunks for r in ordered),
+        validation=merge_validations([r.validation for r in ordered]),
         features=features,
         predictions=signals,
         sample=kept.drop(columns=predicted_columns),
         sample_predictions=kept[predicted_columns].rename(
             columns=lambda c: c.removeprefix(_PREDICTED)
         ),
-        predictions_path=str(output.path),
+        predictions_path=str(final_dir),
         newest_time=None if newest is None else newest.to_pydatetime(),
-        seconds=time.perf_counter() - started,
+        seconds=max(r.seconds for r in ordered),
     )
 
 
-def _chunks(source: BatchSource, chunk_rows: int) -> Iterator[Chunk]:
-    """The source's chunks; a read that fails part-way names the rows read before it."""
-    chunks = source.chunks(chunk_rows)
-    done = 0
+def _merged(sketches: Sequence[BatchSketch | None]) -> BatchSketch | None:
+    present = [s for s in sketches if s is not None]
+    if not present:
+        return None
+    merged = present[0]
+    for sketch in present[1:]:
+        merged = merged.merge(sketch)
+    return merged
+
+
+def _chunks(part: BatchPart, chunk_rows: int) -> Iterator[Chunk]:
+    """The part's chunks; a read that fails part-way names the batch row it stopped after."""
+    chunks = part.source.chunks(chunk_rows)
+    done = part.first_row
     while True:
         try:
             chunk = next(chunks)
@@ -311,7 +437,7 @@ def _chunks(source: BatchSource, chunk_rows: int) -> Iterator[Chunk]:
         except DataError as exc:
             if done == 0:
                 raise
-            raise DataError(f"{exc} (after row {done:,}; nothing was recorded)") from exc
+            raise DataError(f"{exc} (after row {done:,} of the batch; nothing recorded)") from exc
         done += len(chunk.frame)
         yield chunk
 
@@ -361,28 +487,70 @@ class PartialParquet:
 
 def large_batch(
     location: str, spec: FeatureSpec, id_column: str | None, exact_max_rows: int
-) -> BatchSource | None:
-    """The batch opened for streaming when it has more than `exact_max_rows` rows; None when it
-    belongs on the exact path (it fits, it is an image batch or a built-in data set).
+) -> LargeBatch | None:
+    """The batch opened in parts when it is a folder of part files or has more than
+    `exact_max_rows` rows; None when it belongs on the exact path (a file that fits, an image
+    batch, a built-in data set, something only the exact path reads or refuses).
 
     Parquet gives its row count from its footer; a CSV's lines are counted in one pass over its
-    bytes (an upper bound when quoted values hold line breaks: only the path depends on it).
+    bytes (an upper bound when quoted values hold line breaks: only the path depends on it, row
+    numbers come from the rows read).
     """
     from mlgov.data.locations import is_builtin
     from mlgov.data.source import batch_kind, open_batch
 
     if spec.image_column is not None or is_builtin(location):
         return None
+    files = _part_files(location)
+    if files is None:
+        try:
+            batch_kind(location)
+        except DataError:
+            return None  # not a single table file: the exact path reads (and refuses) it
+        files = [location]
+    elif not files:
+        raise DataError(f"no Parquet or CSV files in the folder {display_location(location)}")
     try:
-        batch_kind(location)
+        sources = [open_batch(file, id_column) for file in files]
     except DataError:
-        return None  # not a single table file: the exact path reads (and refuses) it
-    try:
-        source = open_batch(location, id_column)
-    except DataError:
+        if len(files) > 1:
+            raise
         return None  # the exact path reads it and refuses it in its own words
-    rows = source.n_rows if source.n_rows is not None else _csv_lines(location) - 1
-    return source if rows > exact_max_rows else None
+    counts = [s.n_rows if s.n_rows is not None else _csv_lines(s.location) - 1 for s in sources]
+    if len(files) == 1 and counts[0] <= exact_max_rows:
+        return None
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(int).tolist()
+    exact = all(s.n_rows is not None for s in sources)
+    if not exact and len(files) > 1:
+        raise DataError(
+            f"{display_location(location)}: a folder of CSV parts cannot be numbered without "
+            "reading them; write its parts as Parquet (or monitor each file as its own batch)"
+        )
+    return LargeBatch(
+        location=location,
+        parts=tuple(
+            BatchPart(source=s, index=i, first_row=start)
+            for i, (s, start) in enumerate(zip(sources, starts, strict=True))
+        ),
+        columns=sources[0].columns,
+        n_rows=sum(counts) if exact else None,
+    )
+
+
+def _part_files(location: str) -> list[str] | None:
+    """The table files of a folder, in name order; None when `location` is not a folder."""
+    import fsspec
+
+    fs, path = fsspec.core.url_to_fs(location)
+    if not fs.isdir(path):
+        return None
+    names = sorted(
+        info["name"]
+        for info in fs.ls(path, detail=True)
+        if info["type"] == "file" and not info["name"].rsplit("/", 1)[-1].startswith((".", "_"))
+    )
+    wanted = (".parquet", ".pq", ".csv", ".csv.gz", ".tsv", ".tsv.gz")
+    return [fs.unstrip_protocol(n) for n in names if n.lower().endswith(wanted)]
 
 
 def _csv_lines(location: str) -> int:

@@ -358,3 +358,34 @@ def test_a_batch_whose_late_chunk_breaks_the_contract_is_refused_with_its_rows_n
     with MonitoringStore.from_settings() as store:
         (row,) = [r for r in store.history(MODEL) if r.batch_id == outcome.batch_id]
     assert not row.scored and row.n_rows == 6000
+
+
+def test_a_folder_of_parts_is_one_batch_and_dask_workers_decide_as_threads(
+    env, tmp_path, small_chunks
+) -> None:
+    frame = pd.read_parquet(
+        _batch(tmp_path, "parts", seed=33, day=5, scenario="covariate", rows=6000)
+    )
+    folder = tmp_path / "parts-folder"
+    folder.mkdir()
+    for i in range(3):  # as Spark or Dask write a table: part files, and a marker to skip
+        frame.iloc[i * 2000 : (i + 1) * 2000].to_parquet(folder / f"part-{i}.parquet", index=False)
+    (folder / "_SUCCESS").write_text("")
+    single = monitor_production_batch(
+        _params(tmp_path / "parts.parquet", notify=False, exact_max_rows=1000)
+    ).batches[0]
+    threads = monitor_production_batch(_params(folder, notify=False)).batches[0]
+    dask = monitor_production_batch(
+        _params(folder, notify=False, runner={"kind": "dask", "workers": 2})
+    ).batches[0]
+
+    assert threads.batch_id == dask.batch_id  # the parts' bytes: one identity, re-run replaces
+    for outcome in (threads, dask):
+        assert outcome.scored and outcome.n_rows == 6000
+        assert outcome.drifted_columns == single.drifted_columns
+        assert outcome.dataset_drift == single.dataset_drift
+        # The same seeded sample whatever the partitioning: the same estimate, to the digit.
+        assert outcome.estimate is not None and single.estimate is not None
+        assert outcome.estimate.estimate == single.estimate.estimate
+        predictions = pd.read_parquet(outcome.reports["predictions"])
+        assert predictions["row_id"].tolist() == frame["customer_id"].tolist()

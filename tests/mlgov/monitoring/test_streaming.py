@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from mlgov.data.demo import make_dataset
+from mlgov.data.errors import DataError
 from mlgov.data.features import infer_feature_spec
 from mlgov.monitoring.streaming import BottomK, chunk_row_ids, large_batch, merge_validations
 from mlgov.validation.explanation import FailedExpectation, ValidationSummary
@@ -89,7 +90,30 @@ def test_only_tables_over_the_limit_take_the_streamed_path(tmp_path: Path) -> No
     frame.to_parquet(parquet, index=False)
     frame.to_csv(csv, index=False)
     for path in (parquet, csv):
-        assert large_batch(str(path), spec, None, 1_000) is not None
+        large = large_batch(str(path), spec, None, 1_000)
+        assert large is not None and len(large.parts) == 1
+        assert large.n_rows == (1_200 if path == parquet else None)  # a CSV's lines only bound it
         assert large_batch(str(path), spec, None, 1_200) is None  # exactly at the limit: exact
     assert large_batch("demo://churn?rows=5000", spec, None, 10) is None
     assert large_batch(str(tmp_path / "missing.parquet"), spec, None, 10) is None
+
+
+def test_a_folder_of_parts_is_one_batch_numbered_across_its_files(tmp_path: Path) -> None:
+    frame = make_dataset(1_000, seed=4)
+    spec = infer_feature_spec(frame, "churned")
+    folder = tmp_path / "batch"
+    folder.mkdir()
+    for i, start in enumerate((0, 300, 750)):
+        stop = {0: 300, 300: 750, 750: 1_000}[start]
+        frame.iloc[start:stop].to_parquet(folder / f"part-{i}.parquet", index=False)
+    (folder / "_SUCCESS").write_text("")  # what Spark leaves beside its parts: not a part
+    large = large_batch(str(folder), spec, None, 10_000_000)  # a folder streams at any size
+    assert large is not None and large.n_rows == 1_000
+    assert [(p.index, p.first_row) for p in large.parts] == [(0, 0), (1, 300), (2, 750)]
+    (folder / "part-3.csv").write_text(frame.head(5).to_csv(index=False))
+    with pytest.raises(DataError, match="folder of CSV parts"):
+        large_batch(str(folder), spec, None, 10)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(DataError, match="no Parquet or CSV files"):
+        large_batch(str(empty), spec, None, 10)
