@@ -216,13 +216,13 @@ def detect_streamed_drift(
 ) -> DriftSummary:
     """Decided from the merged sketches of every row against the reference sample's; the
     Evidently report rendered from the batch's seeded sample, its title saying so."""
-    assert streamed.features is not None  # a scored batch has its sketches
+    features = streamed.feature_sketch()
     reference = model.reference()
-    kinds = drift_kinds(model.spec, list(streamed.features.columns))
+    kinds = drift_kinds(model.spec, list(features.columns))
     numeric = [c for c, kind in kinds.items() if kind == "numeric"]
     categorical = [c for c, kind in kinds.items() if kind == "categorical"]
     summary = sketch_column_drift(
-        sketch_frame(reference, kinds), streamed.features, numeric, categorical, config
+        sketch_frame(reference, kinds), features, numeric, categorical, config
     )
     summary = summary.model_copy(
         update={
@@ -270,13 +270,12 @@ def detect_streamed_prediction_drift(
     model: ModelVersion, streamed: StreamedBatch, config: DriftConfig
 ) -> DriftSummary:
     """Every row's prediction signal (sketched while scoring) against the reference's."""
-    assert streamed.predictions is not None
     reference = prediction_signal(model.reference_predictions(), model.spec)
     kinds = signal_kind(reference)
     numeric = [PREDICTION_COLUMN] if kinds[PREDICTION_COLUMN] == "numeric" else []
     summary = sketch_column_drift(
         BatchSketch.from_frame(reference, kinds, STREAM_K),
-        streamed.predictions,
+        streamed.prediction_sketch(),
         numeric,
         [] if numeric else [PREDICTION_COLUMN],
         config,

@@ -69,10 +69,11 @@ class StreamedBatch:
     n_rows: int
     n_chunks: int
     validation: ValidationSummary
-    features: BatchSketch | None
-    """The tested columns of every row read (None when the first chunk broke the contract)."""
-    predictions: BatchSketch | None
-    """The prediction signal of every row (`prediction_signal`), None when refused."""
+    features: bytes | None
+    """The sketch of the tested columns of every row (`BatchSketch.to_bytes`), None when refused:
+    kept serialised, so no sketch object lives on in a finished run's state."""
+    predictions: bytes | None
+    """The sketch of every row's prediction signal (`prediction_signal`), None when refused."""
     sample: pd.DataFrame
     """A seeded uniform sample of the batch's rows (at most `sample_rows`), index 0..n-1."""
     sample_predictions: pd.DataFrame
@@ -85,6 +86,16 @@ class StreamedBatch:
     @property
     def scored(self) -> bool:
         return self.predictions_path is not None
+
+    def feature_sketch(self) -> BatchSketch:
+        if self.features is None:
+            raise ValueError("A refused batch has no sketches.")
+        return BatchSketch.from_bytes(self.features)
+
+    def prediction_sketch(self) -> BatchSketch:
+        if self.predictions is None:
+            raise ValueError("A refused batch has no sketches.")
+        return BatchSketch.from_bytes(self.predictions)
 
     def sampled_predictions(self) -> BatchPredictions:
         """The sample's predictions, with the path of every row's (late labels join there)."""
@@ -252,8 +263,9 @@ class PartResult:
     n_rows: int
     n_chunks: int
     validation: ValidationSummary
-    features: BatchSketch | None
-    predictions: BatchSketch | None
+    features: bytes | None
+    """`BatchSketch.to_bytes()`: plain bytes, so no sketch object outlives the task on a worker."""
+    predictions: bytes | None
     sample: pd.DataFrame
     """Its bottom-k rows with their keys (`BottomK.keyed`)."""
     newest_time: pd.Timestamp | None
@@ -353,8 +365,8 @@ def stream_part(
         n_rows=n_rows,
         n_chunks=len(validations),
         validation=merge_validations(validations),
-        features=features,
-        predictions=signals,
+        features=None if features is None else features.to_bytes(),
+        predictions=None if signals is None else signals.to_bytes(),
         sample=sample.keyed(),
         newest_time=newest,
         seconds=time.perf_counter() - started,
@@ -415,14 +427,14 @@ def merge_parts(
     )
 
 
-def _merged(sketches: Sequence[BatchSketch | None]) -> BatchSketch | None:
-    present = [s for s in sketches if s is not None]
+def _merged(sketches: Sequence[bytes | None]) -> bytes | None:
+    present = [BatchSketch.from_bytes(s) for s in sketches if s is not None]
     if not present:
         return None
     merged = present[0]
     for sketch in present[1:]:
         merged = merged.merge(sketch)
-    return merged
+    return merged.to_bytes()
 
 
 def _chunks(part: BatchPart, chunk_rows: int) -> Iterator[Chunk]:
