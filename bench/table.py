@@ -127,6 +127,17 @@ def _monitor_large(r: dict[str, Any]) -> tuple[str, str, str, str, str]:
     )
 
 
+def _monitor_parts(r: dict[str, Any]) -> tuple[str, str, str, str, str]:
+    return (
+        f"the same {r['rows']:,} rows as {r['parts']} part files: Dask (LocalCluster, 2 workers)",
+        f"{r['dask_s']:.0f} s (largest process {r['peak_rss_dask_mb']:,.0f} MB); decisions "
+        f"{'identical' if r['agree'] else 'DIFFERENT'}",
+        f"threads, one part per core: {r['threads_s']:.0f} s ({r['peak_rss_threads_mb']:,.0f} MB)",
+        f"{_x(r['ratio'])} speed-up",
+        "a speed-up, same decisions",
+    )
+
+
 ROWS: dict[str, Row] = {
     "cold_start": _cold_start,
     "drift_speed": _drift,
@@ -137,6 +148,7 @@ ROWS: dict[str, Row] = {
     "cli_reads": _cli_reads,
     "fanout": _fanout,
     "monitor_large": _monitor_large,
+    "monitor_parts": _monitor_parts,
 }
 
 

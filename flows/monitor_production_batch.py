@@ -316,16 +316,16 @@ def _check_streamed(
     """The batch's files side by side on the task runner, each in one pass of chunks (contract,
     scores, sketches, sample), merged; then the steps on the merged statistics and sample."""
     digests = fingerprint_part.map(large.parts)
-    identity = open_streamed_batch(large, digests, model)
+    plan = open_streamed_batch(large, digests, model, params.runner)
     parts = monitor_part.map(
         large.parts,
         unmapped(model),
         unmapped(params.contract),
         unmapped(params.id_column),
-        unmapped(identity),
+        unmapped(plan),
         unmapped(len(large.parts)),
     )
-    batch, streamed = merge_monitored_parts(large, parts, identity, params.batch_time)
+    batch, streamed = merge_monitored_parts(large, parts, plan, params.batch_time)
     findings = _findings(batch, streamed.n_rows, streamed.validation, large.columns, params, model)
     if not streamed.scored:
         return findings

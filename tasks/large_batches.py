@@ -38,6 +38,7 @@ from mlgov.monitoring.streaming import (
     large_batch,
     merge_parts,
     predictions_dirs,
+    shared_chunk_rows,
     signal_kind,
     sketch_frame,
     stream_part,
@@ -82,12 +83,14 @@ def part_task_runner(runner: PartRunner) -> TaskRunner[Any]:
 
 
 @dataclass(frozen=True)
-class StreamIdentity:
-    """Who a large batch is (from its bytes) and where its files go."""
+class StreamPlan:
+    """Who a large batch is (from its bytes), where its files go, how many rows a chunk holds."""
 
     batch_id: str
     location: str
     out_dir: Path
+    chunk_rows: int
+    """Smaller when parts share this process's threads, so memory stays that of one chunk."""
 
 
 @task(name="find-large-batch", cache_policy=NO_CACHE)
@@ -118,8 +121,8 @@ def fingerprint_part(part: BatchPart) -> str:
 
 @task(name="open-streamed-batch", cache_policy=NO_CACHE)
 def open_streamed_batch(
-    large: LargeBatch, digests: list[str], model: ModelVersion
-) -> StreamIdentity:
+    large: LargeBatch, digests: list[str], model: ModelVersion, runner: PartRunner
+) -> StreamPlan:
     """The batch's identity from its parts' digests; the model loaded once for this process's
     threads (a Dask worker loads its own from the store, verified)."""
     digest = (
@@ -128,10 +131,12 @@ def open_streamed_batch(
     location = redact_location(large.location)
     batch_id = batch_identity(location, digest)
     model.model()
-    return StreamIdentity(
+    side_by_side = 1 if runner.kind == "dask" else min(len(large.parts), os.cpu_count() or 2)
+    return StreamPlan(
         batch_id=batch_id,
         location=location,
         out_dir=get_settings().resolved_home / "monitoring" / model.name / batch_id,
+        chunk_rows=shared_chunk_rows(side_by_side),
     )
 
 
@@ -141,7 +146,7 @@ def monitor_part(
     model: ModelVersion,
     policy: ContractPolicy,
     id_column: str | None,
-    identity: StreamIdentity,
+    plan: StreamPlan,
     n_parts: int,
 ) -> PartResult:
     """One part in one pass: every chunk checked, scored into the part's predictions file,
@@ -162,10 +167,11 @@ def monitor_part(
         spec,
         batch_contract(model.suite, spec, part.source.columns),
         policy,
-        batch_id=identity.batch_id,
+        batch_id=plan.batch_id,
         version=model.version,
-        predictions_dir=predictions_dirs(identity.out_dir)[0],
+        predictions_dir=predictions_dirs(plan.out_dir)[0],
         id_column=id_column,
+        chunk_rows=plan.chunk_rows,
         on_chunk=progress,
     )
     if result.refused:
@@ -177,13 +183,13 @@ def monitor_part(
 def merge_monitored_parts(
     large: LargeBatch,
     results: list[PartResult],
-    identity: StreamIdentity,
+    plan: StreamPlan,
     given_time: datetime | None,
 ) -> tuple[MonitoredBatch, StreamedBatch]:
     """The parts as one batch: the first refusal refuses it (no predictions kept), else their
     sketches, contract findings and samples merged and their predictions moved into place."""
     log = get_run_logger()
-    streamed = merge_parts(results, *predictions_dirs(identity.out_dir))
+    streamed = merge_parts(results, *predictions_dirs(plan.out_dir))
     if streamed.scored:
         log.info(
             "Streamed %s rows in %d chunk(s) of %d file(s) (%.1f s); contract: %s",
@@ -198,10 +204,10 @@ def merge_monitored_parts(
     when = given_time or streamed.newest_time or datetime.now(UTC)
     batch = MonitoredBatch(
         frame=streamed.sample,
-        location=identity.location,
-        batch_id=identity.batch_id,
+        location=plan.location,
+        batch_id=plan.batch_id,
         batch_time=when if when.tzinfo else when.replace(tzinfo=UTC),
-        out_dir=identity.out_dir,
+        out_dir=plan.out_dir,
     )
     return batch, streamed
 
