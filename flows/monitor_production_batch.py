@@ -315,7 +315,7 @@ def _check_streamed(
 ) -> BatchFindings:
     """The batch's files side by side on the task runner, each in one pass of chunks (contract,
     scores, sketches, sample), merged; then the steps on the merged statistics and sample."""
-    digests = fingerprint_part.map(large.parts)
+    digests = fingerprint_part.map(large.parts).result()
     plan = open_streamed_batch(large, digests, model, params.runner)
     parts = monitor_part.map(
         large.parts,
@@ -324,7 +324,7 @@ def _check_streamed(
         unmapped(params.id_column),
         unmapped(plan),
         unmapped(len(large.parts)),
-    )
+    ).result()  # a part that fails (an unreadable file) fails the batch, named
     batch, streamed = merge_monitored_parts(large, parts, plan, params.batch_time)
     findings = _findings(batch, streamed.n_rows, streamed.validation, large.columns, params, model)
     if not streamed.scored:

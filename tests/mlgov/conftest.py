@@ -1,5 +1,6 @@
-"""Shared core fixtures: digit images on disk, and a small mixed table with controllable shifts
-(drift and the monitoring dashboard), each made once per session."""
+"""Shared core fixtures: digit images on disk, a small mixed table with controllable shifts
+(drift and the monitoring dashboard), each made once per session, and tiny batch files (what
+`mlgov.data.source` reads and the scoring modules score)."""
 
 from __future__ import annotations
 
@@ -58,3 +59,34 @@ def make_table() -> TableMaker:
 @pytest.fixture(scope="session")
 def reference() -> pd.DataFrame:
     return _make_table(3000, seed=1)
+
+
+def _batch_frame(n: int = 10, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "customer_id": np.arange(100, 100 + n),
+            "age": rng.normal(40, 10, n).round(1),
+            "plan": rng.choice(np.array(["basic", "pro"], dtype=object), n),
+        }
+    )
+
+
+@pytest.fixture
+def make_batch() -> Callable[..., pd.DataFrame]:
+    """`make_batch(n, seed)`: ids, a numeric and a categorical feature, no target."""
+    return _batch_frame
+
+
+@pytest.fixture
+def parquet_batch(tmp_path: Path) -> Path:
+    path = tmp_path / "batch.parquet"
+    _batch_frame().to_parquet(path, index=False)
+    return path
+
+
+@pytest.fixture
+def csv_batch(tmp_path: Path) -> Path:
+    path = tmp_path / "batch.csv"
+    _batch_frame().to_csv(path, index=False)
+    return path

@@ -32,6 +32,9 @@ def _monitor_args(**changes: object) -> argparse.Namespace:
         "all": False,
         "data_template": None,
         "workers": False,
+        "exact_max_rows": None,
+        "runner": None,
+        "dask_address": None,
     }
     values.update(changes)
     return argparse.Namespace(**values)
@@ -65,6 +68,31 @@ def test_a_data_error_of_the_run_becomes_a_one_line_command_error(
     monkeypatch.setattr("flows.monitor_production_batch.monitor_production_batch", fails)
     with pytest.raises(CommandError, match=r"^no batch matches 'day-\*\.csv'$"):
         cmd_monitor(_monitor_args())
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        ({}, (2_000_000, "threads", None)),
+        ({"exact_max_rows": 500, "runner": "dask"}, (500, "dask", None)),
+        ({"dask_address": "tcp://scheduler:8786"}, (2_000_000, "dask", "tcp://scheduler:8786")),
+    ],
+)
+def test_large_batch_flags_reach_the_flows_parameters(
+    flags: dict[str, object], expected: tuple[object, ...], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[object] = []
+
+    def stops(params: object) -> None:
+        seen.append(params)
+        raise DataError("stop here")
+
+    monkeypatch.setattr("flows.monitor_production_batch.monitor_production_batch", stops)
+    with pytest.raises(CommandError):
+        cmd_monitor(_monitor_args(**flags))
+    (params,) = seen
+    runner = params.runner  # type: ignore[attr-defined]
+    assert (params.exact_max_rows, runner.kind, runner.address) == expected  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("bug", [ValueError("shapes (3,) and (4,) not aligned"), KeyError("x")])

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -52,17 +50,6 @@ class AgeModel:
         return np.column_stack([1.0 - yes, yes])
 
 
-def _batch_frame(n: int = 10, seed: int = 0) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    return pd.DataFrame(
-        {
-            "customer_id": np.arange(100, 100 + n),
-            "age": rng.normal(40, 10, n).round(1),
-            "plan": rng.choice(np.array(["basic", "pro"], dtype=object), n),
-        }
-    )
-
-
 @pytest.fixture
 def spec() -> FeatureSpec:
     return SPEC
@@ -76,23 +63,3 @@ def suite() -> dict[str, Any]:
 @pytest.fixture
 def model() -> AgeModel:
     return AgeModel()
-
-
-@pytest.fixture
-def make_batch() -> Callable[..., pd.DataFrame]:
-    """`make_batch(n, seed)`: ids, a numeric and a categorical feature, no target."""
-    return _batch_frame
-
-
-@pytest.fixture
-def parquet_batch(tmp_path: Path) -> Path:
-    path = tmp_path / "batch.parquet"
-    _batch_frame().to_parquet(path, index=False)
-    return path
-
-
-@pytest.fixture
-def csv_batch(tmp_path: Path) -> Path:
-    path = tmp_path / "batch.csv"
-    _batch_frame().to_csv(path, index=False)
-    return path
