@@ -316,7 +316,7 @@ def _check_streamed(
     """The batch's files side by side on the task runner, each in one pass of chunks (contract,
     scores, sketches, sample), merged; then the steps on the merged statistics and sample."""
     digests = fingerprint_part.map(large.parts).result()
-    plan = open_streamed_batch(large, digests, model, params.runner)
+    plan = open_streamed_batch(large, digests, model)
     parts = monitor_part.map(
         large.parts,
         unmapped(model),

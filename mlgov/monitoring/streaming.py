@@ -276,11 +276,6 @@ class PartResult:
         return not self.validation.success
 
 
-def shared_chunk_rows(side_by_side: int) -> int:
-    """Rows per chunk when `side_by_side` parts share one process: memory stays one chunk's."""
-    return max(CHUNK_ROWS // max(side_by_side, 1), 1_000)
-
-
 def predictions_dirs(out_dir: Path) -> tuple[Path, Path]:
     """Where the parts write their predictions, and where they are moved once all are written."""
     return out_dir / f".{PREDICTIONS_FILE}.partial", out_dir / PREDICTIONS_FILE
