@@ -324,6 +324,7 @@ def _check_streamed(
         unmapped(params.id_column),
         unmapped(plan),
         unmapped(len(large.parts)),
+        unmapped(large.n_rows),
     ).result()  # a part that fails (an unreadable file) fails the batch, named
     batch, streamed = merge_monitored_parts(large, parts, plan, params.batch_time)
     findings = _findings(batch, streamed.n_rows, streamed.validation, large.columns, params, model)

@@ -26,6 +26,7 @@ from mlgov.domain.labels import label_strings
 from mlgov.drift.config import DriftConfig, DriftSummary
 from mlgov.drift.report import ReportTarget, render_drift_report
 from mlgov.drift.sketches import BatchSketch, SketchColumnDrift, sketch_column_drift
+from mlgov.evaluation.resampling import SAMPLE_ROWS
 from mlgov.monitoring.batches import MonitoredBatch, batch_contract, batch_identity
 from mlgov.monitoring.predictions import PREDICTION_COLUMN, prediction_signal
 from mlgov.monitoring.streaming import (
@@ -35,6 +36,7 @@ from mlgov.monitoring.streaming import (
     PartResult,
     StreamedBatch,
     drift_kinds,
+    key_bound,
     large_batch,
     merge_parts,
     predictions_dirs,
@@ -144,6 +146,7 @@ def monitor_part(
     id_column: str | None,
     plan: StreamPlan,
     n_parts: int,
+    batch_rows: int | None,
 ) -> PartResult:
     """One part in one pass: every chunk checked, scored into the part's predictions file,
     sketched and sampled. Gets a file's name and returns statistics, never rows; re-running it
@@ -167,6 +170,7 @@ def monitor_part(
         version=model.version,
         predictions_dir=predictions_dirs(plan.out_dir)[0],
         id_column=id_column,
+        sample_below=key_bound(SAMPLE_ROWS, batch_rows),  # parts hold about one sample together
         on_chunk=progress,
     )
     if result.refused:

@@ -12,7 +12,13 @@ import pytest
 from mlgov.data.demo import make_dataset
 from mlgov.data.errors import DataError
 from mlgov.data.features import infer_feature_spec
-from mlgov.monitoring.streaming import BottomK, chunk_row_ids, large_batch, merge_validations
+from mlgov.monitoring.streaming import (
+    BottomK,
+    chunk_row_ids,
+    key_bound,
+    large_batch,
+    merge_validations,
+)
 from mlgov.validation.explanation import FailedExpectation, ValidationSummary
 
 
@@ -37,6 +43,21 @@ def test_the_sample_is_uniform_over_the_whole_batch() -> None:
     # Every tenth of the batch holds about a tenth of the sample (not only its first chunks).
     shares = np.bincount(rows // 20_000, minlength=10) / len(rows)
     assert np.abs(shares - 0.1).max() < 0.02
+
+
+def test_parts_bounded_by_the_batch_size_keep_about_one_sample_and_the_same_rows() -> None:
+    rows, size = 100_000, 2_000
+    whole = _sample(rows, 7_000, size)
+    parts = []
+    for start in range(0, rows, 25_000):  # four parts, each keeping only keys under the bound
+        sampler = BottomK(size, 0, below=key_bound(size, rows))
+        for first in range(start, start + 25_000, 5_000):
+            sampler.offer(pd.DataFrame({"x": np.arange(first, first + 5_000)}), first)
+        parts.append(sampler.keyed())
+    assert sum(len(p) for p in parts) < 1.2 * size  # not four samples' worth
+    merged = BottomK.merged(parts, size, 0).rows()
+    assert merged["x"].tolist() == whole["x"].tolist()
+    assert key_bound(size, None) == 1.0 and key_bound(size, 100) == 1.0
 
 
 def test_a_small_batch_is_all_sampled() -> None:
