@@ -82,7 +82,12 @@ def part_task_runner(runner: PartRunner) -> TaskRunner[Any]:
     if runner.address:
         return DaskTaskRunner(address=runner.address)
     return DaskTaskRunner(
-        cluster_kwargs={"n_workers": runner.workers, "threads_per_worker": 1, "processes": True}
+        cluster_kwargs={
+            "n_workers": runner.workers,
+            "threads_per_worker": 1,
+            "processes": True,
+            "dashboard_address": ":0",  # two runs on one machine must not fight for 8787
+        }
     )
 
 
