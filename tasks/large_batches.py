@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,9 +25,9 @@ from mlgov.domain.features import FeatureSpec
 from mlgov.domain.labels import label_strings
 from mlgov.drift.config import DriftConfig, DriftSummary
 from mlgov.drift.report import ReportTarget, render_drift_report
-from mlgov.drift.sketches import BatchSketch, SketchColumnDrift, sketch_column_drift
+from mlgov.drift.sketches import BatchSketch, sketch_column_drift
 from mlgov.evaluation.resampling import SAMPLE_ROWS
-from mlgov.monitoring.batches import MonitoredBatch, batch_contract, batch_identity
+from mlgov.monitoring.batches import MonitoredBatch, batch_contract, batch_identity, batch_time
 from mlgov.monitoring.predictions import PREDICTION_COLUMN, prediction_signal
 from mlgov.monitoring.streaming import (
     STREAM_K,
@@ -205,12 +205,11 @@ def merge_monitored_parts(
         )
     else:
         log.warning("Batch refused: %s", streamed.validation.headline())
-    when = given_time or streamed.newest_time or datetime.now(UTC)
     batch = MonitoredBatch(
         frame=streamed.sample,
         location=plan.location,
         batch_id=plan.batch_id,
-        batch_time=when if when.tzinfo else when.replace(tzinfo=UTC),
+        batch_time=batch_time(streamed.newest_time, given_time),
         out_dir=plan.out_dir,
     )
     return batch, streamed
@@ -234,16 +233,7 @@ def detect_streamed_drift(
     summary = sketch_column_drift(
         sketch_frame(reference, kinds), features, numeric, categorical, config
     )
-    summary = summary.model_copy(
-        update={
-            "computed_from": "sketches",
-            "max_rank_error": max(
-                (c.rank_error or 0.0 for c in summary.columns if isinstance(c, SketchColumnDrift)),
-                default=0.0,
-            ),
-            "report_sample_of": len(batch.frame),
-        }
-    )
+    summary = summary.model_copy(update={"report_sample_of": len(batch.frame)})
     title = f"data-drift: seeded sample of a {streamed.n_rows:,}-row batch (decided on all rows)"
     # Categories as training saw them on both sides (as `detect_batch_drift` renders them).
     summary = render_drift_report(
@@ -283,11 +273,10 @@ def detect_streamed_prediction_drift(
     reference = prediction_signal(model.reference_predictions(), model.spec)
     kinds = signal_kind(reference)
     numeric = [PREDICTION_COLUMN] if kinds[PREDICTION_COLUMN] == "numeric" else []
-    summary = sketch_column_drift(
+    return sketch_column_drift(
         BatchSketch.from_frame(reference, kinds, STREAM_K),
         streamed.prediction_sketch(),
         numeric,
         [] if numeric else [PREDICTION_COLUMN],
         config,
     )
-    return summary.model_copy(update={"computed_from": "sketches"})

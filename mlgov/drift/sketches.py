@@ -465,6 +465,7 @@ def sketch_column_drift(
             if not (isinstance(ref, CategoricalSketch) and isinstance(cur, CategoricalSketch)):
                 raise ValueError(f"Column {column!r} is not sketched as categorical on both sides.")
             results.append(_categorical_drift(column, ref, cur, config))
+    bounds = [c.rank_error or 0.0 for c in results if isinstance(c, SketchColumnDrift)]
     results = mark_significant(results, config)
     share = sum(c.drifted for c in results) / len(results)
     return DriftSummary(
@@ -479,4 +480,6 @@ def sketch_column_drift(
         html_path=None,
         json_path=None,
         seconds=time.perf_counter() - started,
+        computed_from="sketches",
+        max_rank_error=max(bounds, default=0.0),
     )

@@ -61,7 +61,7 @@ class MonitoredBatch:
             frame=frame,
             location=table.location,
             batch_id=batch_id,
-            batch_time=batch_time(frame, spec, given_time),
+            batch_time=batch_time(newest_timestamp(frame, spec), given_time),
             out_dir=get_settings().resolved_home / "monitoring" / model / batch_id,
         )
 
@@ -108,24 +108,34 @@ def batch_identity(location: str, fingerprint: str) -> str:
     return f"{stem[:80]}-{fingerprint[:10]}"
 
 
-def batch_time(frame: pd.DataFrame, spec: FeatureSpec, given: datetime | None) -> datetime:
+def batch_time(newest: datetime | None, given: datetime | None) -> datetime:
     """The batch's own time: given, else its newest timestamp, else now (processing order)."""
     if given is not None:
         return given if given.tzinfo else given.replace(tzinfo=UTC)
-    if spec.time_column and spec.time_column in frame.columns:
-        newest = pd.to_datetime(frame[spec.time_column], errors="coerce").max()
-        if pd.notna(newest):
-            stamp = pd.Timestamp(newest)
-            return (
-                stamp.tz_localize(UTC) if stamp.tzinfo is None else stamp.tz_convert(UTC)
-            ).to_pydatetime()
-    return datetime.now(UTC)
+    return newest if newest is not None else datetime.now(UTC)
 
 
-def row_ids(frame: pd.DataFrame, id_column: str | None, batch_id: str) -> pd.Series:
-    """Each row's id as labels will name it: the id column rendered as text, else `<batch>:<n>`."""
+def newest_timestamp(frame: pd.DataFrame, spec: FeatureSpec) -> datetime | None:
+    """The newest value of the time column, in UTC (naive values read as UTC); None without one."""
+    if not spec.time_column or spec.time_column not in frame.columns:
+        return None
+    newest = pd.to_datetime(frame[spec.time_column], errors="coerce").max()
+    if pd.isna(newest):
+        return None
+    stamp = pd.Timestamp(newest)
+    return (
+        stamp.tz_localize(UTC) if stamp.tzinfo is None else stamp.tz_convert(UTC)
+    ).to_pydatetime()
+
+
+def row_ids(
+    frame: pd.DataFrame, id_column: str | None, batch_id: str, first_row: int = 0
+) -> pd.Series:
+    """Each row's id as labels will name it: the id column rendered as text, else `<batch>:<n>`,
+    `n` counted from `first_row` (where a chunk starts in its batch)."""
     if id_column is None:
-        return pd.Series([f"{batch_id}:{i}" for i in range(len(frame))], name=ID_COLUMN)
+        numbers = range(first_row, first_row + len(frame))
+        return pd.Series([f"{batch_id}:{i}" for i in numbers], name=ID_COLUMN)
     if id_column not in frame.columns:
         raise DataError(f"id column {id_column!r} is not in the batch")
     # The same rendering as label files' ids (mlgov.domain.labels): 17 and 17.0 are one row.

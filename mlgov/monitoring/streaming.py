@@ -34,7 +34,7 @@ from mlgov.domain.labels import label_strings
 from mlgov.drift.config import ColumnKind
 from mlgov.drift.sketches import BatchSketch
 from mlgov.evaluation.resampling import SAMPLE_ROWS
-from mlgov.monitoring.batches import ID_COLUMN
+from mlgov.monitoring.batches import newest_timestamp, row_ids
 from mlgov.monitoring.predictions import (
     PREDICTION_COLUMN,
     PREDICTIONS_FILE,
@@ -125,18 +125,6 @@ def signal_kind(signal: pd.DataFrame) -> dict[str, ColumnKind]:
     return {PREDICTION_COLUMN: "numeric" if numeric else "categorical"}
 
 
-def chunk_row_ids(
-    frame: pd.DataFrame, id_column: str | None, batch_id: str, first_row: int
-) -> pd.Series:
-    """Row ids as `row_ids` gives them, numbered from the chunk's place in the batch."""
-    if id_column is None:
-        numbers = np.arange(first_row, first_row + len(frame)).astype(str)
-        return pd.Series(np.char.add(f"{batch_id}:", numbers), name=ID_COLUMN)
-    if id_column not in frame.columns:
-        raise DataError(f"id column {id_column!r} is not in the batch")
-    return label_strings(frame[id_column]).fillna("").rename(ID_COLUMN).reset_index(drop=True)
-
-
 class BottomK:
     """A seeded uniform sample of a stream: the `size` rows with the smallest random keys.
 
@@ -173,7 +161,8 @@ class BottomK:
     def merged(cls, parts: Sequence[pd.DataFrame], size: int, seed: int) -> BottomK:
         """The sample of the whole batch from its parts' samples (smallest keys overall)."""
         sampler = cls(size, seed)
-        pooled = pd.concat([p for p in parts if len(p)], ignore_index=True) if parts else None
+        held = [p for p in parts if len(p)]
+        pooled = pd.concat(held, ignore_index=True) if held else None
         if pooled is not None and len(pooled) > size:
             pooled = pooled.iloc[np.argpartition(pooled[_KEY].to_numpy(), size)[:size]]
         sampler.kept = pooled
@@ -282,7 +271,7 @@ class PartResult:
     predictions: bytes | None
     sample: pd.DataFrame
     """Its bottom-k rows with their keys (`BottomK.keyed`)."""
-    newest_time: pd.Timestamp | None
+    newest_time: datetime | None
     seconds: float
 
     @property
@@ -331,7 +320,7 @@ def stream_part(
     signals: BatchSketch | None = None
     sample = BottomK(sample_rows, seed, below=sample_below)
     validations: list[ValidationSummary] = []
-    newest: pd.Timestamp | None = None
+    newest: datetime | None = None
     n_rows = 0
     predictions_dir.mkdir(parents=True, exist_ok=True)
     output = PartialParquet(part_file(predictions_dir, part.index))
@@ -356,7 +345,7 @@ def stream_part(
             validations.append(validation)
             predicted = predict(model, prepare_frame(frame, spec, require_target=False), spec)
             stored = predictions_frame(
-                chunk_row_ids(frame, id_column, batch_id, first_row), predicted, spec, version
+                row_ids(frame, id_column, batch_id, first_row), predicted, spec, version
             )
             output.write(stored)
             signal = prediction_signal(predicted, spec)
@@ -368,7 +357,8 @@ def stream_part(
                 pd.concat([frame.reset_index(drop=True), stored.add_prefix(_PREDICTED)], axis=1),
                 first_row,
             )
-            newest = _newest(frame, spec, newest)
+            found = newest_timestamp(frame, spec)
+            newest = found if newest is None or (found is not None and found > newest) else newest
             if on_chunk is not None:
                 on_chunk(n_rows)
         output.commit()
@@ -437,7 +427,7 @@ def merge_parts(
             columns=lambda c: c.removeprefix(_PREDICTED)
         ),
         predictions_path=str(final_dir),
-        newest_time=None if newest is None else newest.to_pydatetime(),
+        newest_time=newest,
         seconds=max(r.seconds for r in ordered),
     )
 
@@ -467,17 +457,6 @@ def _chunks(part: BatchPart, chunk_rows: int) -> Iterator[Chunk]:
             raise DataError(f"{exc} (after row {done:,} of the batch; nothing recorded)") from exc
         done += len(chunk.frame)
         yield chunk
-
-
-def _newest(
-    frame: pd.DataFrame, spec: FeatureSpec, newest: pd.Timestamp | None
-) -> pd.Timestamp | None:
-    if not spec.time_column or spec.time_column not in frame.columns:
-        return newest
-    found = pd.to_datetime(frame[spec.time_column], errors="coerce", utc=True).max()
-    if pd.isna(found):
-        return newest
-    return found if newest is None or found > newest else newest
 
 
 class PartialParquet:
@@ -543,16 +522,16 @@ def large_batch(
         if len(files) > 1:
             raise
         return None  # the exact path reads it and refuses it in its own words
-    counts = [s.n_rows if s.n_rows is not None else _csv_lines(s.location) - 1 for s in sources]
-    if len(files) == 1 and counts[0] <= exact_max_rows:
-        return None
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(int).tolist()
     exact = all(s.n_rows is not None for s in sources)
-    if not exact and len(files) > 1:
+    if not exact and len(files) > 1:  # refused before any part's lines are counted
         raise DataError(
             f"{display_location(location)}: a folder of CSV parts cannot be numbered without "
             "reading them; write its parts as Parquet (or monitor each file as its own batch)"
         )
+    counts = [s.n_rows if s.n_rows is not None else _csv_lines(s.location) - 1 for s in sources]
+    if len(files) == 1 and counts[0] <= exact_max_rows:
+        return None
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(int).tolist()
     return LargeBatch(
         location=location,
         parts=tuple(

@@ -112,14 +112,18 @@ def validate_frame(
                 scopes.setdefault(scope, {})[expectation_id] = built
         validator = _thread_validator() if scopes else None
         explain_format = _EXPLAIN_FORMAT if names is None else _EXPLAIN_ROWS_FORMAT
-        for scope, expectations in scopes.items():
-            frame = _frame_for(df, scope, string_columns, expectations.values())
-            failed = _failed_results(validator, frame, expectations, parameters, explain_format)
-            for expectation_id, result in failed.items():
-                position = int(expectation_id.removeprefix(_ID_PREFIX))
-                failures[position] = describe(
-                    configs[position], result, present=df.columns, names=names
-                )
+        try:
+            for scope, expectations in scopes.items():
+                frame = _frame_for(df, scope, string_columns, expectations.values())
+                failed = _failed_results(validator, frame, expectations, parameters, explain_format)
+                for expectation_id, result in failed.items():
+                    position = int(expectation_id.removeprefix(_ID_PREFIX))
+                    failures[position] = describe(
+                        configs[position], result, present=df.columns, names=names
+                    )
+        finally:
+            if validator is not None:  # the thread's validator must not keep this batch alive
+                validator.execution_engine.load_batch_data(validator.active_batch_id, _EMPTY)
 
     ordered = tuple(
         failures[p].model_copy(update={"role": _role(failures[p], configs[p])})
@@ -268,6 +272,7 @@ def _result_id(result: Any) -> str:
 
 
 _local = threading.local()
+_EMPTY = pd.DataFrame()
 
 
 def _thread_validator() -> Any:
@@ -276,7 +281,7 @@ def _thread_validator() -> Any:
     hundreds of chunks). Per thread, since loading a frame and validating it are two steps."""
     validator = getattr(_local, "validator", None)
     if validator is None:
-        validator = _local.validator = _validator(pd.DataFrame())
+        validator = _local.validator = _validator(_EMPTY)
     return validator
 
 

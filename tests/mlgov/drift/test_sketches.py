@@ -170,6 +170,10 @@ def test_sketch_decisions_match_exact(
         config,
     )
     assert isinstance(sketched, DriftSummary)
+    assert (exact.computed_from, sketched.computed_from) == ("rows", "sketches")
+    assert sketched.max_rank_error == max(
+        c.rank_error or 0.0 for c in sketched.columns if isinstance(c, SketchColumnDrift)
+    )
     assert set(exact.drifted_columns) == set(sketched.drifted_columns) == drifted
     assert exact.significant_columns == sketched.significant_columns
     assert (exact.dataset_drift, exact.corrected_drift) == (

@@ -20,6 +20,7 @@ from mlgov.monitoring.batches import (
     batch_identity,
     batch_time,
     expand_batches,
+    newest_timestamp,
     row_ids,
     unknown_columns,
 )
@@ -103,12 +104,16 @@ def test_batch_identity_is_stable_per_content_and_safe_as_a_name() -> None:
 def test_batch_time_is_given_else_the_newest_timestamp_else_now() -> None:
     frame = pd.DataFrame({"t": ["2026-10-01 10:00", "2026-10-03 08:15", "not a time"]})
     naive = datetime(2026, 10, 5, 12, 0)
-    assert batch_time(frame, SPEC, naive) == naive.replace(tzinfo=UTC)
-    assert batch_time(frame, SPEC, None) == datetime(2026, 10, 3, 8, 15, tzinfo=UTC)
+    assert batch_time(newest_timestamp(frame, SPEC), naive) == naive.replace(tzinfo=UTC)
+    assert batch_time(newest_timestamp(frame, SPEC), None) == datetime(
+        2026, 10, 3, 8, 15, tzinfo=UTC
+    )
     aware = pd.DataFrame({"t": pd.to_datetime(["2026-10-03 10:00+02:00"])})
-    assert batch_time(aware, SPEC, None) == datetime(2026, 10, 3, 8, 0, tzinfo=UTC)
+    assert batch_time(newest_timestamp(aware, SPEC), None) == datetime(
+        2026, 10, 3, 8, 0, tzinfo=UTC
+    )
     before = datetime.now(UTC)
-    assert batch_time(pd.DataFrame({"a": [1]}), SPEC, None) >= before
+    assert batch_time(newest_timestamp(pd.DataFrame({"a": [1]}), SPEC), None) >= before
 
 
 def test_row_ids_render_like_label_ids_and_refuse_duplicates() -> None:

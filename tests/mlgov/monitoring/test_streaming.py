@@ -12,9 +12,9 @@ import pytest
 from mlgov.data.demo import make_dataset
 from mlgov.data.errors import DataError
 from mlgov.data.features import infer_feature_spec
+from mlgov.monitoring.batches import row_ids
 from mlgov.monitoring.streaming import (
     BottomK,
-    chunk_row_ids,
     key_bound,
     large_batch,
     merge_validations,
@@ -66,9 +66,9 @@ def test_a_small_batch_is_all_sampled() -> None:
 
 def test_row_ids_are_numbered_from_the_chunks_place_in_the_batch() -> None:
     frame = pd.DataFrame({"a": [1, 2, 3]})
-    assert chunk_row_ids(frame, None, "b", 10).tolist() == ["b:10", "b:11", "b:12"]
+    assert row_ids(frame, None, "b", 10).tolist() == ["b:10", "b:11", "b:12"]
     frame["id"] = [7, 8.0, "x"]
-    assert chunk_row_ids(frame, "id", "b", 10).tolist() == ["7", "8", "x"]
+    assert row_ids(frame, "id", "b", 10).tolist() == ["7", "8", "x"]
 
 
 def _summary(rows: int, failures: tuple[FailedExpectation, ...] = ()) -> ValidationSummary:
