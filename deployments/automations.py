@@ -225,7 +225,11 @@ def build_automations(targets: AutomationTargets) -> list[AutomationCore]:
 
 def _crash_silent_runs(targets: AutomationTargets) -> AutomationCore:
     """Prefect's zombie rule for mlgov's deployments: a run whose process died (a killed worker,
-    an evicted pod) stops beating and stays Running; marked Crashed, a fleet submits it again."""
+    an evicted pod) stops beating and stays Running; marked Crashed, a fleet submits it again.
+
+    The silence is timed from the run's Running event too, which the server emits itself: a
+    process killed before its first heartbeat reached the server would otherwise stay Running
+    forever, and a fleet waiting on it with it."""
     from datetime import timedelta
 
     from prefect.client.schemas.objects import StateType
@@ -240,7 +244,7 @@ def _crash_silent_runs(targets: AutomationTargets) -> AutomationCore:
         ),
         tags=[AUTOMATION_TAG],
         trigger=EventTrigger(
-            after={"prefect.flow-run.heartbeat"},
+            after={"prefect.flow-run.heartbeat", "prefect.flow-run.Running"},
             expect={
                 "prefect.flow-run.heartbeat",
                 "prefect.flow-run.Completed",

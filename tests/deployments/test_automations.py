@@ -166,19 +166,22 @@ def test_a_run_that_stops_beating_is_crashed_only_for_the_watched_deployments(ta
     crash = next(a for a in silent if a.name == CRASH_SILENT_RUNS)
     trigger = _server_trigger(crash)
     assert trigger.posture == "Proactive" and trigger.within.total_seconds() == 90
-    assert trigger.after == {"prefect.flow-run.heartbeat"}
+    # Timed from the Running event too: a run killed before its first beat is still crashed.
+    assert trigger.after == {"prefect.flow-run.heartbeat", "prefect.flow-run.Running"}
     assert crash.actions[0].type == "change-flow-run-state"
     run = {"prefect.resource.id": f"prefect.flow-run.{uuid4()}"}
 
-    def beat(deployment: Any) -> Any:
+    def beat(deployment: Any, name: str = "prefect.flow-run.heartbeat") -> Any:
         related = {
             "prefect.resource.id": f"prefect.deployment.{deployment}",
             "prefect.resource.role": "deployment",
         }
-        return _event("prefect.flow-run.heartbeat", run, related=[related])
+        return _event(name, run, related=[related])
 
     assert trigger.covers(beat(targets.watched_deployment_ids[0]))
     assert not trigger.covers(beat(uuid4()))
+    started = beat(targets.watched_deployment_ids[0], "prefect.flow-run.Running")
+    assert trigger.covers(started) and trigger.starts_after(started.event)
     # Heartbeats off: no rule (it would crash every run).
     assert CRASH_SILENT_RUNS not in {a.name for a in build_automations(targets)}
 

@@ -287,7 +287,14 @@ def test_a_fleet_fans_out_over_workers_and_survives_a_killed_one(pool: Any) -> N
             processes.kill("w1")
             os.kill(int(str(victim.infrastructure_pid).rpartition(":")[2]), signal.SIGKILL)
             processes.start("w3", *_worker("w3"))
-            out, _ = parent.communicate(timeout=1500)
+            try:
+                out, _ = parent.communicate(timeout=1500)
+            except subprocess.TimeoutExpired:
+                pytest.fail(
+                    "the fleet did not end in 1500 s\n"
+                    + (root / "logs" / "fleet.log").read_text(errors="replace")[-4000:]
+                    + processes.tails()
+                )
         finally:
             if parent.poll() is None:
                 parent.kill()

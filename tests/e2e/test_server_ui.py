@@ -63,6 +63,7 @@ DOCS_SCREENSHOTS_ENV = "MLGOV_DOCS_SCREENSHOTS"
 DOCS_SHOT_SIZE = {"x": 0, "y": 0, "width": 1400, "height": 860}
 DOCS_LOGIN_SIZE = {"x": 200, "y": 300, "width": 1000, "height": 600}  # the form sits mid-page
 DOCS_SHOT_COLOURS = 96
+UI_TIMEOUT_MS = 30_000  # the UI's API calls share 2 cores with three test workers on CI
 
 
 @dataclass(frozen=True)
@@ -581,6 +582,8 @@ def test_ui_shows_the_model_card_and_the_keyed_artifacts(stack, runs) -> None:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1200})
+            page.set_default_timeout(UI_TIMEOUT_MS)
+            expect.set_options(timeout=UI_TIMEOUT_MS)
             if stack.auth:
                 # Without the auth string the UI shows nothing: the API refuses it.
                 page.goto(f"{ui}/runs/flow-run/{runs['training'].id}", wait_until="networkidle")
