@@ -64,7 +64,7 @@ from mlgov.versions.registration import (
 from tasks.alerting import deliver
 from tasks.baseline import score_gbm_baseline
 from tasks.contract import build_input_contract, infer_model_contract
-from tasks.data import describe_features, load_table, split_dataset
+from tasks.data import describe_features, load_table, load_training_table, split_dataset
 from tasks.drift import detect_drift
 from tasks.estimation import calibrate_challenger
 from tasks.evaluation import evaluate_models
@@ -167,8 +167,11 @@ def train_and_gate_model(params: TrainingParameters) -> TrainingRunSummary:
     with run_scratch(get_settings().work_dir, params.model_name, run_id) as run_dir:
         version_dir = run_dir / STAGED_FILES
 
-        # 1. Load and validate: bad data never reaches training.
-        frame, table = load_table(params.data)
+        # 1. Load (a sample past training.max_rows) and validate: bad data never reaches training.
+        loaded = load_training_table(
+            params.data, params.target, params.training.max_rows, params.training.seed
+        )
+        frame, table = loaded.frame, loaded.table
         spec = describe_features(
             frame, params.target, None if params.task == "auto" else params.task, params.features
         )
@@ -181,6 +184,7 @@ def train_and_gate_model(params: TrainingParameters) -> TrainingRunSummary:
                 reference=load_table(params.reference_data)[0] if params.reference_data else None,
                 champion_suite=champion.suite if champion else None,
                 user_suite=params.user_suite,
+                profile=loaded.profile,
             )
         )
         validation = validate_dataset(frame, contract.suite)
@@ -244,7 +248,9 @@ def train_and_gate_model(params: TrainingParameters) -> TrainingRunSummary:
         contents = VersionContents(
             card=card,
             training=training,
-            model_suite=infer_model_contract(data.raw_train, spec, params.suite_inference),
+            model_suite=infer_model_contract(
+                data.raw_train, spec, params.suite_inference, loaded.profile
+            ),
             data=data,
             reference_rows=params.reference_sample_rows,
             seed=params.training.seed,

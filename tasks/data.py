@@ -6,6 +6,7 @@ log lines that make a surprising inference visible before training starts.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import pandas as pd
@@ -16,8 +17,20 @@ from mlgov.data.errors import TransientReadError
 from mlgov.data.features import FeatureOverrides, infer_feature_spec
 from mlgov.data.io import read_table
 from mlgov.data.lineage import LoadedTable
+from mlgov.data.profile import TableProfile
+from mlgov.data.sampling import MaxRows, read_training_sample, sample_plan
 from mlgov.data.split import PreparedData, SplitConfig, prepare_splits
 from mlgov.domain.features import FeatureSpec, TaskKind
+
+
+@dataclass(frozen=True)
+class TrainingTable:
+    """What training reads: the rows it learns from, the table's record, and (when those rows are
+    a sample) the profile of every row the contract is inferred with."""
+
+    frame: pd.DataFrame
+    table: LoadedTable
+    profile: TableProfile | None
 
 
 def _retry_transient_only(task: Any, task_run: Any, state: Any) -> bool:
@@ -50,6 +63,33 @@ def load_table(location: str) -> tuple[pd.DataFrame, LoadedTable]:
         record.fingerprint[:12],
     )
     return frame, record
+
+
+@task(
+    name="load-training-table",
+    cache_policy=NO_CACHE,
+    retries=2,
+    retry_delay_seconds=2,
+    retry_condition_fn=_retry_transient_only,
+)
+def load_training_table(location: str, target: str, max_rows: MaxRows, seed: int) -> TrainingTable:
+    """The table training learns from: read whole, or, past `max_rows`, a seeded stratified
+    sample read in chunks with the fingerprint and profile of every row."""
+    plan = sample_plan(location, max_rows)
+    if plan is None:
+        frame, record = load_table.fn(location)
+        return TrainingTable(frame, record, None)
+    limit, reason = plan
+    get_run_logger().info("%s has more than %d rows (%s): sampling it", location, limit, reason)
+    sampled = read_training_sample(location, limit, target, seed, reason)
+    sample = sampled.table.sample
+    assert sample is not None
+    get_run_logger().info(
+        "Training sample: %s; fingerprint %s covers all rows",
+        sample.describe(),
+        sampled.table.fingerprint[:12],
+    )
+    return TrainingTable(sampled.frame, sampled.table, sampled.profile)
 
 
 @task(name="describe-features", cache_policy=NO_CACHE)

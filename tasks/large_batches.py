@@ -21,6 +21,7 @@ from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from pydantic import BaseModel, ConfigDict, Field
 
 from mlgov.data.errors import DataError
+from mlgov.data.sampling import key_bound
 from mlgov.domain.features import FeatureSpec
 from mlgov.domain.labels import label_strings
 from mlgov.drift.config import DriftConfig, DriftSummary
@@ -36,7 +37,6 @@ from mlgov.monitoring.streaming import (
     PartResult,
     StreamedBatch,
     drift_kinds,
-    key_bound,
     large_batch,
     merge_parts,
     predictions_dirs,

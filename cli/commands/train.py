@@ -106,6 +106,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         params["task"] = args.task
     if args.epochs is not None:  # 0 must reach the config and be refused, not skipped
         params["training"] = {**params.get("training", {}), "epochs": args.epochs}
+    if args.max_rows is not None:
+        max_rows = None if args.max_rows == "all" else args.max_rows
+        params["training"] = {**params.get("training", {}), "max_rows": max_rows}
     if args.require_approval:
         params["require_approval"] = True
     summary = _run_training(params)
@@ -159,6 +162,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _max_rows(text: str) -> int | str:
+    """`auto`, `all`, or a number of rows (the config refuses one that is too small)."""
+    if text in ("auto", "all"):
+        return text
+    try:
+        return int(text.replace(",", "").replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: a number of rows, 'auto' or 'all'") from None
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     train = sub.add_parser(
         "train", help="validate, train, gate against the champion, register, alert"
@@ -176,6 +189,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="default: inferred (a folder of images is image classification)",
     )
     train.add_argument("--epochs", type=int, help="maximum epochs (early stopping may end sooner)")
+    train.add_argument(
+        "--max-rows",
+        type=_max_rows,
+        help="train on a seeded stratified sample of at most N rows of a larger table "
+        "(default: auto, what fits in memory; 'all' reads any table whole)",
+    )
     train.add_argument("--config", help="YAML/JSON file with any training parameters")
     train.add_argument(
         "--require-approval",

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from mlgov.domain.sampling import TrainingSample
 from mlgov.redaction import redact_location
 
 
@@ -46,6 +47,23 @@ def fingerprint_frame(frame: pd.DataFrame) -> str:
     return digest.hexdigest()
 
 
+class ChunkedFingerprint:
+    """The fingerprint of a table read in chunks (too large to hold): SHA-256 over the chunks'
+    `fingerprint_frame`s, then the table's shape. It depends on the chunk size, so a table always
+    read in the same chunks (`mlgov.data.sampling.CHUNK_ROWS`) keeps one identity; it differs
+    from the in-memory fingerprint of the same rows (the record's `sample` tells which it is)."""
+
+    def __init__(self) -> None:
+        self.digest = hashlib.sha256()
+
+    def add(self, chunk: pd.DataFrame) -> None:
+        self.digest.update(fingerprint_frame(chunk).encode())
+
+    def hexdigest(self, n_rows: int, n_columns: int) -> str:
+        self.digest.update(f"rows={n_rows};cols={n_columns}".encode())
+        return self.digest.hexdigest()
+
+
 class LoadedTable(BaseModel):
     """What the load stage hands on: where the data came from and its identity."""
 
@@ -56,6 +74,9 @@ class LoadedTable(BaseModel):
     n_rows: int
     n_columns: int
     fingerprint: str
+    sample: TrainingSample | None = None
+    """The rows training used, when the table was larger than `training.max_rows`; `n_rows`,
+    the fingerprint and the contract still cover the whole table."""
 
     @field_validator("location")
     @classmethod

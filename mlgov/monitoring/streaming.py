@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from mlgov.data.errors import DataError, display_location
+from mlgov.data.sampling import BottomK
 from mlgov.data.source import BatchSource, Chunk
 from mlgov.domain.features import FeatureSpec
 from mlgov.domain.labels import label_strings
@@ -56,8 +57,6 @@ CHUNK_ROWS = 200_000
 STREAM_K = 1_000
 """KLL accuracy on the streamed path: a CDF error of about 0.33% per side (99% confidence), so
 the effect sizes that decide drift at millions of rows are within a few thousandths of exact."""
-_KEY = "__mlgov_sample_key"
-_ROW = "__mlgov_sample_row"
 _PREDICTED = "__mlgov_predicted__"
 
 
@@ -123,76 +122,6 @@ def sketch_frame(
 def signal_kind(signal: pd.DataFrame) -> dict[str, ColumnKind]:
     numeric = pd.api.types.is_float_dtype(signal[PREDICTION_COLUMN])
     return {PREDICTION_COLUMN: "numeric" if numeric else "categorical"}
-
-
-class BottomK:
-    """A seeded uniform sample of a stream: the `size` rows with the smallest random keys.
-
-    The keys come from (seed, row number), so the same batch read in other chunk sizes keeps the
-    same rows; held rows never exceed `size` plus one chunk. A part of a batch of known size keeps
-    only keys `below` a bound that the batch's `size`-th smallest key stays under (`key_bound`),
-    so its parts together hold about one sample, not one each."""
-
-    def __init__(self, size: int, seed: int, below: float = 1.0) -> None:
-        self.size = size
-        self.seed = seed
-        self.below = below
-        self.kept: pd.DataFrame | None = None
-
-    def offer(self, rows: pd.DataFrame, first_row: int) -> None:
-        positions = np.arange(first_row, first_row + len(rows), dtype=np.uint64)
-        keys = _row_keys(positions, self.seed)
-        wanted = keys < self.below
-        offered = rows.reset_index(drop=True)[wanted].assign(
-            **{_KEY: keys[wanted], _ROW: positions[wanted]}
-        )
-        if self.kept is not None and len(self.kept) >= self.size:
-            offered = offered[offered[_KEY].to_numpy() < self.kept[_KEY].to_numpy().max()]
-        pooled = offered if self.kept is None else pd.concat([self.kept, offered])
-        if len(pooled) > self.size:
-            pooled = pooled.iloc[np.argpartition(pooled[_KEY].to_numpy(), self.size)[: self.size]]
-        self.kept = pooled
-
-    def keyed(self) -> pd.DataFrame:
-        """The held rows with their keys: what a part hands back to be merged."""
-        return pd.DataFrame() if self.kept is None else self.kept.reset_index(drop=True)
-
-    @classmethod
-    def merged(cls, parts: Sequence[pd.DataFrame], size: int, seed: int) -> BottomK:
-        """The sample of the whole batch from its parts' samples (smallest keys overall)."""
-        sampler = cls(size, seed)
-        held = [p for p in parts if len(p)]
-        pooled = pd.concat(held, ignore_index=True) if held else None
-        if pooled is not None and len(pooled) > size:
-            pooled = pooled.iloc[np.argpartition(pooled[_KEY].to_numpy(), size)[:size]]
-        sampler.kept = pooled
-        return sampler
-
-    def rows(self) -> pd.DataFrame:
-        """The sample in batch order, without its keys."""
-        if self.kept is None:
-            return pd.DataFrame()
-        order = np.argsort(self.kept[_ROW].to_numpy(), kind="stable")
-        return self.kept.iloc[order].drop(columns=[_KEY, _ROW]).reset_index(drop=True)
-
-
-def key_bound(sample_rows: int, n_rows: int | None) -> float:
-    """A key bound the `sample_rows`-th smallest of `n_rows` uniform keys stays under: their
-    expected count below it is 10% above `sample_rows` (about 45 standard deviations at 200,000
-    rows). 1.0 (keep any key) when the batch's size is not known."""
-    if n_rows is None or n_rows <= 0:
-        return 1.0
-    return min(1.0, 1.1 * sample_rows / n_rows + 1e-9)
-
-
-def _row_keys(positions: np.ndarray, seed: int) -> np.ndarray:
-    """A uniform key in [0, 1) per row from (seed, row number): SplitMix64's finaliser."""
-    with np.errstate(over="ignore"):
-        z = positions + np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15) + np.uint64(1)
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        z = z ^ (z >> np.uint64(31))
-    return (z >> np.uint64(11)).astype(np.float64) / float(1 << 53)
 
 
 def merge_validations(parts: Sequence[ValidationSummary]) -> ValidationSummary:
@@ -503,7 +432,7 @@ def large_batch(
     numbers come from the rows read).
     """
     from mlgov.data.locations import is_builtin
-    from mlgov.data.source import batch_kind, open_batch
+    from mlgov.data.source import batch_kind, csv_rows, open_batch
 
     if spec.image_column is not None or is_builtin(location):
         return None
@@ -528,7 +457,7 @@ def large_batch(
             f"{display_location(location)}: a folder of CSV parts cannot be numbered without "
             "reading them; write its parts as Parquet (or monitor each file as its own batch)"
         )
-    counts = [s.n_rows if s.n_rows is not None else _csv_lines(s.location) - 1 for s in sources]
+    counts = [s.n_rows if s.n_rows is not None else csv_rows(s.location) for s in sources]
     if len(files) == 1 and counts[0] <= exact_max_rows:
         return None
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(int).tolist()
@@ -557,14 +486,3 @@ def _part_files(location: str) -> list[str] | None:
     )
     wanted = (".parquet", ".pq", ".csv", ".csv.gz", ".tsv", ".tsv.gz")
     return [fs.unstrip_protocol(n) for n in names if n.lower().endswith(wanted)]
-
-
-def _csv_lines(location: str) -> int:
-    import fsspec
-
-    lines, last = 0, b"\n"
-    with fsspec.open(location, "rb", compression="infer") as handle:
-        while block := handle.read(16 * 1024 * 1024):
-            lines += block.count(b"\n")
-            last = block[-1:]
-    return lines + (last != b"\n")

@@ -282,6 +282,7 @@ def lineage_lines(card: ModelCard) -> list[str]:
         "## Data and lineage",
         "",
         f"- data: `{data.location}` — {data.n_rows} rows, fingerprint `{data.fingerprint}`",
+        *([f"- trained on a sample: {data.sample.describe()}"] if data.sample else []),
         f"- split: {data.split}; target `{features.target}` ({features.task})",
         f"- numeric features: {', '.join(features.numeric) or '–'}",
         f"- categorical features: {', '.join(features.categorical) or '–'}",

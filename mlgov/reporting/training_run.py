@@ -163,6 +163,7 @@ def compose_card(run: TrainingRunRecord) -> ModelCard:
             n_columns=run.table.n_columns,
             fingerprint=run.table.fingerprint,
             split=run.split_strategy,
+            sample=run.table.sample,
         ),
         validation=_validation_line(run.validation, run.contract.source),
         training=CardTraining.model_validate(

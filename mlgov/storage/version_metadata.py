@@ -23,6 +23,7 @@ from pydantic import (
 
 from mlgov.domain.errors import RegistryError
 from mlgov.domain.features import FeatureSpec
+from mlgov.domain.sampling import TrainingSample
 from mlgov.domain.verdicts import Verdict
 from mlgov.drift.decision import DriftDecision
 
@@ -67,6 +68,8 @@ class CardData(BaseModel):
     n_columns: int
     fingerprint: str
     split: str
+    sample: TrainingSample | None = None
+    """The rows trained on when the table was larger than `training.max_rows` (None: all)."""
 
 
 class CardEpoch(BaseModel):

@@ -110,6 +110,11 @@ class TrainingConfig(BaseModel):
     network on a few hundred rows from memorising them over the whole one-cycle schedule."""
     seed: int = 42
     """Seed for weight initialisation and shuffling: same data and seed give the same model."""
+    max_rows: Annotated[int, Field(ge=1_000)] | Literal["auto"] | None = "auto"
+    """Most rows of a table trained on: a larger table (a single Parquet or CSV file) is read in
+    chunks into a seeded sample stratified by the target, recorded in the model card, while its
+    fingerprint and the contract cover every row; `auto` fits the sample in an eighth of the
+    memory available at the start; None reads any table whole."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """`auto` uses a CUDA GPU when one is available, else the CPU; `cuda` fails without a GPU."""
     mixed_precision: bool = True

@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
+from mlgov.data.profile import TableProfile
 from mlgov.domain.features import FeatureSpec
 from mlgov.validation.inference import SuiteInferenceConfig, infer_suite
 from mlgov.validation.roles import with_blocking
@@ -39,6 +40,8 @@ class ContractSources:
     """The champion's stored suite JSON, already read."""
     user_suite: Path | str | None = None
     """A user's GX suite JSON file, merged into the contract."""
+    profile: TableProfile | None = None
+    """Every row of the table `frame` was sampled from: an inferred contract covers them all."""
 
 
 class InputContract(BaseModel):
@@ -62,7 +65,9 @@ def choose_contract(sources: ContractSources) -> InputContract:
     elif sources.champion_suite is not None:
         suite, source = dict(sources.champion_suite), FROM_CHAMPION
     else:
-        suite = infer_suite(sources.frame, sources.spec, sources.config, name="inferred")
+        suite = infer_suite(
+            sources.frame, sources.spec, sources.config, name="inferred", profile=sources.profile
+        )
         source = FROM_DATA
     if sources.user_suite:
         suite = merge_suites(suite, load_suite_file(sources.user_suite))

@@ -17,6 +17,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from mlgov.data.images.columns import APPEARANCE_STATISTICS
+from mlgov.data.profile import ColumnProfile, TableProfile
 from mlgov.domain.features import FeatureSpec
 from mlgov.validation.image_suite import class_balance_expectations, image_expectations
 from mlgov.validation.roles import as_finding, with_blocking
@@ -84,8 +85,13 @@ def infer_suite(
     *,
     name: str = "inferred",
     include_target: bool = True,
+    profile: TableProfile | None = None,
 ) -> dict[str, Any]:
-    """The input contract implied by the reference data, as GX suite JSON."""
+    """The input contract implied by the reference data, as GX suite JSON.
+
+    With the `profile` of the whole table `reference` was sampled from, null rates, ranges and
+    category sets describe every row of that table; types and row counts still come from
+    `reference`."""
     config = config or SuiteInferenceConfig()
     columns = [*spec.features, *([spec.target] if include_target else [])]
     if spec.time_column is not None:
@@ -124,6 +130,7 @@ def infer_suite(
                 with_set=column in set_columns,
                 with_range=column in range_columns,
                 is_target=column == spec.target,
+                whole=None if profile is None else profile.column(column),
             )
         if images is not None and include_target and spec.task == "classification":
             shares = class_balance_expectations(gx, reference[spec.target])
@@ -134,6 +141,7 @@ def infer_suite(
             meta={
                 "mlgov": {
                     "inferred_from_rows": n_rows,
+                    **({} if profile is None else {"profiled_rows": profile.n_rows}),
                     "inference_config": config.model_dump(mode="json"),
                     "target": spec.target if include_target else None,
                     "image_column": spec.image_column,
@@ -185,6 +193,7 @@ def _column_expectations(
     with_set: bool,
     with_range: bool,
     is_target: bool = False,
+    whole: ColumnProfile | None = None,
 ) -> list[Any]:
     column = str(values.name)
     expectations: list[Any] = [gx.expectations.ExpectColumnToExist(column=column)]
@@ -197,7 +206,12 @@ def _column_expectations(
                 column=column, type_list=list(TYPE_FAMILIES[family]), meta={"family": family}
             )
         )
-    allowed_nulls = (float(values.isna().mean()) if len(values) else 0.0) + config.null_rate_margin
+    null_rate = (
+        whole.null_fraction
+        if whole is not None
+        else (float(values.isna().mean()) if len(values) else 0.0)
+    )
+    allowed_nulls = null_rate + config.null_rate_margin
     if allowed_nulls < 1.0:
         # Rounded down so that the reference's own null rate always passes.
         mostly = math.floor((1.0 - allowed_nulls) * 1e6) / 1e6
@@ -219,6 +233,8 @@ def _column_expectations(
         return expectations + finite
     if with_range and family == "numeric":
         lowest, highest = float(present.min()), float(present.max())
+        if whole is not None and whole.low is not None and whole.high is not None:
+            lowest, highest = min(lowest, whole.low), max(highest, whole.high)
         span = (highest - lowest) or max(abs(highest), 1.0)
         expectations.append(
             as_finding(
@@ -233,19 +249,24 @@ def _column_expectations(
     expectations += finite
     if with_set:
         # A label the model never learnt is broken data; a feature's new category is a change.
-        categories = _category_set(gx, column, present, config.max_categories)
+        categories = _category_set(gx, column, present, config.max_categories, whole)
         expectations += categories if is_target else [as_finding(e) for e in categories]
     return expectations
 
 
-def _category_set(gx: Any, column: str, present: pd.Series, max_categories: int) -> list[Any]:
-    """The set of seen values, unless there are too many for a category list to mean anything."""
-    distinct = pd.unique(present.to_numpy(dtype=object))
-    if len(distinct) > max_categories:
+def _category_set(
+    gx: Any, column: str, present: pd.Series, max_categories: int, whole: ColumnProfile | None
+) -> list[Any]:
+    """The set of seen values (in the whole table, when profiled), unless there are too many for
+    a category list to mean anything."""
+    distinct: Any = pd.unique(present.to_numpy(dtype=object))
+    if whole is not None:
+        distinct = list(whole.categories) if whole.categories is not None else None
+    if distinct is None or len(distinct) > max_categories:
         logger.info(
-            "column %r has %d distinct values (more than %d): no category-set expectation",
+            "column %r has %s distinct values (more than %d): no category-set expectation",
             column,
-            len(distinct),
+            "too many" if distinct is None else len(distinct),
             max_categories,
         )
         return []

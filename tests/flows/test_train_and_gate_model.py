@@ -194,3 +194,41 @@ def test_unreachable_channel_never_loses_the_verdict(mlgov_home, tmp_path, monke
     alert = next(a for a in second.alerts if a.event == "mlgov.model.regression-detected")
     assert alert.notification is not None and not alert.notification.delivered
     assert alert.notification.attempts == 3 and alert.notification.error
+
+
+def test_a_table_past_max_rows_trains_on_a_recorded_sample(mlgov_home, tmp_path) -> None:
+    """A table larger than `training.max_rows` is read in chunks: the model learns from a seeded
+    sample stratified by the target, the card says so, and the fingerprint and the stored
+    contract describe every row of the table (its extremes and its categories)."""
+    import json
+
+    table = make_dataset(12_000, seed=5, scenario="none")
+    table.loc[7_777, ["usage_gb", "region"]] = [table["usage_gb"].max() * 3, "antarctica"]
+    path = tmp_path / "large.parquet"
+    table.to_parquet(path, index=False, row_group_size=2_000)
+    params = _params(path, "churn-sampled", training={**TRAINING, "max_rows": 3_000})
+
+    summary = train_and_gate_model(params)
+
+    assert summary.verdict is Verdict.FIRST_CHAMPION
+    with ModelRegistry.from_settings(get_settings()) as registry:
+        champion = registry.resolve("churn-sampled@champion")
+        data = champion.metadata.data
+        assert data is not None and data.sample is not None
+        assert data.n_rows == 12_000 and data.fingerprint == summary.data_fingerprint
+        assert 2_990 <= data.sample.rows <= 3_000 and data.sample.of_rows == 12_000
+        assert data.sample.stratified_by == "churned" and data.sample.seed == 42
+        suite = json.loads(registry.read_bytes(champion, "suite.json"))
+        card = registry.read_bytes(champion, "model_card.md").decode()
+    assert f"- trained on a sample: {data.sample.describe()}" in card
+    assert "(training.max_rows 3,000)" in card
+    expectations = {
+        (e["type"], e["kwargs"].get("column")): e["kwargs"]
+        for e in suite["expectations"]
+        if (e.get("meta") or {}).get("rule") != "finite"
+    }
+    usage = expectations[("expect_column_values_to_be_between", "usage_gb")]
+    assert usage["max_value"] > table["usage_gb"].max()  # the whole table's extreme row
+    regions = expectations[("expect_column_values_to_be_in_set", "region")]["value_set"]
+    assert "antarctica" in regions  # a category of one row in 12,000
+    assert suite["meta"]["mlgov"]["profiled_rows"] == 12_000

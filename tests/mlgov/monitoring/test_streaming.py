@@ -1,11 +1,11 @@
-"""The streamed path's parts without Prefect: which batches stream, the seeded sample, row ids
-and the contract merged over chunks. The flow tests run the path end to end."""
+"""The streamed path's parts without Prefect: which batches stream, row ids and the contract
+merged over chunks (the seeded sample: tests/mlgov/data/test_sampling.py). The flow tests run the
+path end to end."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -13,55 +13,8 @@ from mlgov.data.demo import make_dataset
 from mlgov.data.errors import DataError
 from mlgov.data.features import infer_feature_spec
 from mlgov.monitoring.batches import row_ids
-from mlgov.monitoring.streaming import (
-    BottomK,
-    key_bound,
-    large_batch,
-    merge_validations,
-)
+from mlgov.monitoring.streaming import large_batch, merge_validations
 from mlgov.validation.explanation import FailedExpectation, ValidationSummary
-
-
-def _sample(rows: int, chunk: int, size: int, seed: int = 0) -> pd.DataFrame:
-    sampler = BottomK(size, seed)
-    for start in range(0, rows, chunk):
-        sampler.offer(pd.DataFrame({"x": np.arange(start, min(rows, start + chunk))}), start)
-    return sampler.rows()
-
-
-def test_the_sample_is_the_same_whatever_the_chunk_size_and_never_larger_than_asked() -> None:
-    one = _sample(50_000, 50_000, 1_000)
-    many = _sample(50_000, 777, 1_000)
-    assert len(one) == 1_000
-    assert one["x"].tolist() == many["x"].tolist()
-    assert one["x"].is_monotonic_increasing  # batch order kept (Evidently's index plots)
-    assert _sample(50_000, 777, 1_000, seed=1)["x"].tolist() != one["x"].tolist()
-
-
-def test_the_sample_is_uniform_over_the_whole_batch() -> None:
-    rows = _sample(200_000, 10_000, 5_000)["x"].to_numpy()
-    # Every tenth of the batch holds about a tenth of the sample (not only its first chunks).
-    shares = np.bincount(rows // 20_000, minlength=10) / len(rows)
-    assert np.abs(shares - 0.1).max() < 0.02
-
-
-def test_parts_bounded_by_the_batch_size_keep_about_one_sample_and_the_same_rows() -> None:
-    rows, size = 100_000, 2_000
-    whole = _sample(rows, 7_000, size)
-    parts = []
-    for start in range(0, rows, 25_000):  # four parts, each keeping only keys under the bound
-        sampler = BottomK(size, 0, below=key_bound(size, rows))
-        for first in range(start, start + 25_000, 5_000):
-            sampler.offer(pd.DataFrame({"x": np.arange(first, first + 5_000)}), first)
-        parts.append(sampler.keyed())
-    assert sum(len(p) for p in parts) < 1.2 * size  # not four samples' worth
-    merged = BottomK.merged(parts, size, 0).rows()
-    assert merged["x"].tolist() == whole["x"].tolist()
-    assert key_bound(size, None) == 1.0 and key_bound(size, 100) == 1.0
-
-
-def test_a_small_batch_is_all_sampled() -> None:
-    assert _sample(300, 100, 1_000)["x"].tolist() == list(range(300))
 
 
 def test_row_ids_are_numbered_from_the_chunks_place_in_the_batch() -> None:
