@@ -103,6 +103,11 @@ def cmd_models_show(args: argparse.Namespace) -> int:
             ),
             "  metrics: " + ", ".join(f"{k} {fmt(v)}" for k, v in meta.metrics.items()),
             f"  data fingerprint {None if meta.data is None else meta.data.fingerprint}",
+            *(
+                [f"  trained on a sample: {meta.data.sample.describe()}"]
+                if meta.data is not None and meta.data.sample is not None
+                else []
+            ),
             "  files:",
             *[
                 f"    {f['name']:<28} {f['size']:>10} B  sha256 {f['sha256'][:16]}…"

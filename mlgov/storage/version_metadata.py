@@ -71,6 +71,14 @@ class CardData(BaseModel):
     sample: TrainingSample | None = None
     """The rows trained on when the table was larger than `training.max_rows` (None: all)."""
 
+    @model_serializer(mode="wrap")
+    def _no_key_without_a_sample(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """A table trained on whole stores the keys it always did."""
+        stored: dict[str, Any] = handler(self)
+        if stored.get("sample") is None:
+            stored.pop("sample", None)
+        return stored
+
 
 class CardEpoch(BaseModel):
     """One epoch of the training history (a diverged loss would be stored as null)."""
