@@ -138,6 +138,19 @@ def _monitor_parts(r: dict[str, Any]) -> tuple[str, str, str, str, str]:
     )
 
 
+def _train_large(r: dict[str, Any]) -> tuple[str, str, str, str, str]:
+    return (
+        f"`mlgov train` of {r['rows']:,} × {r['columns']} Parquet rows (`max_rows: auto`)",
+        f"{r['wall_s']:.0f} s, peak RSS {r['peak_rss_mb']:,.0f} MB; a {r['sample_rows']:,}-row "
+        f"sample stratified by `{r['stratified_by']}` ({r['sample_reason']}), card: "
+        f"{r['card_rows']:,} rows; ROC AUC {r['roc_auc_sampled']:.3f}",
+        f"the sample's rows read whole: {r['whole_wall_s']:.0f} s, {r['whole_peak_rss_mb']:,.0f} MB "
+        f"(ROC AUC {r['roc_auc_whole']:.3f})",
+        f"{_x(r['rss_ratio'])} memory, {_x(r['wall_ratio'])} wall",
+        "≤ 4,096 MB",
+    )
+
+
 ROWS: dict[str, Row] = {
     "cold_start": _cold_start,
     "drift_speed": _drift,
@@ -149,6 +162,7 @@ ROWS: dict[str, Row] = {
     "fanout": _fanout,
     "monitor_large": _monitor_large,
     "monitor_parts": _monitor_parts,
+    "train_large": _train_large,
 }
 
 

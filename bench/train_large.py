@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import time
 
 import monitor_large
-import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 from monitor_large import MLGOV, _timed, _write
 
 OUT = monitor_large.BENCH / "out" / "train_large"
@@ -37,6 +39,7 @@ def main() -> None:
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     monitor_large.OUT = OUT  # private homes and the commands' working folder live here
+    shutil.rmtree(OUT / "home", ignore_errors=True)  # each run's models are first champions
     started = time.perf_counter()
     table = _write(OUT / f"train-{args.rows}.parquet", args.rows, seed=0, shift=False, target=True)
     print(f"data ready in {time.perf_counter() - started:.0f} s", flush=True)
@@ -58,7 +61,8 @@ def main() -> None:
 
     whole_path = OUT / f"whole-{sample['rows']}.parquet"
     if not whole_path.exists():
-        pd.read_parquet(table).iloc[: sample["rows"]].to_parquet(whole_path, index=False)
+        first = next(pq.ParquetFile(table).iter_batches(batch_size=sample["rows"]))
+        pq.write_table(pa.Table.from_batches([first]), whole_path)
     whole, wall_whole, rss_whole = _timed(
         [*train, "--model", "whole", "--data", str(whole_path), "--max-rows", "all"], env
     )

@@ -36,7 +36,7 @@ from mlgov.monitoring.batches import (
 )
 from mlgov.monitoring.estimate import NO_CALIBRATION, NO_REGRESSION_ESTIMATE
 from mlgov.monitoring.grading import BatchFindings, BatchOutcome, GradedBatch
-from mlgov.monitoring.performance import PerformancePolicy, resolve_metric
+from mlgov.monitoring.performance import AccuracyCounts, PerformancePolicy, resolve_metric
 from mlgov.monitoring.predictions import BatchPredictions, read_predictions
 from mlgov.monitoring.streaming import DEFAULT_EXACT_MAX_ROWS, LargeBatch, StreamedBatch
 from mlgov.reporting.parts import artifact_key
@@ -170,7 +170,15 @@ def _measure_streamed(
     prediction_drift = detect_streamed_prediction_drift(model, streamed, params.drift)
     predictions = streamed.sampled_predictions()  # every row's are in its file
     return _performance(
-        batch, findings, params, model, new_labels, predictions, drift, prediction_drift
+        batch,
+        findings,
+        params,
+        model,
+        new_labels,
+        predictions,
+        drift,
+        prediction_drift,
+        every_row=streamed.accuracy,  # accuracy on every labelled row, not the sample's
     )
 
 
@@ -183,6 +191,7 @@ def _performance(
     predictions: BatchPredictions,
     drift: DriftSummary,
     prediction_drift: DriftSummary,
+    every_row: AccuracyCounts | None = None,
 ) -> BatchFindings:
     """Embedding drift, labels, measured and estimated performance: the findings complete."""
     embedding = (  # an image model: do its penultimate-layer features see other images?
@@ -195,7 +204,7 @@ def _performance(
     metrics, performance = (
         (None, None)
         if labelled is None
-        else measure_performance(*labelled, model, params.performance)
+        else measure_performance(*labelled, model, params.performance, every_row)
     )
     return BatchFindings.model_validate(
         dict(findings)

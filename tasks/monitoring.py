@@ -37,7 +37,7 @@ from mlgov.monitoring.labels import (
     tidy_labels,
     update_labels,
 )
-from mlgov.monitoring.performance import PerformanceCheck, PerformancePolicy
+from mlgov.monitoring.performance import AccuracyCounts, PerformanceCheck, PerformancePolicy
 from mlgov.monitoring.predictions import (
     PREDICTION_COLUMN,
     BatchPredictions,
@@ -139,10 +139,11 @@ def measure_performance(
     labels: pd.DataFrame,
     model: ModelVersion,
     policy: PerformancePolicy,
+    every_row: AccuracyCounts | None = None,
 ) -> tuple[dict[str, float], PerformanceCheck]:
-    """Metrics on the labelled rows against the version's holdout metrics (`measure_labelled`);
-    labels of classes the model does not know are left out and logged."""
-    measured = measure_labelled(predictions, labels, model.spec, model.metrics, policy)
+    """Metrics on the labelled rows against the version's holdout metrics (`measure_labelled`;
+    a streamed batch's accuracy from `every_row`); labels of unknown classes are logged."""
+    measured = measure_labelled(predictions, labels, model.spec, model.metrics, policy, every_row)
     if measured.n_unknown:
         get_run_logger().warning(
             "%d labels are not among the classes %s of %s v%d: left out",

@@ -36,8 +36,9 @@ MAX_STRATA = 1_000
 AUTO_MEMORY_SHARE = 0.125
 """`max_rows: auto` plans training's memory in this share of the memory available at the start."""
 BYTES_PER_CELL = 160
-"""Training's peak memory per cell of its table (frame, split copies, fastai's processed
-columns, tensors), measured at 500,000 x 25 on the CPU: what `auto` divides the share by."""
+"""Training's planned memory per cell of its table (frame, split copies, fastai's processed
+columns, tensors): `mlgov train` on 704,134 x 26 cells peaked at 2,377 MB on the CPU, about 130
+bytes a cell over the process's own 0.6 GB (`bench/train_large.py`). What `auto` divides by."""
 _KEY = "__mlgov_sample_key"
 _ROW = "__mlgov_sample_row"
 _STRATUM = "__mlgov_sample_stratum"

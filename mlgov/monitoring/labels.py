@@ -14,9 +14,11 @@ import pandas as pd
 from mlgov.data.errors import DataError
 from mlgov.domain.features import FeatureSpec
 from mlgov.domain.labels import label_strings
+from mlgov.evaluation.intervals import clopper_pearson
 from mlgov.evaluation.metrics import score_predictions, true_values
 from mlgov.monitoring.batches import ID_COLUMN
 from mlgov.monitoring.performance import (
+    AccuracyCounts,
     PerformanceCheck,
     PerformancePolicy,
     batch_interval,
@@ -156,12 +158,16 @@ def measure_labelled(
     spec: FeatureSpec,
     holdout_metrics: dict[str, float],
     policy: PerformancePolicy,
+    every_row: AccuracyCounts | None = None,
 ) -> LabelledPerformance:
     """Metrics on the labelled rows against the version's holdout metrics.
 
     Labels are compared as class text (`label_text`), so integer, float, boolean and text labels
     from a batch, a CSV or a Parquet file all match the classes training saw. Labels of a class
     the model does not know cannot be scored: they are left out and named in the reason.
+
+    `labels` of a streamed batch are its sample's; `every_row` counts every labelled row of the
+    batch, so a watched accuracy is exact over all of them, with its Clopper-Pearson interval.
     """
     labelled = labels.rename(columns={labels.columns[0]: spec.target})
     unknown = 0
@@ -179,8 +185,15 @@ def measure_labelled(
         if len(labelled) >= policy.min_labelled:
             name = resolve_metric(spec.task, policy.metric)
             interval = batch_interval(name, y, predicted, policy)
+    n_labelled = len(labelled)
+    if every_row is not None and every_row.labelled and spec.task == "classification":
+        n_labelled = every_row.labelled
+        metrics = metrics | {"accuracy": every_row.correct / every_row.labelled}
+        if resolve_metric(spec.task, policy.metric) == "accuracy":
+            exact = clopper_pearson(every_row.correct, every_row.labelled, policy.confidence)
+            interval = None if n_labelled < policy.min_labelled else exact
     check = check_performance(
-        metrics, holdout_metrics, spec.task, len(labelled), policy, interval=interval
+        metrics, holdout_metrics, spec.task, n_labelled, policy, interval=interval
     )
     if unknown:
         check = check.model_copy(

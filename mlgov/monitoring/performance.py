@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -193,6 +194,18 @@ def check_performance(
     if drop > 0:
         return verdict(True, False, f"{figures}: worse by {drop:.4g}, within {allowed}")
     return verdict(True, False, f"{figures}: no worse than the holdout")
+
+
+@dataclass(frozen=True)
+class AccuracyCounts:
+    """Labelled rows of a streamed batch and how many the model got right: summed over every
+    chunk (and part), they give the exact accuracy of every labelled row, not of a sample."""
+
+    labelled: int = 0
+    correct: int = 0
+
+    def __add__(self, other: AccuracyCounts) -> AccuracyCounts:
+        return AccuracyCounts(self.labelled + other.labelled, self.correct + other.correct)
 
 
 def batch_interval(

@@ -19,7 +19,7 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,6 +36,7 @@ from mlgov.drift.config import ColumnKind
 from mlgov.drift.sketches import BatchSketch
 from mlgov.evaluation.resampling import SAMPLE_ROWS
 from mlgov.monitoring.batches import newest_timestamp, row_ids
+from mlgov.monitoring.performance import AccuracyCounts
 from mlgov.monitoring.predictions import (
     PREDICTION_COLUMN,
     PREDICTIONS_FILE,
@@ -81,6 +82,8 @@ class StreamedBatch:
     """Every row's predictions; None when the batch was refused."""
     newest_time: datetime | None
     seconds: float
+    accuracy: AccuracyCounts = field(default_factory=AccuracyCounts)
+    """Every labelled row's prediction, right or wrong (labels carried in the batch)."""
 
     @property
     def scored(self) -> bool:
@@ -202,6 +205,7 @@ class PartResult:
     """Its bottom-k rows with their keys (`BottomK.keyed`)."""
     newest_time: datetime | None
     seconds: float
+    accuracy: AccuracyCounts = field(default_factory=AccuracyCounts)
 
     @property
     def refused(self) -> bool:
@@ -249,6 +253,7 @@ def stream_part(
     signals: BatchSketch | None = None
     sample = BottomK(sample_rows, seed, below=sample_below)
     validations: list[ValidationSummary] = []
+    accuracy = AccuracyCounts()
     newest: datetime | None = None
     n_rows = 0
     predictions_dir.mkdir(parents=True, exist_ok=True)
@@ -277,6 +282,7 @@ def stream_part(
                 row_ids(frame, id_column, batch_id, first_row), predicted, spec, version
             )
             output.write(stored)
+            accuracy += accuracy_counts(frame, stored, spec)
             signal = prediction_signal(predicted, spec)
             chunk_features = sketch_frame(frame, kinds)
             chunk_signal = BatchSketch.from_frame(signal, signal_kind(signal), STREAM_K)
@@ -304,6 +310,7 @@ def stream_part(
         sample=sample.keyed(),
         newest_time=newest,
         seconds=time.perf_counter() - started,
+        accuracy=accuracy,
     )
 
 
@@ -358,7 +365,18 @@ def merge_parts(
         predictions_path=str(final_dir),
         newest_time=newest,
         seconds=max(r.seconds for r in ordered),
+        accuracy=sum((r.accuracy for r in ordered), AccuracyCounts()),
     )
+
+
+def accuracy_counts(frame: pd.DataFrame, stored: pd.DataFrame, spec: FeatureSpec) -> AccuracyCounts:
+    """A chunk's labelled rows of classes the model knows, and how many it predicted right."""
+    if spec.task != "classification" or spec.target not in frame.columns:
+        return AccuracyCounts()
+    labels = label_strings(frame[spec.target].reset_index(drop=True))
+    known = labels.isin(spec.classes or ()).to_numpy()
+    right = labels.to_numpy()[known] == stored[PREDICTION_COLUMN].to_numpy()[known]
+    return AccuracyCounts(labelled=int(known.sum()), correct=int(right.sum()))
 
 
 def _merged(sketches: Sequence[bytes | None]) -> bytes | None:

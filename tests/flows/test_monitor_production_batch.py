@@ -340,6 +340,24 @@ def test_a_batch_over_exact_max_rows_is_streamed_and_decides_as_the_exact_path(
     )
 
 
+def test_a_streamed_batch_with_labels_has_its_accuracy_from_every_labelled_row(
+    env, tmp_path, small_chunks
+) -> None:
+    from mlgov.evaluation.intervals import clopper_pearson
+
+    path = _batch(tmp_path, "labelled-large", seed=33, day=4, labels=True, rows=7000)
+    params = _params(path, notify=False, exact_max_rows=5000, performance={"metric": "accuracy"})
+    (outcome,) = monitor_production_batch(params).batches
+
+    predictions = pd.read_parquet(outcome.reports["predictions"])
+    labels = pd.read_parquet(path)["churned"].astype(str).to_numpy()
+    correct = int((predictions["prediction"].to_numpy() == labels).sum())
+    check = outcome.performance
+    assert check is not None and check.decided and check.metric == "accuracy"
+    assert check.n_labelled == 7000 and check.current == pytest.approx(correct / 7000)
+    assert (check.ci_low, check.ci_high) == pytest.approx(clopper_pearson(correct, 7000))
+
+
 def test_a_batch_whose_late_chunk_breaks_the_contract_is_refused_with_its_rows_named(
     env, tmp_path, small_chunks
 ) -> None:

@@ -20,7 +20,8 @@ from mlgov.monitoring.labels import (
     tidy_labels,
     update_labels,
 )
-from mlgov.monitoring.performance import PerformancePolicy
+from mlgov.monitoring.performance import AccuracyCounts, PerformancePolicy
+from mlgov.monitoring.streaming import accuracy_counts
 
 SPEC = FeatureSpec(target="churned", task="classification", numeric=("x",), classes=("0", "1"))
 REGRESSION = FeatureSpec(target="y", task="regression", numeric=("x",))
@@ -154,3 +155,46 @@ def test_no_labelled_rows_means_no_metrics_and_no_decision() -> None:
         PerformancePolicy(),
     )
     assert measured.metrics == {} and not measured.check.decided
+
+
+def test_a_streamed_batch_watches_the_accuracy_of_every_labelled_row() -> None:
+    """The sample's labels give the other metrics; accuracy and its exact interval come from
+    the counts of every labelled row of the batch (`AccuracyCounts`, summed over chunks)."""
+    from mlgov.evaluation.intervals import clopper_pearson
+
+    rng = np.random.default_rng(7)
+    proba_1 = rng.uniform(size=500)
+    truth = (rng.uniform(size=500) < proba_1).astype(int)
+    every_row = AccuracyCounts(labelled=2_000_000, correct=1_500_000)
+    policy = PerformancePolicy(metric="accuracy")
+    measured = measure_labelled(
+        _predictions(proba_1),
+        pd.DataFrame({"churned": truth}),
+        SPEC,
+        {"accuracy": 0.8},
+        policy,
+        every_row,
+    )
+    assert measured.metrics["accuracy"] == 0.75  # every row's, not the sample's
+    assert measured.check.n_labelled == 2_000_000 and measured.check.current == 0.75
+    assert (measured.check.ci_low, measured.check.ci_high) == clopper_pearson(1_500_000, 2_000_000)
+    assert measured.check.ci_high - measured.check.ci_low < 0.002  # two million rows: narrow
+    # Another watched metric keeps the sample's bootstrap; the counts still give the accuracy.
+    auc = measure_labelled(
+        _predictions(proba_1),
+        pd.DataFrame({"churned": truth}),
+        SPEC,
+        {"roc_auc": 0.8},
+        PerformancePolicy(),
+        every_row,
+    )
+    sample_auc = score_predictions(truth, np.column_stack([1 - proba_1, proba_1]), "classification")
+    assert auc.metrics["roc_auc"] == pytest.approx(sample_auc["roc_auc"])
+    assert auc.metrics["accuracy"] == 0.75
+
+
+def test_a_chunk_counts_its_known_labelled_rows_and_right_predictions() -> None:
+    frame = pd.DataFrame({"x": [1.0, 2, 3, 4, 5], "churned": [1, 0, None, 1, 7]})
+    stored = pd.DataFrame({"prediction": ["1", "1", "0", "1", "1"]})
+    assert accuracy_counts(frame, stored, SPEC) == AccuracyCounts(labelled=3, correct=2)
+    assert accuracy_counts(frame.drop(columns="churned"), stored, SPEC) == AccuracyCounts()
