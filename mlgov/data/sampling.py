@@ -210,6 +210,8 @@ def read_training_sample(
             if stratified
             else np.zeros(len(frame), dtype=np.intp)
         )
+        if (stratum < 0).any():  # a target value the first pass did not see
+            raise DataError(f"{source.shown} changed while it was read (its target differs)")
         wanted = keys < accept[stratum]
         kept.append(
             frame.reset_index(drop=True)[wanted].assign(
