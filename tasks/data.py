@@ -81,7 +81,16 @@ def load_training_table(location: str, target: str, max_rows: MaxRows, seed: int
         return TrainingTable(frame, record, None)
     limit, reason = plan
     get_run_logger().info("%s has more than %d rows (%s): sampling it", location, limit, reason)
-    sampled = read_training_sample(location, limit, target, seed, reason)
+    tenths: list[int] = []
+
+    def progress(done: int, total: int) -> None:
+        if (tenth := 10 * done // total) not in tenths:  # a line per tenth of the table
+            tenths.append(tenth)
+            get_run_logger().info(
+                "Sampling %s: %s of %s rows read", location, f"{done:,}", f"{total:,}"
+            )
+
+    sampled = read_training_sample(location, limit, target, seed, reason, progress)
     sample = sampled.table.sample
     assert sample is not None
     get_run_logger().info(

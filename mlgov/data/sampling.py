@@ -14,7 +14,7 @@ contract's null rates, ranges and category sets cover every row.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -181,10 +181,16 @@ def sample_plan(
 
 
 def read_training_sample(
-    location: str, limit: int, target: str, seed: int, reason: str
+    location: str,
+    limit: int,
+    target: str,
+    seed: int,
+    reason: str,
+    on_chunk: Callable[[int, int], None] | None = None,
 ) -> SampledTable:
     """A seeded sample of at most `limit` rows, stratified by `target` when it has classes, with
-    the record and profile of every row. Two passes: the target's classes, then every column."""
+    the record and profile of every row. Two passes: the target's classes, then every column;
+    `on_chunk` hears the rows read of the second and the table's rows after each chunk."""
     from mlgov.data.source import open_batch
 
     source = open_batch(location)
@@ -218,6 +224,8 @@ def read_training_sample(
                 **{_KEY: keys[wanted], _ROW: positions[wanted], _STRATUM: stratum[wanted]}
             )
         )
+        if on_chunk is not None:
+            on_chunk(chunk.first_row + len(frame), n_rows)
     pooled = pd.concat(kept, ignore_index=True)
     del kept
     chosen = (

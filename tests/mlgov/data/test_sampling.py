@@ -126,9 +126,14 @@ def test_a_continuous_target_gets_a_uniform_sample(tmp_path: Path) -> None:
     assert shares.min() > 200
 
 
-def test_the_record_and_profile_cover_every_row(large) -> None:
+def test_the_record_and_profile_cover_every_row(large, monkeypatch) -> None:
     path, frame = large
-    sampled = read_training_sample(str(path), 2_000, "label", 0, "training.max_rows 2,000")
+    monkeypatch.setattr(sampling, "CHUNK_ROWS", 25_000)
+    heard: list[tuple[int, int]] = []
+    sampled = read_training_sample(
+        str(path), 2_000, "label", 0, "training.max_rows 2,000", lambda *done: heard.append(done)
+    )
+    assert heard == [(25_000, 60_000), (50_000, 60_000), (60_000, 60_000)]  # progress per chunk
     table, profile = sampled.table, sampled.profile
     assert table.n_rows == 60_000 and table.n_columns == 4
     assert table.sample is not None
