@@ -44,9 +44,9 @@ from mlgov.monitoring.predictions import (
     prediction_signal,
     predictions_frame,
 )
-from mlgov.validation.execution import validate_frame
+from mlgov.validation.execution import Tally, decide_tallies, merge_tallies, validate_frame
 from mlgov.validation.explanation import FailedExpectation, ValidationSummary
-from mlgov.validation.roles import ContractPolicy
+from mlgov.validation.roles import BLOCKING, ContractPolicy
 
 if TYPE_CHECKING:
     from mlgov.training.inference import ScoringModel
@@ -127,8 +127,11 @@ def signal_kind(signal: pd.DataFrame) -> dict[str, ColumnKind]:
     return {PREDICTION_COLUMN: "numeric" if numeric else "categorical"}
 
 
-def merge_validations(parts: Sequence[ValidationSummary]) -> ValidationSummary:
-    """The contract over every chunk: a finding of any chunk, its counts summed over chunks."""
+def merge_validations(
+    parts: Sequence[ValidationSummary], overall: Sequence[FailedExpectation] = ()
+) -> ValidationSummary:
+    """The contract over every chunk: a finding of any chunk, its counts summed over chunks, and
+    the `overall` failures of rules decided on the whole batch (`mostly`: `decide_tallies`)."""
     first = parts[0]
     merged: dict[tuple[str, str | None, str], FailedExpectation] = {}
     for part in parts:
@@ -146,10 +149,10 @@ def merge_validations(parts: Sequence[ValidationSummary]) -> ValidationSummary:
         if f.unexpected_count is None
         else f.model_copy(update={"unexpected_percent": 100.0 * f.unexpected_count / n_rows})
         for f in merged.values()
-    )
+    ) + tuple(overall)
     return first.model_copy(
         update={
-            "success": all(p.success for p in parts),
+            "success": all(p.success for p in parts) and all(f.role != BLOCKING for f in overall),
             "n_rows": n_rows,
             "n_failed": len(failures),
             "n_findings": sum(f.role == "finding" for f in failures),
@@ -206,6 +209,8 @@ class PartResult:
     newest_time: datetime | None
     seconds: float
     accuracy: AccuracyCounts = field(default_factory=AccuracyCounts)
+    tallies: dict[int, Tally] = field(default_factory=dict)
+    """The counts of the contract's `mostly` rules, by their place in the suite."""
 
     @property
     def refused(self) -> bool:
@@ -253,6 +258,7 @@ def stream_part(
     signals: BatchSketch | None = None
     sample = BottomK(sample_rows, seed, below=sample_below)
     validations: list[ValidationSummary] = []
+    tallies: dict[int, Tally] = {}
     accuracy = AccuracyCounts()
     newest: datetime | None = None
     n_rows = 0
@@ -262,7 +268,8 @@ def stream_part(
         for chunk in _chunks(part, chunk_rows or CHUNK_ROWS):
             frame, first_row = chunk.frame, part.first_row + chunk.first_row
             n_rows += len(frame)
-            validation = validate_frame(frame, contract, policy)
+            counted: dict[int, Tally] = {}  # `mostly` rules: decided on the whole batch
+            validation = validate_frame(frame, contract, policy, tallies=counted)
             if not validation.success:
                 output.discard()
                 return PartResult(
@@ -277,6 +284,7 @@ def stream_part(
                     seconds=time.perf_counter() - started,
                 )
             validations.append(validation)
+            tallies = merge_tallies([tallies, counted])
             predicted = predict(model, prepare_frame(frame, spec, require_target=False), spec)
             stored = predictions_frame(
                 row_ids(frame, id_column, batch_id, first_row), predicted, spec, version
@@ -311,6 +319,7 @@ def stream_part(
         newest_time=newest,
         seconds=time.perf_counter() - started,
         accuracy=accuracy,
+        tallies=tallies,
     )
 
 
@@ -329,19 +338,13 @@ def merge_parts(
     n_rows = sum(r.n_rows for r in ordered)
     refused = next((r for r in ordered if r.refused), None)
     if refused is not None:
-        shutil.rmtree(predictions_dir, ignore_errors=True)
-        return StreamedBatch(
-            n_rows=n_rows,
-            n_chunks=sum(r.n_chunks for r in ordered),
-            validation=refused.validation.model_copy(update={"n_rows": n_rows}),
-            features=None,
-            predictions=None,
-            sample=pd.DataFrame(),
-            sample_predictions=pd.DataFrame(),
-            predictions_path=None,
-            newest_time=None,
-            seconds=max(r.seconds for r in ordered),
+        return _refused(
+            ordered, refused.validation.model_copy(update={"n_rows": n_rows}), predictions_dir
         )
+    overall = decide_tallies(merge_tallies(r.tallies for r in ordered))
+    validation = merge_validations([r.validation for r in ordered], overall)
+    if not validation.success:  # a `mostly` rule the batch as a whole breaks
+        return _refused(ordered, validation, predictions_dir)
     features = _merged([r.features for r in ordered])
     signals = _merged([r.predictions for r in ordered])
     kept = BottomK.merged([r.sample for r in ordered], sample_rows, seed).rows()
@@ -355,7 +358,7 @@ def merge_parts(
     return StreamedBatch(
         n_rows=n_rows,
         n_chunks=sum(r.n_chunks for r in ordered),
-        validation=merge_validations([r.validation for r in ordered]),
+        validation=validation,
         features=features,
         predictions=signals,
         sample=kept.drop(columns=predicted_columns),
@@ -366,6 +369,25 @@ def merge_parts(
         newest_time=newest,
         seconds=max(r.seconds for r in ordered),
         accuracy=sum((r.accuracy for r in ordered), AccuracyCounts()),
+    )
+
+
+def _refused(
+    ordered: Sequence[PartResult], validation: ValidationSummary, predictions_dir: Path
+) -> StreamedBatch:
+    """A refused batch: its parts' predictions removed, nothing scored."""
+    shutil.rmtree(predictions_dir, ignore_errors=True)
+    return StreamedBatch(
+        n_rows=validation.n_rows,
+        n_chunks=sum(r.n_chunks for r in ordered),
+        validation=validation,
+        features=None,
+        predictions=None,
+        sample=pd.DataFrame(),
+        sample_predictions=pd.DataFrame(),
+        predictions_path=None,
+        newest_time=None,
+        seconds=max(r.seconds for r in ordered),
     )
 
 

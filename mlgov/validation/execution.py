@@ -26,6 +26,7 @@ from mlgov.validation.explanation import (
     FailedExpectation,
     ValidationSummary,
     describe,
+    describe_counts,
     exception_message,
     failure,
 )
@@ -82,13 +83,74 @@ class _Scope:
     column: str | None = None
 
 
+@dataclass(frozen=True)
+class Tally:
+    """A `mostly` rule's counts on a chunk of a batch: summed over every chunk they decide the
+    rule for the whole batch, as GX decides it on the batch in memory (`decide_tallies`)."""
+
+    config: dict[str, Any]
+    unexpected: int
+    counted: int
+    """The values the rule's share is of: every row for null checks, present values otherwise."""
+    details: dict[str, Any] | None = None
+    """GX's counts and examples from the first chunk where the rule failed on its own."""
+
+    def __add__(self, other: Tally) -> Tally:
+        return Tally(
+            self.config,
+            self.unexpected + other.unexpected,
+            self.counted + other.counted,
+            self.details or other.details,
+        )
+
+
+def merge_tallies(parts: Iterable[Mapping[int, Tally]]) -> dict[int, Tally]:
+    """Each rule's counts summed over chunks (or parts)."""
+    merged: dict[int, Tally] = {}
+    for part in parts:
+        for position, tally in part.items():
+            merged[position] = merged[position] + tally if position in merged else tally
+    return merged
+
+
+def has_mostly(config: Mapping[str, Any]) -> bool:
+    """A rule that tolerates a share of unexpected values: decided on shares, not per value."""
+    mostly = (config.get("kwargs") or {}).get("mostly")
+    return mostly is not None and float(mostly) < 1.0
+
+
+def decide_tallies(tallies: Mapping[int, Tally]) -> tuple[FailedExpectation, ...]:
+    """The `mostly` rules the whole batch breaks, explained with its summed counts (a rule that
+    every chunk met is met by the batch; one that failed in a chunk may still be met overall)."""
+    failed = []
+    for position in sorted(tallies):
+        tally = tallies[position]
+        mostly = float(tally.config["kwargs"]["mostly"])
+        if tally.counted == 0 or tally.unexpected <= (1.0 - mostly) * tally.counted + 1e-9:
+            continue
+        details = (tally.details or {}) | {
+            "unexpected_count": tally.unexpected,
+            "unexpected_percent": 100.0 * tally.unexpected / tally.counted,
+        }
+        explained = describe_counts(tally.config, details)
+        failed.append(explained.model_copy(update={"role": role_of(tally.config)}))
+    return tuple(failed)
+
+
 def validate_frame(
-    df: pd.DataFrame, suite: Mapping[str, Any], policy: ContractPolicy | None = None
+    df: pd.DataFrame,
+    suite: Mapping[str, Any],
+    policy: ContractPolicy | None = None,
+    *,
+    tallies: dict[int, Tally] | None = None,
 ) -> ValidationSummary:
     """Run the suite on one batch and explain every failure, each as blocking or a finding.
 
     All expectations run first with `BOOLEAN_ONLY`; only failed ones run again with `SUMMARY`
     for counts and example values. The batch passes (`success`) when nothing blocking failed.
+
+    With `tallies` (a chunk of a larger batch), rules with `mostly` are counted into it by their
+    position in the suite instead: their verdict is the whole batch's (`decide_tallies`).
     """
     started = time.perf_counter()
     policy = policy or ContractPolicy()
@@ -112,15 +174,26 @@ def validate_frame(
                 scopes.setdefault(scope, {})[expectation_id] = built
         validator = _thread_validator() if scopes else None
         explain_format = _EXPLAIN_FORMAT if names is None else _EXPLAIN_ROWS_FORMAT
+        tallied = (
+            frozenset(f"{_ID_PREFIX}{p}" for p, c in enumerate(configs) if has_mostly(c))
+            if tallies is not None
+            else frozenset()
+        )
         try:
             for scope, expectations in scopes.items():
                 frame = _frame_for(df, scope, string_columns, expectations.values())
-                failed = _failed_results(validator, frame, expectations, parameters, explain_format)
+                failed, counted = _failed_results(
+                    validator, frame, expectations, parameters, explain_format, tallied
+                )
                 for expectation_id, result in failed.items():
                     position = int(expectation_id.removeprefix(_ID_PREFIX))
                     failures[position] = describe(
                         configs[position], result, present=df.columns, names=names
                     )
+                for expectation_id, result in counted.items():
+                    position = int(expectation_id.removeprefix(_ID_PREFIX))
+                    assert tallies is not None
+                    tallies[position] = _tally(configs[position], result)
         finally:
             if validator is not None:  # the thread's validator must not keep this batch alive
                 validator.execution_engine.load_batch_data(validator.active_batch_id, _EMPTY)
@@ -229,16 +302,37 @@ def _failed_results(
     expectations: Mapping[str, Any],
     parameters: dict[str, Any] | None,
     explain_format: dict[str, Any],
-) -> dict[str, Any]:
-    """Failed results by expectation id: all run for pass/fail, only failed ones for details."""
+    tallied: frozenset[str] = frozenset(),
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Failed results by expectation id (all run for pass/fail, only failed ones for details),
+    and the results of the `tallied` ones with their counts, passed or failed (one run)."""
     first = _run(validator, frame, expectations.values(), parameters, "BOOLEAN_ONLY")
     failed = {_result_id(r): r for r in first if not r.success}
     errored = {i: r for i, r in failed.items() if exception_message(r) is not None}
-    to_explain = [expectations[i] for i in failed if i not in errored]
-    if not to_explain:
-        return errored
-    second = _run(validator, frame, to_explain, parameters, explain_format)
-    return errored | {_result_id(r): r for r in second}
+    to_explain = [expectations[i] for i in failed if i not in errored and i not in tallied]
+    to_count = [e for i, e in expectations.items() if i in tallied and i not in errored]
+    if not to_explain and not to_count:
+        return errored, {}
+    second = _run(validator, frame, [*to_explain, *to_count], parameters, explain_format)
+    results = {_result_id(r): r for r in second}
+    counted = {i: r for i, r in results.items() if i in tallied}
+    return errored | {i: r for i, r in results.items() if i not in tallied}, counted
+
+
+def _tally(config: Mapping[str, Any], result: Any) -> Tally:
+    details = dict(result.result or {})
+    elements = int(details.get("element_count") or 0)
+    missing = int(details.get("missing_count") or 0)
+    nulls_are_the_values = config["type"] in (
+        "expect_column_values_to_not_be_null",
+        "expect_column_values_to_be_null",
+    )
+    return Tally(
+        dict(config),
+        int(details.get("unexpected_count") or 0),
+        elements if nulls_are_the_values else elements - missing,
+        None if result.success else details,
+    )
 
 
 def _run(

@@ -224,6 +224,13 @@ def describe(
     return _describe_values(config, details, subject, names)
 
 
+def describe_counts(config: Mapping[str, Any], details: Mapping[str, Any]) -> FailedExpectation:
+    """Explain a value-level failure from counts GX gave for parts of a batch, summed."""
+    column = (config.get("kwargs") or {}).get("column")
+    subject = f"column {column!r}" if column is not None else "table"
+    return _describe_values(config, details, subject)
+
+
 def _describe_values(
     config: Mapping[str, Any],
     details: Mapping[str, Any],

@@ -378,6 +378,31 @@ def test_a_batch_whose_late_chunk_breaks_the_contract_is_refused_with_its_rows_n
     assert not row.scored and row.n_rows == 6000
 
 
+def test_a_null_surge_in_one_chunk_is_judged_over_the_whole_batch_as_in_memory(
+    env, tmp_path, small_chunks
+) -> None:
+    """`mostly` rules hold over the batch, not per chunk: 15% nulls in one chunk of 2,000 rows
+    are 4.3% of 7,000, within the contract's 5%; 30% in two chunks are not."""
+    frame = pd.read_parquet(_batch(tmp_path, "surge", seed=34, day=5, rows=7000))
+    frame.loc[4000:4299, "region"] = None
+    within = tmp_path / "surge-within.parquet"
+    frame.to_parquet(within, index=False)
+    exact = monitor_production_batch(_params(within, notify=False)).batches[0]
+    (streamed,) = monitor_production_batch(
+        _params(within, notify=False, exact_max_rows=1000)
+    ).batches
+    assert exact.scored and streamed.scored and streamed.n_rows == 7000
+
+    frame.loc[:1199, "region"] = None  # 1,500 nulls: 21% of the batch
+    beyond = tmp_path / "surge-beyond.parquet"
+    frame.to_parquet(beyond, index=False)
+    (refused,) = monitor_production_batch(_params(beyond, exact_max_rows=1000)).batches
+    assert not refused.scored and refused.severity == "critical"
+    assert "column 'region': 1,500 values (21.4%) null" in refused.validation_headline
+    out_dir = env / "monitoring" / MODEL / refused.batch_id
+    assert not list(out_dir.glob("*predictions*"))  # every chunk was scored, then removed
+
+
 def test_a_folder_of_parts_is_one_batch_and_dask_workers_decide_as_threads(
     env, tmp_path, small_chunks
 ) -> None:

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from mlgov.domain.features import FeatureSpec
-from mlgov.validation.execution import validate_frame
+from mlgov.validation.execution import decide_tallies, merge_tallies, validate_frame
 from mlgov.validation.explanation import FailedExpectation, ValidationSummary
 from mlgov.validation.inference import SuiteInferenceConfig, infer_suite
 from mlgov.validation.roles import ContractPolicy
@@ -266,3 +266,39 @@ def test_the_contract_refuses_any_infinite_value(
     by_column = {f.column: f for f in summary.failures}
     assert "infinite (±inf), e.g. -inf" in by_column["age"].reason
     assert validate_frame(batch, suite).success
+
+
+def _chunks(frame: pd.DataFrame, size: int) -> list[pd.DataFrame]:
+    return [frame.iloc[start : start + size] for start in range(0, len(frame), size)]
+
+
+def test_mostly_rules_are_decided_on_the_whole_batch_from_chunk_tallies(
+    suite: dict[str, Any], batch: pd.DataFrame
+) -> None:
+    """A streamed batch's chunks count their `mostly` rules; summed, the counts give the verdict
+    GX gives on the batch in memory - a null surge inside one chunk is not a broken batch."""
+    whole = pd.concat([batch] * 4, ignore_index=True)  # 1,200 rows, chunks of 300
+    whole.loc[900:949, "region"] = np.nan  # 50 nulls in the last chunk: 17% there, 4% overall
+    chunks = _chunks(whole, 300)
+    tallies: list[dict[int, Any]] = []
+    for chunk in chunks:
+        counted: dict[int, Any] = {}
+        assert validate_frame(chunk, suite, tallies=counted).success  # deferred, not refused
+        tallies.append(counted)
+    assert not validate_frame(chunks[-1], suite).success  # alone, the last chunk fails
+    in_memory = validate_frame(whole, suite)
+    assert in_memory.success  # ...but 4.2% nulls over the batch are within the allowed 5%
+    assert decide_tallies(merge_tallies(tallies)) == ()
+
+    whole.loc[:29, "region"] = np.nan  # now 80 nulls over the batch (6.7%): broken in memory too
+    tallies = []
+    for chunk in _chunks(whole, 300):
+        counted = {}
+        validate_frame(chunk, suite, tallies=counted)
+        tallies.append(counted)
+    (failed,) = decide_tallies(merge_tallies(tallies))
+    expected = only_failure(
+        validate_frame(whole, suite), "expect_column_values_to_not_be_null", "region"
+    )
+    assert failed.role == "blocking"
+    assert (failed.unexpected_count, failed.reason) == (expected.unexpected_count, expected.reason)
