@@ -305,18 +305,19 @@ def _failed_results(
     tallied: frozenset[str] = frozenset(),
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Failed results by expectation id (all run for pass/fail, only failed ones for details),
-    and the results of the `tallied` ones with their counts, passed or failed (one run)."""
-    first = _run(validator, frame, expectations.values(), parameters, "BOOLEAN_ONLY")
+    and the results of the `tallied` ones, counted in the second run whether they pass or not."""
+    plain = [e for i, e in expectations.items() if i not in tallied]
+    first = _run(validator, frame, plain, parameters, "BOOLEAN_ONLY") if plain else []
     failed = {_result_id(r): r for r in first if not r.success}
     errored = {i: r for i, r in failed.items() if exception_message(r) is not None}
-    to_explain = [expectations[i] for i in failed if i not in errored and i not in tallied]
-    to_count = [e for i, e in expectations.items() if i in tallied and i not in errored]
+    to_explain = [expectations[i] for i in failed if i not in errored]
+    to_count = [e for i, e in expectations.items() if i in tallied]
     if not to_explain and not to_count:
         return errored, {}
     second = _run(validator, frame, [*to_explain, *to_count], parameters, explain_format)
     results = {_result_id(r): r for r in second}
-    counted = {i: r for i, r in results.items() if i in tallied}
-    return errored | {i: r for i, r in results.items() if i not in tallied}, counted
+    counted = {i: r for i, r in results.items() if i in tallied and exception_message(r) is None}
+    return errored | {i: r for i, r in results.items() if i not in counted}, counted
 
 
 def _tally(config: Mapping[str, Any], result: Any) -> Tally:
