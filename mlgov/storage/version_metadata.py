@@ -58,6 +58,13 @@ class CodeVersion(BaseModel):
     dirty: bool | None = None
 
 
+def _without_unset(stored: dict[str, Any], key: str) -> dict[str, Any]:
+    """A field added to the schema later is stored only when set: older rows keep their keys."""
+    if stored.get(key) is None:
+        stored.pop(key, None)
+    return stored
+
+
 class CardData(BaseModel):
     """The training table a version was fitted on, as the model card and the index record it."""
 
@@ -72,12 +79,9 @@ class CardData(BaseModel):
     """The rows trained on when the table was larger than `training.max_rows` (None: all)."""
 
     @model_serializer(mode="wrap")
-    def _no_key_without_a_sample(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+    def _stored(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         """A table trained on whole stores the keys it always did."""
-        stored: dict[str, Any] = handler(self)
-        if stored.get("sample") is None:
-            stored.pop("sample", None)
-        return stored
+        return _without_unset(handler(self), "sample")
 
 
 class CardEpoch(BaseModel):
@@ -131,10 +135,7 @@ class DriftDigest(BaseModel):
 
     @model_serializer(mode="wrap")
     def _stored(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        data: dict[str, Any] = handler(self)
-        if data.get("decision") is None:
-            data.pop("decision", None)
-        return data
+        return _without_unset(handler(self), "decision")
 
 
 class CloneOrigin(BaseModel):
