@@ -70,6 +70,7 @@ def estimate_batch_performance(
         model.metrics,
         model.spec.task,
         policy,
+        of_rows=predictions.of_rows,
     )
     get_run_logger().info("Label-free estimate: %s", estimate.reason)
     return estimate

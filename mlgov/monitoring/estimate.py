@@ -228,11 +228,13 @@ def estimate_performance(
     baseline: dict[str, float],
     task: TaskKind,
     policy: PerformancePolicy = PerformancePolicy(),  # noqa: B008 - frozen model, safe default
+    of_rows: int | None = None,
 ) -> PerformanceEstimate:
     """The watched metric estimated on a batch, and whether it has surely dropped too far.
 
     Degraded only when the whole interval is worse than the holdout by more than the policy's
     tolerance (the label-based alarm's rule, without labels); too few rows decide nothing.
+    `of_rows`: `probabilities` are a seeded sample of a batch of that many rows (streamed).
     """
     name = resolve_metric(task, policy.metric)
     figures = expected_metrics(
@@ -245,6 +247,8 @@ def estimate_performance(
     sampled = (
         f" (label draws on a seeded {SAMPLE_ROWS:,}-row sample)" if n_rows > SAMPLE_ROWS else ""
     )
+    if of_rows is not None and of_rows > n_rows:
+        sampled = f" (on a seeded {n_rows:,}-row sample of the batch's {of_rows:,} rows)"
     span = (
         f"estimated {name} {estimate:.4g}, {policy.confidence:.0%} interval "
         f"[{low:.4g}, {high:.4g}]{sampled}"
@@ -268,7 +272,7 @@ def estimate_performance(
         confidence=policy.confidence,
         baseline=then,
         tolerance=tolerance,
-        n_rows=n_rows,
+        n_rows=max(n_rows, of_rows or 0),
         n_sampled=min(n_rows, SAMPLE_ROWS),
         metrics={k: v[0] for k, v in figures.items()},
         degraded=degraded,

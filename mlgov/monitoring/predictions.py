@@ -26,6 +26,8 @@ class BatchPredictions:
     table: pd.DataFrame
     """Row id, predicted class or value, class probabilities, model version: one row per row."""
     path: str
+    of_rows: int | None = None
+    """The batch's rows when `table` holds a seeded sample of them (a streamed batch)."""
 
     @property
     def n_rows(self) -> int:

@@ -103,7 +103,9 @@ class StreamedBatch:
         """The sample's predictions, with the path of every row's (late labels join there)."""
         if self.predictions_path is None:
             raise ValueError("A refused batch has no predictions.")
-        return BatchPredictions(table=self.sample_predictions, path=self.predictions_path)
+        return BatchPredictions(
+            table=self.sample_predictions, path=self.predictions_path, of_rows=self.n_rows
+        )
 
 
 def drift_kinds(spec: FeatureSpec, columns: Sequence[str]) -> dict[str, ColumnKind]:

@@ -175,3 +175,16 @@ def test_the_sampled_estimate_is_within_the_interval_of_a_smaller_batch() -> Non
     for name in ("accuracy", "roc_auc", "f1", "log_loss"):
         _, low, high = reference[name]
         assert low <= sampled[name][0] <= high, (name, sampled[name], reference[name])
+
+
+def test_an_estimate_on_a_streamed_batchs_sample_says_so_and_counts_the_batch() -> None:
+    y_holdout, p_holdout = _calibrated_batch(4000, seed=0)
+    calibration = fit_calibration(y_holdout, p_holdout, CLASSES, resamples=5)
+    _, sample = _calibrated_batch(5_000, seed=8)
+    estimate = estimate_performance(
+        sample, calibration, {"roc_auc": 0.8}, "classification", of_rows=20_000_000
+    )
+    assert (estimate.n_rows, estimate.n_sampled) == (20_000_000, 5_000)
+    assert "on a seeded 5,000-row sample of the batch's 20,000,000 rows" in estimate.reason
+    whole = estimate_performance(sample, calibration, {"roc_auc": 0.8}, "classification")
+    assert whole.estimate == estimate.estimate and whole.n_rows == 5_000
