@@ -212,7 +212,7 @@ def read_training_sample(
         positions = np.arange(chunk.first_row, chunk.first_row + len(frame), dtype=np.uint64)
         keys = row_keys(positions, seed)
         stratum = (
-            strata.index.get_indexer(frame[target])
+            _strata_of(strata.index, frame[target])
             if stratified
             else np.zeros(len(frame), dtype=np.intp)
         )
@@ -252,13 +252,28 @@ def read_training_sample(
 
 
 def _class_counts(source: Any, target: str) -> pd.Series:
-    """Rows per target value (missing included), read from the target column alone."""
+    """Rows per target value, read from the target column alone; rows without a target (None
+    or NaN alike) are one stratum, last."""
     counts: pd.Series | None = None
+    missing = 0
     for chunk in source.chunks(CHUNK_ROWS, columns=[target]):
-        found = chunk.frame[target].value_counts(dropna=False, sort=False)
+        values = chunk.frame[target]
+        missing += int(values.isna().sum())
+        found = values.dropna().value_counts(sort=False)
         counts = found if counts is None else counts.add(found, fill_value=0)
     assert counts is not None  # chunks() refuses a table without rows
+    if missing:
+        counts = pd.concat([counts, pd.Series([missing], index=[np.nan])])
     return counts.astype("int64")
+
+
+def _strata_of(index: pd.Index, values: pd.Series) -> np.ndarray:
+    """Each value's stratum; a missing value (None or NaN) is the missing stratum."""
+    found = np.asarray(index.get_indexer(values.where(values.notna(), np.nan)), dtype=np.intp)
+    missing = values.isna().to_numpy()
+    if missing.any():
+        found[missing] = np.flatnonzero(index.isna())[0]
+    return found
 
 
 def _quotas(counts: pd.Series, limit: int) -> np.ndarray:

@@ -212,3 +212,14 @@ def test_a_table_that_changes_between_the_passes_is_refused(large, monkeypatch) 
     monkeypatch.setattr(sampling, "_class_counts", lambda source, target: only_common)
     with pytest.raises(DataError, match="changed while it was read"):
         read_training_sample(str(path), 2_000, "label", 0, "test")
+
+
+def test_rows_without_a_target_are_a_stratum_of_their_own(tmp_path: Path) -> None:
+    labels = np.array(["a", "b", None] * 10_000, dtype=object)
+    frame = pd.DataFrame({"x": np.arange(30_000.0), "y": labels})
+    frame.to_parquet(tmp_path / "t.parquet")  # missing text arrives as None from Parquet
+    frame.to_csv(tmp_path / "t.csv", index=False)  # ...and as NaN from CSV
+    for name in ("t.parquet", "t.csv"):
+        sample = read_training_sample(str(tmp_path / name), 3_000, "y", 0, "test").frame
+        assert len(sample) == 3_000
+        assert sample["y"].isna().sum() == 1_000 and (sample["y"] == "a").sum() == 1_000
