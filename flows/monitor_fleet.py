@@ -15,6 +15,7 @@ from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from flows.heartbeats import beating_through_the_parent
 from flows.monitor_production_batch import MonitoringParameters, monitor_production_batch
 from mlgov.monitoring.fleet import (
     EntryProblem,
@@ -119,7 +120,8 @@ def _in_process(items: Sequence[FleetItem]) -> list[FleetChild]:
     children = []
     for item in items:
         params = MonitoringParameters.model_validate(child_parameters(item))
-        state = monitor_production_batch(params, return_state=True)
+        with beating_through_the_parent():
+            state = monitor_production_batch(params, return_state=True)
         ended = child_state(state)
         children.append(
             FleetChild(

@@ -17,6 +17,7 @@ from prefect import flow, get_run_logger, unmapped
 from prefect.runtime import flow_run
 from pydantic import BaseModel, ConfigDict, Field
 
+from flows.heartbeats import beating_through_the_parent
 from mlgov.alerts.monitoring import (
     contract_broken_alert,
     contract_findings_alert,
@@ -386,7 +387,8 @@ def monitor_production_batch(params: MonitoringParameters) -> MonitoringSummary:
         if model.spec.task == "regression" or not has_calibration(model):  # said once per run
             log.info(NO_REGRESSION_ESTIMATE if model.spec.task == "regression" else NO_CALIBRATION)
         check = check_production_batch.with_options(task_runner=part_task_runner(params.runner))
-        outcomes = [check(location, params, model) for location in locations]
+        with beating_through_the_parent():
+            outcomes = [check(location, params, model) for location in locations]
     newest = outcomes[-1]
     return MonitoringSummary(
         model=model.name,

@@ -7,6 +7,7 @@ No test depends on what another left in the monitoring history.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -108,6 +109,24 @@ def _params(data: Path | str, **extra: object) -> MonitoringParameters:
     )
 
 
+def _heartbeats(run_id: str | None, wait_s: float = 0.0) -> int:
+    """Heartbeat events of a flow run the server has stored (they arrive asynchronously)."""
+    from prefect.client.orchestration import get_client
+    from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFilter
+
+    deadline = time.monotonic() + wait_s
+    while True:
+        found = EventFilter(
+            event=EventNameFilter(name=["prefect.flow-run.heartbeat"]),
+            resource=EventResourceFilter(id=[f"prefect.flow-run.{run_id}"]),
+        )
+        with get_client(sync_client=True) as client:
+            beats = len(client.read_events(filter=found, limit=10).events)
+        if beats or time.monotonic() > deadline:
+            return beats
+        time.sleep(0.5)
+
+
 def test_no_drift_batch_is_quiet_and_covariate_shift_is_flagged_with_its_columns(
     env, tmp_path
 ) -> None:
@@ -116,6 +135,10 @@ def test_no_drift_batch_is_quiet_and_covariate_shift_is_flagged_with_its_columns
     assert only.scored and only.dataset_drift is False and only.severity == "ok"
     assert only.prediction_drift is False and only.alerts == ()
     assert only.unknown_columns == ()  # the id column is named, so it is known
+    # The batch's child run beats through its parent (no heartbeat thread to join: ~1 s a batch).
+    with MonitoringStore.from_settings() as store:
+        (row,) = [r for r in store.history(MODEL) if r.batch_id == only.batch_id]
+    assert _heartbeats(row.monitor_run_id, wait_s=30) and not _heartbeats(row.flow_run_id)
 
     shifted_path = _batch(tmp_path, "shifted", seed=22, day=2, scenario="covariate")
     with_new_field = pd.read_parquet(shifted_path).assign(upsell_offer="none")
