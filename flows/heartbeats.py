@@ -6,7 +6,7 @@ the thread sleeps in whole seconds, so each run ends up to a second late (three 
 heartbeat already says that process is alive, and the zombie rule mlgov applies
 (`deployments.automations`) watches runs of deployments only, which a subflow never is. So the
 children of a monitoring run (one per batch) and of an in-process fleet (one per model and batch)
-run without: a thirty-batch backfill ends half a minute sooner.
+run without (`bench/backfill_speed.py`, ten batches: 3.16 s a batch before, 2.43 s after).
 """
 
 from __future__ import annotations
