@@ -151,8 +151,6 @@ def sample_plan(
     Parquet gives its rows from its footer; a CSV's lines are counted only when the file is
     large enough to hold more rows than the limit (a row takes a byte per column at least).
     """
-    import fsspec
-
     from mlgov.data.images.manifest import image_path_column, is_image_location
     from mlgov.data.locations import is_builtin
     from mlgov.data.source import batch_kind, csv_rows, open_batch
@@ -169,15 +167,27 @@ def sample_plan(
     limit, reason = row_limit(max_rows, len(source.columns), available_bytes)
     assert limit is not None
     if source.n_rows is None:
-        fs, path = fsspec.core.url_to_fs(location)
-        if fs.size(path) <= limit * len(source.columns):
-            return None
+        size = _size(location)
+        if size is None or size <= limit * len(source.columns):
+            return None  # small enough, or of unknown size (a stream): read whole, as ever
         rows = csv_rows(location)
     else:
         rows = source.n_rows
     if rows <= limit or image_path_column(source.head(100)) is not None:
         return None
     return limit, reason
+
+
+def _size(location: str) -> int | None:
+    """A file's bytes, None where the store cannot say (a server without Content-Length)."""
+    import fsspec
+
+    try:
+        fs, path = fsspec.core.url_to_fs(location)
+        size = fs.size(path)
+    except (OSError, ValueError, NotImplementedError):
+        return None
+    return None if size is None else int(size)
 
 
 def read_training_sample(

@@ -175,7 +175,7 @@ def _violet(suite: dict) -> bool:
     return "violet" in sets[0]
 
 
-def test_only_a_large_single_file_is_sampled(tmp_path: Path, large) -> None:
+def test_only_a_large_single_file_is_sampled(tmp_path: Path, large, monkeypatch) -> None:
     path, _ = large
     assert sample_plan(str(path), 100_000) is None
     assert sample_plan(str(path), None) is None
@@ -189,6 +189,8 @@ def test_only_a_large_single_file_is_sampled(tmp_path: Path, large) -> None:
     _table(5_000).to_csv(small, index=False)
     assert sample_plan(str(small), 25_000) is None  # too few bytes to hold more: not counted
     assert sample_plan(str(small), 1_000) == (1_000, "training.max_rows 1,000")
+    monkeypatch.setattr(sampling, "_size", lambda location: None)  # a stream of unknown size
+    assert sample_plan(str(small), 1_000) is None  # read whole, not counted first
 
 
 def test_a_missing_target_is_named(large) -> None:
