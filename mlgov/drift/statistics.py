@@ -16,8 +16,6 @@ from typing import TypeVar
 
 import numpy as np
 import pandas as pd
-from scipy import stats
-from scipy.spatial import distance
 
 from mlgov.drift.config import ColumnDrift, ColumnKind, DriftConfig, DriftSummary
 from mlgov.drift.correction import mark_significant
@@ -110,6 +108,8 @@ def _psi(ref_percents: np.ndarray, cur_percents: np.ndarray) -> float:
 
 def _jensen_shannon(ref_counts: np.ndarray, cur_counts: np.ndarray) -> float:
     """Jensen-Shannon distance of the two normalised count vectors (0: same, 1: disjoint)."""
+    from scipy.spatial import distance  # scipy costs ~0.5 s: not at a flow module's import
+
     return float(
         distance.jensenshannon(ref_counts / ref_counts.sum(), cur_counts / cur_counts.sum())
     )
@@ -117,6 +117,8 @@ def _jensen_shannon(ref_counts: np.ndarray, cur_counts: np.ndarray) -> float:
 
 def _chisquare_goodness(ref_counts: np.ndarray, cur_counts: np.ndarray) -> float:
     """Evidently's chi-square: current counts against reference proportions (not two-sample)."""
+    from scipy import stats
+
     expected = ref_counts * (cur_counts.sum() / ref_counts.sum())
     with np.errstate(divide="ignore", invalid="ignore"):
         return float(stats.chisquare(cur_counts, expected).pvalue)
@@ -124,6 +126,8 @@ def _chisquare_goodness(ref_counts: np.ndarray, cur_counts: np.ndarray) -> float
 
 def _z_test(ref_counts: np.ndarray, cur_counts: np.ndarray) -> float:
     """Evidently's two-proportion z-test on "not the smallest value" (two values at most)."""
+    from scipy import stats
+
     n_ref, n_cur = ref_counts.sum(), cur_counts.sum()
     if ref_counts.size == 1:
         return 1.0
@@ -136,6 +140,8 @@ def _z_test(ref_counts: np.ndarray, cur_counts: np.ndarray) -> float:
 
 def _homogeneity_p_value(ref_counts: np.ndarray, cur_counts: np.ndarray) -> float:
     """Two-sample chi-square: unlike Evidently's test it accounts for the reference's own noise."""
+    from scipy import stats
+
     if ref_counts.size < 2:
         return 1.0
     return float(stats.chi2_contingency(np.vstack([ref_counts, cur_counts])).pvalue)
@@ -181,6 +187,8 @@ def _resolve(
 
 def _ks_p_value(reference: np.ndarray, current: np.ndarray, statistic: float) -> float:
     """scipy's ks_2samp p-value: exact for small samples, Smirnov's asymptotic one otherwise."""
+    from scipy import stats
+
     if max(reference.size, current.size) <= _KS_EXACT_MAX_N:
         return float(stats.ks_2samp(reference, current).pvalue)
     big, small = sorted((float(reference.size), float(current.size)), reverse=True)

@@ -2,7 +2,8 @@
 
 Prefect imports every flow module to build deployments and the UI's parameter forms, a worker
 imports one to start a run, and the CLI imports its commands for `--help`: none of that may load
-torch, fastai, Great Expectations or Evidently (seconds of CPU each).
+torch, fastai, Great Expectations or Evidently (seconds of CPU each), nor scipy (0.8 s of the
+3.8 s it took to import the flows and the CLI).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import tasks
 
 pytestmark = pytest.mark.e2e
 
-HEAVY = ("torch", "fastai", "great_expectations", "evidently")
+HEAVY = ("torch", "fastai", "great_expectations", "evidently", "scipy")
 
 
 def _modules() -> list[str]:
