@@ -206,10 +206,9 @@ def read_training_sample(
     source = open_batch(location)
     if target not in source.columns:
         raise DataError(f"target column {target!r} is not in {source.shown}")
-    counts = _class_counts(source, target)
-    n_rows = int(counts.sum())
-    stratified = len(counts) <= MAX_STRATA
-    strata = counts if stratified else pd.Series([n_rows])
+    counts, n_rows = _class_counts(source, target)
+    stratified = counts is not None
+    strata = counts if counts is not None else pd.Series([n_rows])
     quotas = _quotas(strata, limit)
     accept = np.minimum(1.0, (quotas + 5 * np.sqrt(quotas) + 10) / strata.to_numpy())
     profile = TableProfile()
@@ -261,25 +260,30 @@ def read_training_sample(
     return SampledTable(frame=sample, table=table, profile=profile)
 
 
-def _class_counts(source: Any, target: str) -> pd.Series:
-    """Rows per target value, read from the target column alone; rows without a target (None
-    or NaN alike) are one stratum, last."""
-    counts: pd.Series | None = None
-    missing = 0
+def _class_counts(source: Any, target: str) -> tuple[pd.Series | None, int]:
+    """Rows per target value, read from the target column alone (rows without a target, None or
+    NaN alike, one stratum, last), and the table's rows. None past `MAX_STRATA` distinct values:
+    a continuous target is not counted value by value over millions of rows."""
+    counts = pd.Series(dtype="int64")
+    missing = n_rows = 0
+    stratified = True
     for chunk in source.chunks(CHUNK_ROWS, columns=[target]):
         values = chunk.frame[target]
-        missing += int(values.isna().sum())
-        found = values.dropna().value_counts(sort=False)
-        counts = found if counts is None else counts.add(found, fill_value=0)
-    assert counts is not None  # chunks() refuses a table without rows
+        n_rows += len(values)
+        if stratified:
+            missing += int(values.isna().sum())
+            counts = counts.add(values.dropna().value_counts(sort=False), fill_value=0)
+            stratified = len(counts) + (missing > 0) <= MAX_STRATA
+    if not stratified:
+        return None, n_rows
     if missing:
         counts = pd.concat([counts, pd.Series([missing], index=[np.nan])])
-    return counts.astype("int64")
+    return counts.astype("int64"), n_rows
 
 
 def _strata_of(index: pd.Index, values: pd.Series) -> np.ndarray:
     """Each value's stratum; a missing value (None or NaN) is the missing stratum."""
-    found = np.asarray(index.get_indexer(values.where(values.notna(), np.nan)), dtype=np.intp)
+    found = np.asarray(index.get_indexer(values), dtype=np.intp)
     missing = values.isna().to_numpy()
     if missing.any():
         found[missing] = np.flatnonzero(index.isna())[0]

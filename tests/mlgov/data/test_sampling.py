@@ -211,7 +211,7 @@ def test_auto_fits_a_share_of_the_free_memory() -> None:
 def test_a_table_that_changes_between_the_passes_is_refused(large, monkeypatch) -> None:
     path, _ = large
     only_common = pd.Series([59_000], index=["common"])  # as if "rare" appeared after pass one
-    monkeypatch.setattr(sampling, "_class_counts", lambda source, target: only_common)
+    monkeypatch.setattr(sampling, "_class_counts", lambda source, target: (only_common, 60_000))
     with pytest.raises(DataError, match="changed while it was read"):
         read_training_sample(str(path), 2_000, "label", 0, "test")
 
