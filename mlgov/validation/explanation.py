@@ -188,7 +188,7 @@ def describe(
     kind = str(config["type"])
     kwargs = config.get("kwargs") or {}
     column = kwargs.get("column")
-    subject = f"column {column!r}" if column is not None else "table"
+    subject = _subject(config)
     error = exception_message(result)
     if error is not None:
         why = " (the column is missing)" if column is not None and column not in present else ""
@@ -226,9 +226,13 @@ def describe(
 
 def describe_counts(config: Mapping[str, Any], details: Mapping[str, Any]) -> FailedExpectation:
     """Explain a value-level failure from counts GX gave for parts of a batch, summed."""
+    return _describe_values(config, details, _subject(config))
+
+
+def _subject(config: Mapping[str, Any]) -> str:
+    """What a rule is about, as failures name it: `column 'age'`, or the table."""
     column = (config.get("kwargs") or {}).get("column")
-    subject = f"column {column!r}" if column is not None else "table"
-    return _describe_values(config, details, subject)
+    return f"column {column!r}" if column is not None else "table"
 
 
 def _describe_values(

@@ -259,9 +259,11 @@ def _category_set(
 ) -> list[Any]:
     """The set of seen values (in the whole table, when profiled), unless there are too many for
     a category list to mean anything."""
-    distinct: Any = pd.unique(present.to_numpy(dtype=object))
-    if whole is not None:
-        distinct = list(whole.categories) if whole.categories is not None else None
+    distinct: Any
+    if whole is None:
+        distinct = pd.unique(present.to_numpy(dtype=object))
+    else:
+        distinct = None if whole.categories is None else list(whole.categories)
     if distinct is None or len(distinct) > max_categories:
         logger.info(
             "column %r has %s distinct values (more than %d): no category-set expectation",
