@@ -113,10 +113,15 @@ def _predictions(proba_1: np.ndarray) -> pd.DataFrame:
     )
 
 
+def _calibrated(rows: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Positive-class probabilities and 0/1 labels drawn from them."""
+    rng = np.random.default_rng(seed)
+    proba_1 = rng.uniform(size=rows)
+    return proba_1, (rng.uniform(size=rows) < proba_1).astype(int)
+
+
 def test_integer_float_and_text_labels_score_alike() -> None:
-    rng = np.random.default_rng(5)
-    proba_1 = rng.uniform(size=120)
-    truth = (rng.uniform(size=120) < proba_1).astype(int)
+    proba_1, truth = _calibrated(120, seed=5)
     expected = score_predictions(truth, np.column_stack([1 - proba_1, proba_1]), "classification")
     for labels in (truth, truth.astype(float), truth.astype(str)):
         measured = measure_labelled(
@@ -162,9 +167,7 @@ def test_a_streamed_batch_watches_the_accuracy_of_every_labelled_row() -> None:
     the counts of every labelled row of the batch (`AccuracyCounts`, summed over chunks)."""
     from mlgov.evaluation.intervals import clopper_pearson
 
-    rng = np.random.default_rng(7)
-    proba_1 = rng.uniform(size=500)
-    truth = (rng.uniform(size=500) < proba_1).astype(int)
+    proba_1, truth = _calibrated(500, seed=7)
     every_row = AccuracyCounts(labelled=2_000_000, correct=1_500_000)
     policy = PerformancePolicy(metric="accuracy")
     measured = measure_labelled(
